@@ -1,0 +1,40 @@
+# Filament: make deps | build | test | run | bench | clean
+# DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
+# and the CI machine has 2 cores.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin
+GOFLAGS_TEST ?= -count=1 -timeout 20m
+
+.PHONY: all deps hugepages build vet test test-go run bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+hugepages:
+	@scripts/hugepages.sh
+
+build: deps
+	@mkdir -p $(BIN)
+	$(GO) build ./...
+
+vet: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Everything CI runs: deps, hugepages (--no-huge fallback inside the tests),
+# vet, then all Go tests (the DPDK ones one package at a time).
+test: deps hugepages vet build
+	$(GO) test -p 1 $(GOFLAGS_TEST) ./...
+
+run: build hugepages
+	@scripts/demo.sh
+
+bench: build hugepages
+	$(GO) test -run '^$$' -bench . -benchtime 2000000x ./dpdk/fastpath/
+
+clean:
+	rm -rf $(BIN)

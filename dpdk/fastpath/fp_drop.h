@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Drop reasons of the fast path: every packet the fast path does not send is
+ * counted under exactly one of these (TF's dropstats). The names are the API:
+ * they show up in counters, filamentctl and metrics, so never rename one.
+ */
+#ifndef FP_DROP_H
+#define FP_DROP_H
+
+#define FP_DROP_REASONS(X)                                                     \
+	X(ETH_TRUNCATED, "eth_truncated")         /* < 14 bytes */                 \
+	X(ETHERTYPE, "ethertype_unsupported")     /* not IPv4/ARP */               \
+	X(L2_NOT_FOR_US, "l2_not_for_us")         /* dst MAC is not ours */        \
+	X(MULTISEG, "multiseg_unsupported")       /* chained mbuf */               \
+	X(ARP_MALFORMED, "arp_malformed")                                          \
+	X(ARP_IGNORED, "arp_ignored")             /* not a request we answer */    \
+	X(IP_TRUNCATED, "ip_truncated")           /* < 20 bytes of IPv4 */         \
+	X(IP_VERSION, "ip_version")                                                \
+	X(IP_IHL, "ip_ihl")                       /* IHL < 5 or > frame */         \
+	X(IP_LEN, "ip_total_length")              /* total length vs frame */      \
+	X(IP_CSUM, "ip_checksum")                                                  \
+	X(IP_SRC_INVALID, "ip_src_invalid")       /* multicast/broadcast/zero */   \
+	X(SPOOF_MAC, "spoof_mac")                 /* pod sent from another MAC */  \
+	X(SPOOF_IP, "spoof_ip")                   /* pod sent from another IP */   \
+	X(TTL_EXCEEDED, "ttl_exceeded")                                            \
+	X(VRF_INVALID, "vrf_invalid")             /* port/VNI maps to no FIB */    \
+	X(NO_ROUTE, "no_route")                                                    \
+	X(NH_INVALID, "nh_invalid")               /* route to a missing nh */      \
+	X(NH_DISCARD, "nh_discard")               /* discard next-hop */           \
+	X(PORT_DOWN, "port_down")                 /* out port removed/stopped */   \
+	X(TOO_BIG, "too_big")                     /* > path MTU, ICMP sent if DF */\
+	X(NO_HEADROOM, "no_headroom")             /* cannot prepend encap */       \
+	X(NEIGH_UNRESOLVED, "neigh_unresolved")   /* underlay MAC unknown */       \
+	X(UDP_TRUNCATED, "udp_truncated")                                          \
+	X(VXLAN_TRUNCATED, "vxlan_truncated")                                      \
+	X(VXLAN_FLAGS, "vxlan_flags")             /* I flag clear */               \
+	X(VNI_UNKNOWN, "vni_unknown")                                              \
+	X(MPLS_TRUNCATED, "mpls_truncated")                                        \
+	X(MPLS_LABEL_UNKNOWN, "mpls_label_unknown")                                \
+	X(MPLS_STACK, "mpls_stack")               /* not a single, BoS label */    \
+	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4 */   \
+	X(NO_HOST_PORT, "no_host_port")           /* punt with no host port */     \
+	X(ICMP_ERROR_SUPPRESSED, "icmp_error_suppressed") /* no error for error */ \
+	X(TX_FULL, "tx_full")                     /* NIC TX queue full */          \
+	X(IPV6, "ipv6_unsupported")               /* until the IPv6 issue */
+
+enum fp_drop_reason {
+#define FP_DROP_ENUM(e, s) FP_DROP_##e,
+	FP_DROP_REASONS(FP_DROP_ENUM)
+#undef FP_DROP_ENUM
+	FP_DROP_MAX
+};
+
+/* Name of a drop reason, "" for out-of-range values. */
+const char *fp_drop_name(unsigned reason);
+
+#endif

@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Ports: probe from devargs (or build over rings), configure one TX queue per
+ * worker and the requested RX queues, spread the RX queues over workers, and
+ * add or remove them while the workers forward.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_dev.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+
+#include "fp_priv.h"
+
+#define FP_RING_SIZE 4096
+#define FP_NB_DESC 1024
+#define FP_MAX_RXQ 16
+
+/* Which worker polls each RX queue of each port (control-only). */
+static uint8_t rxq_worker[FP_MAX_PORTS][FP_MAX_RXQ];
+
+int
+fp_pollsets_rebuild(char *err)
+{
+	struct fp_pollset *old[FP_MAX_WORKERS] = {0}, *ps[FP_MAX_WORKERS] = {0};
+	struct fp_dp *dp = fp_dp;
+	unsigned w, p, q;
+
+	for (w = 0; w < dp->nb_workers; w++) {
+		ps[w] = rte_zmalloc("fp_poll", sizeof(struct fp_pollset) +
+			FP_MAX_PORTS * FP_MAX_RXQ * sizeof(struct fp_rxq), 0);
+		if (ps[w] == NULL) {
+			while (w-- > 0)
+				rte_free(ps[w]);
+			fp_err(err, "no memory for poll sets");
+			return -ENOMEM;
+		}
+	}
+	for (p = 0; p < FP_MAX_PORTS; p++) {
+		const struct fp_port *port = dp->port[p];
+
+		if (port == NULL || port->state != FP_PORT_UP)
+			continue;
+		for (q = 0; q < port->nb_rxq; q++) {
+			struct fp_pollset *s = ps[rxq_worker[p][q]];
+
+			s->q[s->n].port = (uint16_t)p;
+			s->q[s->n].queue = (uint16_t)q;
+			s->n++;
+		}
+	}
+	for (w = 0; w < dp->nb_workers; w++) {
+		old[w] = dp->lcore[w]->poll;
+		__atomic_store_n(&dp->lcore[w]->poll, ps[w], __ATOMIC_RELEASE);
+	}
+	fp_sync();
+	for (w = 0; w < dp->nb_workers; w++)
+		rte_free(old[w]);
+	return 0;
+}
+
+static int
+port_conf_check(const struct fp_port_conf *pc, char *err)
+{
+	const struct rte_ether_addr *mac = (const struct rte_ether_addr *)pc->mac;
+
+	if (pc->kind > FP_PORT_HOST) {
+		fp_err(err, "unknown port kind %u", pc->kind);
+		return -EINVAL;
+	}
+	if (pc->nb_rxq > FP_MAX_RXQ) {
+		fp_err(err, "nb_rxq %u: at most %u", pc->nb_rxq, FP_MAX_RXQ);
+		return -EINVAL;
+	}
+	if (pc->mtu != 0 && (pc->mtu < 576 || pc->mtu > 9600)) {
+		fp_err(err, "mtu %u: must be 576..9600", pc->mtu);
+		return -EINVAL;
+	}
+	if (pc->vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "VRF %u out of range 0..%u", pc->vrf, fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	if (pc->xconnect > FP_MAX_PORTS) {
+		fp_err(err, "xconnect port %u out of range", pc->xconnect - 1);
+		return -EINVAL;
+	}
+	if (pc->nb_ip4 > FP_MAX_POD_ADDRS) {
+		fp_err(err, "%u addresses: at most %u", pc->nb_ip4, FP_MAX_POD_ADDRS);
+		return -EINVAL;
+	}
+	if (pc->kind == FP_PORT_POD &&
+	    (rte_is_zero_ether_addr(mac) || !rte_is_unicast_ether_addr(mac))) {
+		fp_err(err, "pod port needs the pod's unicast MAC");
+		return -EINVAL;
+	}
+	if (pc->kind != FP_PORT_POD && !rte_is_zero_ether_addr(mac) &&
+	    !rte_is_unicast_ether_addr(mac)) {
+		fp_err(err, "port MAC must be unicast");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct fp_port *
+port_obj(uint16_t id, const struct fp_port_conf *pc, const struct rte_ether_addr *mac,
+	 uint16_t nb_rxq)
+{
+	struct fp_port *p = rte_zmalloc("fp_port", sizeof(*p), RTE_CACHE_LINE_SIZE);
+
+	if (p == NULL)
+		return NULL;
+	p->kind = pc->kind;
+	p->state = FP_PORT_UP;
+	p->id = id;
+	p->vrf = pc->vrf;
+	p->mtu = pc->mtu ? pc->mtu : 1500;
+	p->mac = *mac;
+	memcpy(&p->pod_mac, pc->mac, 6);
+	p->nb_ip4 = pc->nb_ip4;
+	memcpy(p->ip4, pc->ip4, sizeof(p->ip4));
+	p->gw4 = pc->gw4;
+	p->nb_rxq = nb_rxq;
+	p->xconnect = pc->xconnect;
+	return p;
+}
+
+static void
+port_release(uint16_t id)
+{
+	struct rte_eth_dev_info info;
+	struct fp_port_ctl *ctl = &fp_dp->port_ctl[id];
+	struct rte_mbuf *m;
+
+	rte_eth_dev_stop(id);
+	if (rte_eth_dev_info_get(id, &info) != 0 || info.device == NULL ||
+	    rte_dev_remove(info.device) != 0)
+		rte_eth_dev_close(id);
+	if (ctl->is_ring) {
+		while (rte_ring_dequeue(ctl->rx_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		while (rte_ring_dequeue(ctl->tx_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(ctl->rx_ring);
+		rte_ring_free(ctl->tx_ring);
+	}
+	memset(ctl, 0, sizeof(*ctl));
+}
+
+/* Configure, start and publish an ethdev that exists. */
+static int
+port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
+{
+	struct fp_dp *dp = fp_dp;
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	uint16_t nb_rxq = pc->nb_rxq ? pc->nb_rxq : 1, nrxd = FP_NB_DESC, ntxd = FP_NB_DESC;
+	struct rte_ether_addr mac;
+	struct fp_port *p;
+	unsigned q;
+	int ret;
+
+	memset(&conf, 0, sizeof(conf));
+	ret = rte_eth_dev_info_get(id, &info);
+	if (ret != 0) {
+		fp_err(err, "port %u: cannot read device info: %s", id, strerror(-ret));
+		return ret;
+	}
+	if (nb_rxq > info.max_rx_queues || dp->nb_workers > info.max_tx_queues) {
+		fp_err(err, "port %u (%s): needs %u RX and %u TX queues (one per "
+			    "worker), device has %u and %u", id, info.driver_name, nb_rxq,
+			dp->nb_workers, info.max_rx_queues, info.max_tx_queues);
+		return -EINVAL;
+	}
+	ret = rte_eth_dev_configure(id, nb_rxq, dp->nb_workers, &conf);
+	if (ret != 0) {
+		fp_err(err, "port %u: configure: %s", id, strerror(-ret));
+		return ret;
+	}
+	rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrxd, &ntxd);
+	for (q = 0; q < nb_rxq; q++) {
+		ret = rte_eth_rx_queue_setup(id, q, nrxd, rte_eth_dev_socket_id(id), NULL,
+			dp->pool);
+		if (ret != 0) {
+			fp_err(err, "port %u: RX queue %u: %s", id, q, strerror(-ret));
+			return ret;
+		}
+	}
+	for (q = 0; q < dp->nb_workers; q++) {
+		ret = rte_eth_tx_queue_setup(id, q, ntxd, rte_eth_dev_socket_id(id), NULL);
+		if (ret != 0) {
+			fp_err(err, "port %u: TX queue %u: %s", id, q, strerror(-ret));
+			return ret;
+		}
+	}
+	if (pc->kind != FP_PORT_POD && !rte_is_zero_ether_addr((const void *)pc->mac)) {
+		ret = rte_eth_dev_default_mac_addr_set(id, (struct rte_ether_addr *)pc->mac);
+		if (ret != 0) {
+			fp_err(err, "port %u: cannot set MAC: %s", id, strerror(-ret));
+			return ret;
+		}
+	}
+	if (pc->mtu != 0)
+		rte_eth_dev_set_mtu(id, pc->mtu); /* best effort: enforced in software */
+	/* Pods and the host address the vRouter MAC, not the device's. */
+	rte_eth_promiscuous_enable(id);
+	ret = rte_eth_dev_start(id);
+	if (ret != 0) {
+		fp_err(err, "port %u: start: %s", id, strerror(-ret));
+		return ret;
+	}
+	rte_eth_macaddr_get(id, &mac);
+	p = port_obj(id, pc, &mac, nb_rxq);
+	if (p == NULL) {
+		rte_eth_dev_stop(id);
+		fp_err(err, "port %u: out of memory", id);
+		return -ENOMEM;
+	}
+	for (q = 0; q < nb_rxq; q++)
+		rxq_worker[id][q] = (uint8_t)(dp->rxq_rr++ % dp->nb_workers);
+	dp->port_ctl[id].used = true;
+	__atomic_store_n(&dp->port[id], p, __ATOMIC_RELEASE);
+	if (pc->kind == FP_PORT_FABRIC)
+		dp->fabric_port = id;
+	else if (pc->kind == FP_PORT_HOST)
+		dp->host_port = id;
+	else if (pc->gw4 != 0)
+		dp->vrf_gw4[pc->vrf] = pc->gw4;
+	ret = fp_pollsets_rebuild(err);
+	if (ret < 0)
+		return ret;
+	return id;
+}
+
+static int
+port_kind_free(const struct fp_port_conf *pc, char *err)
+{
+	if (pc->kind == FP_PORT_FABRIC && fp_dp->fabric_port >= 0) {
+		fp_err(err, "a fabric port exists already (port %d)", fp_dp->fabric_port);
+		return -EEXIST;
+	}
+	if (pc->kind == FP_PORT_HOST && fp_dp->host_port >= 0) {
+		fp_err(err, "a host port exists already (port %d)", fp_dp->host_port);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int
+fp_port_add(const char *devargs, const struct fp_port_conf *pc, char *err)
+{
+	char name[RTE_DEV_NAME_MAX_LEN];
+	uint16_t id;
+	size_t n;
+	int ret;
+
+	if (fp_dp == NULL) {
+		fp_err(err, "fast path not initialised");
+		return -ENODEV;
+	}
+	ret = port_conf_check(pc, err);
+	if (ret == 0)
+		ret = port_kind_free(pc, err);
+	if (ret < 0)
+		return ret;
+	n = strcspn(devargs, ",");
+	if (n == 0 || n >= sizeof(name)) {
+		fp_err(err, "devargs \"%s\": expected <device>[,key=value...]", devargs);
+		return -EINVAL;
+	}
+	memcpy(name, devargs, n);
+	name[n] = '\0';
+	if (rte_eth_dev_get_port_by_name(name, &id) == 0) {
+		fp_err(err, "device %s is already a port (%u)", name, id);
+		return -EEXIST;
+	}
+	ret = rte_dev_probe(devargs);
+	if (ret != 0) {
+		fp_err(err, "cannot probe \"%s\": %s (check the driver name and its "
+			    "arguments)", devargs, strerror(-ret));
+		return ret;
+	}
+	if (rte_eth_dev_get_port_by_name(name, &id) != 0) {
+		fp_err(err, "\"%s\" probed but is not an ethdev", devargs);
+		return -ENODEV;
+	}
+	if (id >= FP_MAX_PORTS) {
+		fp_err(err, "port id %u >= %u", id, FP_MAX_PORTS);
+		port_release(id);
+		return -ENOSPC;
+	}
+	ret = port_setup(id, pc, err);
+	if (ret < 0 && !fp_dp->port_ctl[id].used)
+		port_release(id);
+	return ret;
+}
+
+int
+fp_port_add_ring(const char *name, const struct fp_port_conf *pc, char *err)
+{
+	struct rte_ring *tx[FP_MAX_WORKERS];
+	struct fp_port_ctl ctl = {0};
+	char rname[RTE_RING_NAMESIZE];
+	unsigned i;
+	int ret, id;
+
+	if (fp_dp == NULL) {
+		fp_err(err, "fast path not initialised");
+		return -ENODEV;
+	}
+	ret = port_conf_check(pc, err);
+	if (ret == 0)
+		ret = port_kind_free(pc, err);
+	if (ret < 0)
+		return ret;
+	if (pc->nb_rxq > 1) {
+		fp_err(err, "ring ports have one RX queue");
+		return -EINVAL;
+	}
+	snprintf(rname, sizeof(rname), "%s_rx", name);
+	ctl.rx_ring = rte_ring_create(rname, FP_RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	snprintf(rname, sizeof(rname), "%s_tx", name);
+	ctl.tx_ring = rte_ring_create(rname, FP_RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (ctl.rx_ring == NULL || ctl.tx_ring == NULL) {
+		fp_err(err, "ring port %s: cannot create rings: %s", name,
+			rte_strerror(rte_errno));
+		rte_ring_free(ctl.rx_ring);
+		rte_ring_free(ctl.tx_ring);
+		return -ENOMEM;
+	}
+	/* Every worker's TX queue feeds the one ring the reader drains. */
+	for (i = 0; i < fp_dp->nb_workers; i++)
+		tx[i] = ctl.tx_ring;
+	id = rte_eth_from_rings(name, &ctl.rx_ring, 1, tx, fp_dp->nb_workers, SOCKET_ID_ANY);
+	if (id < 0 || id >= FP_MAX_PORTS) {
+		fp_err(err, "ring port %s: %s", name, rte_strerror(rte_errno));
+		rte_ring_free(ctl.rx_ring);
+		rte_ring_free(ctl.tx_ring);
+		return -ENODEV;
+	}
+	ctl.is_ring = true;
+	snprintf(ctl.name, sizeof(ctl.name), "%s", name);
+	fp_dp->port_ctl[id] = ctl;
+	fp_dp->port_ctl[id].used = false; /* set by port_setup */
+	ret = port_setup((uint16_t)id, pc, err);
+	if (ret < 0 && !fp_dp->port_ctl[id].used)
+		port_release((uint16_t)id);
+	return ret;
+}
+
+int
+fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
+{
+	struct fp_port *old, *p;
+	int ret;
+
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || fp_dp->port[id] == NULL) {
+		fp_err(err, "port %u does not exist", id);
+		return -ENOENT;
+	}
+	old = fp_dp->port[id];
+	if (pc->kind != old->kind) {
+		fp_err(err, "port %u: kind cannot change", id);
+		return -EINVAL;
+	}
+	ret = port_conf_check(pc, err);
+	if (ret < 0)
+		return ret;
+	p = port_obj(id, pc, &old->mac, old->nb_rxq);
+	if (p == NULL) {
+		fp_err(err, "port %u: out of memory", id);
+		return -ENOMEM;
+	}
+	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
+	if (pc->kind == FP_PORT_POD && pc->gw4 != 0)
+		fp_dp->vrf_gw4[pc->vrf] = pc->gw4;
+	fp_sync();
+	rte_free(old);
+	return 0;
+}
+
+int
+fp_port_del(uint16_t id, char *err)
+{
+	struct fp_port *old;
+	int ret;
+
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || fp_dp->port[id] == NULL) {
+		fp_err(err, "port %u does not exist", id);
+		return -ENOENT;
+	}
+	if (fp_dp->port_ctl[id].refs != 0) {
+		fp_err(err, "port %u is used by %u next-hops", id, fp_dp->port_ctl[id].refs);
+		return -EBUSY;
+	}
+	old = fp_dp->port[id];
+	__atomic_store_n(&fp_dp->port[id], NULL, __ATOMIC_RELEASE);
+	if (fp_dp->fabric_port == id)
+		fp_dp->fabric_port = -1;
+	if (fp_dp->host_port == id)
+		fp_dp->host_port = -1;
+	/* After this (it waits a grace period) no worker polls the port or
+	 * holds frames for it: TX buffers are flushed before each quiescent
+	 * state. */
+	ret = fp_pollsets_rebuild(err);
+	if (ret < 0) {
+		__atomic_store_n(&fp_dp->port[id], old, __ATOMIC_RELEASE);
+		return ret;
+	}
+	rte_free(old);
+	port_release(id);
+	return 0;
+}
+
+int
+fp_port_mac(uint16_t id, uint8_t mac[6])
+{
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || fp_dp->port[id] == NULL)
+		return -ENOENT;
+	memcpy(mac, &fp_dp->port[id]->mac, 6);
+	return 0;
+}
+
+void
+fp_ports_fini(void)
+{
+	unsigned id;
+
+	for (id = 0; id < FP_MAX_PORTS; id++) {
+		if (!fp_dp->port_ctl[id].used)
+			continue;
+		rte_free(fp_dp->port[id]);
+		fp_dp->port[id] = NULL;
+		port_release((uint16_t)id);
+	}
+}
+
+int
+fp_ring_inject(uint16_t id, const uint8_t *buf, const uint32_t *lens, unsigned n)
+{
+	struct fp_port_ctl *ctl;
+	struct rte_mbuf *m[FP_BURST];
+	unsigned done = 0;
+
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || !fp_dp->port_ctl[id].is_ring)
+		return -ENOENT;
+	ctl = &fp_dp->port_ctl[id];
+	while (done < n) {
+		unsigned k = RTE_MIN(n - done, (unsigned)FP_BURST), i, q;
+
+		if (rte_pktmbuf_alloc_bulk(fp_dp->pool, m, k) != 0)
+			return done ? (int)done : -ENOBUFS;
+		for (i = 0; i < k; i++) {
+			uint32_t len = lens[done + i];
+			char *d = rte_pktmbuf_append(m[i], (uint16_t)len);
+
+			if (d == NULL) {
+				rte_pktmbuf_free_bulk(m, k);
+				return -EMSGSIZE;
+			}
+			memcpy(d, buf, len);
+			buf += len;
+		}
+		q = rte_ring_enqueue_burst(ctl->rx_ring, (void **)m, k, NULL);
+		if (q < k) {
+			rte_pktmbuf_free_bulk(m + q, k - q);
+			return (int)(done + q);
+		}
+		done += k;
+	}
+	return (int)done;
+}
+
+int
+fp_ring_drain(uint16_t id, uint8_t *buf, size_t buflen, uint32_t *lens, unsigned max)
+{
+	struct rte_mbuf *m;
+	unsigned n = 0;
+	size_t off = 0;
+
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || !fp_dp->port_ctl[id].is_ring)
+		return -ENOENT;
+	/* Only take a frame when any frame fits: single-segment mbufs of the
+	 * pool hold at most RTE_MBUF_DEFAULT_DATAROOM bytes. */
+	while (n < max && buflen - off >= RTE_MBUF_DEFAULT_DATAROOM &&
+	       rte_ring_dequeue(fp_dp->port_ctl[id].tx_ring, (void **)&m) == 0) {
+		uint32_t len = rte_pktmbuf_pkt_len(m);
+		const void *d;
+
+		if (len > RTE_MBUF_DEFAULT_DATAROOM)
+			len = RTE_MBUF_DEFAULT_DATAROOM;
+		d = rte_pktmbuf_read(m, 0, len, buf + off);
+		if (d != buf + off)
+			memcpy(buf + off, d, len);
+		lens[n++] = len;
+		off += len;
+		rte_pktmbuf_free(m);
+	}
+	return (int)n;
+}

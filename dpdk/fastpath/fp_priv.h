@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Internal state shared by the fast path's C files. Lcores only read what is
+ * here (except their own struct fp_lcore and neighbour MACs learnt by ARP);
+ * the control thread replaces objects by pointer and frees the old one after
+ * an RCU grace period.
+ */
+#ifndef FP_PRIV_H
+#define FP_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_lpm.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "fp.h"
+
+#define FP_BURST 32
+#define FP_PREFETCH 3
+#define FP_TXBUF 64
+#define FP_MAX_NEIGH 4096
+#define FP_IDLE_SPIN 256     /* empty polls before the first sleep */
+#define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
+
+#define FP_PORT_UP 1
+
+/* Read by lcores through dp->port[id]; replaced whole on update. */
+struct fp_port {
+	uint8_t kind;
+	uint8_t state;
+	uint16_t id;
+	uint16_t vrf;
+	uint16_t mtu;
+	struct rte_ether_addr mac;     /* the device's MAC */
+	struct rte_ether_addr pod_mac; /* POD: the pod's own MAC */
+	uint8_t nb_ip4;
+	uint32_t ip4[FP_MAX_POD_ADDRS];
+	uint32_t gw4;
+	uint16_t nb_rxq;
+	uint16_t xconnect; /* peer port + 1, 0 = route */
+} __rte_cache_aligned;
+
+/* Control-only bookkeeping of a port. */
+struct fp_port_ctl {
+	bool used;
+	bool is_ring;
+	uint32_t refs; /* next-hops pointing at it */
+	struct rte_ring *rx_ring, *tx_ring;
+	char name[64];
+};
+
+struct fp_tun_tmpl {
+	uint8_t hdr[64];  /* outer eth + ip + udp + (vxlan | mpls) */
+	uint16_t len;     /* 50 VXLAN, 46 MPLSoUDP */
+	uint32_t ip_sum;  /* partial IP checksum without tos and total length */
+};
+
+struct fp_nh {
+	uint8_t type;
+	uint8_t encap;
+	uint16_t port;
+	uint16_t mtu;     /* largest inner IPv4 total length allowed out */
+	uint32_t id;
+	uint32_t neigh;   /* TUNNEL: index in dp->neigh */
+	struct rte_ether_addr dst, src; /* IFACE rewrite */
+	struct fp_tun_tmpl tun;         /* TUNNEL */
+	uint32_t nb_members;            /* ECMP */
+	uint32_t members[];
+} __rte_cache_aligned;
+
+/* Underlay neighbour. mac is written by lcores (ARP learning) and control,
+ * read by lcores: one 64-bit word, bit 63 = resolved. */
+struct fp_neigh {
+	uint64_t mac;
+	uint64_t last_req_tsc;
+	uint32_t ip;   /* NBO; 0 = free slot */
+	uint32_t refs;
+	bool is_static;
+} __rte_cache_aligned;
+#define FP_NEIGH_VALID (1ULL << 63)
+
+/* 24-bit key -> VRF map (VNI, MPLS label): two levels of 4096 entries,
+ * second level allocated on first use. Entries hold vrf + 1, 0 = none. */
+struct fp_map24 {
+	uint16_t *page[4096];
+};
+
+struct fp_rxq {
+	uint16_t port;
+	uint16_t queue;
+};
+
+struct fp_pollset {
+	unsigned n;
+	struct fp_rxq q[];
+};
+
+struct fp_txbuf {
+	uint16_t n;
+	struct rte_mbuf *m[FP_TXBUF];
+};
+
+struct fp_lcore {
+	/* read-mostly */
+	struct fp_pollset *poll; /* RCU: swapped by control */
+	unsigned idx;            /* worker index = RCU thread id = TX queue */
+	unsigned lcore_id;
+	volatile bool stop;
+	/* hot, written per burst */
+	uint32_t tx_pending; /* bit per port with frames in tx[] */
+	unsigned nb_dropped;
+	struct rte_mbuf *dropped[FP_BURST * 2];
+	struct fp_lcore_stats st;
+	uint64_t drops[FP_DROP_MAX];
+	struct fp_port_stats port_st[FP_MAX_PORTS];
+	struct fp_txbuf tx[FP_MAX_PORTS];
+} __rte_cache_aligned;
+
+struct fp_dp {
+	struct fp_config cfg;
+	struct rte_ether_addr vrouter_mac;
+	struct rte_mempool *pool;
+	struct rte_rcu_qsbr *qs;
+	unsigned nb_workers;
+	struct fp_lcore *lcore[FP_MAX_WORKERS];
+
+	struct fp_port *port[FP_MAX_PORTS]; /* RCU */
+	struct fp_port_ctl port_ctl[FP_MAX_PORTS];
+	int fabric_port; /* -1: none */
+	int host_port;   /* -1: none */
+
+	struct rte_lpm **fib4; /* [vrf_max], created on first route */
+	uint32_t *vrf_gw4;     /* [vrf_max] ICMP source per VRF */
+	struct fp_nh **nh;     /* [nh_max] RCU */
+	uint32_t *nh_refs;     /* [nh_max] routes + ECMP groups using it */
+
+	struct fp_map24 vni;
+	struct fp_map24 label;
+	struct fp_neigh neigh[FP_MAX_NEIGH];
+
+	uint64_t tsc_hz;
+	unsigned rxq_rr; /* round-robin cursor for RX queue placement */
+};
+
+extern struct fp_dp *fp_dp;
+
+/* fp_worker.c */
+int fp_worker_main(void *arg);
+
+/* fp_port.c */
+int fp_pollsets_rebuild(char *err);
+void fp_ports_fini(void);
+
+/* fp_tables.c */
+int fp_tables_init(char *err);
+void fp_tables_fini(void);
+void fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
+
+/* fp_init.c */
+void fp_sync(void);
+void fp_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static inline uint16_t
+fp_map24_get(const struct fp_map24 *m, uint32_t key)
+{
+	const uint16_t *p = __atomic_load_n(&m->page[(key >> 12) & 0xfff], __ATOMIC_ACQUIRE);
+	if (unlikely(p == NULL))
+		return 0;
+	return __atomic_load_n(&p[key & 0xfff], __ATOMIC_RELAXED);
+}
+
+#endif

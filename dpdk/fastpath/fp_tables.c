@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Control side of the forwarding tables: next-hops, per-VRF IPv4 FIBs,
+ * VNI/label -> VRF maps and underlay neighbours.
+ *
+ * Readers (lcores) never see a half-built object: a next-hop is built whole,
+ * published with one pointer store, and the one it replaced is freed after an
+ * RCU grace period. The FIB is DPDK's rte_lpm with its RCU defer queue, so a
+ * tbl8 group is reused only after every lcore has left the lookups that could
+ * see it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_lpm.h>
+#include <rte_malloc.h>
+#include <rte_udp.h>
+#include <rte_vxlan.h>
+
+#include "fp_priv.h"
+
+int
+fp_tables_init(char *err)
+{
+	struct fp_dp *dp = fp_dp;
+
+	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, 0);
+	dp->vrf_gw4 = rte_zmalloc("fp_vrf_gw4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
+	dp->nh = rte_zmalloc("fp_nh", sizeof(*dp->nh) * dp->cfg.nh_max, RTE_CACHE_LINE_SIZE);
+	dp->nh_refs = rte_zmalloc("fp_nh_refs", sizeof(uint32_t) * dp->cfg.nh_max, 0);
+	if (!dp->fib4 || !dp->vrf_gw4 || !dp->nh || !dp->nh_refs) {
+		fp_err(err, "no memory for tables (nh_max %u, vrf_max %u)",
+			dp->cfg.nh_max, dp->cfg.vrf_max);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+map24_fini(struct fp_map24 *m)
+{
+	unsigned i;
+
+	for (i = 0; i < RTE_DIM(m->page); i++) {
+		rte_free(m->page[i]);
+		m->page[i] = NULL;
+	}
+}
+
+void
+fp_tables_fini(void)
+{
+	struct fp_dp *dp = fp_dp;
+	uint32_t i;
+
+	if (dp->fib4)
+		for (i = 0; i < dp->cfg.vrf_max; i++)
+			rte_lpm_free(dp->fib4[i]);
+	if (dp->nh)
+		for (i = 0; i < dp->cfg.nh_max; i++)
+			rte_free(dp->nh[i]);
+	map24_fini(&dp->vni);
+	map24_fini(&dp->label);
+	rte_free(dp->fib4);
+	rte_free(dp->vrf_gw4);
+	rte_free(dp->nh);
+	rte_free(dp->nh_refs);
+}
+
+/* ---- underlay neighbours ------------------------------------------------ */
+
+static int
+neigh_find(uint32_t ip)
+{
+	unsigned i;
+
+	for (i = 0; i < FP_MAX_NEIGH; i++)
+		if (fp_dp->neigh[i].ip == ip)
+			return (int)i;
+	return -1;
+}
+
+static int
+neigh_ref(uint32_t ip)
+{
+	int i = neigh_find(ip);
+
+	if (i < 0) {
+		i = neigh_find(0);
+		if (i < 0)
+			return -ENOSPC;
+		fp_dp->neigh[i].mac = 0;
+		fp_dp->neigh[i].last_req_tsc = 0;
+		fp_dp->neigh[i].is_static = false;
+		__atomic_store_n(&fp_dp->neigh[i].ip, ip, __ATOMIC_RELEASE);
+	}
+	fp_dp->neigh[i].refs++;
+	return i;
+}
+
+static void
+neigh_unref(uint32_t idx)
+{
+	struct fp_neigh *n = &fp_dp->neigh[idx];
+
+	if (--n->refs == 0 && !n->is_static) {
+		/* No next-hop reads it any more (the caller waited a grace
+		 * period); an lcore learning by ARP may still match the ip, a
+		 * harmless write to a free slot. */
+		__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&n->mac, 0, __ATOMIC_RELAXED);
+	}
+}
+
+static uint64_t
+mac_word(const struct rte_ether_addr *mac)
+{
+	uint64_t w = 0;
+
+	memcpy(&w, mac, RTE_ETHER_ADDR_LEN);
+	return w | FP_NEIGH_VALID;
+}
+
+/* Called by lcores on ARP from the fabric: only neighbours some tunnel (or
+ * the operator) asked for are learnt, so the table cannot be flooded. */
+void
+fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
+{
+	unsigned i;
+
+	if (ip == 0 || !rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return;
+	for (i = 0; i < FP_MAX_NEIGH; i++) {
+		struct fp_neigh *n = &fp_dp->neigh[i];
+
+		if (__atomic_load_n(&n->ip, __ATOMIC_ACQUIRE) == ip) {
+			if (!n->is_static)
+				__atomic_store_n(&n->mac, mac_word(mac), __ATOMIC_RELAXED);
+			return;
+		}
+	}
+}
+
+int
+fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err)
+{
+	const struct rte_ether_addr *ea = (const struct rte_ether_addr *)mac;
+	int i;
+
+	if (ip == 0 || !rte_is_unicast_ether_addr(ea) || rte_is_zero_ether_addr(ea)) {
+		fp_err(err, "neighbour needs a non-zero IP and a unicast MAC");
+		return -EINVAL;
+	}
+	i = neigh_find(ip);
+	if (i < 0) {
+		i = neigh_ref(ip);
+		if (i < 0) {
+			fp_err(err, "neighbour table full (%u)", FP_MAX_NEIGH);
+			return i;
+		}
+		fp_dp->neigh[i].refs--; /* static entries are not referenced */
+	}
+	fp_dp->neigh[i].is_static = true;
+	__atomic_store_n(&fp_dp->neigh[i].mac, mac_word(ea), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+fp_neigh_get(uint32_t ip, uint8_t mac[6])
+{
+	uint64_t w;
+	int i;
+
+	if (fp_dp == NULL || ip == 0)
+		return -ENOENT;
+	i = neigh_find(ip);
+	if (i < 0)
+		return -ENOENT;
+	w = __atomic_load_n(&fp_dp->neigh[i].mac, __ATOMIC_RELAXED);
+	if (!(w & FP_NEIGH_VALID))
+		return 0;
+	memcpy(mac, &w, 6);
+	return 1;
+}
+
+/* ---- next-hops ---------------------------------------------------------- */
+
+static void
+tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_conf *nc)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)nh->tun.hdr;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	uint32_t sum;
+
+	memset(nh->tun.hdr, 0, sizeof(nh->tun.hdr));
+	eth->src_addr = fab->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	/* DF: the vRouter never fragments the outer packet; inner packets
+	 * that do not fit are dropped (too_big) before encapsulation. */
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = fab->ip4[0];
+	ip->dst_addr = nc->tun_dst;
+	/* Partial sum with tos = 0, total_length = 0, checksum = 0; the
+	 * lcore adds the two variable words. */
+	sum = rte_raw_cksum(ip, sizeof(*ip));
+	nh->tun.ip_sum = sum;
+	/* UDP checksum 0: allowed for VXLAN (RFC 7348) and MPLSoUDP over IPv4
+	 * (RFC 7510); the inner packet carries its own. */
+	if (nc->encap == FP_ENCAP_VXLAN) {
+		struct rte_vxlan_hdr *vx = (struct rte_vxlan_hdr *)(udp + 1);
+
+		udp->dst_port = rte_cpu_to_be_16(FP_VXLAN_PORT);
+		vx->vx_flags = rte_cpu_to_be_32(0x08000000);
+		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
+		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + sizeof(*vx);
+	} else {
+		uint32_t *label = (uint32_t *)(udp + 1);
+
+		udp->dst_port = rte_cpu_to_be_16(FP_MPLSOUDP_PORT);
+		/* label | TC 0 | bottom of stack | TTL 64 */
+		*label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
+		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + 4;
+	}
+}
+
+static int
+nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err)
+{
+	const struct fp_port *p = NULL;
+	struct fp_nh *nh;
+	uint32_t i;
+
+	if (nc->type > FP_NH_ECMP) {
+		fp_err(err, "next-hop %u: unknown type %u", id, nc->type);
+		return -EINVAL;
+	}
+	if (nc->type == FP_NH_IFACE || nc->type == FP_NH_TUNNEL) {
+		if (nc->port >= FP_MAX_PORTS || fp_dp->port[nc->port] == NULL) {
+			fp_err(err, "next-hop %u: port %u does not exist", id, nc->port);
+			return -EINVAL;
+		}
+		p = fp_dp->port[nc->port];
+	}
+	if (nc->type == FP_NH_TUNNEL) {
+		if (p->kind != FP_PORT_FABRIC || p->ip4[0] == 0) {
+			fp_err(err, "next-hop %u: tunnel port %u is not a fabric port "
+				    "with an underlay address", id, nc->port);
+			return -EINVAL;
+		}
+		if (nc->tun_dst == 0) {
+			fp_err(err, "next-hop %u: tunnel destination 0.0.0.0", id);
+			return -EINVAL;
+		}
+		if (nc->encap == FP_ENCAP_VXLAN && nc->vni >= (1u << 24)) {
+			fp_err(err, "next-hop %u: VNI %u out of range 0..16777215", id, nc->vni);
+			return -EINVAL;
+		}
+		if (nc->encap == FP_ENCAP_MPLSOUDP && (nc->vni < 16 || nc->vni >= (1u << 20))) {
+			fp_err(err, "next-hop %u: MPLS label %u out of range 16..1048575",
+				id, nc->vni);
+			return -EINVAL;
+		}
+		if (nc->encap > FP_ENCAP_MPLSOUDP) {
+			fp_err(err, "next-hop %u: unknown encapsulation %u", id, nc->encap);
+			return -EINVAL;
+		}
+	}
+	if (nc->type == FP_NH_ECMP) {
+		if (nc->nb_members == 0 || nc->nb_members > FP_MAX_ECMP) {
+			fp_err(err, "next-hop %u: ECMP group needs 1..%u members", id, FP_MAX_ECMP);
+			return -EINVAL;
+		}
+		for (i = 0; i < nc->nb_members; i++) {
+			uint32_t m = nc->members[i];
+			const struct fp_nh *mn = m < fp_dp->cfg.nh_max ? fp_dp->nh[m] : NULL;
+
+			if (mn == NULL || m == id) {
+				fp_err(err, "next-hop %u: ECMP member %u does not exist", id, m);
+				return -EINVAL;
+			}
+			if (mn->type != FP_NH_IFACE && mn->type != FP_NH_TUNNEL) {
+				fp_err(err, "next-hop %u: ECMP member %u must be an interface "
+					    "or tunnel next-hop", id, m);
+				return -EINVAL;
+			}
+		}
+	}
+
+	nh = rte_zmalloc("fp_nh", sizeof(*nh) +
+		(nc->type == FP_NH_ECMP ? nc->nb_members * sizeof(uint32_t) : 0),
+		RTE_CACHE_LINE_SIZE);
+	if (nh == NULL) {
+		fp_err(err, "next-hop %u: out of memory", id);
+		return -ENOMEM;
+	}
+	nh->type = nc->type;
+	nh->id = id;
+	nh->neigh = UINT32_MAX;
+	switch (nc->type) {
+	case FP_NH_IFACE:
+		nh->port = nc->port;
+		nh->mtu = p->mtu;
+		memcpy(&nh->dst, nc->dst_mac, 6);
+		/* Pods know the vRouter MAC as their gateway's. */
+		nh->src = p->kind == FP_PORT_POD || p->kind == FP_PORT_HOST ?
+				  fp_dp->vrouter_mac : p->mac;
+		break;
+	case FP_NH_TUNNEL: {
+		int n = neigh_ref(nc->tun_gw ? nc->tun_gw : nc->tun_dst);
+
+		if (n < 0) {
+			rte_free(nh);
+			fp_err(err, "next-hop %u: neighbour table full (%u)", id, FP_MAX_NEIGH);
+			return n;
+		}
+		nh->neigh = (uint32_t)n;
+		nh->port = nc->port;
+		nh->encap = nc->encap;
+		nh->mtu = p->mtu - (nc->encap == FP_ENCAP_VXLAN ? FP_VXLAN_OVERHEAD
+								: FP_MPLSOUDP_OVERHEAD);
+		tun_template(nh, p, nc);
+		break;
+	}
+	case FP_NH_ECMP:
+		nh->nb_members = nc->nb_members;
+		memcpy(nh->members, nc->members, nc->nb_members * sizeof(uint32_t));
+		break;
+	default:
+		break;
+	}
+	*out = nh;
+	return 0;
+}
+
+/* Take (delta 1) or drop (-1) the references an object holds. */
+static void
+nh_refs(const struct fp_nh *nh, int delta)
+{
+	uint32_t i;
+
+	if (nh->type == FP_NH_IFACE || nh->type == FP_NH_TUNNEL)
+		fp_dp->port_ctl[nh->port].refs += delta;
+	if (nh->type == FP_NH_TUNNEL && delta < 0)
+		neigh_unref(nh->neigh);
+	if (nh->type == FP_NH_ECMP)
+		for (i = 0; i < nh->nb_members; i++)
+			fp_dp->nh_refs[nh->members[i]] += delta;
+}
+
+int
+fp_nh_set(uint32_t id, const struct fp_nh_conf *nc, char *err)
+{
+	struct fp_nh *nh, *old;
+	int ret;
+
+	if (id >= fp_dp->cfg.nh_max) {
+		fp_err(err, "next-hop id %u out of range 0..%u", id, fp_dp->cfg.nh_max - 1);
+		return -EINVAL;
+	}
+	ret = nh_build(id, nc, &nh, err);
+	if (ret < 0)
+		return ret;
+	old = fp_dp->nh[id];
+	if (old != NULL && fp_dp->nh_refs[id] != 0 && old->type != nh->type &&
+	    (nh->type != FP_NH_IFACE && nh->type != FP_NH_TUNNEL)) {
+		/* An ECMP group may point at it: it must stay a member type. */
+		unsigned i;
+
+		for (i = 0; i < fp_dp->cfg.nh_max; i++) {
+			const struct fp_nh *g = fp_dp->nh[i];
+			uint32_t k;
+
+			if (g == NULL || g->type != FP_NH_ECMP)
+				continue;
+			for (k = 0; k < g->nb_members; k++)
+				if (g->members[k] == id) {
+					if (nh->neigh != UINT32_MAX)
+						neigh_unref(nh->neigh);
+					rte_free(nh);
+					fp_err(err, "next-hop %u: member of ECMP group %u, "
+						    "must stay interface or tunnel", id, i);
+					return -EBUSY;
+				}
+		}
+	}
+	nh_refs(nh, 1);
+	__atomic_store_n(&fp_dp->nh[id], nh, __ATOMIC_RELEASE);
+	if (old != NULL) {
+		fp_sync();
+		nh_refs(old, -1);
+		rte_free(old);
+	}
+	return 0;
+}
+
+int
+fp_nh_del(uint32_t id, char *err)
+{
+	struct fp_nh *old;
+
+	if (id >= fp_dp->cfg.nh_max || fp_dp->nh[id] == NULL) {
+		fp_err(err, "next-hop %u does not exist", id);
+		return -ENOENT;
+	}
+	if (fp_dp->nh_refs[id] != 0) {
+		fp_err(err, "next-hop %u is used by %u routes or ECMP groups", id,
+			fp_dp->nh_refs[id]);
+		return -EBUSY;
+	}
+	old = fp_dp->nh[id];
+	__atomic_store_n(&fp_dp->nh[id], NULL, __ATOMIC_RELEASE);
+	fp_sync();
+	nh_refs(old, -1);
+	rte_free(old);
+	return 0;
+}
+
+/* ---- IPv4 routes -------------------------------------------------------- */
+
+static struct rte_lpm *
+fib4_get(uint16_t vrf, bool create, char *err)
+{
+	struct rte_lpm_config lc = {
+		.max_rules = fp_dp->cfg.fib4_rules,
+		.number_tbl8s = fp_dp->cfg.fib4_tbl8s,
+	};
+	struct rte_lpm_rcu_config rc = {
+		.v = fp_dp->qs,
+		.mode = RTE_LPM_QSBR_MODE_DQ,
+	};
+	struct rte_lpm *lpm = fp_dp->fib4[vrf];
+	char name[RTE_LPM_NAMESIZE];
+
+	if (lpm != NULL || !create)
+		return lpm;
+	snprintf(name, sizeof(name), "fib4_%u", vrf);
+	lpm = rte_lpm_create(name, SOCKET_ID_ANY, &lc);
+	if (lpm == NULL) {
+		fp_err(err, "VRF %u: cannot create IPv4 FIB (%u rules, %u tbl8s): %s",
+			vrf, lc.max_rules, lc.number_tbl8s, rte_strerror(rte_errno));
+		return NULL;
+	}
+	if (rte_lpm_rcu_qsbr_add(lpm, &rc) != 0) {
+		fp_err(err, "VRF %u: cannot attach RCU to FIB: %s", vrf,
+			rte_strerror(rte_errno));
+		rte_lpm_free(lpm);
+		return NULL;
+	}
+	__atomic_store_n(&fp_dp->fib4[vrf], lpm, __ATOMIC_RELEASE);
+	return lpm;
+}
+
+static int
+route4_check(uint16_t vrf, uint32_t prefix, uint8_t len, char *err)
+{
+	uint32_t p = rte_be_to_cpu_32(prefix);
+
+	if (vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "VRF %u out of range 0..%u", vrf, fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	if (len > 32) {
+		fp_err(err, "prefix length %u > 32", len);
+		return -EINVAL;
+	}
+	if (len < 32 && (p & (UINT32_MAX >> len)) != 0) {
+		fp_err(err, "prefix %u.%u.%u.%u/%u has host bits set", p >> 24,
+			(p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff, len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+fp_route4_add(uint16_t vrf, uint32_t prefix, uint8_t len, uint32_t nh, char *err)
+{
+	struct rte_lpm *lpm;
+	uint32_t old;
+	bool had;
+	int ret;
+
+	ret = route4_check(vrf, prefix, len, err);
+	if (ret < 0)
+		return ret;
+	if (nh >= fp_dp->cfg.nh_max || fp_dp->nh[nh] == NULL) {
+		fp_err(err, "route in VRF %u: next-hop %u does not exist", vrf, nh);
+		return -EINVAL;
+	}
+	lpm = fib4_get(vrf, true, err);
+	if (lpm == NULL)
+		return -ENOMEM;
+	had = rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) == 1;
+	ret = rte_lpm_add(lpm, rte_be_to_cpu_32(prefix), len, nh);
+	if (ret < 0) {
+		fp_err(err, "VRF %u: IPv4 FIB full (%u routes, %u tbl8 groups)", vrf,
+			fp_dp->cfg.fib4_rules, fp_dp->cfg.fib4_tbl8s);
+		return -ENOSPC;
+	}
+	fp_dp->nh_refs[nh]++;
+	if (had)
+		fp_dp->nh_refs[old]--;
+	return 0;
+}
+
+int
+fp_route4_del(uint16_t vrf, uint32_t prefix, uint8_t len, char *err)
+{
+	struct rte_lpm *lpm;
+	uint32_t old;
+	int ret;
+
+	ret = route4_check(vrf, prefix, len, err);
+	if (ret < 0)
+		return ret;
+	lpm = fib4_get(vrf, false, err);
+	if (lpm == NULL ||
+	    rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) != 1) {
+		fp_err(err, "VRF %u: no such route", vrf);
+		return -ENOENT;
+	}
+	ret = rte_lpm_delete(lpm, rte_be_to_cpu_32(prefix), len);
+	if (ret < 0) {
+		fp_err(err, "VRF %u: route delete failed: %s", vrf, strerror(-ret));
+		return ret;
+	}
+	fp_dp->nh_refs[old]--;
+	return 0;
+}
+
+int
+fp_route4_lookup(uint16_t vrf, uint32_t addr, uint32_t *nh)
+{
+	struct rte_lpm *lpm;
+
+	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
+		return -EINVAL;
+	lpm = fp_dp->fib4[vrf];
+	if (lpm == NULL || rte_lpm_lookup(lpm, rte_be_to_cpu_32(addr), nh) != 0)
+		return -ENOENT;
+	return 0;
+}
+
+/* ---- VNI / label -> VRF ------------------------------------------------- */
+
+static int
+map24_set(struct fp_map24 *m, uint32_t key, uint16_t vrf, const char *what, char *err)
+{
+	uint16_t **slot = &m->page[(key >> 12) & 0xfff];
+	uint16_t *page = *slot;
+
+	if (vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "%s %u: VRF %u out of range 0..%u", what, key, vrf,
+			fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	if (page == NULL) {
+		page = rte_zmalloc("fp_map24", 4096 * sizeof(uint16_t), RTE_CACHE_LINE_SIZE);
+		if (page == NULL) {
+			fp_err(err, "%s %u: out of memory", what, key);
+			return -ENOMEM;
+		}
+		__atomic_store_n(slot, page, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&page[key & 0xfff], (uint16_t)(vrf + 1), __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int
+map24_del(struct fp_map24 *m, uint32_t key, const char *what, char *err)
+{
+	uint16_t *page = m->page[(key >> 12) & 0xfff];
+
+	if (page == NULL || page[key & 0xfff] == 0) {
+		fp_err(err, "%s %u is not mapped", what, key);
+		return -ENOENT;
+	}
+	__atomic_store_n(&page[key & 0xfff], 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+fp_vni_set(uint32_t vni, uint16_t vrf, char *err)
+{
+	if (vni >= (1u << 24)) {
+		fp_err(err, "VNI %u out of range 0..16777215", vni);
+		return -EINVAL;
+	}
+	return map24_set(&fp_dp->vni, vni, vrf, "VNI", err);
+}
+
+int
+fp_vni_del(uint32_t vni, char *err)
+{
+	if (vni >= (1u << 24)) {
+		fp_err(err, "VNI %u out of range 0..16777215", vni);
+		return -EINVAL;
+	}
+	return map24_del(&fp_dp->vni, vni, "VNI", err);
+}
+
+int
+fp_label_set(uint32_t label, uint16_t vrf, char *err)
+{
+	if (label < 16 || label >= (1u << 20)) {
+		fp_err(err, "MPLS label %u out of range 16..1048575", label);
+		return -EINVAL;
+	}
+	return map24_set(&fp_dp->label, label, vrf, "MPLS label", err);
+}
+
+int
+fp_label_del(uint32_t label, char *err)
+{
+	if (label < 16 || label >= (1u << 20)) {
+		fp_err(err, "MPLS label %u out of range 16..1048575", label);
+		return -EINVAL;
+	}
+	return map24_del(&fp_dp->label, label, "MPLS label", err);
+}

@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The forwarding loop: run to completion on each worker lcore.
+ *
+ * A burst comes from one RX queue of one port; the port's kind picks the input
+ * stage (pod, fabric, host). Every packet ends in exactly one of: a per-port TX
+ * buffer of this lcore (flushed once per loop iteration) or the drop list
+ * (counted by reason, freed in bulk). Nothing here allocates memory, takes a
+ * lock or calls into Go; tables are read under RCU (the loop reports a
+ * quiescent state once per iteration, after flushing TX).
+ */
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_hash_crc.h>
+#include <rte_icmp.h>
+#include <rte_mpls.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+#include <rte_vxlan.h>
+
+#include "fp_priv.h"
+
+#define ETH_LEN ((uint16_t)sizeof(struct rte_ether_hdr))
+#define IP_LEN ((uint16_t)sizeof(struct rte_ipv4_hdr))
+
+/* ---- output ------------------------------------------------------------- */
+
+static __rte_always_inline void
+fp_drop(struct fp_lcore *lc, struct rte_mbuf *m, enum fp_drop_reason r)
+{
+	lc->drops[r]++;
+	lc->st.drops++;
+	lc->dropped[lc->nb_dropped++] = m;
+}
+
+static void
+fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
+{
+	struct fp_txbuf *b = &lc->tx[port];
+	uint16_t sent = 0, n = b->n, i;
+	uint64_t bytes = 0;
+
+	/* Count before sending: a sent mbuf belongs to the PMD (and, on a ring
+	 * port, to whoever reads the ring). */
+	for (i = 0; i < n; i++)
+		bytes += b->m[i]->pkt_len;
+	/* One retry: a PMD may free descriptors between two calls. */
+	sent = rte_eth_tx_burst(port, lc->idx, b->m, n);
+	if (unlikely(sent < n))
+		sent += rte_eth_tx_burst(port, lc->idx, b->m + sent, n - sent);
+	for (i = sent; i < n; i++)
+		bytes -= b->m[i]->pkt_len;
+	lc->port_st[port].tx_pkts += sent;
+	lc->port_st[port].tx_bytes += bytes;
+	lc->st.tx_pkts += sent;
+	if (unlikely(sent < n)) {
+		lc->drops[FP_DROP_TX_FULL] += n - sent;
+		lc->port_st[port].drops += n - sent;
+		lc->st.drops += n - sent;
+		rte_pktmbuf_free_bulk(b->m + sent, n - sent);
+	}
+	b->n = 0;
+	lc->tx_pending &= ~(1u << port);
+}
+
+static __rte_always_inline void
+fp_tx(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m)
+{
+	const struct fp_port *p = fp_dp->port[port];
+	struct fp_txbuf *b;
+
+	if (unlikely(p == NULL || p->state != FP_PORT_UP)) {
+		fp_drop(lc, m, FP_DROP_PORT_DOWN);
+		return;
+	}
+	b = &lc->tx[port];
+	b->m[b->n++] = m;
+	lc->tx_pending |= 1u << port;
+	if (unlikely(b->n == FP_TXBUF))
+		fp_tx_flush_port(lc, port);
+}
+
+static inline void
+fp_tx_flush(struct fp_lcore *lc)
+{
+	uint32_t pend = lc->tx_pending;
+
+	while (pend) {
+		unsigned port = __builtin_ctz(pend);
+
+		pend &= pend - 1;
+		fp_tx_flush_port(lc, port);
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* RFC 1624 incremental update for a TTL decrement (the TTL is the high byte
+ * of its 16-bit word, so the word drops by 0x0100). */
+static __rte_always_inline void
+fp_ttl_dec(struct rte_ipv4_hdr *ip)
+{
+	uint32_t sum = ip->hdr_checksum + rte_cpu_to_be_16(0x0100);
+
+	ip->time_to_live--;
+	ip->hdr_checksum = (uint16_t)(sum + (sum >> 16));
+}
+
+/* Flow hash over the IPv4 5-tuple (ports only for unfragmented TCP/UDP). */
+static __rte_always_inline uint32_t
+fp_flow_hash(const struct rte_ipv4_hdr *ip, uint16_t l3_avail)
+{
+	uint32_t h = rte_hash_crc_4byte(ip->src_addr, 0x9e3779b9);
+	uint16_t ihl = (ip->version_ihl & 0xf) << 2;
+
+	h = rte_hash_crc_4byte(ip->dst_addr, h);
+	h = rte_hash_crc_4byte(ip->next_proto_id, h);
+	if ((ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_UDP) &&
+	    !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
+						     RTE_IPV4_HDR_OFFSET_MASK)) &&
+	    l3_avail >= ihl + 4)
+		h = rte_hash_crc_4byte(*(const uint32_t *)((const uint8_t *)ip + ihl), h);
+	return h;
+}
+
+/* Validate an IPv4 header at offset off; trims L2 padding. Returns the
+ * header or NULL with the drop reason in *r. */
+static __rte_always_inline struct rte_ipv4_hdr *
+fp_ip4_check(struct rte_mbuf *m, uint16_t off, enum fp_drop_reason *r)
+{
+	struct rte_ipv4_hdr *ip;
+	uint16_t avail, ihl, tot;
+
+	if (unlikely(m->data_len < off + IP_LEN)) {
+		*r = FP_DROP_IP_TRUNCATED;
+		return NULL;
+	}
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, off);
+	avail = m->data_len - off;
+	if (unlikely((ip->version_ihl >> 4) != 4)) {
+		*r = FP_DROP_IP_VERSION;
+		return NULL;
+	}
+	ihl = (ip->version_ihl & 0xf) << 2;
+	if (unlikely(ihl < IP_LEN || ihl > avail)) {
+		*r = FP_DROP_IP_IHL;
+		return NULL;
+	}
+	tot = rte_be_to_cpu_16(ip->total_length);
+	if (unlikely(tot < ihl || tot > avail)) {
+		*r = FP_DROP_IP_LEN;
+		return NULL;
+	}
+	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
+		/* checked by the NIC */
+	} else if (unlikely((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
+			    RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+			    rte_raw_cksum(ip, ihl) != 0xffff)) {
+		*r = FP_DROP_IP_CSUM;
+		return NULL;
+	}
+	if (unlikely(tot < avail)) {
+		/* Ethernet padding of short frames must not travel on. */
+		rte_pktmbuf_trim(m, avail - tot);
+	}
+	return ip;
+}
+
+/* ---- forwarding --------------------------------------------------------- */
+
+static void fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m,
+			struct rte_ipv4_hdr *ip, uint16_t vrf, bool local_reply);
+
+static __rte_always_inline int
+fp_fib4_lookup(uint16_t vrf, uint32_t dst_be, uint32_t *nh)
+{
+	struct rte_lpm *lpm = fp_dp->fib4[vrf];
+
+	if (unlikely(lpm == NULL))
+		return -1;
+	return rte_lpm_lookup(lpm, rte_be_to_cpu_32(dst_be), nh);
+}
+
+static void
+fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+	      const struct fp_nh *nh)
+{
+	struct fp_neigh *ne = &fp_dp->neigh[nh->neigh];
+	uint64_t mac = __atomic_load_n(&ne->mac, __ATOMIC_RELAXED);
+	uint16_t inner_len = rte_be_to_cpu_16(ip->total_length);
+	uint32_t hash = fp_flow_hash(ip, inner_len);
+	uint8_t tos = ip->type_of_service;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *oip;
+	struct rte_udp_hdr *udp;
+	uint16_t olen;
+	uint32_t sum;
+
+	if (unlikely(!(mac & FP_NEIGH_VALID))) {
+		uint64_t now = rte_rdtsc();
+		uint64_t last = __atomic_load_n(&ne->last_req_tsc, __ATOMIC_RELAXED);
+		const struct fp_port *fab = fp_dp->port[nh->port];
+
+		/* Turn the packet we cannot send into an ARP request for the
+		 * neighbour, at most every FP_ARP_REQ_GAP_MS: no allocation. */
+		if (fab != NULL && now - last > fp_dp->tsc_hz / 1000 * FP_ARP_REQ_GAP_MS &&
+		    __atomic_compare_exchange_n(&ne->last_req_tsc, &last, now, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			struct rte_arp_hdr *arp;
+
+			lc->drops[FP_DROP_NEIGH_UNRESOLVED]++;
+			lc->st.drops++;
+			rte_pktmbuf_reset(m);
+			eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m,
+				ETH_LEN + sizeof(struct rte_arp_hdr));
+			memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);
+			eth->src_addr = fab->mac;
+			eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+			arp = (struct rte_arp_hdr *)(eth + 1);
+			arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+			arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+			arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+			arp->arp_plen = 4;
+			arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+			arp->arp_data.arp_sha = fab->mac;
+			arp->arp_data.arp_sip = fab->ip4[0];
+			memset(&arp->arp_data.arp_tha, 0, RTE_ETHER_ADDR_LEN);
+			arp->arp_data.arp_tip = ne->ip;
+			fp_tx(lc, nh->port, m);
+			return;
+		}
+		fp_drop(lc, m, FP_DROP_NEIGH_UNRESOLVED);
+		return;
+	}
+	if (unlikely(inner_len > nh->mtu)) {
+		fp_drop(lc, m, FP_DROP_TOO_BIG);
+		return;
+	}
+	if (nh->encap == FP_ENCAP_VXLAN) {
+		/* The inner Ethernet travels: addressed vRouter to vRouter. */
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		eth->dst_addr = fp_dp->vrouter_mac;
+		eth->src_addr = fp_dp->vrouter_mac;
+	} else {
+		rte_pktmbuf_adj(m, ETH_LEN);
+	}
+	if (unlikely(rte_pktmbuf_headroom(m) < nh->tun.len)) {
+		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, nh->tun.len);
+	rte_memcpy(eth, nh->tun.hdr, nh->tun.len);
+	/* 48-bit store of the resolved MAC over the template's zero dst. */
+	memcpy(&eth->dst_addr, &mac, RTE_ETHER_ADDR_LEN);
+
+	olen = m->pkt_len - ETH_LEN;
+	oip = (struct rte_ipv4_hdr *)(eth + 1);
+	oip->type_of_service = tos; /* DSCP and ECN copied out (RFC 6040 normal mode) */
+	oip->total_length = rte_cpu_to_be_16(olen);
+	sum = nh->tun.ip_sum;
+	sum += rte_cpu_to_be_16((uint16_t)tos); /* tos is the low byte of word 0 */
+	sum += oip->total_length;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	oip->hdr_checksum = (uint16_t)~sum;
+	udp = (struct rte_udp_hdr *)(oip + 1);
+	/* Source port from the inner flow: entropy for underlay ECMP and RSS
+	 * (RFC 7348 section 5: the dynamic range 49152-65535). */
+	udp->src_port = rte_cpu_to_be_16((uint16_t)(0xc000 | (hash & 0x3fff)));
+	udp->dgram_len = rte_cpu_to_be_16(olen - IP_LEN);
+	m->l2_len = ETH_LEN;
+	m->l3_len = IP_LEN;
+	fp_tx(lc, nh->port, m);
+}
+
+/* ICMP echo request to one of the vRouter's addresses: answered in place and
+ * routed back. Returns false if it is not an echo request. */
+static bool
+fp_echo_reply(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+	      uint16_t vrf)
+{
+	uint16_t ihl = (ip->version_ihl & 0xf) << 2;
+	uint16_t tot = rte_be_to_cpu_16(ip->total_length);
+	struct rte_icmp_hdr *icmp;
+	uint32_t sum, a;
+
+	if (ip->next_proto_id != IPPROTO_ICMP || tot < ihl + sizeof(*icmp) ||
+	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
+						    RTE_IPV4_HDR_OFFSET_MASK)))
+		return false;
+	icmp = (struct rte_icmp_hdr *)((uint8_t *)ip + ihl);
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0)
+		return false;
+	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	sum = (uint16_t)~icmp->icmp_cksum;
+	sum += (uint16_t)~rte_cpu_to_be_16(RTE_IP_ICMP_ECHO_REQUEST << 8);
+	sum += rte_cpu_to_be_16(RTE_IP_ICMP_ECHO_REPLY << 8);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	icmp->icmp_cksum = (uint16_t)~sum;
+	a = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = a;
+	ip->time_to_live = 64;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	fp_forward4(lc, m, ip, vrf, true);
+	return true;
+}
+
+static __rte_always_inline void
+fp_punt_host(struct fp_lcore *lc, struct rte_mbuf *m)
+{
+	int host = fp_dp->host_port;
+
+	if (unlikely(host < 0)) {
+		fp_drop(lc, m, FP_DROP_NO_HOST_PORT);
+		return;
+	}
+	fp_tx(lc, (uint16_t)host, m);
+}
+
+/* Route an IPv4 packet (Ethernet header in front of it) in a VRF and send
+ * it. local_reply: generated by the vRouter, never answered again. */
+static void
+fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+	    uint16_t vrf, bool local_reply)
+{
+	const struct fp_nh *nh;
+	struct rte_ether_hdr *eth;
+	uint32_t id;
+
+	if (unlikely(fp_fib4_lookup(vrf, ip->dst_addr, &id) != 0)) {
+		fp_drop(lc, m, fp_dp->fib4[vrf] ? FP_DROP_NO_ROUTE : FP_DROP_VRF_INVALID);
+		return;
+	}
+	nh = fp_dp->nh[id];
+	if (unlikely(nh == NULL)) {
+		fp_drop(lc, m, FP_DROP_NH_INVALID);
+		return;
+	}
+	if (nh->type == FP_NH_ECMP) {
+		uint32_t h = fp_flow_hash(ip, rte_be_to_cpu_16(ip->total_length));
+
+		/* multiply-shift: uniform pick without a division */
+		id = nh->members[((uint64_t)h * nh->nb_members) >> 32];
+		nh = fp_dp->nh[id];
+		if (unlikely(nh == NULL)) {
+			fp_drop(lc, m, FP_DROP_NH_INVALID);
+			return;
+		}
+	}
+	switch (nh->type) {
+	case FP_NH_IFACE:
+		if (unlikely(ip->time_to_live <= 1)) {
+			fp_drop(lc, m, FP_DROP_TTL_EXCEEDED);
+			return;
+		}
+		if (unlikely(rte_be_to_cpu_16(ip->total_length) > nh->mtu)) {
+			fp_drop(lc, m, FP_DROP_TOO_BIG);
+			return;
+		}
+		fp_ttl_dec(ip);
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		eth->dst_addr = nh->dst;
+		eth->src_addr = nh->src;
+		fp_tx(lc, nh->port, m);
+		return;
+	case FP_NH_TUNNEL:
+		if (unlikely(ip->time_to_live <= 1)) {
+			fp_drop(lc, m, FP_DROP_TTL_EXCEEDED);
+			return;
+		}
+		fp_ttl_dec(ip);
+		fp_tunnel_out(lc, m, ip, nh);
+		return;
+	case FP_NH_RECEIVE:
+		if (!local_reply && fp_echo_reply(lc, m, ip, vrf))
+			return;
+		fp_punt_host(lc, m);
+		return;
+	default:
+		fp_drop(lc, m, FP_DROP_NH_DISCARD);
+		return;
+	}
+}
+
+/* ---- ARP ---------------------------------------------------------------- */
+
+static __rte_always_inline struct rte_arp_hdr *
+fp_arp_check(struct rte_mbuf *m)
+{
+	struct rte_arp_hdr *arp;
+
+	if (unlikely(m->data_len < ETH_LEN + sizeof(*arp)))
+		return NULL;
+	arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, ETH_LEN);
+	if (unlikely(arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+		     arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+		     arp->arp_hlen != RTE_ETHER_ADDR_LEN || arp->arp_plen != 4))
+		return NULL;
+	return arp;
+}
+
+/* Turn an ARP request into the reply "tip is at mac" and send it back. */
+static __rte_always_inline void
+fp_arp_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m,
+	     struct rte_arp_hdr *arp, const struct rte_ether_addr *mac)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint32_t tip = arp->arp_data.arp_tip;
+
+	arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+	arp->arp_data.arp_tip = arp->arp_data.arp_sip;
+	arp->arp_data.arp_sha = *mac;
+	arp->arp_data.arp_sip = tip;
+	eth->dst_addr = arp->arp_data.arp_tha;
+	eth->src_addr = *mac;
+	/* drop any padding: the reply is exactly eth + arp */
+	rte_pktmbuf_trim(m, m->data_len - (ETH_LEN + sizeof(*arp)));
+	fp_tx(lc, port, m);
+}
+
+/* ---- input stages ------------------------------------------------------- */
+
+static __rte_always_inline bool
+fp_pod_owns(const struct fp_port *p, uint32_t ip)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nb_ip4; i++)
+		if (p->ip4[i] == ip)
+			return true;
+	return false;
+}
+
+static void
+fp_pod_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	enum fp_drop_reason r;
+	struct rte_ipv4_hdr *ip;
+
+	if (unlikely(!rte_is_same_ether_addr(&eth->src_addr, &p->pod_mac))) {
+		fp_drop(lc, m, FP_DROP_SPOOF_MAC);
+		return;
+	}
+	if (likely(eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &fp_dp->vrouter_mac))) {
+			fp_drop(lc, m, FP_DROP_L2_NOT_FOR_US);
+			return;
+		}
+		ip = fp_ip4_check(m, ETH_LEN, &r);
+		if (unlikely(ip == NULL)) {
+			fp_drop(lc, m, r);
+			return;
+		}
+		if (unlikely(!fp_pod_owns(p, ip->src_addr))) {
+			fp_drop(lc, m, FP_DROP_SPOOF_IP);
+			return;
+		}
+		fp_forward4(lc, m, ip, p->vrf, false);
+		return;
+	}
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
+		struct rte_arp_hdr *arp = fp_arp_check(m);
+
+		if (unlikely(arp == NULL)) {
+			fp_drop(lc, m, FP_DROP_ARP_MALFORMED);
+			return;
+		}
+		if (unlikely(!rte_is_same_ether_addr(&arp->arp_data.arp_sha, &p->pod_mac))) {
+			fp_drop(lc, m, FP_DROP_SPOOF_MAC);
+			return;
+		}
+		/* Proxy ARP for every address but the pod's own: answering a
+		 * probe for its own address would fail its duplicate address
+		 * detection. */
+		if (arp->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+		    fp_pod_owns(p, arp->arp_data.arp_tip) || arp->arp_data.arp_tip == 0) {
+			fp_drop(lc, m, FP_DROP_ARP_IGNORED);
+			return;
+		}
+		fp_arp_reply(lc, p->id, m, arp, &fp_dp->vrouter_mac);
+		return;
+	}
+	fp_drop(lc, m, eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ?
+			       FP_DROP_IPV6 : FP_DROP_ETHERTYPE);
+}
+
+/* VXLAN or MPLSoUDP addressed to this vRouter: strip, map to a VRF, route. */
+static void
+fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
+{
+	uint16_t ihl = (oip->version_ihl & 0xf) << 2;
+	uint16_t l4off = ETH_LEN + ihl;
+	uint16_t l4len = rte_be_to_cpu_16(oip->total_length) - ihl;
+	struct rte_udp_hdr *udp;
+	struct rte_ether_hdr *eth;
+	enum fp_drop_reason r;
+	struct rte_ipv4_hdr *ip;
+	uint16_t vrf1, dport;
+
+	udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, l4off);
+	dport = udp->dst_port;
+	if (dport == rte_cpu_to_be_16(FP_VXLAN_PORT)) {
+		const struct rte_vxlan_hdr *vx = (const struct rte_vxlan_hdr *)(udp + 1);
+
+		if (unlikely(l4len < sizeof(*udp) + sizeof(*vx) + ETH_LEN ||
+			     rte_be_to_cpu_16(udp->dgram_len) != l4len)) {
+			fp_drop(lc, m, FP_DROP_VXLAN_TRUNCATED);
+			return;
+		}
+		if (unlikely(!(vx->vx_flags & rte_cpu_to_be_32(0x08000000)))) {
+			fp_drop(lc, m, FP_DROP_VXLAN_FLAGS);
+			return;
+		}
+		vrf1 = fp_map24_get(&fp_dp->vni, rte_be_to_cpu_32(vx->vx_vni) >> 8);
+		if (unlikely(vrf1 == 0)) {
+			fp_drop(lc, m, FP_DROP_VNI_UNKNOWN);
+			return;
+		}
+		rte_pktmbuf_adj(m, l4off + sizeof(*udp) + sizeof(*vx));
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		if (unlikely(eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+			fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
+			return;
+		}
+		if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &fp_dp->vrouter_mac))) {
+			fp_drop(lc, m, FP_DROP_L2_NOT_FOR_US);
+			return;
+		}
+	} else {
+		uint32_t w;
+
+		if (unlikely(l4len < sizeof(*udp) + 4 + IP_LEN ||
+			     rte_be_to_cpu_16(udp->dgram_len) != l4len)) {
+			fp_drop(lc, m, FP_DROP_MPLS_TRUNCATED);
+			return;
+		}
+		w = rte_be_to_cpu_32(*(const uint32_t *)(udp + 1));
+		if (unlikely(!(w & 0x100))) {
+			fp_drop(lc, m, FP_DROP_MPLS_STACK);
+			return;
+		}
+		vrf1 = fp_map24_get(&fp_dp->label, w >> 12);
+		if (unlikely(vrf1 == 0)) {
+			fp_drop(lc, m, FP_DROP_MPLS_LABEL_UNKNOWN);
+			return;
+		}
+		/* Keep ETH_LEN bytes of the outer headers as the new Ethernet. */
+		rte_pktmbuf_adj(m, l4off + sizeof(*udp) + 4 - ETH_LEN);
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		if (unlikely((*(const uint8_t *)(eth + 1) >> 4) != 4)) {
+			fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
+			return;
+		}
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	}
+	ip = fp_ip4_check(m, ETH_LEN, &r);
+	if (unlikely(ip == NULL)) {
+		fp_drop(lc, m, r);
+		return;
+	}
+	fp_forward4(lc, m, ip, vrf1 - 1, false);
+}
+
+static void
+fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	enum fp_drop_reason r;
+	struct rte_ipv4_hdr *ip;
+
+	if (likely(eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		ip = fp_ip4_check(m, ETH_LEN, &r);
+		if (unlikely(ip == NULL)) {
+			fp_drop(lc, m, r);
+			return;
+		}
+		if (likely(ip->dst_addr == p->ip4[0] &&
+			   rte_is_same_ether_addr(&eth->dst_addr, &p->mac) &&
+			   ip->next_proto_id == IPPROTO_UDP &&
+			   !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
+								    RTE_IPV4_HDR_OFFSET_MASK)))) {
+			uint16_t ihl = (ip->version_ihl & 0xf) << 2;
+			const struct rte_udp_hdr *udp;
+
+			if (unlikely(rte_be_to_cpu_16(ip->total_length) < ihl + sizeof(*udp))) {
+				fp_drop(lc, m, FP_DROP_UDP_TRUNCATED);
+				return;
+			}
+			udp = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
+			if (udp->dst_port == rte_cpu_to_be_16(FP_VXLAN_PORT) ||
+			    udp->dst_port == rte_cpu_to_be_16(FP_MPLSOUDP_PORT)) {
+				fp_decap(lc, m, ip);
+				return;
+			}
+		}
+		/* Not overlay: the node's own traffic (TF's vhost0). */
+		fp_punt_host(lc, m);
+		return;
+	}
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
+		struct rte_arp_hdr *arp = fp_arp_check(m);
+
+		if (unlikely(arp == NULL)) {
+			fp_drop(lc, m, FP_DROP_ARP_MALFORMED);
+			return;
+		}
+		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
+			fp_neigh_learn(arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
+		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+		    arp->arp_data.arp_tip == p->ip4[0] && p->ip4[0] != 0) {
+			/* Learn the asker too: it is about to send to us. */
+			fp_neigh_learn(arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
+			fp_arp_reply(lc, p->id, m, arp, &p->mac);
+			return;
+		}
+		if (fp_dp->host_port >= 0) {
+			fp_tx(lc, (uint16_t)fp_dp->host_port, m);
+			return;
+		}
+		fp_drop(lc, m, FP_DROP_ARP_IGNORED);
+		return;
+	}
+	/* Anything else belongs to the node's stack, if it has one here. */
+	if (fp_dp->host_port >= 0) {
+		fp_tx(lc, (uint16_t)fp_dp->host_port, m);
+		return;
+	}
+	fp_drop(lc, m, eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ?
+			       FP_DROP_IPV6 : FP_DROP_ETHERTYPE);
+}
+
+/* The node's own stack: to local pods through its VRF (kubelet probes),
+ * everything else out of the fabric as it is. */
+static void
+fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip;
+	uint32_t id;
+	int fab = fp_dp->fabric_port;
+
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+	    m->data_len >= ETH_LEN + IP_LEN) {
+		ip = (struct rte_ipv4_hdr *)(eth + 1);
+		if (fp_fib4_lookup(p->vrf, ip->dst_addr, &id) == 0) {
+			enum fp_drop_reason r;
+
+			ip = fp_ip4_check(m, ETH_LEN, &r);
+			if (unlikely(ip == NULL)) {
+				fp_drop(lc, m, r);
+				return;
+			}
+			fp_forward4(lc, m, ip, p->vrf, false);
+			return;
+		}
+	}
+	if (unlikely(fab < 0)) {
+		fp_drop(lc, m, FP_DROP_PORT_DOWN);
+		return;
+	}
+	fp_tx(lc, (uint16_t)fab, m);
+}
+
+/* ---- loop --------------------------------------------------------------- */
+
+static __rte_always_inline unsigned
+fp_rx(struct fp_lcore *lc, uint16_t port, uint16_t queue)
+{
+	struct rte_mbuf *pkts[FP_BURST];
+	const struct fp_port *p;
+	uint64_t bytes = 0;
+	unsigned n, i;
+
+	n = rte_eth_rx_burst(port, queue, pkts, FP_BURST);
+	if (n == 0)
+		return 0;
+	p = fp_dp->port[port];
+	if (p != NULL && p->xconnect != 0) {
+		for (i = 0; i < n; i++) {
+			bytes += pkts[i]->pkt_len;
+			fp_tx(lc, p->xconnect - 1, pkts[i]);
+		}
+		goto out;
+	}
+	for (i = 0; i < n && i < FP_PREFETCH; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (i + FP_PREFETCH < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + FP_PREFETCH], void *));
+		bytes += m->pkt_len;
+		if (unlikely(p == NULL)) {
+			fp_drop(lc, m, FP_DROP_PORT_DOWN);
+			continue;
+		}
+		if (unlikely(m->nb_segs != 1)) {
+			fp_drop(lc, m, FP_DROP_MULTISEG);
+			continue;
+		}
+		if (unlikely(m->data_len < ETH_LEN)) {
+			fp_drop(lc, m, FP_DROP_ETH_TRUNCATED);
+			continue;
+		}
+		switch (p->kind) {
+		case FP_PORT_POD:
+			fp_pod_input(lc, p, m);
+			break;
+		case FP_PORT_FABRIC:
+			fp_fabric_input(lc, p, m);
+			break;
+		default:
+			fp_host_input(lc, p, m);
+			break;
+		}
+	}
+out:
+	lc->port_st[port].rx_pkts += n;
+	lc->port_st[port].rx_bytes += bytes;
+	lc->st.rx_pkts += n;
+	if (lc->nb_dropped) {
+		rte_pktmbuf_free_bulk(lc->dropped, lc->nb_dropped);
+		lc->nb_dropped = 0;
+	}
+	return n;
+}
+
+int
+fp_worker_main(void *arg)
+{
+	struct fp_lcore *lc = arg;
+	struct rte_rcu_qsbr *qs = fp_dp->qs;
+	uint64_t max_sleep = fp_dp->cfg.idle_sleep_max_us;
+	unsigned idle = 0, sleep_us = 0;
+	uint64_t t0, t1;
+
+	rte_rcu_qsbr_thread_online(qs, lc->idx);
+	t0 = rte_rdtsc();
+	while (!lc->stop) {
+		const struct fp_pollset *ps = __atomic_load_n(&lc->poll, __ATOMIC_ACQUIRE);
+		unsigned i, nrx = 0;
+
+		for (i = 0; i < ps->n; i++)
+			nrx += fp_rx(lc, ps->q[i].port, ps->q[i].queue);
+		if (lc->tx_pending)
+			fp_tx_flush(lc);
+		lc->st.polls++;
+		rte_rcu_qsbr_quiescent(qs, lc->idx);
+		t1 = rte_rdtsc();
+		if (likely(nrx != 0)) {
+			/* cycles/packet = busy_cycles / rx_pkts on a saturated lcore */
+			lc->st.busy_cycles += t1 - t0;
+			t0 = t1;
+			lc->st.busy_polls++;
+			idle = 0;
+			sleep_us = 0;
+			continue;
+		}
+		/* Adaptive polling: spin a little, then sleep with exponential
+		 * back-off; offline while asleep so control never waits on us. */
+		t0 = t1;
+		if (++idle < FP_IDLE_SPIN || max_sleep == 0) {
+			rte_pause();
+			continue;
+		}
+		sleep_us = sleep_us == 0 ? 1 : RTE_MIN(sleep_us * 2, (unsigned)max_sleep);
+		lc->st.sleeps++;
+		rte_rcu_qsbr_thread_offline(qs, lc->idx);
+		rte_delay_us_sleep(sleep_us);
+		rte_rcu_qsbr_thread_online(qs, lc->idx);
+		t0 = rte_rdtsc();
+	}
+	rte_rcu_qsbr_thread_offline(qs, lc->idx);
+	return 0;
+}

@@ -1,0 +1,3 @@
+module github.com/filament-net/filament
+
+go 1.26

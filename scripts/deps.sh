@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what building and testing Filament needs, idempotently: Debian
+# packages only when one is missing (apt-get update at most once).
+set -euo pipefail
+pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config gcc clang iproute2 iputils-ping
+      libpcap-dev tcpdump ethtool procps)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing ${missing[*]}; run as root: apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+pkg-config --exists libdpdk || { echo "deps: pkg-config cannot find libdpdk" >&2; exit 1; }
+echo "deps: ok (DPDK $(pkg-config --modversion libdpdk), $(go version | cut -d' ' -f3))"
