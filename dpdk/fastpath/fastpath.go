@@ -321,6 +321,17 @@ func (d *Dataplane) PortMAC(id PortID) (net.HardwareAddr, error) {
 	return net.HardwareAddr(C.GoBytes(unsafe.Pointer(&mac[0]), 6)), nil
 }
 
+// PortLinkUp reports the device's link state (memif and vhost-user ports are
+// down until their peer connects).
+func (d *Dataplane) PortLinkUp(id PortID) (bool, error) {
+	var ret C.int
+	err := d.call(fmt.Sprintf("port %d link", id), func(*C.char) C.int {
+		ret = C.fp_port_link(C.uint16_t(id))
+		return ret
+	})
+	return ret == 1, err
+}
+
 // NHType is a next-hop's action.
 type NHType uint8
 

@@ -85,6 +85,8 @@ int fp_port_update(uint16_t port, const struct fp_port_conf *pc, char *err);
  * next-hops use it. */
 int fp_port_del(uint16_t port, char *err);
 int fp_port_mac(uint16_t port, uint8_t mac[6]);
+/* 1 link up, 0 down (memif, vhost-user: peer not connected yet). */
+int fp_port_link(uint16_t port);
 
 enum fp_nh_type {
 	FP_NH_DISCARD = 0,

@@ -155,7 +155,7 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	struct fp_dp *dp = fp_dp;
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
-	uint16_t nb_rxq = pc->nb_rxq ? pc->nb_rxq : 1, nrxd = FP_NB_DESC, ntxd = FP_NB_DESC;
+	uint16_t nb_rxq, nb_txq, nrxd = FP_NB_DESC, ntxd = FP_NB_DESC;
 	struct rte_ether_addr mac;
 	struct fp_port *p;
 	unsigned q;
@@ -167,13 +167,23 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: cannot read device info: %s", id, strerror(-ret));
 		return ret;
 	}
-	if (nb_rxq > info.max_rx_queues || dp->nb_workers > info.max_tx_queues) {
-		fp_err(err, "port %u (%s): needs %u RX and %u TX queues (one per "
-			    "worker), device has %u and %u", id, info.driver_name, nb_rxq,
-			dp->nb_workers, info.max_rx_queues, info.max_tx_queues);
+	/* Default: one RX queue per worker, as many as the device has. Devices
+	 * that fan out to every queue they have (af_packet qpairs, tap) must be
+	 * polled on all of them, and tap wants as many RX as TX queues. */
+	nb_rxq = pc->nb_rxq ? pc->nb_rxq :
+		(uint16_t)RTE_MIN(RTE_MAX(dp->nb_workers, 1u), (unsigned)info.max_rx_queues);
+	if (nb_rxq > FP_MAX_RXQ)
+		nb_rxq = FP_MAX_RXQ;
+	if (nb_rxq == 0 || nb_rxq > info.max_rx_queues || info.max_tx_queues == 0) {
+		fp_err(err, "port %u (%s): asked for %u RX queues, device has %u RX "
+			    "and %u TX queues", id, info.driver_name, nb_rxq,
+			info.max_rx_queues, info.max_tx_queues);
 		return -EINVAL;
 	}
-	ret = rte_eth_dev_configure(id, nb_rxq, dp->nb_workers, &conf);
+	/* One TX queue per worker where the device has enough, else workers
+	 * share them under a lock. */
+	nb_txq = (uint16_t)RTE_MIN(dp->nb_workers, (unsigned)info.max_tx_queues);
+	ret = rte_eth_dev_configure(id, nb_rxq, nb_txq, &conf);
 	if (ret != 0) {
 		fp_err(err, "port %u: configure: %s", id, strerror(-ret));
 		return ret;
@@ -187,16 +197,19 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 			return ret;
 		}
 	}
-	for (q = 0; q < dp->nb_workers; q++) {
+	for (q = 0; q < nb_txq; q++) {
 		ret = rte_eth_tx_queue_setup(id, q, ntxd, rte_eth_dev_socket_id(id), NULL);
 		if (ret != 0) {
 			fp_err(err, "port %u: TX queue %u: %s", id, q, strerror(-ret));
 			return ret;
 		}
 	}
+	/* A configured MAC is what the fast path answers ARP with and writes
+	 * as source; the device takes it too where its driver can (ring and
+	 * some virtual PMDs cannot: they run promiscuous anyway). */
 	if (pc->kind != FP_PORT_POD && !rte_is_zero_ether_addr((const void *)pc->mac)) {
 		ret = rte_eth_dev_default_mac_addr_set(id, (struct rte_ether_addr *)pc->mac);
-		if (ret != 0) {
+		if (ret != 0 && ret != -ENOTSUP) {
 			fp_err(err, "port %u: cannot set MAC: %s", id, strerror(-ret));
 			return ret;
 		}
@@ -210,7 +223,10 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: start: %s", id, strerror(-ret));
 		return ret;
 	}
-	rte_eth_macaddr_get(id, &mac);
+	if (pc->kind != FP_PORT_POD && !rte_is_zero_ether_addr((const void *)pc->mac))
+		memcpy(&mac, pc->mac, sizeof(mac));
+	else
+		rte_eth_macaddr_get(id, &mac);
 	p = port_obj(id, pc, &mac, nb_rxq);
 	if (p == NULL) {
 		rte_eth_dev_stop(id);
@@ -219,6 +235,15 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	}
 	for (q = 0; q < nb_rxq; q++)
 		rxq_worker[id][q] = (uint8_t)(dp->rxq_rr++ % dp->nb_workers);
+	for (q = 0; q < dp->nb_workers; q++) {
+		dp->txq[id][q] = (uint16_t)(q % nb_txq);
+		rte_spinlock_init(&dp->txq_lock[id][q]);
+	}
+	dp->txq_shared[id] = nb_txq < dp->nb_workers;
+	/* Port ids are reused: start the counters of this one from zero. No
+	 * lcore writes them until the port is published below. */
+	for (q = 0; q < dp->nb_workers; q++)
+		memset(&dp->lcore[q]->port_st[id], 0, sizeof(dp->lcore[q]->port_st[id]));
 	dp->port_ctl[id].used = true;
 	__atomic_store_n(&dp->port[id], p, __ATOMIC_RELEASE);
 	if (pc->kind == FP_PORT_FABRIC)
@@ -498,4 +523,16 @@ fp_ring_drain(uint16_t id, uint8_t *buf, size_t buflen, uint32_t *lens, unsigned
 		rte_pktmbuf_free(m);
 	}
 	return (int)n;
+}
+
+int
+fp_port_link(uint16_t id)
+{
+	struct rte_eth_link link;
+
+	if (fp_dp == NULL || id >= FP_MAX_PORTS || fp_dp->port[id] == NULL)
+		return -ENOENT;
+	if (rte_eth_link_get_nowait(id, &link) != 0)
+		return -EIO;
+	return link.link_status == RTE_ETH_LINK_UP;
 }

@@ -18,6 +18,7 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <rte_spinlock.h>
 
 #include "fp.h"
 
@@ -132,6 +133,13 @@ struct fp_dp {
 
 	struct fp_port *port[FP_MAX_PORTS]; /* RCU */
 	struct fp_port_ctl port_ctl[FP_MAX_PORTS];
+	/* TX queue of each worker on each port; shared (and then locked) when
+	 * a device has fewer TX queues than there are workers (AF_XDP on a
+	 * veth has one). Set before a port is published, cleared after it is
+	 * gone: stable while any lcore can send to the port. */
+	uint16_t txq[FP_MAX_PORTS][FP_MAX_WORKERS];
+	bool txq_shared[FP_MAX_PORTS];
+	rte_spinlock_t txq_lock[FP_MAX_PORTS][FP_MAX_WORKERS];
 	int fabric_port; /* -1: none */
 	int host_port;   /* -1: none */
 

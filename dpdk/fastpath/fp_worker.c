@@ -38,7 +38,7 @@ static void
 fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
 {
 	struct fp_txbuf *b = &lc->tx[port];
-	uint16_t sent = 0, n = b->n, i;
+	uint16_t sent = 0, n = b->n, i, q;
 	uint64_t bytes = 0;
 
 	/* Count before sending: a sent mbuf belongs to the PMD (and, on a ring
@@ -46,9 +46,14 @@ fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
 	for (i = 0; i < n; i++)
 		bytes += b->m[i]->pkt_len;
 	/* One retry: a PMD may free descriptors between two calls. */
-	sent = rte_eth_tx_burst(port, lc->idx, b->m, n);
+	q = fp_dp->txq[port][lc->idx];
+	if (unlikely(fp_dp->txq_shared[port]))
+		rte_spinlock_lock(&fp_dp->txq_lock[port][q]);
+	sent = rte_eth_tx_burst(port, q, b->m, n);
 	if (unlikely(sent < n))
-		sent += rte_eth_tx_burst(port, lc->idx, b->m + sent, n - sent);
+		sent += rte_eth_tx_burst(port, q, b->m + sent, n - sent);
+	if (unlikely(fp_dp->txq_shared[port]))
+		rte_spinlock_unlock(&fp_dp->txq_lock[port][q]);
 	for (i = sent; i < n; i++)
 		bytes -= b->m[i]->pkt_len;
 	lc->port_st[port].tx_pkts += sent;
@@ -557,6 +562,8 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 			fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
 			return;
 		}
+		eth->dst_addr = fp_dp->vrouter_mac;
+		eth->src_addr = fp_dp->vrouter_mac;
 		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	}
 	ip = fp_ip4_check(m, ETH_LEN, &r);
