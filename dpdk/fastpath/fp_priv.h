@@ -144,6 +144,8 @@ struct fp_dp {
 	int host_port;   /* -1: none */
 
 	struct rte_lpm **fib4; /* [vrf_max], created on first route */
+	uint32_t *fib4_default; /* [vrf_max] next-hop + 1 of 0.0.0.0/0 (rte_lpm
+				 * has no depth 0), 0 = none */
 	uint32_t *vrf_gw4;     /* [vrf_max] ICMP source per VRF */
 	struct fp_nh **nh;     /* [nh_max] RCU */
 	uint32_t *nh_refs;     /* [nh_max] routes + ECMP groups using it */

@@ -26,10 +26,11 @@ fp_tables_init(char *err)
 	struct fp_dp *dp = fp_dp;
 
 	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, 0);
+	dp->fib4_default = rte_zmalloc("fp_fib4_default", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
 	dp->vrf_gw4 = rte_zmalloc("fp_vrf_gw4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
 	dp->nh = rte_zmalloc("fp_nh", sizeof(*dp->nh) * dp->cfg.nh_max, RTE_CACHE_LINE_SIZE);
 	dp->nh_refs = rte_zmalloc("fp_nh_refs", sizeof(uint32_t) * dp->cfg.nh_max, 0);
-	if (!dp->fib4 || !dp->vrf_gw4 || !dp->nh || !dp->nh_refs) {
+	if (!dp->fib4 || !dp->fib4_default || !dp->vrf_gw4 || !dp->nh || !dp->nh_refs) {
 		fp_err(err, "no memory for tables (nh_max %u, vrf_max %u)",
 			dp->cfg.nh_max, dp->cfg.vrf_max);
 		return -ENOMEM;
@@ -63,6 +64,7 @@ fp_tables_fini(void)
 	map24_fini(&dp->vni);
 	map24_fini(&dp->label);
 	rte_free(dp->fib4);
+	rte_free(dp->fib4_default);
 	rte_free(dp->vrf_gw4);
 	rte_free(dp->nh);
 	rte_free(dp->nh_refs);
@@ -494,6 +496,16 @@ fp_route4_add(uint16_t vrf, uint32_t prefix, uint8_t len, uint32_t nh, char *err
 	lpm = fib4_get(vrf, true, err);
 	if (lpm == NULL)
 		return -ENOMEM;
+	if (len == 0) {
+		/* rte_lpm takes depths 1..32: the default route is kept beside
+		 * it and used on a miss. */
+		old = fp_dp->fib4_default[vrf];
+		__atomic_store_n(&fp_dp->fib4_default[vrf], nh + 1, __ATOMIC_RELEASE);
+		fp_dp->nh_refs[nh]++;
+		if (old != 0)
+			fp_dp->nh_refs[old - 1]--;
+		return 0;
+	}
 	had = rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) == 1;
 	ret = rte_lpm_add(lpm, rte_be_to_cpu_32(prefix), len, nh);
 	if (ret < 0) {
@@ -518,6 +530,16 @@ fp_route4_del(uint16_t vrf, uint32_t prefix, uint8_t len, char *err)
 	if (ret < 0)
 		return ret;
 	lpm = fib4_get(vrf, false, err);
+	if (len == 0) {
+		old = lpm != NULL ? fp_dp->fib4_default[vrf] : 0;
+		if (old == 0) {
+			fp_err(err, "VRF %u: no such route", vrf);
+			return -ENOENT;
+		}
+		__atomic_store_n(&fp_dp->fib4_default[vrf], 0, __ATOMIC_RELEASE);
+		fp_dp->nh_refs[old - 1]--;
+		return 0;
+	}
 	if (lpm == NULL ||
 	    rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) != 1) {
 		fp_err(err, "VRF %u: no such route", vrf);
@@ -540,8 +562,13 @@ fp_route4_lookup(uint16_t vrf, uint32_t addr, uint32_t *nh)
 	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
 		return -EINVAL;
 	lpm = fp_dp->fib4[vrf];
-	if (lpm == NULL || rte_lpm_lookup(lpm, rte_be_to_cpu_32(addr), nh) != 0)
+	if (lpm == NULL)
 		return -ENOENT;
+	if (rte_lpm_lookup(lpm, rte_be_to_cpu_32(addr), nh) != 0) {
+		if (fp_dp->fib4_default[vrf] == 0)
+			return -ENOENT;
+		*nh = fp_dp->fib4_default[vrf] - 1;
+	}
 	return 0;
 }
 

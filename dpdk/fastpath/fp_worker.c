@@ -102,14 +102,17 @@ fp_tx_flush(struct fp_lcore *lc)
 /* ---- helpers ------------------------------------------------------------ */
 
 /* RFC 1624 incremental update for a TTL decrement (the TTL is the high byte
- * of its 16-bit word, so the word drops by 0x0100). */
+ * of its 16-bit word, so the word drops by 0x0100): HC' = ~(~HC + ~m + m')
+ * = ~(~HC + 0xfeff). Eqn. 3, not HC + 0x0100, which gives 0xffff where a
+ * full recomputation gives 0x0000 (HC = 0xfeff). */
 static __rte_always_inline void
 fp_ttl_dec(struct rte_ipv4_hdr *ip)
 {
-	uint32_t sum = ip->hdr_checksum + rte_cpu_to_be_16(0x0100);
+	uint32_t sum = (uint16_t)~ip->hdr_checksum + rte_cpu_to_be_16(0xfeff);
 
 	ip->time_to_live--;
-	ip->hdr_checksum = (uint16_t)(sum + (sum >> 16));
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->hdr_checksum = (uint16_t)~sum;
 }
 
 /* Flow hash over the IPv4 5-tuple (ports only for unfragmented TCP/UDP). */
@@ -181,10 +184,18 @@ static __rte_always_inline int
 fp_fib4_lookup(uint16_t vrf, uint32_t dst_be, uint32_t *nh)
 {
 	struct rte_lpm *lpm = fp_dp->fib4[vrf];
+	uint32_t def;
 
 	if (unlikely(lpm == NULL))
 		return -1;
-	return rte_lpm_lookup(lpm, rte_be_to_cpu_32(dst_be), nh);
+	if (likely(rte_lpm_lookup(lpm, rte_be_to_cpu_32(dst_be), nh) == 0))
+		return 0;
+	/* 0.0.0.0/0 is kept outside rte_lpm (no depth 0) */
+	def = __atomic_load_n(&fp_dp->fib4_default[vrf], __ATOMIC_ACQUIRE);
+	if (def == 0)
+		return -1;
+	*nh = def - 1;
+	return 0;
 }
 
 static void
@@ -358,7 +369,8 @@ fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 	}
 	switch (nh->type) {
 	case FP_NH_IFACE:
-		if (unlikely(ip->time_to_live <= 1)) {
+		/* A reply of the vRouter's own leaves with the TTL it set. */
+		if (unlikely(ip->time_to_live <= 1 && !local_reply)) {
 			fp_drop(lc, m, FP_DROP_TTL_EXCEEDED);
 			return;
 		}
@@ -366,18 +378,20 @@ fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 			fp_drop(lc, m, FP_DROP_TOO_BIG);
 			return;
 		}
-		fp_ttl_dec(ip);
+		if (!local_reply)
+			fp_ttl_dec(ip);
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 		eth->dst_addr = nh->dst;
 		eth->src_addr = nh->src;
 		fp_tx(lc, nh->port, m);
 		return;
 	case FP_NH_TUNNEL:
-		if (unlikely(ip->time_to_live <= 1)) {
+		if (unlikely(ip->time_to_live <= 1 && !local_reply)) {
 			fp_drop(lc, m, FP_DROP_TTL_EXCEEDED);
 			return;
 		}
-		fp_ttl_dec(ip);
+		if (!local_reply)
+			fp_ttl_dec(ip);
 		fp_tunnel_out(lc, m, ip, nh);
 		return;
 	case FP_NH_RECEIVE:
@@ -664,6 +678,18 @@ fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 				return;
 			}
 			fp_forward4(lc, m, ip, p->vrf, false);
+			return;
+		}
+	}
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
+		struct rte_arp_hdr *arp = fp_arp_check(m);
+
+		/* The node resolves its local pods (routes in the host VRF) to
+		 * the vRouter, as pods resolve their gateway; the rest of its
+		 * ARP is the underlay's. */
+		if (arp != NULL && arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+		    fp_fib4_lookup(p->vrf, arp->arp_data.arp_tip, &id) == 0) {
+			fp_arp_reply(lc, p->id, m, arp, &fp_dp->vrouter_mac);
 			return;
 		}
 	}
