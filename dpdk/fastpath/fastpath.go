@@ -459,6 +459,22 @@ func (d *Dataplane) LookupRoute4(vrf uint16, addr netip.Addr) (uint32, bool) {
 	return uint32(nh), C.fp_route4_lookup(C.uint16_t(vrf), a, &nh) == 0
 }
 
+// SetVRFAddress sets the vRouter's own address in a VRF (the networks'
+// gateway): the source of the ICMP errors it sends there. An invalid
+// netip.Addr{} clears it, and the VRF then gets no ICMP errors.
+func (d *Dataplane) SetVRFAddress(vrf uint16, addr netip.Addr) error {
+	var a C.uint32_t
+	if addr.IsValid() {
+		var err error
+		if a, err = ip4(addr); err != nil {
+			return err
+		}
+	}
+	return d.call(fmt.Sprintf("set VRF %d address", vrf), func(e *C.char) C.int {
+		return C.fp_vrf_addr_set(C.uint16_t(vrf), a, e)
+	})
+}
+
 // SetVNI maps a VXLAN VNI to the VRF its decapsulated packets are routed in.
 func (d *Dataplane) SetVNI(vni uint32, vrf uint16) error {
 	return d.call(fmt.Sprintf("set VNI %d", vni), func(e *C.char) C.int {

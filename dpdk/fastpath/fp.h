@@ -126,6 +126,11 @@ int fp_route4_del(uint16_t vrf, uint32_t prefix, uint8_t len, char *err);
 /* Exact-match lookup: next-hop id of the longest match for addr, or -ENOENT. */
 int fp_route4_lookup(uint16_t vrf, uint32_t addr, uint32_t *nh);
 
+/* The vRouter's own IPv4 address in a VRF (the networks' gateway, NBO): the
+ * source of the ICMP errors (time exceeded, fragmentation needed) it sends
+ * there. 0: it sends none in that VRF. */
+int fp_vrf_addr_set(uint16_t vrf, uint32_t addr, char *err);
+
 /* Decapsulation: VNI -> VRF and MPLS label -> VRF. */
 int fp_vni_set(uint32_t vni, uint16_t vrf, char *err);
 int fp_vni_del(uint32_t vni, char *err);

@@ -18,16 +18,15 @@
 	X(IP_IHL, "ip_ihl")                       /* IHL < 5 or > frame */         \
 	X(IP_LEN, "ip_total_length")              /* total length vs frame */      \
 	X(IP_CSUM, "ip_checksum")                                                  \
-	X(IP_SRC_INVALID, "ip_src_invalid")       /* multicast/broadcast/zero */   \
 	X(SPOOF_MAC, "spoof_mac")                 /* pod sent from another MAC */  \
 	X(SPOOF_IP, "spoof_ip")                   /* pod sent from another IP */   \
-	X(TTL_EXCEEDED, "ttl_exceeded")                                            \
+	X(TTL_EXCEEDED, "ttl_exceeded")           /* ICMP time exceeded sent */   \
 	X(VRF_INVALID, "vrf_invalid")             /* port/VNI maps to no FIB */    \
 	X(NO_ROUTE, "no_route")                                                    \
 	X(NH_INVALID, "nh_invalid")               /* route to a missing nh */      \
 	X(NH_DISCARD, "nh_discard")               /* discard next-hop */           \
 	X(PORT_DOWN, "port_down")                 /* out port removed/stopped */   \
-	X(TOO_BIG, "too_big")                     /* > path MTU, ICMP sent if DF */\
+	X(TOO_BIG, "too_big")                     /* > MTU; ICMP frag. needed if DF */\
 	X(NO_HEADROOM, "no_headroom")             /* cannot prepend encap */       \
 	X(NEIGH_UNRESOLVED, "neigh_unresolved")   /* underlay MAC unknown */       \
 	X(UDP_TRUNCATED, "udp_truncated")                                          \
@@ -39,7 +38,6 @@
 	X(MPLS_STACK, "mpls_stack")               /* not a single, BoS label */    \
 	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4 */   \
 	X(NO_HOST_PORT, "no_host_port")           /* punt with no host port */     \
-	X(ICMP_ERROR_SUPPRESSED, "icmp_error_suppressed") /* no error for error */ \
 	X(TX_FULL, "tx_full")                     /* NIC TX queue full */          \
 	X(IPV6, "ipv6_unsupported")               /* until the IPv6 issue */
 

@@ -250,8 +250,6 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 		dp->fabric_port = id;
 	else if (pc->kind == FP_PORT_HOST)
 		dp->host_port = id;
-	else if (pc->gw4 != 0)
-		dp->vrf_gw4[pc->vrf] = pc->gw4;
 	ret = fp_pollsets_rebuild(err);
 	if (ret < 0)
 		return ret;
@@ -392,17 +390,20 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 	ret = port_conf_check(pc, err);
 	if (ret < 0)
 		return ret;
+	if (pc->kind == FP_PORT_FABRIC && pc->ip4[0] == 0 && fp_dp->port_ctl[id].refs != 0) {
+		fp_err(err, "port %u: tunnels use its underlay address", id);
+		return -EBUSY;
+	}
 	p = port_obj(id, pc, &old->mac, old->nb_rxq);
 	if (p == NULL) {
 		fp_err(err, "port %u: out of memory", id);
 		return -ENOMEM;
 	}
 	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
-	if (pc->kind == FP_PORT_POD && pc->gw4 != 0)
-		fp_dp->vrf_gw4[pc->vrf] = pc->gw4;
 	fp_sync();
 	rte_free(old);
-	return 0;
+	/* Next-hops copied the MTU and addresses: rebuild them. */
+	return fp_nh_port_changed(id, err);
 }
 
 int

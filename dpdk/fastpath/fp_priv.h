@@ -71,6 +71,7 @@ struct fp_nh {
 	uint32_t neigh;   /* TUNNEL: index in dp->neigh */
 	struct rte_ether_addr dst, src; /* IFACE rewrite */
 	struct fp_tun_tmpl tun;         /* TUNNEL */
+	uint32_t tun_dst, tun_gw, vni;  /* TUNNEL as configured (rebuilds, dumps) */
 	uint32_t nb_members;            /* ECMP */
 	uint32_t members[];
 } __rte_cache_aligned;
@@ -118,6 +119,8 @@ struct fp_lcore {
 	unsigned nb_dropped;
 	struct rte_mbuf *dropped[FP_BURST * 2];
 	struct fp_lcore_stats st;
+	uint64_t icmp_tsc;    /* ICMP error token bucket: last refill */
+	uint32_t icmp_tokens;
 	uint64_t drops[FP_DROP_MAX];
 	struct fp_port_stats port_st[FP_MAX_PORTS];
 	struct fp_txbuf tx[FP_MAX_PORTS];
@@ -146,7 +149,8 @@ struct fp_dp {
 	struct rte_lpm **fib4; /* [vrf_max], created on first route */
 	uint32_t *fib4_default; /* [vrf_max] next-hop + 1 of 0.0.0.0/0 (rte_lpm
 				 * has no depth 0), 0 = none */
-	uint32_t *vrf_gw4;     /* [vrf_max] ICMP source per VRF */
+	uint32_t *vrf_addr4;   /* [vrf_max] the vRouter's address in the VRF:
+				* source of its ICMP errors, 0 = send none */
 	struct fp_nh **nh;     /* [nh_max] RCU */
 	uint32_t *nh_refs;     /* [nh_max] routes + ECMP groups using it */
 
@@ -169,6 +173,7 @@ void fp_ports_fini(void);
 
 /* fp_tables.c */
 int fp_tables_init(char *err);
+int fp_nh_port_changed(uint16_t port, char *err);
 void fp_tables_fini(void);
 void fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -27,10 +28,10 @@ fp_tables_init(char *err)
 
 	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, 0);
 	dp->fib4_default = rte_zmalloc("fp_fib4_default", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
-	dp->vrf_gw4 = rte_zmalloc("fp_vrf_gw4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
+	dp->vrf_addr4 = rte_zmalloc("fp_vrf_addr4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
 	dp->nh = rte_zmalloc("fp_nh", sizeof(*dp->nh) * dp->cfg.nh_max, RTE_CACHE_LINE_SIZE);
 	dp->nh_refs = rte_zmalloc("fp_nh_refs", sizeof(uint32_t) * dp->cfg.nh_max, 0);
-	if (!dp->fib4 || !dp->fib4_default || !dp->vrf_gw4 || !dp->nh || !dp->nh_refs) {
+	if (!dp->fib4 || !dp->fib4_default || !dp->vrf_addr4 || !dp->nh || !dp->nh_refs) {
 		fp_err(err, "no memory for tables (nh_max %u, vrf_max %u)",
 			dp->cfg.nh_max, dp->cfg.vrf_max);
 		return -ENOMEM;
@@ -65,7 +66,7 @@ fp_tables_fini(void)
 	map24_fini(&dp->label);
 	rte_free(dp->fib4);
 	rte_free(dp->fib4_default);
-	rte_free(dp->vrf_gw4);
+	rte_free(dp->vrf_addr4);
 	rte_free(dp->nh);
 	rte_free(dp->nh_refs);
 }
@@ -321,6 +322,9 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 			return n;
 		}
 		nh->neigh = (uint32_t)n;
+		nh->tun_dst = nc->tun_dst;
+		nh->tun_gw = nc->tun_gw;
+		nh->vni = nc->vni;
 		nh->port = nc->port;
 		nh->encap = nc->encap;
 		nh->mtu = p->mtu - (nc->encap == FP_ENCAP_VXLAN ? FP_VXLAN_OVERHEAD
@@ -398,6 +402,51 @@ fp_nh_set(uint32_t id, const struct fp_nh_conf *nc, char *err)
 		rte_free(old);
 	}
 	return 0;
+}
+
+/* Rebuild the interface and tunnel next-hops of a port whose MTU, MAC or
+ * underlay address changed, so that they stop using the old values. */
+int
+fp_nh_port_changed(uint16_t port, char *err)
+{
+	struct fp_nh **old;
+	struct fp_nh_conf nc;
+	uint32_t id, n = 0, i;
+	int ret = 0;
+
+	old = calloc(fp_dp->port_ctl[port].refs, sizeof(*old));
+	if (old == NULL && fp_dp->port_ctl[port].refs != 0) {
+		fp_err(err, "port %u: out of memory rebuilding next-hops", port);
+		return -ENOMEM;
+	}
+	for (id = 0; id < fp_dp->cfg.nh_max && n < fp_dp->port_ctl[port].refs; id++) {
+		struct fp_nh *o = fp_dp->nh[id], *nh;
+
+		if (o == NULL || (o->type != FP_NH_IFACE && o->type != FP_NH_TUNNEL) ||
+		    o->port != port)
+			continue;
+		memset(&nc, 0, sizeof(nc));
+		nc.type = o->type;
+		nc.port = o->port;
+		memcpy(nc.dst_mac, &o->dst, 6);
+		nc.encap = o->encap;
+		nc.tun_dst = o->tun_dst;
+		nc.tun_gw = o->tun_gw;
+		nc.vni = o->vni;
+		ret = nh_build(id, &nc, &nh, err);
+		if (ret < 0)
+			break;
+		nh_refs(nh, 1);
+		__atomic_store_n(&fp_dp->nh[id], nh, __ATOMIC_RELEASE);
+		old[n++] = o;
+	}
+	fp_sync();
+	for (i = 0; i < n; i++) {
+		nh_refs(old[i], -1);
+		rte_free(old[i]);
+	}
+	free(old);
+	return ret;
 }
 
 int
@@ -648,4 +697,15 @@ fp_label_del(uint32_t label, char *err)
 		return -EINVAL;
 	}
 	return map24_del(&fp_dp->label, label, "MPLS label", err);
+}
+
+int
+fp_vrf_addr_set(uint16_t vrf, uint32_t addr, char *err)
+{
+	if (vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "VRF %u out of range 0..%u", vrf, fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	__atomic_store_n(&fp_dp->vrf_addr4[vrf], addr, __ATOMIC_RELAXED);
+	return 0;
 }
