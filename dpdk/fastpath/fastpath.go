@@ -51,10 +51,13 @@ func cerr(op string, ret C.int, buf *C.char) error {
 
 // Limits of the C core.
 const (
-	MaxPorts    = C.FP_MAX_PORTS
-	MaxVRFs     = C.FP_MAX_VRFS
-	MaxPodAddrs = C.FP_MAX_POD_ADDRS
-	MaxECMP     = C.FP_MAX_ECMP
+	MaxPorts     = C.FP_MAX_PORTS
+	MaxVRFs      = C.FP_MAX_VRFS
+	MaxPodAddrs  = C.FP_MAX_POD_ADDRS
+	MaxECMP      = C.FP_MAX_ECMP
+	MaxWorkers   = C.FP_MAX_WORKERS
+	MaxRxQueues  = C.FP_MAX_RXQ
+	MaxNeighbors = C.FP_MAX_NEIGH
 	// VXLANOverhead and MPLSoUDPOverhead are what each encapsulation adds
 	// to an inner IPv4 packet: a pod's MTU is the fabric MTU minus this.
 	VXLANOverhead    = C.FP_VXLAN_OVERHEAD

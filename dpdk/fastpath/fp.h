@@ -22,6 +22,8 @@
 #define FP_MAX_WORKERS 16
 #define FP_MAX_POD_ADDRS 8
 #define FP_MAX_ECMP 128
+#define FP_MAX_RXQ 16    /* RX queues per port */
+#define FP_MAX_NEIGH 4096 /* underlay neighbours */
 #define FP_NH_INVALID UINT32_MAX
 
 /* Overhead added in front of the inner IPv4 packet, for MTU accounting. */
@@ -144,10 +146,15 @@ int fp_neigh_get(uint32_t ip, uint8_t mac[6]);
 
 struct fp_port_stats {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, drops;
+	/* the device's own counters (rte_eth_stats): what never reached the
+	 * fast path, or what the device failed to send */
+	uint64_t dev_imissed, dev_ierrors, dev_oerrors, dev_rx_nombuf;
 };
 
 struct fp_lcore_stats {
 	uint64_t polls, busy_polls, sleeps, rx_pkts, tx_pkts, drops;
+	uint64_t consumed;    /* terminated by the vRouter, not drops (ARP
+	                       * replies it learnt a neighbour from) */
 	uint64_t busy_cycles; /* TSC cycles in polls that received packets */
 };
 

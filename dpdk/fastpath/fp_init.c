@@ -2,12 +2,15 @@
  * EAL start-up, the packet pool, RCU, workers and counters.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -146,9 +149,12 @@ fp_init(int argc, char **argv, const struct fp_config *c, char *err)
 	dp->host_port = -1;
 	dp->tsc_hz = rte_get_tsc_hz();
 
+	if (rte_lcore_count() - 1 > FP_MAX_WORKERS) {
+		fp_err(err, "%u worker lcores: at most %u", rte_lcore_count() - 1, FP_MAX_WORKERS);
+		ret = -EINVAL;
+		goto fail;
+	}
 	RTE_LCORE_FOREACH_WORKER(lcore) {
-		if (dp->nb_workers == FP_MAX_WORKERS)
-			break;
 		dp->lcore[dp->nb_workers] = rte_zmalloc_socket("fp_lcore",
 			sizeof(struct fp_lcore), RTE_CACHE_LINE_SIZE,
 			rte_lcore_to_socket_id(lcore));
@@ -229,14 +235,38 @@ fail:
 	return ret;
 }
 
+/* EAL leaves its runtime directory (/var/run/dpdk/<file-prefix>: the
+ * telemetry socket, and config files without --in-memory) behind. The
+ * dataplane is the only process of its prefix, so it removes it. */
+static void
+runtime_dir_remove(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 void
 fp_fini(void)
 {
+	char rundir[PATH_MAX];
 	struct fp_dp *dp = fp_dp;
 	unsigned i;
 
 	if (dp == NULL)
 		return;
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	for (i = 0; i < dp->nb_workers; i++)
 		if (dp->lcore[i] != NULL)
 			dp->lcore[i]->stop = true;
@@ -253,6 +283,7 @@ fp_fini(void)
 	rte_free(dp);
 	fp_dp = NULL;
 	rte_eal_cleanup();
+	runtime_dir_remove(rundir);
 }
 
 void
@@ -271,6 +302,7 @@ fp_drop_stats(uint64_t out[FP_DROP_MAX])
 int
 fp_port_stats(uint16_t port, struct fp_port_stats *out)
 {
+	struct rte_eth_stats ds;
 	unsigned i;
 
 	memset(out, 0, sizeof(*out));
@@ -284,6 +316,12 @@ fp_port_stats(uint16_t port, struct fp_port_stats *out)
 		out->tx_pkts += __atomic_load_n(&s->tx_pkts, __ATOMIC_RELAXED);
 		out->tx_bytes += __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
 		out->drops += __atomic_load_n(&s->drops, __ATOMIC_RELAXED);
+	}
+	if (rte_eth_stats_get(port, &ds) == 0) {
+		out->dev_imissed = ds.imissed;
+		out->dev_ierrors = ds.ierrors;
+		out->dev_oerrors = ds.oerrors;
+		out->dev_rx_nombuf = ds.rx_nombuf;
 	}
 	return 0;
 }
@@ -304,6 +342,7 @@ fp_lcore_stats(unsigned worker, struct fp_lcore_stats *out)
 	out->tx_pkts = __atomic_load_n(&s->tx_pkts, __ATOMIC_RELAXED);
 	out->drops = __atomic_load_n(&s->drops, __ATOMIC_RELAXED);
 	out->busy_cycles = __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
+	out->consumed = __atomic_load_n(&s->consumed, __ATOMIC_RELAXED);
 	return 0;
 }
 

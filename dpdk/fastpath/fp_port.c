@@ -16,7 +16,6 @@
 
 #define FP_RING_SIZE 4096
 #define FP_NB_DESC 1024
-#define FP_MAX_RXQ 16
 
 /* Which worker polls each RX queue of each port (control-only). */
 static uint8_t rxq_worker[FP_MAX_PORTS][FP_MAX_RXQ];
@@ -300,9 +299,11 @@ fp_port_add(const char *devargs, const struct fp_port_conf *pc, char *err)
 	}
 	ret = rte_dev_probe(devargs);
 	if (ret != 0) {
-		fp_err(err, "cannot probe \"%s\": %s (check the driver name and its "
-			    "arguments)", devargs, strerror(-ret));
-		return ret;
+		/* Some drivers return -1, not an errno: say nothing false. */
+		fp_err(err, "cannot probe \"%s\"%s%s: check the driver name, its "
+			    "arguments and the DPDK log", devargs, ret < -1 ? ": " : "",
+			ret < -1 ? strerror(-ret) : "");
+		return ret < -1 ? ret : -ENODEV;
 	}
 	if (rte_eth_dev_get_port_by_name(name, &id) != 0) {
 		fp_err(err, "\"%s\" probed but is not an ethdev", devargs);

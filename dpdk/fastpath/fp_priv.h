@@ -25,7 +25,6 @@
 #define FP_BURST 32
 #define FP_PREFETCH 3
 #define FP_TXBUF 64
-#define FP_MAX_NEIGH 4096
 #define FP_IDLE_SPIN 256     /* empty polls before the first sleep */
 #define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
 
@@ -175,7 +174,7 @@ void fp_ports_fini(void);
 int fp_tables_init(char *err);
 int fp_nh_port_changed(uint16_t port, char *err);
 void fp_tables_fini(void);
-void fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
+bool fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
 
 /* fp_init.c */
 void fp_sync(void);

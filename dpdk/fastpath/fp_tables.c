@@ -127,22 +127,24 @@ mac_word(const struct rte_ether_addr *mac)
 
 /* Called by lcores on ARP from the fabric: only neighbours some tunnel (or
  * the operator) asked for are learnt, so the table cannot be flooded. */
-void
+bool
 fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
 {
 	unsigned i;
 
 	if (ip == 0 || !rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
-		return;
+		return false;
 	for (i = 0; i < FP_MAX_NEIGH; i++) {
 		struct fp_neigh *n = &fp_dp->neigh[i];
 
 		if (__atomic_load_n(&n->ip, __ATOMIC_ACQUIRE) == ip) {
-			if (!n->is_static)
-				__atomic_store_n(&n->mac, mac_word(mac), __ATOMIC_RELAXED);
-			return;
+			if (n->is_static)
+				return false;
+			__atomic_store_n(&n->mac, mac_word(mac), __ATOMIC_RELAXED);
+			return true;
 		}
 	}
+	return false;
 }
 
 int

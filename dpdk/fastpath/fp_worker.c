@@ -34,6 +34,14 @@ fp_drop(struct fp_lcore *lc, struct rte_mbuf *m, enum fp_drop_reason r)
 	lc->dropped[lc->nb_dropped++] = m;
 }
 
+/* Terminated by the vRouter itself: freed, counted, not a drop. */
+static __rte_always_inline void
+fp_consume(struct fp_lcore *lc, struct rte_mbuf *m)
+{
+	lc->st.consumed++;
+	lc->dropped[lc->nb_dropped++] = m;
+}
+
 static void
 fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
 {
@@ -744,8 +752,10 @@ fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m
 			fp_drop(lc, m, FP_DROP_ARP_MALFORMED);
 			return;
 		}
+		bool learnt = false;
+
 		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY))
-			fp_neigh_learn(arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
+			learnt = fp_neigh_learn(arp->arp_data.arp_sip, &arp->arp_data.arp_sha);
 		if (arp->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
 		    arp->arp_data.arp_tip == p->ip4[0] && p->ip4[0] != 0) {
 			/* Learn the asker too: it is about to send to us. */
@@ -757,7 +767,10 @@ fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m
 			fp_tx(lc, (uint16_t)fp_dp->host_port, m);
 			return;
 		}
-		fp_drop(lc, m, FP_DROP_ARP_IGNORED);
+		if (learnt)
+			fp_consume(lc, m);
+		else
+			fp_drop(lc, m, FP_DROP_ARP_IGNORED);
 		return;
 	}
 	/* Anything else belongs to the node's stack, if it has one here. */

@@ -34,7 +34,9 @@ const timeout = 5 * time.Second
 func TestMain(m *testing.M) {
 	cfg := fastpath.DefaultConfig()
 	mem, huge := fastpath.MemoryArgs(1024)
-	cfg.EALArgs = append([]string{"-l", "0,1", "--no-pci", "--log-level=*:notice"}, mem...)
+	// Own runtime directory: test binaries may run side by side.
+	cfg.EALArgs = append([]string{"-l", "0,1", "--no-pci", "--log-level=*:notice",
+		"--file-prefix", fmt.Sprintf("fil-test-%d", os.Getpid())}, mem...)
 	if huge {
 		log.Printf("fastpath tests: DPDK on hugepages (%s)", strings.Join(mem, " "))
 	} else {

@@ -35,9 +35,12 @@ func (d *Dataplane) Drops() map[string]uint64 {
 	return m
 }
 
-// PortStats are a port's counters, summed over lcores.
+// PortStats are a port's counters, summed over lcores, and the device's
+// own counters of what never reached the fast path (DevMissed: its RX queue
+// was full; DevRxNoMbuf: the pool was empty) or failed on the wire.
 type PortStats struct {
-	RxPackets, RxBytes, TxPackets, TxBytes, Drops uint64
+	RxPackets, RxBytes, TxPackets, TxBytes, Drops    uint64
+	DevMissed, DevRxErrors, DevTxErrors, DevRxNoMbuf uint64
 }
 
 // PortStats reads a port's counters.
@@ -46,7 +49,8 @@ func (d *Dataplane) PortStats(id PortID) (PortStats, error) {
 	err := d.call(fmt.Sprintf("port %d stats", id), func(*C.char) C.int {
 		return C.fp_port_stats(C.uint16_t(id), &s)
 	})
-	return PortStats{uint64(s.rx_pkts), uint64(s.rx_bytes), uint64(s.tx_pkts), uint64(s.tx_bytes), uint64(s.drops)}, err
+	return PortStats{uint64(s.rx_pkts), uint64(s.rx_bytes), uint64(s.tx_pkts), uint64(s.tx_bytes), uint64(s.drops),
+		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf)}, err
 }
 
 // LcoreStats are one forwarding lcore's counters. Polls that found nothing
@@ -54,6 +58,7 @@ func (d *Dataplane) PortStats(id PortID) (PortStats, error) {
 type LcoreStats struct {
 	Polls, BusyPolls, Sleeps, RxPackets, TxPackets, Drops uint64
 	BusyCycles                                            uint64 // TSC cycles in polls that received packets
+	Consumed                                              uint64 // terminated by the vRouter, not drops
 }
 
 // LcoreStats reads worker w's counters (0 <= w < Workers()).
@@ -62,7 +67,7 @@ func (d *Dataplane) LcoreStats(w int) (LcoreStats, error) {
 	err := d.call(fmt.Sprintf("lcore %d stats", w), func(*C.char) C.int {
 		return C.fp_lcore_stats(C.unsigned(w), &s)
 	})
-	return LcoreStats{uint64(s.polls), uint64(s.busy_polls), uint64(s.sleeps), uint64(s.rx_pkts), uint64(s.tx_pkts), uint64(s.drops), uint64(s.busy_cycles)}, err
+	return LcoreStats{uint64(s.polls), uint64(s.busy_polls), uint64(s.sleeps), uint64(s.rx_pkts), uint64(s.tx_pkts), uint64(s.drops), uint64(s.busy_cycles), uint64(s.consumed)}, err
 }
 
 // MbufsInUse counts packet buffers out of the pool: in flight, in device
