@@ -20,6 +20,7 @@ hugepages:
 build: deps
 	@mkdir -p $(BIN)
 	$(GO) build ./...
+	$(GO) build -o $(BIN)/ ./dpdk/cmd/...
 
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -33,8 +34,12 @@ test: deps hugepages vet build
 run: build hugepages
 	@scripts/demo.sh
 
+# The fast path's cycles/packet, every scenario interleaved (a few minutes,
+# best on a quiet machine): rewrites docs/benchmarks/fastpath.md.
 bench: build hugepages
-	$(GO) test -run '^$$' -bench . -benchtime 2000000x ./dpdk/fastpath/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/filament-fpbench ./dpdk/cmd/filament-fpbench
+	FPBENCH_COMMAND="make bench" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
 
 clean:
 	rm -rf $(BIN)

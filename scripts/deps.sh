@@ -3,7 +3,7 @@
 # packages only when one is missing (apt-get update at most once).
 set -euo pipefail
 pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config gcc clang iproute2 iputils-ping
-      libpcap-dev tcpdump ethtool procps)
+      libpcap-dev tcpdump ethtool procps iperf3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
