@@ -261,6 +261,9 @@ func portFields(p config.AppliedPort, s fastpath.PortStats) []zap.Field {
 		zap.Uint64("rx_packets", s.RxPackets), zap.Uint64("rx_bytes", s.RxBytes),
 		zap.Uint64("tx_packets", s.TxPackets), zap.Uint64("tx_bytes", s.TxBytes),
 		zap.Uint64("drops", s.Drops),
+		// lost in or by the device, before or after the fast path
+		zap.Uint64("dev_missed", s.DevMissed), zap.Uint64("dev_rx_nombuf", s.DevRxNoMbuf),
+		zap.Uint64("dev_rx_errors", s.DevRxErrors), zap.Uint64("dev_tx_errors", s.DevTxErrors),
 	}
 }
 
