@@ -202,7 +202,6 @@ type PortConfig struct {
 	VRF      uint16
 	MAC      net.HardwareAddr
 	IPv4     []netip.Addr
-	Gateway  netip.Addr
 	// XConnect, when set, sends everything received to that port untouched.
 	XConnect *PortID
 }
@@ -237,13 +236,6 @@ func (pc PortConfig) toC() (C.struct_fp_port_conf, error) {
 	c.nb_ip4 = C.uint8_t(len(pc.IPv4))
 	if pc.XConnect != nil {
 		c.xconnect = C.uint16_t(*pc.XConnect) + 1
-	}
-	if pc.Gateway.IsValid() {
-		v, err := ip4(pc.Gateway)
-		if err != nil {
-			return c, err
-		}
-		c.gw4 = v
 	}
 	return c, nil
 }

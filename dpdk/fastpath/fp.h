@@ -69,7 +69,6 @@ struct fp_port_conf {
 	                      * from; FABRIC: [0] is the underlay address;
 	                      * network byte order */
 	uint8_t nb_ip4;
-	uint32_t gw4;        /* POD: gateway address (ICMP errors come from it) */
 	uint16_t xconnect;   /* > 0: send everything received to port
 	                      * xconnect - 1 untouched (service chaining, and
 	                      * the io-forward baseline of benchmarks) */

@@ -119,7 +119,6 @@ port_obj(uint16_t id, const struct fp_port_conf *pc, const struct rte_ether_addr
 	memcpy(&p->pod_mac, pc->mac, 6);
 	p->nb_ip4 = pc->nb_ip4;
 	memcpy(p->ip4, pc->ip4, sizeof(p->ip4));
-	p->gw4 = pc->gw4;
 	p->nb_rxq = nb_rxq;
 	p->xconnect = pc->xconnect;
 	return p;

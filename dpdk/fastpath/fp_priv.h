@@ -41,7 +41,6 @@ struct fp_port {
 	struct rte_ether_addr pod_mac; /* POD: the pod's own MAC */
 	uint8_t nb_ip4;
 	uint32_t ip4[FP_MAX_POD_ADDRS];
-	uint32_t gw4;
 	uint16_t nb_rxq;
 	uint16_t xconnect; /* peer port + 1, 0 = route */
 } __rte_cache_aligned;

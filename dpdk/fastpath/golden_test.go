@@ -419,7 +419,7 @@ func TestAntiSpoofing(t *testing.T) {
 	// A second address given to the pod while it runs: allowed from then on.
 	second := pkt{src: ip("10.41.0.99"), dst: b.ip, sport: 1, dport: 2}
 	if err := dp.UpdatePort(a.id, fastpath.PortConfig{Kind: fastpath.PortPod, VRF: a.vrf, MAC: a.mac,
-		IPv4: []netip.Addr{a.ip, second.src}, Gateway: a.gw}); err != nil {
+		IPv4: []netip.Addr{a.ip, second.src}}); err != nil {
 		t.Fatal(err)
 	}
 	e.inject(a.id, a.from(second.ip4(64)), a.from(ok.ip4(64)))
@@ -431,7 +431,7 @@ func TestAntiSpoofing(t *testing.T) {
 	}
 	// And taken away again.
 	if err := dp.UpdatePort(a.id, fastpath.PortConfig{Kind: fastpath.PortPod, VRF: a.vrf, MAC: a.mac,
-		IPv4: []netip.Addr{a.ip}, Gateway: a.gw}); err != nil {
+		IPv4: []netip.Addr{a.ip}}); err != nil {
 		t.Fatal(err)
 	}
 	e.expectDrop("spoof_ip", 1, a.id, a.from(second.ip4(64)))

@@ -163,7 +163,7 @@ func (e *env) pod(vrf uint16, mac, addr string) pod {
 	b[3] = 1
 	p := pod{vrf: vrf, mac: frames.MustMAC(mac), ip: a, gw: netip.AddrFrom4(b)}
 	p.id, p.name = e.addPort(fastpath.PortConfig{
-		Kind: fastpath.PortPod, VRF: vrf, MAC: p.mac, IPv4: []netip.Addr{a}, Gateway: p.gw,
+		Kind: fastpath.PortPod, VRF: vrf, MAC: p.mac, IPv4: []netip.Addr{a},
 	})
 	return p
 }

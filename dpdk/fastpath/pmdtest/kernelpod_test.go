@@ -37,7 +37,7 @@ func attach(t *testing.T, tn *testnet.Net, driver string, idx int, ip string) ke
 	}
 	host, pod := tn.Name(fmt.Sprintf("h%d", idx)), tn.Name(fmt.Sprintf("e%d", idx))
 	pc := fastpath.PortConfig{Kind: fastpath.PortPod, VRF: podVRF, MAC: p.mac,
-		IPv4: []netip.Addr{p.ip}, Gateway: podGW, MTU: 1500}
+		IPv4: []netip.Addr{p.ip}, MTU: 1500}
 	var devargs string
 	switch driver {
 	case "af_packet":
