@@ -69,7 +69,7 @@ fp_config_defaults(struct fp_config *c)
 	c->fib4_rules = 65536;
 	c->fib4_tbl8s = 1024;
 	c->mbufs = 16383;
-	c->idle_sleep_max_us = 200;
+	c->idle_sleep_max_us = 500;
 	memcpy(c->vrouter_mac, mac, 6); /* TF's vRouter MAC (VRRP 00:00:5e:00:01:00) */
 }
 
