@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | run | bench | clean
+# Filament: make deps | build | test | run | bench | generate | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go run bench clean
+.PHONY: all deps hugepages build vet test test-go run bench generate check-generate clean
 
 all: build
 
@@ -17,6 +17,7 @@ deps:
 hugepages:
 	@scripts/hugepages.sh
 
+# Every command of dpdk/cmd: bin/filament-dataplane, bin/filamentctl, ...
 build: deps
 	@mkdir -p $(BIN)
 	$(GO) build ./...
@@ -40,6 +41,17 @@ bench: build hugepages
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/filament-fpbench ./dpdk/cmd/filament-fpbench
 	FPBENCH_COMMAND="make bench" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
+
+# The Go code of the protobuf APIs (dpdk/api), committed: regenerated with
+# pinned tools that it installs if missing (Debian protobuf-compiler,
+# protoc-gen-go and protoc-gen-go-grpc in bin/tools).
+generate:
+	@scripts/generate.sh
+
+# What CI can run to prove the committed code is what the .proto files give.
+check-generate: generate
+	@git diff --exit-code -- dpdk/api || { echo "dpdk/api: generated code is stale: run make generate and commit it"; exit 1; }
+	@test -z "$$(git status --porcelain -- dpdk/api | grep '^??')" || { echo "dpdk/api: generated files not committed:"; git status --porcelain -- dpdk/api; exit 1; }
 
 clean:
 	rm -rf $(BIN)

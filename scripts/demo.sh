@@ -21,6 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin/filament-dataplane
+CTL=$ROOT/bin/filamentctl
 ENCAP=${DEMO_ENCAP:-vxlan}
 NAMESPACES=(fil-node1 fil-node2 fil-pod1 fil-pod2)
 PIDS=()     # processes this script started, stopped by PID at exit
@@ -204,7 +205,7 @@ done
 say "starting the two dataplanes (-l 0,1 each: the idle one backs off)"
 for n in 1 2; do
 	ip netns exec "fil-node$n" "$BIN" --config "$RUN/node$n.yaml" --stats-interval 5s \
-		>"$RUN/node$n.log" 2>&1 &
+		--socket "$RUN/node$n.sock" >"$RUN/node$n.log" 2>&1 &
 	PIDS+=($!)
 	DP_PIDS+=($!)
 	echo "node$n: filament-dataplane PID $!, log $RUN/node$n.log"
@@ -343,6 +344,16 @@ elif command -v nc >/dev/null; then
 	stop "$nc_pid"
 	forget "$nc_pid"
 fi
+
+# ---- filamentctl ----------------------------------------------------------------
+say "what node1's dataplane holds, read over its API socket with filamentctl"
+for c in ports routes nexthops neighbors drops; do
+	echo "\$ filamentctl --socket $RUN/node1.sock $c"
+	if ! "$CTL" --socket "$RUN/node1.sock" "$c" | sed 's/^/  /'; then
+		echo "FAIL filamentctl $c"
+		FAILED=1
+	fi
+done
 
 # ---- shutdown and summary ----------------------------------------------------
 say "stopping the dataplanes (SIGTERM: they log their final counters)"

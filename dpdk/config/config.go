@@ -16,6 +16,7 @@
 //	  - {id: 1, type: interface, port: pod1, dst_mac: "02:00:0a:0a:01:02"}
 //	routes:
 //	  - {vrf: 1, prefix: 10.10.1.2/32, next_hop: 1}
+//	api: {socket: /run/filament/dataplane.sock}   # the gRPC API (the default)
 //
 // Keys left out take the defaults of Default (the fast path's own for the
 // tables, see fastpath.DefaultConfig).
@@ -56,6 +57,7 @@ type Config struct {
 	VNIs           []VNI      `yaml:"vnis"`
 	Labels         []Label    `yaml:"labels"`
 	Neighbors      []Neighbor `yaml:"neighbors"`
+	API            API        `yaml:"api"`
 
 	vrouterMAC net.HardwareAddr
 	valid      bool
@@ -78,12 +80,42 @@ type EAL struct {
 	Extra []string `yaml:"extra"`
 }
 
+// API is the dataplane's gRPC API (dpdk/api/dataplane/v1), what the agent
+// and filamentctl use.
+type API struct {
+	// Socket is the unix socket it is served on (mode 0600, its directory
+	// created 0700 if missing). The --socket flag overrides it.
+	Socket string `yaml:"socket"`
+}
+
+// DefaultSocket is where the API is served unless told otherwise.
+const DefaultSocket = "/run/filament/dataplane.sock"
+
+// MaxSocketPath is the longest unix socket path (sun_path holds 108 bytes
+// with the terminating NUL).
+const MaxSocketPath = 107
+
+// CheckSocketPath refuses a path a unix socket cannot have.
+func CheckSocketPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("required: the unix socket to serve the API on")
+	case len(p) > MaxSocketPath:
+		return fmt.Errorf("%q is %d bytes: a unix socket path has at most %d", p, len(p), MaxSocketPath)
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("%q contains a NUL byte", p)
+	case strings.HasSuffix(p, "/"):
+		return fmt.Errorf("%q is a directory: need a file path", p)
+	}
+	return nil
+}
+
 // Tables sizes the fast path's tables and packet pool.
 type Tables struct {
 	NextHops   int `yaml:"next_hops"`   // next-hop ids are 0..next_hops-1
 	VRFs       int `yaml:"vrfs"`        // VRF ids are 0..vrfs-1
 	FIB4Routes int `yaml:"fib4_routes"` // IPv4 routes per VRF
-	FIB4Tbl8s  int `yaml:"fib4_tbl8s"`  // /25-/32 groups per VRF
+	FIB4Tbl8s  int `yaml:"fib4_tbl8s"`  // IPv4 FIB groups of 1 KiB, one pool for all VRFs
 	Mbufs      int `yaml:"mbufs"`       // packet buffers
 }
 
@@ -199,7 +231,7 @@ const (
 	minLabel    = 16
 	maxLabel    = 1<<20 - 1
 	maxNHs      = 1 << 24
-	maxTbl8s    = 1 << 24
+	maxTbl8s    = 1 << 21 // FP_FIB4_GROUPS_MAX, fp_fib4.h
 	minMbufs    = 1024
 	minMTU      = 576
 	maxMTU      = 9600
@@ -221,6 +253,7 @@ func Default() *Config {
 		},
 		VRouterMAC:     d.VRouterMAC.String(),
 		IdleSleepMaxUS: int(d.IdleSleepMax / time.Microsecond),
+		API:            API{Socket: DefaultSocket},
 	}
 }
 

@@ -64,6 +64,12 @@ func TestParseGood(t *testing.T) {
 		got.MAC.String() != "02:00:0a:0a:01:02" || len(got.IPv4) != 1 {
 		t.Errorf("pod port: %+v", got)
 	}
+	if c.API.Socket != DefaultSocket {
+		t.Errorf("api.socket %q, want the default %q", c.API.Socket, DefaultSocket)
+	}
+	if c2, err := Parse([]byte(good + "api: {socket: /tmp/fil/dp.sock}\n")); err != nil || c2.API.Socket != "/tmp/fil/dp.sock" {
+		t.Errorf("api.socket: %v, %+v", err, c2)
+	}
 	if len(c.VRFs) != 2 || *c.VRFs[0].VRF != 1 || c.VRFs[0].addr != netip.MustParseAddr("10.10.1.1") ||
 		*c.VRFs[1].VRF != 2 || c.VRFs[1].addr != netip.MustParseAddr("10.20.0.1") {
 		t.Errorf("vrfs: %+v", c.VRFs)
@@ -196,6 +202,13 @@ func TestParseBad(t *testing.T) {
 			return good + "tables: {next_hops: 0, vrfs: 5000, fib4_routes: 0, fib4_tbl8s: -1, mbufs: 100}\n"
 		}, []string{"tables.next_hops: 0: must be 1..", "tables.vrfs: 5000: must be 1..4096",
 			"tables.fib4_routes: 0", "tables.fib4_tbl8s: -1", "tables.mbufs: 100: must be 1024.."}},
+		{"api socket too long", func(t *testing.T) string {
+			return good + "api: {socket: /run/" + strings.Repeat("x", 110) + ".sock}\n"
+		}, []string{"api.socket: \"/run/xxx", "is 120 bytes: a unix socket path has at most 107"}},
+		{"api socket empty", func(t *testing.T) string { return good + "api: {socket: \"\"}\n" },
+			[]string{"api.socket: required"}},
+		{"api unknown key", func(t *testing.T) string { return good + "api: {port: 80}\n" },
+			[]string{"api.port: unknown key (line", "known keys: socket"}},
 		{"vrouter MAC", func(t *testing.T) string { return good + `vrouter_mac: "ff:ff:ff:ff:ff:ff"` + "\n" },
 			[]string{"vrouter_mac: ff:ff:ff:ff:ff:ff is a multicast address"}},
 		{"idle sleep", func(t *testing.T) string { return good + "idle_sleep_max_us: -1\n" },
@@ -276,8 +289,8 @@ func TestParseBad(t *testing.T) {
 		{"duplicate next-hop id", func(t *testing.T) string { return sub(t, "{id: 4, type: receive}", "{id: 2, type: receive}") },
 			[]string{"next_hops[4].id: 2 is already next_hops[1]"}},
 		{"next-hop id out of range", func(t *testing.T) string {
-			return sub(t, "{id: 4, type: receive}", "{id: 4, type: receive}\n  - {id: 70000, type: discard}")
-		}, []string{"next_hops[5].id: 70000 out of range 0..65535"}},
+			return sub(t, "{id: 4, type: receive}", "{id: 4, type: receive}\n  - {id: 600000, type: discard}")
+		}, []string{"next_hops[5].id: 600000 out of range 0..524287"}},
 		{"bad next-hop type", func(t *testing.T) string { return sub(t, "{id: 4, type: receive}", "{id: 4, type: punt}") },
 			[]string{`next_hops[4].type: "punt": must be interface, tunnel, ecmp, receive or discard`}},
 		{"fields that do not apply", func(t *testing.T) string {

@@ -105,6 +105,9 @@ func (c *Config) Validate() error {
 	c.validateRoutes(&errs, nhs)
 	c.validateMaps(&errs)
 	c.validateNeighbors(&errs)
+	if err := CheckSocketPath(c.API.Socket); err != nil {
+		errs.add("api.socket", "%v", err)
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}

@@ -2,7 +2,6 @@ package fastpath_test
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -12,7 +11,9 @@ import (
 )
 
 // A full FIB refuses the route with ENOSPC and a message saying which table
-// is full; what was already there keeps forwarding.
+// is full; what was already there keeps forwarding. The FIB's groups of 256
+// entries are one pool for all VRFs (fib4_tbl8s): fill it with /32s that
+// each need a group of their own.
 func TestFIBFull(t *testing.T) {
 	e := newEnv(t)
 	const vrf = 33
@@ -20,40 +21,72 @@ func TestFIBFull(t *testing.T) {
 	a := e.pod(vrf, "02:00:00:21:00:0a", "10.33.0.10")
 	b := e.pod(vrf, "02:00:00:21:00:0b", "10.33.0.11")
 	nh := e.toPod(b)
-	// Every /32 outside a /24 that has one takes a tbl8 group of its own.
 	var added []netip.Prefix
 	t.Cleanup(func() {
-		for _, p := range added {
-			_ = dp.DelRoute4(vrf, p)
+		if err := dp.DelRoutes4(vrf, added); err != nil {
+			t.Errorf("deleting the %d routes: %v", len(added), err)
 		}
 	})
+	// One /32 in each /24 from 64.0.0.0 on.
+	next := 0
+	route := func() netip.Prefix {
+		next++
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(64 + next>>16), byte(next >> 8), byte(next), 1}), 32)
+	}
 	var err error
-	for i := 0; i <= int(cfg.FIB4Tbl8s); i++ {
-		p := netip.MustParsePrefix(fmt.Sprintf("172.%d.%d.1/32", 16+i/256, i%256))
-		if err = dp.AddRoute4(vrf, p, nh); err != nil {
-			break
+	for err == nil { // batches of 4096 while they fit ...
+		batch := make([]fastpath.Route4, 4096)
+		for i := range batch {
+			batch[i] = fastpath.Route4{Prefix: route(), NextHop: nh}
 		}
-		added = append(added, p)
+		if err = dp.AddRoutes4(vrf, batch); err == nil {
+			for _, r := range batch {
+				added = append(added, r.Prefix)
+			}
+		}
 	}
 	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "full") {
-		t.Fatalf("route %d of %d tbl8 groups: err %v, want ENOSPC saying the FIB is full", len(added)+1, cfg.FIB4Tbl8s, err)
+		t.Fatalf("batch after %d routes: %v, want ENOSPC saying the FIB is full", len(added), err)
 	}
-	if len(added) != int(cfg.FIB4Tbl8s)-1 { // b's /32 holds one group
-		t.Errorf("%d routes fitted, want %d", len(added), cfg.FIB4Tbl8s-1)
+	s := fib4Stats(t, vrf)
+	if s.Routes != len(added)+1 { // and b's /32: the failed batch left nothing
+		t.Fatalf("%d routes in the FIB, %d added", s.Routes, len(added)+1)
+	}
+	for err = nil; err == nil; { // ... then one by one
+		if len(added) > int(cfg.FIB4Tbl8s) {
+			t.Fatalf("%d routes of a group each fitted in %d groups", len(added), cfg.FIB4Tbl8s)
+		}
+		p := route()
+		if err = dp.AddRoute4(vrf, p, nh); err == nil {
+			added = append(added, p)
+		}
+	}
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("route %d: err %v, want ENOSPC saying the FIB is full", len(added)+1, err)
+	}
+	s = fib4Stats(t, vrf)
+	t.Logf("full after %d routes: %d of %d groups used by VRF %d (root %d bits), %d free, %d pending; %v",
+		len(added)+1, s.Groups, s.PoolGroups, vrf, s.RootBits, s.PoolFree, s.PoolPending, err)
+	// A route needs at most one group per level below the root.
+	if s.PoolGroups != int(cfg.FIB4Tbl8s) || s.PoolFree+s.PoolPending >= 3 || s.Routes != len(added)+1 {
+		t.Errorf("a full FIB: %+v", s)
 	}
 	p := pkt{src: a.ip, dst: b.ip, sport: 1, dport: 2}
 	e.inject(a.id, a.from(p.ip4(64)))
 	e.expectFrame(b.id, b.to(p.ip4(63)))
-	// Freeing one group makes room again (reclaimed after a grace period).
+	// Freeing one group makes room again (reused after a grace period).
 	if err := dp.DelRoute4(vrf, added[0]); err != nil {
 		t.Fatal(err)
 	}
 	added = added[1:]
-	last := netip.MustParsePrefix("172.31.255.1/32")
+	last := netip.MustParsePrefix("127.255.255.1/32")
 	if err := dp.AddRoute4(vrf, last, nh); err != nil {
 		t.Fatalf("after a delete: %v", err)
 	}
 	added = append(added, last)
+	if got, ok := dp.LookupRoute4(vrf, last.Addr()); !ok || got != nh {
+		t.Errorf("lookup %v: %d %v", last.Addr(), got, ok)
+	}
 }
 
 // Next-hop ids and VRFs outside the configured tables are refused.

@@ -70,7 +70,7 @@ type Config struct {
 	NextHops     uint32
 	VRFs         uint32
 	FIB4Rules    uint32 // IPv4 routes per VRF
-	FIB4Tbl8s    uint32 // /25-/32 groups per VRF
+	FIB4Tbl8s    uint32 // IPv4 FIB groups of 256 entries (1 KiB), one pool for all VRFs
 	Mbufs        uint32
 	IdleSleepMax time.Duration // adaptive polling: longest idle sleep (0 = never sleep)
 	VRouterMAC   net.HardwareAddr
@@ -513,6 +513,18 @@ func (d *Dataplane) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 	}
 	return d.call(fmt.Sprintf("set neighbour %v", ip), func(e *C.char) C.int {
 		return C.fp_neigh_set(a, &m[0], e)
+	})
+}
+
+// DelNeighbor unpins a static neighbour: it is removed, or learnt again by
+// ARP while tunnels use it. ENOENT if it is not a static neighbour.
+func (d *Dataplane) DelNeighbor(ip netip.Addr) error {
+	a, err := ip4(ip)
+	if err != nil {
+		return err
+	}
+	return d.call(fmt.Sprintf("delete neighbour %v", ip), func(e *C.char) C.int {
+		return C.fp_neigh_del(a, e)
 	})
 }
 

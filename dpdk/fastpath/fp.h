@@ -36,7 +36,9 @@ struct fp_config {
 	uint32_t nh_max;          /* next-hop ids are 0..nh_max-1 */
 	uint32_t vrf_max;         /* VRF ids are 0..vrf_max-1 (<= FP_MAX_VRFS) */
 	uint32_t fib4_rules;      /* max IPv4 routes per VRF */
-	uint32_t fib4_tbl8s;      /* /25../32 groups per VRF */
+	uint32_t fib4_tbl8s;      /* IPv4 FIB groups (256 entries, 1 KiB each),
+	                           * one pool shared by all VRFs, allocated at
+	                           * start (docs/operations.md: sizing) */
 	uint32_t mbufs;           /* mbufs in the packet pool */
 	uint32_t idle_sleep_max_us; /* adaptive polling: longest idle sleep */
 	uint8_t vrouter_mac[6];   /* MAC every pod sees as its gateway */
@@ -126,6 +128,43 @@ int fp_route4_add(uint16_t vrf, uint32_t prefix, uint8_t len, uint32_t nh, char 
 int fp_route4_del(uint16_t vrf, uint32_t prefix, uint8_t len, char *err);
 /* Exact-match lookup: next-hop id of the longest match for addr, or -ENOENT. */
 int fp_route4_lookup(uint16_t vrf, uint32_t addr, uint32_t *nh);
+/* The same for n addresses at once: nh[i] = FP_NH_INVALID where none. */
+int fp_route4_lookup_bulk(uint16_t vrf, const uint32_t *addr, uint32_t *nh, unsigned n);
+/* A batch of route changes in one VRF: route i is added (or repointed) to
+ * nh[i], or deleted if nh[i] is FP_NH_INVALID. Every entry is validated
+ * before any is applied (-EINVAL), and a batch that fails part way
+ * (-ENOENT: deleting a missing route, -ENOSPC: FIB full) is undone: the FIB
+ * is then as before the call. err names the failing entry. */
+int fp_route4_add_bulk(uint16_t vrf, const uint32_t *prefix, const uint8_t *len,
+		       const uint32_t *nh, unsigned n, char *err);
+/* Every route of a VRF (prefix in network byte order), in no particular
+ * order; stops at the first non-zero return of cb and returns it. cb must
+ * not change routes. */
+int fp_route4_walk(uint16_t vrf, int (*cb)(uint32_t prefix, uint8_t len, uint32_t nh, void *arg),
+		   void *arg);
+
+struct fp_fib4_stats {
+	/* the VRF */
+	uint32_t routes;
+	uint32_t root_bits;      /* root table: 8, 16 or 24 bits; 0 = no FIB */
+	uint32_t groups;         /* pool groups it uses */
+	uint64_t bytes;          /* what its lookups read: root + groups */
+	uint64_t ctl_bytes;      /* control side: route table, depths */
+	/* all VRFs */
+	uint32_t vrfs;           /* VRFs with a FIB */
+	uint64_t all_routes;
+	uint32_t pool_groups;    /* fib4_tbl8s */
+	uint32_t pool_free;
+	uint32_t pool_pending;   /* released, free after a grace period */
+	uint64_t pool_bytes;     /* the groups, allocated at start */
+	uint64_t pool_ctl_bytes; /* their depths and counters */
+	uint64_t all_bytes;      /* pool + every VRF's root table */
+	uint64_t all_ctl_bytes;  /* pool's and every VRF's control side */
+};
+
+/* IPv4 FIB memory and occupancy: vrf's, and totals. -EINVAL if vrf is out
+ * of range; a VRF without FIB has zero VRF fields. */
+int fp_fib4_stats(uint16_t vrf, struct fp_fib4_stats *out);
 
 /* The vRouter's own IPv4 address in a VRF (the networks' gateway, NBO): the
  * source of the ICMP errors (time exceeded, fragmentation needed) it sends
@@ -140,6 +179,9 @@ int fp_label_del(uint32_t label, char *err);
 
 /* Static underlay neighbour (otherwise learnt by ARP on the fabric port). */
 int fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err);
+/* Unpin a static neighbour: removed, or learnt again by ARP if tunnels use
+ * it. -ENOENT if it is not static. */
+int fp_neigh_del(uint32_t ip, char *err);
 /* Resolved MAC of an underlay neighbour: 1 resolved, 0 pending, -ENOENT. */
 int fp_neigh_get(uint32_t ip, uint8_t mac[6]);
 
@@ -168,5 +210,100 @@ int fp_ring_inject(uint16_t port, const uint8_t *buf, const uint32_t *lens, unsi
 int fp_ring_drain(uint16_t port, uint8_t *buf, size_t buflen, uint32_t *lens, unsigned max);
 /* Mbufs not in the pool (in flight or leaked). */
 unsigned fp_mbufs_in_use(void);
+
+/* ---- packet trace and capture (fp_trace.c) --------------------------------
+ * Operator debugging. Both are armed by control; while armed, the workers run
+ * a recording copy of their loop, while disarmed they pay nothing. Records
+ * go to memory allocated at arm time, never on the packet path. At most one
+ * trace at a time, and one capture per port. */
+
+#define FP_TRACE_BYTES 128    /* bytes of each frame kept, in and out */
+#define FP_TRACE_MAX 4096     /* records per trace */
+#define FP_TRACE_ANY_PORT 0xffff
+#define FP_TRACE_NO_PORT 0xffff
+
+enum fp_trace_verdict {
+	FP_TRACE_NONE = 0,     /* no decision seen: a bug in the fast path */
+	FP_TRACE_SENT = 1,     /* handed to out_port's TX queue */
+	FP_TRACE_CONSUMED = 2, /* terminated by the vRouter (not a drop) */
+	FP_TRACE_DROPPED = 3,  /* counted under reason; if out_len != 0 the
+	                        * same mbuf left instead as the vRouter's answer
+	                        * (ICMP error, ARP request) on out_port */
+};
+
+struct fp_trace_rec {
+	uint64_t tsc;       /* rte_rdtsc() when the packet was processed */
+	uint16_t worker;    /* worker index */
+	uint16_t lcore;     /* DPDK lcore id */
+	uint16_t in_port, in_queue;
+	uint32_t in_len;    /* frame length as received */
+	uint32_t out_len;   /* frame length as sent, 0 = nothing sent */
+	uint16_t out_port;  /* FP_TRACE_NO_PORT when nothing was sent */
+	uint8_t verdict;    /* enum fp_trace_verdict */
+	uint8_t reason;     /* DROPPED: enum fp_drop_reason */
+	uint8_t in_cap, out_cap;   /* bytes kept in in[] and out[] */
+	uint8_t in[FP_TRACE_BYTES];  /* the frame as received */
+	uint8_t out[FP_TRACE_BYTES]; /* as sent: after rewrite or encapsulation */
+};
+
+/* Arm: record the next count (1..FP_TRACE_MAX) packets received by any
+ * worker, only those received on port unless it is FP_TRACE_ANY_PORT.
+ * -EBUSY while a trace is armed. */
+int fp_trace_start(uint32_t count, uint16_t port, char *err);
+/* Records claimed so far (<= count); they are complete after fp_trace_stop. */
+uint32_t fp_trace_progress(void);
+/* Disarm, wait for every worker (RCU), copy up to max records out (in claim
+ * order) and free the trace. Returns the number of records. */
+int fp_trace_stop(struct fp_trace_rec *out, uint32_t max, char *err);
+
+enum fp_capture_dir {
+	FP_CAPTURE_RX = 1,
+	FP_CAPTURE_TX = 2, /* frames handed to the device, before it sends */
+};
+
+#define FP_CAPTURE_RING_DEF 4096
+#define FP_CAPTURE_RING_MAX 65536
+#define FP_CAPTURE_SNAP_MAX 16384
+
+struct fp_capture_conf {
+	uint16_t port;
+	uint8_t dir;       /* FP_CAPTURE_RX | FP_CAPTURE_TX */
+	uint32_t count;    /* frames to capture, 0 = until stopped */
+	uint32_t snaplen;  /* bytes kept per frame, 0 = FP_CAPTURE_SNAP_MAX */
+	uint32_t ring;     /* frames buffered until read, 0 = FP_CAPTURE_RING_DEF */
+};
+
+struct fp_capture_meta {
+	uint64_t tsc;
+	uint32_t orig_len; /* the frame's length */
+	uint32_t cap_len;  /* bytes in the buffer (<= snaplen) */
+	uint16_t worker;
+	uint8_t dir;       /* FP_CAPTURE_RX or FP_CAPTURE_TX */
+};
+
+struct fp_capture_stats {
+	uint64_t captured; /* frames put in the capture ring */
+	uint64_t dropped;  /* frames not captured: ring or capture pool full */
+	uint64_t read;     /* frames taken by fp_capture_read */
+	uint8_t armed;     /* 0 once stopped */
+};
+
+/* Arm a capture of a port: a copy of each frame (from a capture pool made
+ * here) is queued on a ring until fp_capture_read takes it; a full ring
+ * counts dropped, never stalls forwarding. -EBUSY if the port has one. */
+int fp_capture_start(const struct fp_capture_conf *c, char *err);
+/* Take up to max captured frames: data back to back in buf (only while a
+ * whole snaplen still fits), one meta each. Works after fp_capture_stop
+ * too, until fp_capture_free. Returns frames read or -ENOENT. */
+int fp_capture_read(uint16_t port, uint8_t *buf, size_t buflen,
+		    struct fp_capture_meta *meta, unsigned max);
+int fp_capture_stats(uint16_t port, struct fp_capture_stats *out);
+/* Disarm and wait for every worker; what was captured stays readable. */
+int fp_capture_stop(uint16_t port, char *err);
+/* Stop if armed and free the ring, its frames and the pool. */
+int fp_capture_free(uint16_t port, char *err);
+
+/* The TSC now, and its frequency (records' timestamps are TSC readings). */
+uint64_t fp_tsc(uint64_t *hz);
 
 #endif

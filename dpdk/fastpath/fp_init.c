@@ -64,10 +64,13 @@ fp_config_defaults(struct fp_config *c)
 	static const uint8_t mac[6] = {0x00, 0x00, 0x5e, 0x00, 0x01, 0x00};
 
 	memset(c, 0, sizeof(*c));
-	c->nh_max = 65536;
+	c->nh_max = 524288;
 	c->vrf_max = FP_MAX_VRFS;
-	c->fib4_rules = 65536;
-	c->fib4_tbl8s = 1024;
+	/* A VRF may hold 2M routes; the pool of 128 MiB holds 1M routes of
+	 * /24s and clustered /32s (a /25../32 alone in its /24 takes a group
+	 * of its own: docs/operations.md) and fits --no-huge -m 512. */
+	c->fib4_rules = 1u << 21;
+	c->fib4_tbl8s = 131072;
 	c->mbufs = 16383;
 	c->idle_sleep_max_us = 500;
 	memcpy(c->vrouter_mac, mac, 6); /* TF's vRouter MAC (VRRP 00:00:5e:00:01:00) */
@@ -88,8 +91,8 @@ check_config(const struct fp_config *c, char *err)
 		fp_err(err, "fib4_rules: must be > 0");
 		return -EINVAL;
 	}
-	if (c->fib4_tbl8s == 0 || c->fib4_tbl8s > (1u << 24)) {
-		fp_err(err, "fib4_tbl8s %u: must be 1..%u", c->fib4_tbl8s, 1u << 24);
+	if (c->fib4_tbl8s == 0 || c->fib4_tbl8s > FP_FIB4_GROUPS_MAX) {
+		fp_err(err, "fib4_tbl8s %u: must be 1..%u", c->fib4_tbl8s, FP_FIB4_GROUPS_MAX);
 		return -EINVAL;
 	}
 	if (c->mbufs < 1024) {
@@ -271,6 +274,11 @@ fp_fini(void)
 		if (dp->lcore[i] != NULL)
 			dp->lcore[i]->stop = true;
 	rte_eal_mp_wait_lcore();
+	/* A trace or capture still armed (its reader gone) is freed here. */
+	if (dp->trace != NULL)
+		fp_trace_stop(NULL, 0, NULL);
+	for (i = 0; i < FP_MAX_PORTS; i++)
+		fp_capture_free((uint16_t)i, NULL);
 	fp_ports_fini();
 	fp_tables_fini();
 	for (i = 0; i < dp->nb_workers; i++) {

@@ -420,6 +420,9 @@ fp_port_del(uint16_t id, char *err)
 		fp_err(err, "port %u is used by %u next-hops", id, fp_dp->port_ctl[id].refs);
 		return -EBUSY;
 	}
+	/* A capture of the port ends with it: its id may be reused. */
+	if (fp_dp->cap[id] != NULL)
+		fp_capture_stop(id, NULL);
 	old = fp_dp->port[id];
 	__atomic_store_n(&fp_dp->port[id], NULL, __ATOMIC_RELEASE);
 	if (fp_dp->fabric_port == id)

@@ -14,13 +14,13 @@
 #include <rte_common.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
-#include <rte_lpm.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
 #include "fp.h"
+#include "fp_fib4.h"
 
 #define FP_BURST 32
 #define FP_PREFETCH 3
@@ -29,6 +29,15 @@
 #define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
 
 #define FP_PORT_UP 1
+
+/* struct fp_lcore stop values, and dbg bits */
+#define FP_LOOP_STOP 1
+#define FP_LOOP_ARMED 2
+#define FP_DBG_TRACE 1u
+#define FP_DBG_CAPTURE 2u
+
+struct fp_trace;
+struct fp_capture;
 
 /* Read by lcores through dp->port[id]; replaced whole on update. */
 struct fp_port {
@@ -111,10 +120,15 @@ struct fp_lcore {
 	struct fp_pollset *poll; /* RCU: swapped by control */
 	unsigned idx;            /* worker index = RCU thread id = TX queue */
 	unsigned lcore_id;
-	volatile bool stop;
+	/* 0: forward. FP_LOOP_STOP (fp_fini) ends the loop; FP_LOOP_ARMED
+	 * (fp_trace.c) leaves it for the armed loop until cleared: the loop's
+	 * one test covers both. */
+	volatile uint8_t stop;
 	/* hot, written per burst */
 	uint32_t tx_pending; /* bit per port with frames in tx[] */
 	unsigned nb_dropped;
+	uint32_t dbg;        /* FP_DBG_*: what is armed (control writes, the
+	                      * armed loop reads); in what was padding */
 	struct rte_mbuf *dropped[FP_BURST * 2];
 	struct fp_lcore_stats st;
 	uint64_t icmp_tsc;    /* ICMP error token bucket: last refill */
@@ -144,9 +158,9 @@ struct fp_dp {
 	int fabric_port; /* -1: none */
 	int host_port;   /* -1: none */
 
-	struct rte_lpm **fib4; /* [vrf_max], created on first route */
-	uint32_t *fib4_default; /* [vrf_max] next-hop + 1 of 0.0.0.0/0 (rte_lpm
-				 * has no depth 0), 0 = none */
+	uintptr_t *fib4;       /* [vrf_max] RCU: root word of the VRF's IPv4 FIB
+				* (fp_fib4_match), 0 = no FIB (no route) */
+	struct fp_fib4 **fib4_ctl; /* [vrf_max] its control side */
 	uint32_t *vrf_addr4;   /* [vrf_max] the vRouter's address in the VRF:
 				* source of its ICMP errors, 0 = send none */
 	struct fp_nh **nh;     /* [nh_max] RCU */
@@ -158,11 +172,18 @@ struct fp_dp {
 
 	uint64_t tsc_hz;
 	unsigned rxq_rr; /* round-robin cursor for RX queue placement */
+
+	/* Operator debugging (fp_trace.c), RCU: non-NULL while armed. */
+	struct fp_trace *trace;
+	struct fp_capture *cap[FP_MAX_PORTS];
 };
 
 extern struct fp_dp *fp_dp;
 
-/* fp_worker.c */
+/* fp_worker.c: the forwarding loop, until lc->stop is set */
+int fp_worker_loop(void *arg);
+/* fp_trace_worker.c: what each worker lcore runs: fp_worker_loop, and the
+ * armed loop while a trace or capture is armed, until FP_LOOP_STOP. */
 int fp_worker_main(void *arg);
 
 /* fp_port.c */

@@ -4,9 +4,8 @@
  *
  * Readers (lcores) never see a half-built object: a next-hop is built whole,
  * published with one pointer store, and the one it replaced is freed after an
- * RCU grace period. The FIB is DPDK's rte_lpm with its RCU defer queue, so a
- * tbl8 group is reused only after every lcore has left the lookups that could
- * see it.
+ * RCU grace period. The IPv4 FIB is fp_fib4.c's trie: routes are validated
+ * and next-hops reference-counted here, the tables are changed there.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +13,7 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
-#include <rte_lpm.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_udp.h>
 #include <rte_vxlan.h>
@@ -26,17 +25,17 @@ fp_tables_init(char *err)
 {
 	struct fp_dp *dp = fp_dp;
 
-	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, 0);
-	dp->fib4_default = rte_zmalloc("fp_fib4_default", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
+	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, RTE_CACHE_LINE_SIZE);
+	dp->fib4_ctl = rte_zmalloc("fp_fib4_ctl", sizeof(*dp->fib4_ctl) * dp->cfg.vrf_max, 0);
 	dp->vrf_addr4 = rte_zmalloc("fp_vrf_addr4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
 	dp->nh = rte_zmalloc("fp_nh", sizeof(*dp->nh) * dp->cfg.nh_max, RTE_CACHE_LINE_SIZE);
 	dp->nh_refs = rte_zmalloc("fp_nh_refs", sizeof(uint32_t) * dp->cfg.nh_max, 0);
-	if (!dp->fib4 || !dp->fib4_default || !dp->vrf_addr4 || !dp->nh || !dp->nh_refs) {
+	if (!dp->fib4 || !dp->fib4_ctl || !dp->vrf_addr4 || !dp->nh || !dp->nh_refs) {
 		fp_err(err, "no memory for tables (nh_max %u, vrf_max %u)",
 			dp->cfg.nh_max, dp->cfg.vrf_max);
 		return -ENOMEM;
 	}
-	return 0;
+	return fp_fib4_pool_init(dp->cfg.fib4_tbl8s, dp->qs, err);
 }
 
 static void
@@ -56,16 +55,17 @@ fp_tables_fini(void)
 	struct fp_dp *dp = fp_dp;
 	uint32_t i;
 
-	if (dp->fib4)
+	if (dp->fib4_ctl)
 		for (i = 0; i < dp->cfg.vrf_max; i++)
-			rte_lpm_free(dp->fib4[i]);
+			fp_fib4_free(dp->fib4_ctl[i]);
+	fp_fib4_pool_fini();
 	if (dp->nh)
 		for (i = 0; i < dp->cfg.nh_max; i++)
 			rte_free(dp->nh[i]);
 	map24_fini(&dp->vni);
 	map24_fini(&dp->label);
 	rte_free(dp->fib4);
-	rte_free(dp->fib4_default);
+	rte_free(dp->fib4_ctl);
 	rte_free(dp->vrf_addr4);
 	rte_free(dp->nh);
 	rte_free(dp->nh_refs);
@@ -168,6 +168,27 @@ fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err)
 	}
 	fp_dp->neigh[i].is_static = true;
 	__atomic_store_n(&fp_dp->neigh[i].mac, mac_word(ea), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+fp_neigh_del(uint32_t ip, char *err)
+{
+	struct fp_neigh *n;
+	int i = ip != 0 ? neigh_find(ip) : -1;
+
+	if (i < 0 || !fp_dp->neigh[i].is_static) {
+		fp_err(err, "no static neighbour %u.%u.%u.%u", ((uint8_t *)&ip)[0],
+			((uint8_t *)&ip)[1], ((uint8_t *)&ip)[2], ((uint8_t *)&ip)[3]);
+		return -ENOENT;
+	}
+	n = &fp_dp->neigh[i];
+	n->is_static = false;
+	if (n->refs == 0) {
+		__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&n->mac, 0, __ATOMIC_RELAXED);
+	}
+	/* Still used by tunnels: it keeps its MAC until ARP says otherwise. */
 	return 0;
 }
 
@@ -475,37 +496,31 @@ fp_nh_del(uint32_t id, char *err)
 
 /* ---- IPv4 routes -------------------------------------------------------- */
 
-static struct rte_lpm *
+static struct fp_fib4 *
 fib4_get(uint16_t vrf, bool create, char *err)
 {
-	struct rte_lpm_config lc = {
-		.max_rules = fp_dp->cfg.fib4_rules,
-		.number_tbl8s = fp_dp->cfg.fib4_tbl8s,
-	};
-	struct rte_lpm_rcu_config rc = {
-		.v = fp_dp->qs,
-		.mode = RTE_LPM_QSBR_MODE_DQ,
-	};
-	struct rte_lpm *lpm = fp_dp->fib4[vrf];
-	char name[RTE_LPM_NAMESIZE];
+	struct fp_fib4 *f = fp_dp->fib4_ctl[vrf];
 
-	if (lpm != NULL || !create)
-		return lpm;
-	snprintf(name, sizeof(name), "fib4_%u", vrf);
-	lpm = rte_lpm_create(name, SOCKET_ID_ANY, &lc);
-	if (lpm == NULL) {
-		fp_err(err, "VRF %u: cannot create IPv4 FIB (%u rules, %u tbl8s): %s",
-			vrf, lc.max_rules, lc.number_tbl8s, rte_strerror(rte_errno));
-		return NULL;
+	if (f != NULL || !create)
+		return f;
+	/* publishes its (empty) root in fp_dp->fib4[vrf] */
+	f = fp_fib4_create(fp_dp->cfg.fib4_rules, &fp_dp->fib4[vrf], err);
+	fp_dp->fib4_ctl[vrf] = f;
+	return f;
+}
+
+/* After updates: the FIB settles (root size, route table). A VRF left
+ * without routes gives its FIB back instead: lcores count its packets
+ * vrf_invalid again, as for a VRF never routed, and it costs nothing. */
+static void
+fib4_done(uint16_t vrf, struct fp_fib4 *f)
+{
+	if (fp_fib4_routes(f) != 0) {
+		fp_fib4_settle(f);
+		return;
 	}
-	if (rte_lpm_rcu_qsbr_add(lpm, &rc) != 0) {
-		fp_err(err, "VRF %u: cannot attach RCU to FIB: %s", vrf,
-			rte_strerror(rte_errno));
-		rte_lpm_free(lpm);
-		return NULL;
-	}
-	__atomic_store_n(&fp_dp->fib4[vrf], lpm, __ATOMIC_RELEASE);
-	return lpm;
+	fp_fib4_retire(f); /* fp_dp->fib4[vrf] = 0, then its tables go */
+	fp_dp->fib4_ctl[vrf] = NULL;
 }
 
 static int
@@ -529,97 +544,251 @@ route4_check(uint16_t vrf, uint32_t prefix, uint8_t len, char *err)
 	return 0;
 }
 
+static int
+route4_nh_check(uint16_t vrf, uint32_t nh, char *err)
+{
+	/* nh_max <= FP_FIB4_NH_MAX (check_config): every id fits an entry */
+	if (nh >= fp_dp->cfg.nh_max || fp_dp->nh[nh] == NULL) {
+		fp_err(err, "route in VRF %u: next-hop %u does not exist", vrf, nh);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 fp_route4_add(uint16_t vrf, uint32_t prefix, uint8_t len, uint32_t nh, char *err)
 {
-	struct rte_lpm *lpm;
+	char msg[FP_ERRLEN] = "";
+	struct fp_fib4 *f;
 	uint32_t old;
-	bool had;
 	int ret;
 
 	ret = route4_check(vrf, prefix, len, err);
 	if (ret < 0)
 		return ret;
-	if (nh >= fp_dp->cfg.nh_max || fp_dp->nh[nh] == NULL) {
-		fp_err(err, "route in VRF %u: next-hop %u does not exist", vrf, nh);
-		return -EINVAL;
-	}
-	lpm = fib4_get(vrf, true, err);
-	if (lpm == NULL)
+	ret = route4_nh_check(vrf, nh, err);
+	if (ret < 0)
+		return ret;
+	f = fib4_get(vrf, true, msg);
+	if (f == NULL) {
+		fp_err(err, "VRF %u: %s", vrf, msg);
 		return -ENOMEM;
-	if (len == 0) {
-		/* rte_lpm takes depths 1..32: the default route is kept beside
-		 * it and used on a miss. */
-		old = fp_dp->fib4_default[vrf];
-		__atomic_store_n(&fp_dp->fib4_default[vrf], nh + 1, __ATOMIC_RELEASE);
-		fp_dp->nh_refs[nh]++;
-		if (old != 0)
-			fp_dp->nh_refs[old - 1]--;
-		return 0;
 	}
-	had = rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) == 1;
-	ret = rte_lpm_add(lpm, rte_be_to_cpu_32(prefix), len, nh);
+	ret = fp_fib4_add(f, rte_be_to_cpu_32(prefix), len, nh, &old, msg);
 	if (ret < 0) {
-		fp_err(err, "VRF %u: IPv4 FIB full (%u routes, %u tbl8 groups)", vrf,
-			fp_dp->cfg.fib4_rules, fp_dp->cfg.fib4_tbl8s);
-		return -ENOSPC;
+		fp_err(err, "VRF %u: %s", vrf, msg);
+		fib4_done(vrf, f);
+		return ret;
 	}
 	fp_dp->nh_refs[nh]++;
-	if (had)
+	if (old != FP_NH_INVALID)
 		fp_dp->nh_refs[old]--;
+	fib4_done(vrf, f);
 	return 0;
 }
 
 int
 fp_route4_del(uint16_t vrf, uint32_t prefix, uint8_t len, char *err)
 {
-	struct rte_lpm *lpm;
+	char msg[FP_ERRLEN] = "";
+	struct fp_fib4 *f;
 	uint32_t old;
 	int ret;
 
 	ret = route4_check(vrf, prefix, len, err);
 	if (ret < 0)
 		return ret;
-	lpm = fib4_get(vrf, false, err);
-	if (len == 0) {
-		old = lpm != NULL ? fp_dp->fib4_default[vrf] : 0;
-		if (old == 0) {
-			fp_err(err, "VRF %u: no such route", vrf);
-			return -ENOENT;
-		}
-		__atomic_store_n(&fp_dp->fib4_default[vrf], 0, __ATOMIC_RELEASE);
-		fp_dp->nh_refs[old - 1]--;
-		return 0;
-	}
-	if (lpm == NULL ||
-	    rte_lpm_is_rule_present(lpm, rte_be_to_cpu_32(prefix), len, &old) != 1) {
+	f = fib4_get(vrf, false, msg);
+	if (f == NULL) {
 		fp_err(err, "VRF %u: no such route", vrf);
 		return -ENOENT;
 	}
-	ret = rte_lpm_delete(lpm, rte_be_to_cpu_32(prefix), len);
+	ret = fp_fib4_del(f, rte_be_to_cpu_32(prefix), len, &old, msg);
 	if (ret < 0) {
-		fp_err(err, "VRF %u: route delete failed: %s", vrf, strerror(-ret));
+		fp_err(err, "VRF %u: %s", vrf, msg);
 		return ret;
 	}
 	fp_dp->nh_refs[old]--;
+	fib4_done(vrf, f);
 	return 0;
+}
+
+int
+fp_route4_add_bulk(uint16_t vrf, const uint32_t *prefix, const uint8_t *len,
+		   const uint32_t *nh, unsigned n, char *err)
+{
+	char msg[FP_ERRLEN] = "";
+	struct fp_fib4 *f;
+	uint32_t *old, unused;
+	bool adds = false;
+	unsigned i, j;
+	int ret = 0;
+
+	if (vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "VRF %u out of range 0..%u", vrf, fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	/* Everything the FIB cannot tell is checked first: nothing is applied
+	 * if one entry is malformed. */
+	for (i = 0; i < n; i++) {
+		ret = route4_check(vrf, prefix[i], len[i], msg);
+		if (ret == 0 && nh[i] != FP_NH_INVALID) {
+			adds = true;
+			ret = route4_nh_check(vrf, nh[i], msg);
+		}
+		if (ret < 0) {
+			fp_err(err, "route %u of %u: %s", i, n, msg);
+			return ret;
+		}
+	}
+	if (n == 0)
+		return 0;
+	f = fib4_get(vrf, adds, msg);
+	if (f == NULL) {
+		if (adds) {
+			fp_err(err, "VRF %u: %s", vrf, msg);
+			return -ENOMEM;
+		}
+		fp_err(err, "VRF %u: route 0 of %u: no such route", vrf, n);
+		return -ENOENT;
+	}
+	old = malloc(sizeof(*old) * n);
+	if (old == NULL) {
+		fp_err(err, "VRF %u: no memory for a batch of %u routes", vrf, n);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t p = rte_be_to_cpu_32(prefix[i]);
+
+		ret = nh[i] == FP_NH_INVALID ? fp_fib4_del(f, p, len[i], &old[i], msg) :
+					       fp_fib4_add(f, p, len[i], nh[i], &old[i], msg);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0) {
+		uint32_t p = rte_be_to_cpu_32(prefix[i]);
+
+		/* Undo in reverse: each step brings back a state the FIB had,
+		 * on a root at least as large, so it needs no memory the FIB
+		 * did not have then (fp_fib4_add/del never demote or shrink). */
+		for (j = i; j-- > 0;) {
+			uint32_t q = rte_be_to_cpu_32(prefix[j]);
+			int r = old[j] == FP_NH_INVALID ? fp_fib4_del(f, q, len[j], &unused, NULL) :
+							  fp_fib4_add(f, q, len[j], old[j], &unused, NULL);
+
+			if (r < 0)
+				RTE_LOG(ERR, USER1, "VRF %u: undoing route %u of a failed batch: %s\n",
+					vrf, j, strerror(-r));
+		}
+		fp_err(err, "VRF %u: route %u of %u (%u.%u.%u.%u/%u): %s (batch not applied)",
+			vrf, i, n, p >> 24, (p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff, len[i], msg);
+	} else {
+		/* references follow the net change */
+		for (i = 0; i < n; i++) {
+			if (nh[i] != FP_NH_INVALID)
+				fp_dp->nh_refs[nh[i]]++;
+			if (old[i] != FP_NH_INVALID)
+				fp_dp->nh_refs[old[i]]--;
+		}
+	}
+	free(old);
+	fib4_done(vrf, f);
+	return ret;
 }
 
 int
 fp_route4_lookup(uint16_t vrf, uint32_t addr, uint32_t *nh)
 {
-	struct rte_lpm *lpm;
+	uintptr_t root;
+	uint32_t e;
 
 	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
 		return -EINVAL;
-	lpm = fp_dp->fib4[vrf];
-	if (lpm == NULL)
+	root = fp_dp->fib4[vrf];
+	if (root == 0)
 		return -ENOENT;
-	if (rte_lpm_lookup(lpm, rte_be_to_cpu_32(addr), nh) != 0) {
-		if (fp_dp->fib4_default[vrf] == 0)
-			return -ENOENT;
-		*nh = fp_dp->fib4_default[vrf] - 1;
+	e = fp_fib4_match(root, rte_be_to_cpu_32(addr));
+	if (e == 0)
+		return -ENOENT;
+	*nh = e - 1;
+	return 0;
+}
+
+int
+fp_route4_lookup_bulk(uint16_t vrf, const uint32_t *addr, uint32_t *nh, unsigned n)
+{
+	uint32_t a[64], e[64];
+	uintptr_t root;
+	unsigned i, k;
+
+	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
+		return -EINVAL;
+	root = fp_dp->fib4[vrf];
+	for (i = 0; i < n; i += k) {
+		k = RTE_MIN(n - i, (unsigned)RTE_DIM(a));
+		if (root == 0) {
+			memset(e, 0, sizeof(e));
+		} else {
+			unsigned j;
+
+			for (j = 0; j < k; j++)
+				a[j] = rte_be_to_cpu_32(addr[i + j]);
+			fp_fib4_match_bulk(root, a, e, k);
+		}
+		for (unsigned j = 0; j < k; j++)
+			nh[i + j] = e[j] == 0 ? FP_NH_INVALID : e[j] - 1;
 	}
+	return 0;
+}
+
+struct route4_walk_ctx {
+	int (*cb)(uint32_t prefix, uint8_t len, uint32_t nh, void *arg);
+	void *arg;
+};
+
+static int
+route4_walk_nbo(uint32_t prefix, uint8_t len, uint32_t nh, void *arg)
+{
+	const struct route4_walk_ctx *w = arg;
+
+	return w->cb(rte_cpu_to_be_32(prefix), len, nh, w->arg);
+}
+
+int
+fp_route4_walk(uint16_t vrf, int (*cb)(uint32_t prefix, uint8_t len, uint32_t nh, void *arg),
+	       void *arg)
+{
+	struct route4_walk_ctx w = {.cb = cb, .arg = arg};
+
+	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
+		return -EINVAL;
+	if (fp_dp->fib4_ctl[vrf] == NULL)
+		return 0;
+	return fp_fib4_walk(fp_dp->fib4_ctl[vrf], route4_walk_nbo, &w);
+}
+
+int
+fp_fib4_stats(uint16_t vrf, struct fp_fib4_stats *out)
+{
+	struct fp_fib4_stats s;
+	uint32_t v;
+
+	memset(out, 0, sizeof(*out));
+	if (fp_dp == NULL || vrf >= fp_dp->cfg.vrf_max)
+		return -EINVAL;
+	fp_fib4_pool_stats(out);
+	out->all_bytes = out->pool_bytes;
+	out->all_ctl_bytes = out->pool_ctl_bytes;
+	for (v = 0; v < fp_dp->cfg.vrf_max; v++) {
+		if (fp_dp->fib4_ctl[v] == NULL)
+			continue;
+		fp_fib4_vrf_stats(fp_dp->fib4_ctl[v], &s);
+		out->all_routes += s.routes;
+		/* its groups are in the pool already */
+		out->all_bytes += s.bytes - (uint64_t)s.groups * FP_FIB4_GROUP * sizeof(uint32_t);
+		out->all_ctl_bytes += s.ctl_bytes;
+	}
+	fp_fib4_vrf_stats(fp_dp->fib4_ctl[vrf], out);
 	return 0;
 }
 

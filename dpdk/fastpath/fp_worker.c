@@ -209,18 +209,16 @@ static void fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m,
 static __rte_always_inline int
 fp_fib4_lookup(uint16_t vrf, uint32_t dst_be, uint32_t *nh)
 {
-	struct rte_lpm *lpm = fp_dp->fib4[vrf];
-	uint32_t def;
+	uintptr_t root = __atomic_load_n(&fp_dp->fib4[vrf], __ATOMIC_ACQUIRE);
+	uint32_t e;
 
-	if (unlikely(lpm == NULL))
+	if (unlikely(root == 0))
 		return -1;
-	if (likely(rte_lpm_lookup(lpm, rte_be_to_cpu_32(dst_be), nh) == 0))
-		return 0;
-	/* 0.0.0.0/0 is kept outside rte_lpm (no depth 0) */
-	def = __atomic_load_n(&fp_dp->fib4_default[vrf], __ATOMIC_ACQUIRE);
-	if (def == 0)
+	/* 0: no route (the default route is in the table), else nh + 1 */
+	e = fp_fib4_match(root, rte_be_to_cpu_32(dst_be));
+	if (unlikely(e == 0))
 		return -1;
-	*nh = def - 1;
+	*nh = e - 1;
 	return 0;
 }
 
@@ -854,6 +852,36 @@ fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 
 /* ---- loop --------------------------------------------------------------- */
 
+/* One received packet to its port's input stage (fp_trace_worker.c uses it
+ * too). */
+static __rte_always_inline void
+fp_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	if (unlikely(p == NULL)) {
+		fp_drop(lc, m, FP_DROP_PORT_DOWN);
+		return;
+	}
+	if (unlikely(m->nb_segs != 1)) {
+		fp_drop(lc, m, FP_DROP_MULTISEG);
+		return;
+	}
+	if (unlikely(m->data_len < ETH_LEN)) {
+		fp_drop(lc, m, FP_DROP_ETH_TRUNCATED);
+		return;
+	}
+	switch (p->kind) {
+	case FP_PORT_POD:
+		fp_pod_input(lc, p, m);
+		break;
+	case FP_PORT_FABRIC:
+		fp_fabric_input(lc, p, m);
+		break;
+	default:
+		fp_host_input(lc, p, m);
+		break;
+	}
+}
+
 static __rte_always_inline unsigned
 fp_rx(struct fp_lcore *lc, uint16_t port, uint16_t queue)
 {
@@ -881,29 +909,7 @@ fp_rx(struct fp_lcore *lc, uint16_t port, uint16_t queue)
 		if (i + FP_PREFETCH < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + FP_PREFETCH], void *));
 		bytes += m->pkt_len;
-		if (unlikely(p == NULL)) {
-			fp_drop(lc, m, FP_DROP_PORT_DOWN);
-			continue;
-		}
-		if (unlikely(m->nb_segs != 1)) {
-			fp_drop(lc, m, FP_DROP_MULTISEG);
-			continue;
-		}
-		if (unlikely(m->data_len < ETH_LEN)) {
-			fp_drop(lc, m, FP_DROP_ETH_TRUNCATED);
-			continue;
-		}
-		switch (p->kind) {
-		case FP_PORT_POD:
-			fp_pod_input(lc, p, m);
-			break;
-		case FP_PORT_FABRIC:
-			fp_fabric_input(lc, p, m);
-			break;
-		default:
-			fp_host_input(lc, p, m);
-			break;
-		}
+		fp_input(lc, p, m);
 	}
 out:
 	lc->port_st[port].rx_pkts += n;
@@ -916,8 +922,12 @@ out:
 	return n;
 }
 
+/* The worker's loop (fp_worker_main in fp_trace_worker.c runs it). It
+ * returns when lc->stop is set: FP_LOOP_STOP, or FP_LOOP_ARMED while a trace
+ * or capture is armed. */
+#ifndef FP_WORKER_ARMED /* fp_trace_worker.c compiles this file again */
 int
-fp_worker_main(void *arg)
+fp_worker_loop(void *arg)
 {
 	struct fp_lcore *lc = arg;
 	struct rte_rcu_qsbr *qs = fp_dp->qs;
@@ -964,3 +974,4 @@ fp_worker_main(void *arg)
 	rte_rcu_qsbr_thread_offline(qs, lc->idx);
 	return 0;
 }
+#endif

@@ -1,6 +1,7 @@
-// Command filament-dataplane runs Filament's DPDK fast path on one node,
-// programmed from a YAML configuration file (see package dpdk/config and
-// deploy/demo/ for examples).
+// Command filament-dataplane runs Filament's DPDK fast path on one node:
+// it programs it from a YAML configuration file (see package dpdk/config and
+// deploy/demo/ for examples), then serves the dataplane's gRPC API
+// (dpdk/api/dataplane/v1) on a unix socket for the agent and filamentctl.
 package main
 
 import (
@@ -9,8 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -18,19 +22,30 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 
+	"github.com/filament-net/filament/dpdk/apiserver"
 	"github.com/filament-net/filament/dpdk/config"
 	"github.com/filament-net/filament/dpdk/fastpath"
 )
 
-const usage = `Usage: filament-dataplane --config FILE [flags]
+const usage = `Usage: filament-dataplane --config FILE [--socket PATH] [flags]
 
 Runs Filament's DPDK fast path: starts DPDK's EAL on the lcores of the
 configuration (the first one is the control thread, every other one a
 forwarding loop), adds the ports, the vRouter's address in each VRF (the
 source of its ICMP errors), the next-hops, routes, VNI and label maps it
-lists, logs "dataplane ready", then forwards until SIGTERM or SIGINT, when it
-logs the final port, drop and lcore counters, closes DPDK and exits 0.
+lists, then serves the dataplane API (gRPC) on a unix socket, logs
+"dataplane ready" and forwards until SIGTERM or SIGINT. Then it stops
+serving (in-flight calls get a few seconds to finish), logs the final
+port, drop and lcore counters, closes DPDK and exits 0.
+
+The API socket (--socket, else the configuration's api.socket, else
+/run/filament/dataplane.sock) is created mode 0600, in a directory created
+0700 if missing; a stale socket file (nothing listens on it) is replaced, a
+live one means another dataplane runs and this one refuses to start. What
+the configuration programs is part of the API's state: filamentctl lists
+it, and the agent may change or delete it like anything it programmed.
 
 Memory: with eal.no_huge false (the default) DPDK runs on private hugepages
 (--in-memory) and the dataplane refuses to start on a machine that has none
@@ -43,8 +58,15 @@ configuration or a failure to start, 2 on bad flags.
 Flags:
 `
 
+// version is the build's, set with -ldflags "-X main.version=...".
+var version = "dev"
+
+// apiStopTimeout is how long in-flight API calls get at shutdown.
+const apiStopTimeout = 5 * time.Second
+
 type options struct {
 	config        string
+	socket        string // "" unless --socket was given
 	check         bool
 	statsInterval time.Duration
 	logLevel      string
@@ -60,6 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs := flag.NewFlagSet("filament-dataplane", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "config", "", "the node's YAML `file` (required)")
+	fs.StringVar(&o.socket, "socket", "",
+		"serve the API on this unix socket `path` (default: the configuration's api.socket, "+config.DefaultSocket+")")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration, print what would run, and exit 0 (valid) or 1")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 10*time.Second,
 		"log the port and drop counters that changed, this often (0: only at shutdown)")
@@ -85,6 +109,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	case o.statsInterval < 0:
 		fmt.Fprintln(stderr, "filament-dataplane: --stats-interval must not be negative")
 		return nil, 2
+	}
+	socketSet := false
+	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
+	if socketSet {
+		if err := config.CheckSocketPath(o.socket); err != nil {
+			fmt.Fprintf(stderr, "filament-dataplane: --socket: %v\n", err)
+			return nil, 2
+		}
 	}
 	return &o, -1
 }
@@ -116,6 +148,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	cfg, err := config.Load(o.config)
+	if err == nil && o.socket != "" {
+		cfg.API.Socket = o.socket
+	}
 	if o.check {
 		return check(cfg, err, stdout, stderr)
 	}
@@ -160,6 +195,7 @@ func check(cfg *config.Config, err error, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "configuration OK: %s\n", cfg.Summary())
 	fmt.Fprintf(stdout, "EAL arguments: %s (%d forwarding lcores)\n", strings.Join(cfg.EALArgs(), " "), cfg.Workers())
+	fmt.Fprintf(stdout, "API socket: %s\n", cfg.API.Socket)
 	if !cfg.EAL.NoHuge {
 		if free, mounted := fastpath.HugepagesFree(); free == 0 || !mounted {
 			fmt.Fprintf(stdout, "note: this machine has no free hugepages (free %d, hugetlbfs mounted %v): "+
@@ -170,6 +206,12 @@ func check(cfg *config.Config, err error, stdout, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config) (code int) {
+	sock := cfg.API.Socket
+	// Before DPDK starts: a second dataplane on this socket stops here.
+	if err := prepareSocket(sock); err != nil {
+		log.Error("cannot serve the API", zap.String("socket", sock), zap.Error(err))
+		return 1
+	}
 	fc := cfg.FastpathConfig()
 	log.Info("starting the fast path",
 		zap.String("config", o.config), zap.String("contents", cfg.Summary()),
@@ -195,32 +237,125 @@ func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config)
 		log.Error("cannot apply the configuration", zap.Error(err))
 		return 1
 	}
+	ids := map[string]fastpath.PortID{}
 	for _, p := range ports {
+		ids[p.Name] = p.ID
 		mac, _ := dp.PortMAC(p.ID)
 		log.Info("port up", zap.String("port", p.Name), zap.Uint16("id", uint16(p.ID)),
 			zap.Stringer("kind", p.Kind), zap.Stringer("device_mac", mac))
 	}
+
+	api := apiserver.New(dp, apiserver.Options{Config: fc, Version: version, Log: log.Named("api")})
+	if err := api.Seed(seedOps(cfg), ids); err != nil {
+		log.Error("the configuration does not fit the API's model", zap.Error(err))
+		return 1
+	}
+	lis, err := listenSocket(sock)
+	if err != nil {
+		log.Error("cannot serve the API", zap.String("socket", sock), zap.Error(err))
+		return 1
+	}
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(apiMaxMessage))
+	api.Register(gs)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	log.Info("API serving", zap.String("socket", sock), zap.String("version", version))
+
 	log.Info("dataplane ready", zap.Int("workers", dp.Workers()), zap.Int("ports", len(ports)),
 		zap.Duration("startup", time.Since(start).Round(time.Millisecond)))
 
-	st := newStats(dp, ports)
+	st := newStats(dp, api)
+	var tick <-chan time.Time
 	if o.statsInterval > 0 {
 		t := time.NewTicker(o.statsInterval)
 		defer t.Stop()
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				break loop
-			case <-t.C:
-				st.logChanged(log)
-			}
-		}
-	} else {
-		<-ctx.Done()
+		tick = t.C
 	}
-	st.logFinal(log)
-	return 0
+	for {
+		select {
+		case <-ctx.Done():
+			stopAPI(log, gs, served, apiStopTimeout)
+			st.logFinal(log)
+			return 0
+		case err := <-served:
+			log.Error("the API server stopped", zap.Error(err))
+			gs.Stop()
+			st.logFinal(log)
+			return 1
+		case <-tick:
+			st.logChanged(log)
+		}
+	}
+}
+
+// apiMaxMessage bounds a request (a batch of about a million routes).
+const apiMaxMessage = 64 << 20
+
+// prepareSocket makes the socket's directory (0700) if it is missing and
+// removes a stale socket: one nothing listens on. A live socket, or a file
+// that is not a socket, is left alone and is an error.
+func prepareSocket(path string) error {
+	if err := config.CheckSocketPath(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSocket == 0:
+		return fmt.Errorf("%s exists and is not a socket: not removing it", path)
+	}
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s: another process listens on it (is another filament-dataplane running?)", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%s: cannot tell whether the socket is stale: %w", path, err)
+	}
+	return os.Remove(path)
+}
+
+// listenSocket creates the socket mode 0600: created under a umask that
+// leaves nobody else a window, then chmod'ed to say so explicitly.
+func listenSocket(path string) (net.Listener, error) {
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// stopAPI stops accepting connections, lets in-flight calls finish for up
+// to d, then cuts the rest. The socket file is removed with the listener.
+func stopAPI(log *zap.Logger, gs *grpc.Server, served <-chan error, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		log.Info("API stopped")
+	case <-time.After(d):
+		gs.Stop()
+		<-done
+		log.Warn("API stopped, in-flight calls cut", zap.Duration("waited", d))
+	}
+	if err := <-served; err != nil {
+		log.Warn("API server", zap.Error(err))
+	}
 }
 
 // closeWithin closes the dataplane, giving up (false) after d: a worker
@@ -246,16 +381,16 @@ func closeWithin(log *zap.Logger, dp *fastpath.Dataplane, d time.Duration) bool 
 // stats remembers the last counters logged, to log only what changed.
 type stats struct {
 	dp    *fastpath.Dataplane
-	ports []config.AppliedPort
-	last  map[fastpath.PortID]fastpath.PortStats
+	api   *apiserver.Server // the ports, which the API may change
+	last  map[string]fastpath.PortStats
 	drops map[string]uint64
 }
 
-func newStats(dp *fastpath.Dataplane, ports []config.AppliedPort) *stats {
-	return &stats{dp: dp, ports: ports, last: map[fastpath.PortID]fastpath.PortStats{}, drops: map[string]uint64{}}
+func newStats(dp *fastpath.Dataplane, api *apiserver.Server) *stats {
+	return &stats{dp: dp, api: api, last: map[string]fastpath.PortStats{}, drops: map[string]uint64{}}
 }
 
-func portFields(p config.AppliedPort, s fastpath.PortStats) []zap.Field {
+func portFields(p apiserver.PortRef, s fastpath.PortStats) []zap.Field {
 	return []zap.Field{
 		zap.String("port", p.Name), zap.Stringer("kind", p.Kind),
 		zap.Uint64("rx_packets", s.RxPackets), zap.Uint64("rx_bytes", s.RxBytes),
@@ -284,15 +419,21 @@ func dropFields(m map[string]uint64, only func(string, uint64) bool) []zap.Field
 }
 
 func (s *stats) logChanged(log *zap.Logger) {
-	for _, p := range s.ports {
+	seen := map[string]bool{}
+	for _, p := range s.api.Ports() {
+		seen[p.Name] = true
 		cur, err := s.dp.PortStats(p.ID)
 		if err != nil {
-			log.Warn("port counters", zap.String("port", p.Name), zap.Error(err))
-			continue
+			continue // deleted meanwhile
 		}
-		if cur != s.last[p.ID] {
+		if last, ok := s.last[p.Name]; !ok || cur != last {
 			log.Info("port counters", portFields(p, cur)...)
-			s.last[p.ID] = cur
+			s.last[p.Name] = cur
+		}
+	}
+	for name := range s.last {
+		if !seen[name] {
+			delete(s.last, name)
 		}
 	}
 	drops := s.dp.Drops()
@@ -303,7 +444,7 @@ func (s *stats) logChanged(log *zap.Logger) {
 }
 
 func (s *stats) logFinal(log *zap.Logger) {
-	for _, p := range s.ports {
+	for _, p := range s.api.Ports() {
 		cur, err := s.dp.PortStats(p.ID)
 		if err != nil {
 			log.Warn("final port counters", zap.String("port", p.Name), zap.Error(err))

@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
+	"github.com/filament-net/filament/dpdk/apiclient"
+	"github.com/filament-net/filament/dpdk/config"
 )
 
 func TestFlagsAndCheck(t *testing.T) {
@@ -36,7 +44,12 @@ func TestFlagsAndCheck(t *testing.T) {
 		{[]string{"--bogus"}, 2, "", "flag provided but not defined"},
 		{[]string{"--config", "x", "--stats-interval", "-1s"}, 2, "", "must not be negative"},
 		{[]string{"--check", "--config", "../../../deploy/demo/node1.yaml"}, 0,
-			"EAL arguments: -l 0,1 --file-prefix fil-node1 --no-pci --in-memory (1 forwarding lcores)", ""},
+			"EAL arguments: -l 0,1 --file-prefix fil-node1 --no-pci --in-memory (1 forwarding lcores)\nAPI socket: /run/filament/dataplane.sock", ""},
+		{[]string{"--check", "--config", "../../../deploy/demo/node1.yaml", "--socket", "/tmp/x/dp.sock"}, 0,
+			"API socket: /tmp/x/dp.sock", ""},
+		{[]string{"--config", "x", "--socket", "/run/" + strings.Repeat("s", 103)}, 2, "",
+			"--socket: \"/run/sss"},
+		{[]string{"--config", "x", "--socket", ""}, 2, "", "--socket: required"},
 		{[]string{"--check", "--config", "../../../deploy/demo/node2.yaml"}, 0,
 			"configuration OK: 2 ports, 1 VRF addresses, 3 next-hops, 3 routes", ""},
 		{[]string{"--check", "--config", old}, 1, "",
@@ -93,9 +106,13 @@ vnis: [{vni: 7, vrf: 1}]
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The socket's directory does not exist: it is created 0700.
+	sock := filepath.Join(t.TempDir(), "run", "dp.sock")
 	var logs syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"--config", cfg, "--stats-interval", "50ms"}, &logs, &logs) }()
+	go func() {
+		done <- run([]string{"--config", cfg, "--stats-interval", "50ms", "--socket", sock}, &logs, &logs)
+	}()
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(logs.String(), "dataplane ready") {
 		select {
@@ -106,7 +123,17 @@ vnis: [{vni: 7, vrf: 1}]
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	time.Sleep(120 * time.Millisecond) // a stats tick or two
+	checkAPI(t, sock)
+	// The periodic counters follow the ports the API added.
+	for !strings.Contains(logs.String(), "INFO\tport counters\t{\"port\": \"pod1\"") {
+		select {
+		case code := <-done:
+			t.Fatalf("exited %d:\n%s", code, logs.String())
+		case <-deadline:
+			t.Fatalf("no counters of the API's port after 60 s:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +145,106 @@ vnis: [{vni: 7, vrf: 1}]
 	case <-time.After(30 * time.Second):
 		t.Fatalf("still running 30 s after SIGTERM:\n%s", logs.String())
 	}
-	for _, want := range []string{"signal received, shutting down", `"signal": "terminated"`,
-		"final drops", "final lcore counters", `"worker": 0`, "dataplane closed"} {
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket left behind after exit: %v", err)
+	}
+	for _, want := range []string{"signal received, shutting down", `"signal": "terminated"`, "API serving",
+		"api\tbatch applied", "API stopped", "final port counters\t{\"port\": \"pod1\"", "final drops", "final lcore counters", `"worker": 0`,
+		"dataplane closed"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log does not say %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// checkAPI talks to the daemon's API: the socket and its directory are
+// private, the configuration is the API's state, a batch changes it.
+func checkAPI(t *testing.T, sock string) {
+	t.Helper()
+	for path, want := range map[string]fs.FileMode{sock: fs.ModeSocket | 0o600, filepath.Dir(sock): fs.ModeDir | 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v (%v), want %v", path, fi.Mode(), err, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := apiclient.Dial(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Routes) != 1 || s.Routes[0].Prefix != "0.0.0.0/0" || len(s.NextHops) != 1 || len(s.VNIs) != 1 ||
+		len(s.VRFAddresses) != 1 || s.VRFAddresses[0].Address != "10.1.0.1" {
+		t.Errorf("the configuration as the API lists it: %v", s)
+	}
+	if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(&pb.Port{Name: "pod1", Devargs: "net_null0,no-rx=1",
+		Kind: pb.PortKind_PORT_KIND_POD, Vrf: 1, Mac: "02:00:00:00:00:01", Ipv4: []string{"10.1.0.2"}},
+		&pb.NextHop{Id: 2, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: "pod1", DstMac: "02:00:00:00:00:01"},
+		&pb.Route{Vrf: 1, Prefix: "10.1.0.2/32", NextHop: 2})); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := c.ListPorts(ctx, &pb.ListPortsRequest{}); err != nil || len(ps.Ports) != 1 || !ps.Ports[0].LinkUp {
+		t.Errorf("ports: %v %v", ps, err)
+	}
+}
+
+func TestPrepareSocket(t *testing.T) {
+	if config.DefaultSocket != apiclient.DefaultSocket {
+		t.Errorf("the daemon's default socket %q is not the client's %q", config.DefaultSocket, apiclient.DefaultSocket)
+	}
+	dir := t.TempDir()
+	// Missing directories are created 0700.
+	sock := filepath.Join(dir, "a", "b", "dp.sock")
+	if err := prepareSocket(sock); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Dir(sock)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory: %v %v", fi.Mode(), err)
+	}
+	// A stale socket (nothing listens) is removed.
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if fi, err := os.Lstat(sock); err != nil || fi.Mode()&fs.ModeSocket == 0 {
+		t.Fatalf("stale socket: %v %v", fi, err)
+	}
+	if err := prepareSocket(sock); err != nil {
+		t.Fatalf("stale socket: %v", err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale socket not removed: %v", err)
+	}
+	// A live one is left alone and refused.
+	l, err = listenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v %v, want 0600", fi.Mode(), err)
+	}
+	if err := prepareSocket(sock); err == nil || !strings.Contains(err.Error(), "another process listens on it") {
+		t.Errorf("live socket: %v", err)
+	}
+	if _, err := os.Lstat(sock); err != nil {
+		t.Errorf("live socket removed: %v", err)
+	}
+	// A file that is not a socket is not removed.
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareSocket(file); err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		t.Errorf("regular file: %v", err)
+	}
+	if err := prepareSocket("/tmp/" + strings.Repeat("x", 110)); err == nil || !strings.Contains(err.Error(), "at most 107") {
+		t.Errorf("long path: %v", err)
 	}
 }

@@ -1,0 +1,346 @@
+package apiserver
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/filament-net/filament/dpdk/fastpath"
+)
+
+// The model: what the API (and the startup configuration) programmed, in
+// resolved form. Objects are never modified in place: a change stores a new
+// object, so layers and rollback records can share them.
+
+type port struct {
+	name    string
+	devargs string
+	kind    fastpath.PortKind
+	vrf     uint16
+	mac     net.HardwareAddr // nil: none (fabric, host: keep the device's)
+	ipv4    []netip.Addr
+	mtu     int
+	rxq     int
+	id      fastpath.PortID // runtime: not part of the desired state
+}
+
+// same compares the desired state, not the DPDK port id.
+func (p *port) same(q *port) bool {
+	return p.name == q.name && p.devargs == q.devargs && p.kind == q.kind && p.vrf == q.vrf &&
+		bytes.Equal(p.mac, q.mac) && slices.Equal(p.ipv4, q.ipv4) && p.mtu == q.mtu && p.rxq == q.rxq
+}
+
+// device is the DPDK device name: devargs up to the first comma.
+func (p *port) device() string { return deviceName(p.devargs) }
+
+func (p *port) config() fastpath.PortConfig {
+	return fastpath.PortConfig{
+		Kind:     p.kind,
+		RxQueues: p.rxq,
+		MTU:      p.mtu,
+		VRF:      p.vrf,
+		MAC:      p.mac,
+		IPv4:     p.ipv4,
+	}
+}
+
+type nextHop struct {
+	id      uint32
+	typ     fastpath.NHType
+	port    string // interface, tunnel
+	dstMAC  net.HardwareAddr
+	encap   fastpath.Encap
+	tunDst  netip.Addr
+	tunGW   netip.Addr
+	tag     uint32 // tunnel: VNI (vxlan) or label (mplsoudp)
+	members []uint32
+}
+
+func (n *nextHop) same(m *nextHop) bool {
+	return n.id == m.id && n.typ == m.typ && n.port == m.port && bytes.Equal(n.dstMAC, m.dstMAC) &&
+		n.encap == m.encap && n.tunDst == m.tunDst && n.tunGW == m.tunGW && n.tag == m.tag &&
+		slices.Equal(n.members, m.members)
+}
+
+func isMemberType(t fastpath.NHType) bool { return t == fastpath.NHIface || t == fastpath.NHTunnel }
+
+// neighbor is the underlay address a tunnel next-hop resolves: its gateway,
+// else its destination.
+func (n *nextHop) neighbor() (netip.Addr, bool) {
+	if n.typ != fastpath.NHTunnel {
+		return netip.Addr{}, false
+	}
+	if n.tunGW.IsValid() {
+		return n.tunGW, true
+	}
+	return n.tunDst, true
+}
+
+type routeKey struct {
+	vrf    uint16
+	prefix netip.Prefix
+}
+
+func (k routeKey) less(o routeKey) int {
+	if k.vrf != o.vrf {
+		return int(k.vrf) - int(o.vrf)
+	}
+	if c := k.prefix.Addr().Compare(o.prefix.Addr()); c != 0 {
+		return c
+	}
+	return k.prefix.Bits() - o.prefix.Bits()
+}
+
+// ---- layered tables ----------------------------------------------------------
+
+// table is a map that can be layered over a parent: a batch is simulated
+// in a layer over the live state, which stays untouched until the batch is
+// applied.
+type table[K comparable, V any] struct {
+	parent *table[K, V]
+	m      map[K]slot[V]
+}
+
+type slot[V any] struct {
+	v  V
+	ok bool // false: deleted in this layer
+}
+
+func newTable[K comparable, V any](parent *table[K, V]) *table[K, V] {
+	return &table[K, V]{parent: parent, m: map[K]slot[V]{}}
+}
+
+func (t *table[K, V]) get(k K) (V, bool) {
+	for x := t; x != nil; x = x.parent {
+		if s, found := x.m[k]; found {
+			return s.v, s.ok
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+func (t *table[K, V]) set(k K, v V) { t.m[k] = slot[V]{v, true} }
+
+func (t *table[K, V]) del(k K) {
+	if t.parent == nil {
+		delete(t.m, k)
+		return
+	}
+	t.m[k] = slot[V]{}
+}
+
+// each calls f for every present entry, in no order.
+func (t *table[K, V]) each(f func(K, V)) {
+	if t.parent == nil {
+		for k, s := range t.m {
+			f(k, s.v)
+		}
+		return
+	}
+	seen := map[K]bool{}
+	for x := t; x != nil; x = x.parent {
+		for k, s := range x.m {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if s.ok {
+				f(k, s.v)
+			}
+		}
+	}
+}
+
+// len counts present entries (the base layer only: O(1)).
+func (t *table[K, V]) len() int {
+	if t.parent == nil {
+		return len(t.m)
+	}
+	n := 0
+	t.each(func(K, V) { n++ })
+	return n
+}
+
+// counter counts references, layered like table.
+type counter[K comparable] struct {
+	parent *counter[K]
+	m      map[K]int
+}
+
+func newCounter[K comparable](parent *counter[K]) *counter[K] {
+	return &counter[K]{parent: parent, m: map[K]int{}}
+}
+
+func (c *counter[K]) get(k K) int {
+	n := 0
+	for x := c; x != nil; x = x.parent {
+		n += x.m[k]
+	}
+	return n
+}
+
+func (c *counter[K]) add(k K, d int) {
+	v := c.m[k] + d
+	if v == 0 && c.parent == nil {
+		delete(c.m, k)
+		return
+	}
+	c.m[k] = v
+}
+
+// ---- the state -----------------------------------------------------------------
+
+// state is the model, or a layer over it (child).
+type state struct {
+	ports   *table[string, *port]
+	nhs     *table[uint32, *nextHop]
+	routes  *table[routeKey, uint32]
+	vnis    *table[uint32, uint16]
+	labels  *table[uint32, uint16]
+	neigh   *table[netip.Addr, net.HardwareAddr] // static neighbours
+	vrfAddr *table[uint16, netip.Addr]
+
+	portRefs  *counter[string]     // next-hops out of the port
+	nhRoutes  *counter[uint32]     // routes to the next-hop
+	nhGroups  *counter[uint32]     // ECMP memberships of the next-hop
+	tunNeigh  *counter[netip.Addr] // tunnel next-hops resolving the neighbour
+	vrfRoutes *counter[uint16]     // routes in the VRF
+}
+
+func newState() *state { return (*state)(nil).child() }
+
+// child is a layer over s (s nil: an empty base state).
+func (s *state) child() *state {
+	if s == nil {
+		return &state{
+			ports: newTable[string, *port](nil), nhs: newTable[uint32, *nextHop](nil),
+			routes: newTable[routeKey, uint32](nil), vnis: newTable[uint32, uint16](nil),
+			labels: newTable[uint32, uint16](nil), neigh: newTable[netip.Addr, net.HardwareAddr](nil),
+			vrfAddr:  newTable[uint16, netip.Addr](nil),
+			portRefs: newCounter[string](nil), nhRoutes: newCounter[uint32](nil),
+			nhGroups: newCounter[uint32](nil), tunNeigh: newCounter[netip.Addr](nil),
+			vrfRoutes: newCounter[uint16](nil),
+		}
+	}
+	return &state{
+		ports: newTable(s.ports), nhs: newTable(s.nhs), routes: newTable(s.routes),
+		vnis: newTable(s.vnis), labels: newTable(s.labels), neigh: newTable(s.neigh),
+		vrfAddr: newTable(s.vrfAddr), portRefs: newCounter(s.portRefs),
+		nhRoutes: newCounter(s.nhRoutes), nhGroups: newCounter(s.nhGroups),
+		tunNeigh: newCounter(s.tunNeigh), vrfRoutes: newCounter(s.vrfRoutes),
+	}
+}
+
+func (s *state) setPort(p *port) { s.ports.set(p.name, p) }
+func (s *state) delPort(name string) {
+	s.ports.del(name)
+}
+
+func (s *state) nhRefs(n *nextHop, d int) {
+	switch n.typ {
+	case fastpath.NHIface:
+		s.portRefs.add(n.port, d)
+	case fastpath.NHTunnel:
+		s.portRefs.add(n.port, d)
+		a, _ := n.neighbor()
+		s.tunNeigh.add(a, d)
+	case fastpath.NHECMP:
+		for _, m := range n.members {
+			s.nhGroups.add(m, d)
+		}
+	}
+}
+
+func (s *state) setNH(n *nextHop) {
+	if old, ok := s.nhs.get(n.id); ok {
+		s.nhRefs(old, -1)
+	}
+	s.nhs.set(n.id, n)
+	s.nhRefs(n, 1)
+}
+
+func (s *state) delNH(id uint32) {
+	if old, ok := s.nhs.get(id); ok {
+		s.nhRefs(old, -1)
+		s.nhs.del(id)
+	}
+}
+
+func (s *state) setRoute(k routeKey, nh uint32) {
+	if old, ok := s.routes.get(k); ok {
+		s.nhRoutes.add(old, -1)
+	} else {
+		s.vrfRoutes.add(k.vrf, 1)
+	}
+	s.routes.set(k, nh)
+	s.nhRoutes.add(nh, 1)
+}
+
+func (s *state) delRoute(k routeKey) {
+	if old, ok := s.routes.get(k); ok {
+		s.nhRoutes.add(old, -1)
+		s.vrfRoutes.add(k.vrf, -1)
+		s.routes.del(k)
+	}
+}
+
+// portByDevice finds another port on the same DPDK device.
+func (s *state) portByDevice(dev, except string) *port {
+	var found *port
+	s.ports.each(func(name string, p *port) {
+		if name != except && p.device() == dev {
+			found = p
+		}
+	})
+	return found
+}
+
+// portOfKind finds another port of a kind there is one of (fabric, host).
+func (s *state) portOfKind(k fastpath.PortKind, except string) *port {
+	var found *port
+	s.ports.each(func(name string, p *port) {
+		if name != except && p.kind == k {
+			found = p
+		}
+	})
+	return found
+}
+
+// nhsUsingPort lists (sorted) the next-hops out of a port.
+func (s *state) nhsUsingPort(name string) []uint32 {
+	var ids []uint32
+	s.nhs.each(func(id uint32, n *nextHop) {
+		if isMemberType(n.typ) && n.port == name {
+			ids = append(ids, id)
+		}
+	})
+	slices.Sort(ids)
+	return ids
+}
+
+// groupsOf lists (sorted) the ECMP groups a next-hop is a member of.
+func (s *state) groupsOf(id uint32) []uint32 {
+	var ids []uint32
+	s.nhs.each(func(gid uint32, n *nextHop) {
+		if n.typ == fastpath.NHECMP && slices.Contains(n.members, id) {
+			ids = append(ids, gid)
+		}
+	})
+	slices.Sort(ids)
+	return ids
+}
+
+// neighborCount is the number of underlay neighbours the fast path keeps:
+// static ones and those of tunnels.
+func (s *state) neighborCount() int {
+	all := map[netip.Addr]bool{}
+	s.neigh.each(func(a netip.Addr, _ net.HardwareAddr) { all[a] = true })
+	s.nhs.each(func(_ uint32, n *nextHop) {
+		if a, ok := n.neighbor(); ok {
+			all[a] = true
+		}
+	})
+	return len(all)
+}
