@@ -7,6 +7,27 @@
 // to the agent, and turns the Response into a CNI result of the version the
 // runtime asked for. Everything that takes time or state (creating the pod's
 // interface, allocating its address, programming the vRouter) is the agent's.
+//
+// Rules both sides keep:
+//
+//   - Every command is a POST of a Request to one of the Path* constants,
+//     answered with a Response (HTTP 200, also for a refusal: the refusal is
+//     Response.Error). A body that is not a Response is a transport failure.
+//   - An attachment is keyed by (ContainerID, IfName), never by pod name or
+//     UID: a late DEL of an old sandbox names the old container ID and so
+//     cannot remove the attachment of the pod's newer sandbox.
+//   - Every command is idempotent: the plugin retries on connection failure,
+//     on a timeout and on CodeTryAgainLater, so the agent may see the same
+//     ADD twice and answers the second with the attachment already made.
+//     DEL of an unknown attachment succeeds (or answers
+//     CodeUnknownContainer, which the plugin takes as success), with or
+//     without Netns (the pod's netns may be gone by then).
+//   - GC is scoped by CNINetwork: the agent removes only attachments it made
+//     for that CNI network that are not in Valid; the attachments of other
+//     networks (a pod's secondary interfaces under Multus) are not touched.
+//   - An agent that cannot answer yet (it is starting, or the pod's port is
+//     not known yet) answers CodeTryAgainLater, before TimeoutMillis has
+//     passed when the request carries it, rather than let the plugin time out.
 package cniapi
 
 import (
@@ -51,14 +72,21 @@ type Request struct {
 	PodUID       string `json:"podUID,omitempty"`
 	// From the network configuration.
 	ClusterName string `json:"clusterName,omitempty"`
-	Network     string `json:"network,omitempty"` // virtual network name; empty: the agent's default
-	Mode        string `json:"mode,omitempty"`    // empty: veth
-	MTU         int    `json:"mtu,omitempty"`     // 0: the network's (fabric MTU minus overlay overhead)
+	// CNINetwork is the "name" of the CNI network configuration the
+	// runtime invoked the plugin with; it scopes GC (see the package doc).
+	CNINetwork string `json:"cniNetwork,omitempty"`
+	Network    string `json:"network,omitempty"` // virtual network name; empty: the pod's default network
+	Mode       string `json:"mode,omitempty"`    // empty: veth
+	MTU        int    `json:"mtu,omitempty"`     // 0: the network's (fabric MTU minus overlay overhead)
 	// CHECK: the result ADD returned.
 	Prev *Result `json:"prevResult,omitempty"`
-	// GC: every attachment the runtime still knows; the agent removes
-	// the others it made.
+	// GC: every attachment of CNINetwork the runtime still knows; the
+	// agent removes the others it made for CNINetwork.
 	Valid []Attachment `json:"validAttachments,omitempty"`
+	// TimeoutMillis is how long the plugin waits for this answer (0:
+	// unknown). An agent still waiting for something answers
+	// CodeTryAgainLater before then; the plugin asks again.
+	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
 }
 
 // Attachment names one pod interface.
@@ -91,17 +119,20 @@ type Interface struct {
 	SocketPath string `json:"socketPath,omitempty"`
 }
 
-// IP is an address of an interface (index into Interfaces).
+// IP is an address of an interface: Interface is an index into
+// Result.Interfaces (-1: not tied to one, possible only in a CHECK's
+// prevResult that another plugin of the chain changed). Address is the
+// interface's address with the prefix length of its subnet (10.0.0.5/24).
 type IP struct {
 	Interface int          `json:"interface"`
 	Address   netip.Prefix `json:"address"`
-	Gateway   netip.Addr   `json:"gateway,omitempty"`
+	Gateway   netip.Addr   `json:"gateway,omitzero"`
 }
 
 // Route is a route in the pod.
 type Route struct {
 	Dst netip.Prefix `json:"dst"`
-	GW  netip.Addr   `json:"gw,omitempty"`
+	GW  netip.Addr   `json:"gw,omitzero"`
 }
 
 // Error codes: CNI's well-known codes where one fits (spec section "Error"),
@@ -149,6 +180,9 @@ func (r *Request) Validate(path string) *Error {
 	case PathStatus:
 		return nil
 	case PathGC:
+		if r.CNINetwork == "" {
+			return bad("cniNetwork is required for GC (it scopes what the agent may remove)")
+		}
 		for i, a := range r.Valid {
 			if a.ContainerID == "" || a.IfName == "" {
 				return bad("validAttachments[%d]: containerID and ifName are required", i)
