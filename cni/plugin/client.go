@@ -90,7 +90,7 @@ func (c *Caller) Call(ctx context.Context, path string, req *cniapi.Request, o C
 			Budget: c.Timeout * time.Duration(attempts), Gone: gone, Last: last}
 	}
 	var last error
-	for n := 1; n <= attempts; n++ {
+	for n := 1; ; n++ {
 		slotEnd := start.Add(time.Duration(n) * c.Timeout)
 		actx, cancel := context.WithDeadline(ctx, slotEnd)
 		r := *req
@@ -129,5 +129,4 @@ func (c *Caller) Call(ctx context.Context, path string, req *cniapi.Request, o C
 		case <-t.C:
 		}
 	}
-	panic("unreachable")
 }

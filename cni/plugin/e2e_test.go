@@ -108,6 +108,7 @@ func TestAddAgentDown(t *testing.T) {
 				t.Errorf("code %d, want %d: %+v", e.Code, cniapi.CodeTryAgainLater, e)
 			}
 			contains(t, "details", e.Details, "unix:"+tc.socket, "unreachable", "3 attempt(s)", "budget 600ms")
+			contains(t, "msg", e.Msg, "not running")
 			// Attempts at 0, 200 and 400 ms, each failing at once: about
 			// 400 ms, and never more than 600 ms (plus process start).
 			if o.Took < 400*time.Millisecond || o.Took > 1500*time.Millisecond {
@@ -135,6 +136,7 @@ func TestAddAgentHangs(t *testing.T) {
 		t.Errorf("code %d: %+v", e.Code, e)
 	}
 	contains(t, "details", e.Details, "3 attempt(s)", "deadline exceeded")
+	contains(t, "msg", e.Msg, "did not answer in time")
 	if o.Took < 600*time.Millisecond || o.Took > 1800*time.Millisecond {
 		t.Errorf("ADD took %s, want about 600ms", o.Took)
 	}
@@ -182,6 +184,7 @@ func TestAddTryAgainLaterExhausted(t *testing.T) {
 		t.Errorf("code %d", e.Code)
 	}
 	contains(t, "details", e.Details, "still not ready", "pod port not known yet", "3 attempt(s)")
+	contains(t, "msg", e.Msg, "not ready")
 	if n := len(a.requests()); n != 3 {
 		t.Errorf("agent saw %d requests, want 3", n)
 	}

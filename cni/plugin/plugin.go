@@ -109,7 +109,13 @@ func toCNIError(err error) *types.Error {
 	case errors.As(err, &te):
 		return te
 	case errors.As(err, &ue):
-		return types.NewError(cniapi.CodeTryAgainLater, "filament-agent did not answer in time", ue.Error())
+		msg := "filament-agent did not answer in time"
+		if errors.As(ue.Last, &ae) {
+			msg = "filament-agent is not ready"
+		} else if ue.Gone {
+			msg = "filament-agent is not running"
+		}
+		return types.NewError(cniapi.CodeTryAgainLater, msg, ue.Error())
 	case errors.As(err, &ae):
 		return types.NewError(ae.Code, "filament-agent: "+ae.Msg, ae.Details)
 	case errors.Is(err, cniapi.ErrBadResponse):
