@@ -81,6 +81,13 @@ func TestDial(t *testing.T) {
 	if got := <-h.client; got != "tester" || c.Server.ServerVersion != "fake" || !c.Has("trace") || c.Has("capture") {
 		t.Errorf("handshake: client %q, server %v", got, c.Server)
 	}
+	// A batch over MaxMessage is refused before it is sent (the fake
+	// server would answer UNIMPLEMENTED).
+	huge := (&Batch{}).Create(&pb.Route{Prefix: strings.Repeat("x", MaxMessage)})
+	if _, err := c.ApplyBatch(ctx, huge); status.Code(err) != codes.ResourceExhausted ||
+		!strings.Contains(err.Error(), "larger than max") {
+		t.Errorf("a batch over %d bytes: %v", MaxMessage, err)
+	}
 	_, err = Dial(ctx, sock, WithAPIVersion(7, 0))
 	<-h.client
 	if err == nil || err.Error() != "filament-dataplane at "+sock+" refused the handshake: API version mismatch" {

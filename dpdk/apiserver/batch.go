@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -34,7 +35,7 @@ type neighborDeleter interface {
 type opIndex struct {
 	port    map[string]int
 	nh      map[uint32]int
-	route   map[routeKey]int
+	route   map[routeKey]int // every route op, changing or not: one op per route
 	vni     map[uint32]int
 	label   map[uint32]int
 	neigh   map[netip.Addr]int
@@ -70,8 +71,19 @@ type simulation struct {
 	ops    *opIndex
 	errs   []opErr
 	out    outcome
-	keys   map[string]int // object -> op, for duplicates
+	keys   map[string]int // object -> op, for duplicates (routes: ops.route)
 	checks []func()       // phase two
+	// Routes, which come by the million, take a leaner path: their changes
+	// are listed here in op order (not copied into the layer v, which only
+	// gets their reference counts), and their next-hops are checked in
+	// phase two from this list.
+	routes    []routeChange
+	routeRefs routeRefs // the routes' references, for v after phase one
+	// routeErrs counts the routes' errors of each phase; only the first
+	// maxBatchErrs of each are kept (they come in op order, so the first
+	// maxBatchErrs of all are among them), the others counted in moreErrs.
+	routeErrs [2]int
+	moreErrs  int
 	// touchedNeigh says the batch changed neighbours or tunnels: the
 	// neighbour table's capacity is checked.
 	touchedNeigh bool
@@ -110,26 +122,38 @@ func (sm *simulation) check(i int, f func(e *fieldErrs)) {
 // simulate validates a batch against the state plus the batch's effects.
 func (s *Server) simulate(base *state, ops []*pb.Op) *simulation {
 	sm := &simulation{srv: s, base: base, v: base.child(), ops: newOpIndex(), keys: map[string]int{}}
+	nroutes := 0
+	for _, op := range ops {
+		if _, ok := op.GetObject().(*pb.Op_Route); ok {
+			nroutes++
+		}
+	}
+	if nroutes > 0 {
+		sm.ops.route = make(map[routeKey]int, nroutes)
+		sm.routes = make([]routeChange, 0, nroutes)
+	}
 	for i, op := range ops {
-		path := fmt.Sprintf("ops[%d]", i)
 		if op == nil {
-			sm.errs = append(sm.errs, opErr{i, codes.InvalidArgument, path + ": empty op"})
+			sm.errs = append(sm.errs, opErr{i, codes.InvalidArgument, opPath(i) + ": empty op"})
 			continue
 		}
 		switch op.Action {
 		case pb.Action_ACTION_CREATE, pb.Action_ACTION_REPLACE, pb.Action_ACTION_DELETE:
 		default:
 			sm.errs = append(sm.errs, opErr{i, codes.InvalidArgument,
-				fmt.Sprintf("%s.action: %v: must be ACTION_CREATE, ACTION_REPLACE or ACTION_DELETE", path, op.Action)})
+				fmt.Sprintf("%s.action: %v: must be ACTION_CREATE, ACTION_REPLACE or ACTION_DELETE", opPath(i), op.Action)})
 			continue
 		}
+		if o, ok := op.Object.(*pb.Op_Route); ok {
+			sm.route(i, op.Action, o.Route)
+			continue
+		}
+		path := opPath(i)
 		switch o := op.Object.(type) {
 		case *pb.Op_Port:
 			sm.port(i, path+".port", op.Action, o.Port)
 		case *pb.Op_NextHop:
 			sm.nextHop(i, path+".next_hop", op.Action, o.NextHop)
-		case *pb.Op_Route:
-			sm.route(i, path+".route", op.Action, o.Route)
 		case *pb.Op_Vni:
 			if o.Vni == nil {
 				sm.nilObject(i, path+".vni")
@@ -151,9 +175,11 @@ func (s *Server) simulate(base *state, ops []*pb.Op) *simulation {
 				path + ": no object: set one of port, next_hop, route, vni, label, neighbor, vrf_address"})
 		}
 	}
+	sm.routeRefs.applyTo(sm.v)
 	for _, c := range sm.checks {
 		c()
 	}
+	sm.checkRouteNextHops()
 	if n := sm.v.ports.len(); n > fastpath.MaxPorts && n > sm.base.ports.len() {
 		sm.errs = append(sm.errs, opErr{len(ops), codes.InvalidArgument,
 			fmt.Sprintf("ops: %d ports: a dataplane has at most %d", n, fastpath.MaxPorts)})
@@ -167,6 +193,13 @@ func (s *Server) simulate(base *state, ops []*pb.Op) *simulation {
 	slices.SortStableFunc(sm.errs, func(a, b opErr) int { return a.i - b.i })
 	return sm
 }
+
+func opPath(i int) string { return "ops[" + strconv.Itoa(i) + "]" }
+
+func routePath(i int) string { return opPath(i) + ".route" }
+
+// refusal is the batch's refusal: its errors as one gRPC status.
+func (sm *simulation) refusal() error { return refusal(sm.errs, sm.moreErrs) }
 
 // nilObject refuses an op whose object is set but empty (a nil message).
 func (sm *simulation) nilObject(i int, path string) {
@@ -365,44 +398,90 @@ func (sm *simulation) nextHop(i int, path string, act pb.Action, n *pb.NextHop) 
 	})
 }
 
-func (sm *simulation) route(i int, path string, act pb.Action, r *pb.Route) {
+// route reads a route op. It builds no path or message unless the op is
+// refused: a batch may hold a million.
+func (sm *simulation) route(i int, act pb.Action, r *pb.Route) {
 	if r == nil {
-		sm.nilObject(i, path)
+		sm.nilObject(i, routePath(i))
 		return
 	}
-	var e fieldErrs
-	sm.srv.checkVRF(&e, path+".vrf", r.Vrf)
 	p, err := parsePrefix(r.Prefix)
-	if err != nil {
-		e.add(path+".prefix", "%v", err)
-	}
-	if sm.fail(i, &e, codes.InvalidArgument) || !sm.claim(i, path, fmt.Sprintf("route %s in VRF %d", p, r.Vrf)) {
-		return
-	}
-	k := routeKey{uint16(r.Vrf), p}
-	old, exists := sm.base.routes.get(k)
-	if act == pb.Action_ACTION_DELETE {
-		if !exists {
-			sm.out.unchanged++
-			return
+	del := act == pb.Action_ACTION_DELETE
+	if err != nil || r.Vrf >= sm.srv.limits.VRFs || (!del && r.NextHop >= sm.srv.limits.NextHops) {
+		var e fieldErrs
+		path := routePath(i)
+		sm.srv.checkVRF(&e, path+".vrf", r.Vrf)
+		if err != nil {
+			e.add(path+".prefix", "%v", err)
 		}
-		sm.v.delRoute(k)
-		sm.ops.route[k] = i
-		sm.out.deleted++
+		if !del {
+			sm.srv.checkNHID(&e, path+".next_hop", r.NextHop)
+		}
+		sm.routeFail(0, i, e.errs...)
 		return
 	}
-	change, ok := sm.verdict(i, path, act, exists, exists && old == r.NextHop,
-		fmt.Sprintf("%s in VRF %d exists with next-hop %d (ACTION_REPLACE repoints it)", p, r.Vrf, old))
-	if !change || !ok {
+	k := newRouteKey(uint16(r.Vrf), p)
+	if j, dup := sm.ops.route[k]; dup {
+		sm.routeFail(0, i, fmt.Sprintf("%s: route %s in VRF %d is also ops[%d]: one op per object in a batch",
+			routePath(i), p, r.Vrf, j))
 		return
 	}
-	sm.v.setRoute(k, r.NextHop)
 	sm.ops.route[k] = i
-	sm.check(i, func(e *fieldErrs) {
-		if _, ok := sm.v.nhs.get(r.NextHop); !ok {
-			e.add(path+".next_hop", "next-hop %d does not exist", r.NextHop)
+	old, exists := sm.base.routes.get(k)
+	c := routeChange{idx: i, key: k, old: old, hadOld: exists, new: r.NextHop, hasNew: !del}
+	switch {
+	case del && !exists:
+		sm.out.unchanged++
+		return
+	case del:
+		sm.out.deleted++
+		c.new = 0
+	case exists && old == r.NextHop:
+		sm.out.unchanged++
+		return
+	case exists && act == pb.Action_ACTION_CREATE:
+		sm.routeFail(0, i, fmt.Sprintf("%s: %s in VRF %d exists with next-hop %d (ACTION_REPLACE repoints it)",
+			routePath(i), p, r.Vrf, old))
+		return
+	case exists:
+		sm.out.updated++
+	default:
+		sm.out.created++
+	}
+	sm.routes = append(sm.routes, c)
+	sm.routeRefs.add(c)
+}
+
+// routeFail records errors of route op i found in phase (0 or 1: phase
+// two's next-hop check).
+func (sm *simulation) routeFail(phase, i int, msgs ...string) {
+	for _, m := range msgs {
+		if sm.routeErrs[phase] < maxBatchErrs {
+			sm.errs = append(sm.errs, opErr{i, codes.InvalidArgument, m})
+		} else {
+			sm.moreErrs++
 		}
-	})
+		sm.routeErrs[phase]++
+	}
+}
+
+// checkRouteNextHops is phase two for routes: each route's next-hop exists
+// in the state the batch leads to.
+func (sm *simulation) checkRouteNextHops() {
+	exists := map[uint32]bool{}
+	for _, c := range sm.routes {
+		if !c.hasNew {
+			continue
+		}
+		ok, known := exists[c.new]
+		if !known {
+			_, ok = sm.v.nhs.get(c.new)
+			exists[c.new] = ok
+		}
+		if !ok {
+			sm.routeFail(1, c.idx, fmt.Sprintf("%s.next_hop: next-hop %d does not exist", routePath(c.idx), c.new))
+		}
+	}
 }
 
 // mapOp is a VNI or label -> VRF op.
@@ -546,16 +625,18 @@ func ids(l []uint32) string {
 	return strings.Join(s, ", ")
 }
 
-// refusal turns a simulation's errors into one gRPC status: the first
-// error's code, at most maxBatchErrs messages.
-func refusal(errs []opErr) error {
-	msgs := make([]string, 0, maxBatchErrs)
+// refusal turns a simulation's errors (and more not kept) into one gRPC
+// status: the first error's code, at most maxBatchErrs messages.
+func refusal(errs []opErr, more int) error {
+	msgs := make([]string, 0, maxBatchErrs+1)
 	for i, e := range errs {
 		if i == maxBatchErrs {
-			msgs = append(msgs, fmt.Sprintf("(and %d more)", len(errs)-maxBatchErrs))
 			break
 		}
 		msgs = append(msgs, e.msg)
+	}
+	if n := len(errs) + more - len(msgs); n > 0 {
+		msgs = append(msgs, fmt.Sprintf("(and %d more)", n))
 	}
 	return status.Error(errs[0].code, "batch refused, nothing changed: "+strings.Join(msgs, "; "))
 }

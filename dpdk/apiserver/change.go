@@ -1,10 +1,14 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
 )
@@ -44,9 +48,11 @@ const (
 	rankNHSet
 	rankGroupSet
 	rankRouteSet
+	// Route deletes right after the route sets: one fast path call per
+	// VRF does both (plannedRoutes); nothing between depends on routes.
+	rankRouteDel
 	rankMapSet
 	rankMapDel
-	rankRouteDel
 	rankGroupDel
 	rankNHDel
 	rankVRFDel
@@ -242,6 +248,8 @@ func (c *nhChange) exec(dp Dataplane, live *state) error {
 
 // ---- routes ---------------------------------------------------------------------
 
+// routeChange is one route's change. Routes are not changes by themselves:
+// they go in batches (routeBatch), one fast path call per VRF.
 type routeChange struct {
 	idx            int
 	key            routeKey
@@ -249,51 +257,202 @@ type routeChange struct {
 	hadOld, hasNew bool
 }
 
-func (c *routeChange) op() int { return c.idx }
-func (c *routeChange) inverse() change {
-	return &routeChange{idx: c.idx, key: c.key, old: c.new, new: c.old, hadOld: c.hasNew, hasNew: c.hadOld}
+func (c routeChange) inverse() routeChange {
+	return routeChange{idx: c.idx, key: c.key, old: c.new, new: c.old, hadOld: c.hasNew, hasNew: c.hadOld}
 }
 
-func (c *routeChange) String() string {
+func (c routeChange) String() string {
 	if !c.hasNew {
-		return fmt.Sprintf("delete route %s in VRF %d", c.key.prefix, c.key.vrf)
+		return fmt.Sprintf("delete route %s in VRF %d", c.key.prefix(), c.key.vrf)
 	}
-	return fmt.Sprintf("route %s in VRF %d to next-hop %d", c.key.prefix, c.key.vrf, c.new)
+	return fmt.Sprintf("route %s in VRF %d to next-hop %d", c.key.prefix(), c.key.vrf, c.new)
 }
 
-func (c *routeChange) rank() int {
-	if c.hasNew {
+// routeBatch is route changes (of one VRF once order has planned them)
+// that the fast path applies in one call, UpdateRoutes4: all or none.
+type routeBatch struct {
+	rs []routeChange
+}
+
+func (c *routeBatch) op() int { return c.rs[0].idx }
+
+// size is the number of routes changed.
+func (c *routeBatch) size() int { return len(c.rs) }
+
+func (c *routeBatch) inverse() change {
+	inv := make([]routeChange, len(c.rs))
+	for i, r := range c.rs {
+		inv[len(c.rs)-1-i] = r.inverse()
+	}
+	return &routeBatch{rs: inv}
+}
+
+func (c *routeBatch) String() string {
+	if len(c.rs) == 1 {
+		return c.rs[0].String()
+	}
+	set := 0
+	for _, r := range c.rs {
+		if r.hasNew {
+			set++
+		}
+	}
+	vrf := fmt.Sprintf("VRF %d", c.rs[0].key.vrf)
+	if slices.ContainsFunc(c.rs, func(r routeChange) bool { return r.key.vrf != c.rs[0].key.vrf }) {
+		vrf = "several VRFs"
+	}
+	return fmt.Sprintf("%d routes in %s (%d set, %d deleted)", len(c.rs), vrf, set, len(c.rs)-set)
+}
+
+// rank is by the first route: diff makes batches of sets and batches of
+// deletes (plannedRoutes mixes them, after ranks served).
+func (c *routeBatch) rank() int {
+	if c.rs[0].hasNew {
 		return rankRouteSet
 	}
 	return rankRouteDel
 }
 
-func (c *routeChange) ready(s *state) bool {
-	if !c.hasNew {
-		return true
-	}
-	_, ok := s.nhs.get(c.new)
-	return ok
+func (c *routeBatch) ready(s *state) bool {
+	ready, _ := c.split(s)
+	return ready == c
 }
 
-func (c *routeChange) apply(s *state) {
-	if c.hasNew {
-		s.setRoute(c.key, c.new)
-	} else {
-		s.delRoute(c.key)
-	}
-}
-
-func (c *routeChange) exec(dp Dataplane, live *state) error {
-	if c.hasNew {
-		if err := dp.AddRoute4(c.key.vrf, c.key.prefix, c.new); err != nil {
-			return err
+// split parts the batch into the routes the fast path accepts in state s
+// (a deletion, or a route to an existing next-hop) and the others, either
+// nil if empty (ready is c itself if all are).
+func (c *routeBatch) split(s *state) (ready, wait *routeBatch) {
+	exists := map[uint32]bool{}
+	ok := func(r routeChange) bool {
+		if !r.hasNew {
+			return true
 		}
-	} else if err := dp.DelRoute4(c.key.vrf, c.key.prefix); err != nil {
+		e, known := exists[r.new]
+		if !known {
+			_, e = s.nhs.get(r.new)
+			exists[r.new] = e
+		}
+		return e
+	}
+	n := 0
+	for _, r := range c.rs {
+		if ok(r) {
+			n++
+		}
+	}
+	switch n {
+	case len(c.rs):
+		return c, nil
+	case 0:
+		return nil, c
+	}
+	ready, wait = &routeBatch{rs: make([]routeChange, 0, n)}, &routeBatch{}
+	for _, r := range c.rs {
+		if ok(r) {
+			ready.rs = append(ready.rs, r)
+		} else {
+			wait.rs = append(wait.rs, r)
+		}
+	}
+	return ready, wait
+}
+
+func (c *routeBatch) apply(s *state) { s.applyRoutes(c.rs) }
+
+// applyRefs is the batch's effect on the reference counts only: what
+// order's passes need (no change's ready reads the route table).
+func (c *routeBatch) applyRefs(s *state) {
+	var refs routeRefs
+	for _, r := range c.rs {
+		refs.add(r)
+	}
+	refs.applyTo(s)
+}
+
+// exec programs the batch, of one VRF, with one fast path call.
+func (c *routeBatch) exec(dp Dataplane, live *state) error {
+	vrf := c.rs[0].key.vrf
+	rs := make([]fastpath.Route4, len(c.rs))
+	for i, r := range c.rs {
+		if r.key.vrf != vrf {
+			return &fastpath.Error{Op: c.String(), Errno: einval, Msg: "a route batch of several VRFs (a bug of the server's plan)"}
+		}
+		rs[i] = fastpath.Route4{Prefix: r.key.prefix(), NextHop: fastpath.NoNextHop}
+		if r.hasNew {
+			rs[i].NextHop = r.new
+		}
+	}
+	if err := dp.UpdateRoutes4(vrf, rs); err != nil {
 		return err
 	}
 	c.apply(live)
 	return nil
+}
+
+// bulkIndexRE finds which route of a batch the fast path refused
+// (fp_route4_add_bulk's message: "route 12 of 50000 ...").
+var bulkIndexRE = regexp.MustCompile(`\broute (\d+) of (\d+)\b`)
+
+// culprit is the route that failed the batch, as far as the fast path's
+// error says (else the batch's first).
+func (c *routeBatch) culprit(err error) (int, string) {
+	var fe *fastpath.Error
+	if errors.As(err, &fe) {
+		if m := bulkIndexRE.FindStringSubmatch(fe.Msg); m != nil {
+			i, _ := strconv.Atoi(m[1])
+			n, _ := strconv.Atoi(m[2])
+			if n == len(c.rs) && i < n {
+				return c.rs[i].idx, c.rs[i].String()
+			}
+		}
+	}
+	return c.op(), c.String()
+}
+
+// plannedRoutes splits the route batches order planned into one per VRF,
+// in VRF order: each run of consecutive route batches in the plan (route
+// changes between which nothing else happens) becomes one batch per VRF,
+// its sets and deletes in the plan's order. Changes of different routes
+// do not depend on each other, so a run may be regrouped.
+func plannedRoutes(plan []change) []change {
+	out := make([]change, 0, len(plan))
+	for i := 0; i < len(plan); {
+		if _, ok := plan[i].(*routeBatch); !ok {
+			out = append(out, plan[i])
+			i++
+			continue
+		}
+		j := i
+		count := map[uint16]int{}
+		for ; j < len(plan); j++ {
+			rb, ok := plan[j].(*routeBatch)
+			if !ok {
+				break
+			}
+			for _, r := range rb.rs {
+				count[r.key.vrf]++
+			}
+		}
+		if j == i+1 && len(count) == 1 {
+			out = append(out, plan[i]) // one batch of one VRF: as it is
+			i = j
+			continue
+		}
+		byVRF := make(map[uint16]*routeBatch, len(count))
+		for vrf, n := range count {
+			byVRF[vrf] = &routeBatch{rs: make([]routeChange, 0, n)}
+		}
+		for ; i < j; i++ {
+			for _, r := range plan[i].(*routeBatch).rs {
+				b := byVRF[r.key.vrf]
+				b.rs = append(b.rs, r)
+			}
+		}
+		for _, vrf := range slices.Sorted(maps.Keys(byVRF)) {
+			out = append(out, byVRF[vrf])
+		}
+	}
+	return out
 }
 
 // ---- VNI and label maps ---------------------------------------------------------
@@ -462,9 +621,11 @@ func (c *vrfAddrChange) exec(dp Dataplane, live *state) error {
 
 // ---- diff and order ------------------------------------------------------------------
 
-// diff lists the changes that take base to sim (a layer over base), each
-// with the index of the last op on its key.
-func diff(base, sim *state, ops *opIndex) []change {
+// diff lists the changes that take the state to the simulation's (a layer
+// over it), each with the index of the last op on its key; the routes'
+// come as two route batches (sets, deletes) in op order.
+func (sm *simulation) diff() []change {
+	base, sim, ops := sm.base, sm.v, sm.ops
 	var out []change
 	for name, s := range sim.ports.m {
 		old, _ := base.ports.get(name)
@@ -486,11 +647,27 @@ func diff(base, sim *state, ops *opIndex) []change {
 			out = append(out, &nhChange{idx: ops.nh[id], id: id, old: old, new: nw})
 		}
 	}
-	for k, s := range sim.routes.m {
-		old, had := base.routes.get(k)
-		if had != s.ok || old != s.v {
-			out = append(out, &routeChange{idx: ops.route[k], key: k, old: old, new: s.v, hadOld: had, hasNew: s.ok})
+	nset := 0
+	for _, r := range sm.routes {
+		if r.hasNew {
+			nset++
 		}
+	}
+	switch {
+	case len(sm.routes) == 0:
+	case nset == len(sm.routes) || nset == 0:
+		out = append(out, &routeBatch{rs: sm.routes})
+	default:
+		sets := &routeBatch{rs: make([]routeChange, 0, nset)}
+		dels := &routeBatch{rs: make([]routeChange, 0, len(sm.routes)-nset)}
+		for _, r := range sm.routes {
+			if r.hasNew {
+				sets.rs = append(sets.rs, r)
+			} else {
+				dels.rs = append(dels.rs, r)
+			}
+		}
+		out = append(out, sets, dels)
 	}
 	for _, label := range []bool{false, true} {
 		st, bt, idx := sim.vnis, base.vnis, ops.vni
@@ -551,18 +728,42 @@ func order(base *state, changes []change) (plan, stuck []change) {
 	}
 	for len(pending) > 0 {
 		var next []change
+		progress := false
 		for _, c := range pending {
+			if rb, ok := c.(*routeBatch); ok {
+				// The routes that are ready go in this pass, the others
+				// wait; only reference counts are needed in sim.
+				ready, wait := rb.split(sim)
+				if ready != nil {
+					ready.applyRefs(sim)
+					plan = append(plan, ready)
+					progress = true
+				}
+				if wait != nil {
+					next = append(next, wait)
+				}
+				continue
+			}
 			if c.ready(sim) {
 				c.apply(sim)
 				plan = append(plan, c)
+				progress = true
 			} else {
 				next = append(next, c)
 			}
 		}
-		if len(next) == len(pending) {
+		if !progress {
 			return plan, next
 		}
 		pending = next
 	}
-	return append(plan, last...), nil
+	return append(plannedRoutes(plan), last...), nil
+}
+
+// size is how many objects a change changes (a route batch: its routes).
+func size(c change) int {
+	if rb, ok := c.(*routeBatch); ok {
+		return rb.size()
+	}
+	return 1
 }

@@ -12,6 +12,8 @@
 //     accepts (ports, addresses, next-hops, ECMP groups, routes, maps, then
 //     deletes in reverse), and if the fast path refuses a step (a full table
 //     is RESOURCE_EXHAUSTED) the steps already done are undone in reverse.
+//     Routes go in bulk: one fast path call (UpdateRoutes4, all or none)
+//     per VRF for a batch's route changes, however many.
 //   - CREATE of an identical object and DELETE of a missing one succeed
 //     without change; REPLACE upserts.
 //
@@ -48,8 +50,9 @@ type Dataplane interface {
 	PortLinkUp(id fastpath.PortID) (bool, error)
 	SetNextHop(id uint32, nh fastpath.NextHop) error
 	DelNextHop(id uint32) error
-	AddRoute4(vrf uint16, p netip.Prefix, nh uint32) error
-	DelRoute4(vrf uint16, p netip.Prefix) error
+	// UpdateRoutes4 adds, repoints or (NextHop fastpath.NoNextHop)
+	// deletes a batch of routes of one VRF, all or none.
+	UpdateRoutes4(vrf uint16, rs []fastpath.Route4) error
 	SetVRFAddress(vrf uint16, addr netip.Addr) error
 	SetVNI(vni uint32, vrf uint16) error
 	DelVNI(vni uint32) error
@@ -143,9 +146,9 @@ func (s *Server) Seed(ops []*pb.Op, portIDs map[string]fastpath.PortID) error {
 	defer s.mu.Unlock()
 	sm := s.simulate(s.st, ops)
 	if len(sm.errs) > 0 {
-		return errors.New(status.Convert(refusal(sm.errs)).Message())
+		return errors.New(status.Convert(sm.refusal()).Message())
 	}
-	plan, stuck := order(s.st, diff(s.st, sm.v, sm.ops))
+	plan, stuck := order(s.st, sm.diff())
 	if stuck != nil {
 		return fmt.Errorf("ops[%d] (%s): cannot be ordered", stuck[0].op(), stuck[0])
 	}
@@ -242,31 +245,37 @@ func (s *Server) Apply(ctx context.Context, req *pb.ApplyRequest) (*pb.ApplyResp
 	}
 	sm := s.simulate(s.st, ops)
 	if len(sm.errs) > 0 {
-		return nil, refuse(refusal(sm.errs))
+		return nil, refuse(sm.refusal())
 	}
-	plan, stuck := order(s.st, diff(s.st, sm.v, sm.ops))
+	plan, stuck := order(s.st, sm.diff())
 	if stuck != nil {
 		return nil, refuse(status.Errorf(codes.InvalidArgument,
 			"batch refused, nothing changed: ops[%d] (%s): the fast path accepts its changes in no order "+
 				"(e.g. a tunnel moved to a new fabric port while the old one exists): split the batch",
 			stuck[0].op(), stuck[0]))
 	}
+	changes := 0
 	for i, c := range plan {
 		err := c.exec(s.dp, s.st)
 		if err == nil {
+			changes += size(c)
 			continue
 		}
 		code := codeOf(err)
+		idx, what := c.op(), c.String()
+		if rb, ok := c.(*routeBatch); ok {
+			idx, what = rb.culprit(err)
+		}
 		rbErrs := s.rollback(plan[:i])
 		if len(rbErrs) > 0 {
 			s.gen++ // the state is not what it was
 			msg := fmt.Sprintf("batch failed at ops[%d] (%s): %v; rollback incomplete, the state is what the List RPCs show: %s",
-				c.op(), c, err, strings.Join(rbErrs, "; "))
+				idx, what, err, strings.Join(rbErrs, "; "))
 			s.log.Error("batch failed, rollback incomplete", zap.Int("ops", len(ops)), zap.String("reason", msg))
 			return nil, status.Error(codes.Internal, msg)
 		}
 		msg := fmt.Sprintf("batch failed at ops[%d] (%s): %v; the %d changes made before it were rolled back, nothing changed",
-			c.op(), c, err, i)
+			idx, what, err, changes)
 		s.log.Error("batch failed, rolled back", zap.Int("ops", len(ops)), zap.Stringer("code", code),
 			zap.String("reason", msg), zap.Duration("duration", time.Since(start)))
 		return nil, status.Error(code, msg)
@@ -280,7 +289,7 @@ func (s *Server) Apply(ctx context.Context, req *pb.ApplyRequest) (*pb.ApplyResp
 	}
 	s.log.Info("batch applied", zap.Int("ops", len(ops)), zap.Int("created", sm.out.created),
 		zap.Int("updated", sm.out.updated), zap.Int("deleted", sm.out.deleted),
-		zap.Int("unchanged", sm.out.unchanged), zap.Int("fastpath_changes", len(plan)),
+		zap.Int("unchanged", sm.out.unchanged), zap.Int("changes", changes), zap.Int("fastpath_calls", len(plan)),
 		zap.Uint64("generation", s.gen), zap.Duration("duration", time.Since(start)))
 	return resp, nil
 }
@@ -331,26 +340,29 @@ func (s *Server) ListNextHops(ctx context.Context, _ *pb.ListNextHopsRequest) (*
 // routesPerMessage bounds a ListRoutes message (about 30 bytes a route).
 const routesPerMessage = 1024
 
-// ListRoutes streams the routes the API programmed.
-// TODO(fastpath): list from (*fastpath.Dataplane).WalkRoutes4 once it
-// lands, so that what is listed is what the FIB holds.
+// ListRoutes streams the routes the API programmed, from the server's
+// record (what the FIB holds: every route change reaches the record only
+// once the fast path took it; see docs/architecture.md).
 func (s *Server) ListRoutes(req *pb.ListRoutesRequest, stream grpc.ServerStreamingServer[pb.ListRoutesResponse]) error {
 	type route struct {
 		k  routeKey
 		nh uint32
 	}
-	var rs []route
-	s.mu.RLock()
-	gen := s.gen
 	if req.Vrf != nil && req.GetVrf() >= s.limits.VRFs {
-		s.mu.RUnlock()
 		return status.Errorf(codes.InvalidArgument, "vrf: VRF %d out of range 0..%d", req.GetVrf(), s.limits.VRFs-1)
 	}
-	s.st.routes.each(func(k routeKey, nh uint32) {
+	s.mu.RLock()
+	gen := s.gen
+	n := s.st.routes.len()
+	if req.Vrf != nil {
+		n = s.st.vrfRoutes.get(uint16(req.GetVrf()))
+	}
+	rs := make([]route, 0, n)
+	for k, nh := range s.st.routes.m {
 		if req.Vrf == nil || uint32(k.vrf) == req.GetVrf() {
 			rs = append(rs, route{k, nh})
 		}
-	})
+	}
 	s.mu.RUnlock()
 	slices.SortFunc(rs, func(a, b route) int { return a.k.less(b.k) })
 	// At least one message, which carries the generation.
@@ -358,7 +370,7 @@ func (s *Server) ListRoutes(req *pb.ListRoutesRequest, stream grpc.ServerStreami
 		n := min(len(rs), routesPerMessage)
 		msg := &pb.ListRoutesResponse{Generation: gen, Routes: make([]*pb.Route, n)}
 		for i, r := range rs[:n] {
-			msg.Routes[i] = &pb.Route{Vrf: uint32(r.k.vrf), Prefix: r.k.prefix.String(), NextHop: r.nh}
+			msg.Routes[i] = &pb.Route{Vrf: uint32(r.k.vrf), Prefix: r.k.prefix().String(), NextHop: r.nh}
 		}
 		if err := stream.Send(msg); err != nil {
 			return err

@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -77,20 +79,31 @@ func (n *nextHop) neighbor() (netip.Addr, bool) {
 	return n.tunDst, true
 }
 
+// routeKey is a route's key, compact (8 bytes, no pointers: a million
+// routes are a map the garbage collector need not scan): the VRF, the
+// prefix's address (host order) and its length.
 type routeKey struct {
-	vrf    uint16
-	prefix netip.Prefix
+	addr uint32
+	vrf  uint16
+	bits uint8
 }
 
-func (k routeKey) less(o routeKey) int {
-	if k.vrf != o.vrf {
-		return int(k.vrf) - int(o.vrf)
-	}
-	if c := k.prefix.Addr().Compare(o.prefix.Addr()); c != 0 {
-		return c
-	}
-	return k.prefix.Bits() - o.prefix.Bits()
+// newRouteKey keys an IPv4 prefix (the caller checked it is one).
+func newRouteKey(vrf uint16, p netip.Prefix) routeKey {
+	a := p.Addr().As4()
+	return routeKey{addr: binary.BigEndian.Uint32(a[:]), vrf: vrf, bits: uint8(p.Bits())}
 }
+
+func (k routeKey) prefix() netip.Prefix {
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], k.addr)
+	return netip.PrefixFrom(netip.AddrFrom4(a), int(k.bits))
+}
+
+// order is the key as one number that sorts by VRF, address, then length.
+func (k routeKey) order() uint64 { return uint64(k.vrf)<<40 | uint64(k.addr)<<8 | uint64(k.bits) }
+
+func (k routeKey) less(o routeKey) int { return cmp.Compare(k.order(), o.order()) }
 
 // ---- layered tables ----------------------------------------------------------
 
@@ -163,6 +176,95 @@ func (t *table[K, V]) len() int {
 	return n
 }
 
+// routeTable is the routes' table: a map from the compact key to the
+// next-hop (12 bytes a route, about 30 with the map's own), layered like
+// table; a layer marks a deleted route with noRoute.
+type routeTable struct {
+	parent *routeTable
+	m      map[routeKey]uint32
+	// dels counts deletions from the base table since it was last built:
+	// a Go map never shrinks, and the deleted slots it keeps (tombstones)
+	// lengthen lookups of absent keys (every new route) until it next
+	// grows. compact rebuilds it.
+	dels int
+}
+
+// noRoute marks a deletion in a layer (next-hop ids are below 2^24).
+const noRoute = ^uint32(0)
+
+func newRouteTable(parent *routeTable) *routeTable {
+	return &routeTable{parent: parent, m: map[routeKey]uint32{}}
+}
+
+func (t *routeTable) get(k routeKey) (uint32, bool) {
+	for x := t; x != nil; x = x.parent {
+		if nh, found := x.m[k]; found {
+			return nh, nh != noRoute
+		}
+	}
+	return 0, false
+}
+
+func (t *routeTable) set(k routeKey, nh uint32) { t.m[k] = nh }
+
+func (t *routeTable) del(k routeKey) {
+	if t.parent == nil {
+		delete(t.m, k)
+		t.dels++
+		return
+	}
+	t.m[k] = noRoute
+}
+
+// compactMin is the fewest deletions compact rebuilds the table for.
+const compactMin = 4096
+
+// compact rebuilds the base table once it has seen more deletions than it
+// holds routes (and compactMin): the copy costs no more than the
+// deletions did, and gives the memory back.
+func (t *routeTable) compact() {
+	if t.parent != nil || t.dels < max(len(t.m), compactMin) {
+		return
+	}
+	m := make(map[routeKey]uint32, len(t.m))
+	for k, nh := range t.m {
+		m[k] = nh
+	}
+	t.m, t.dels = m, 0
+}
+
+// each calls f for every present route, in no order.
+func (t *routeTable) each(f func(routeKey, uint32)) {
+	if t.parent == nil {
+		for k, nh := range t.m {
+			f(k, nh)
+		}
+		return
+	}
+	seen := map[routeKey]bool{}
+	for x := t; x != nil; x = x.parent {
+		for k, nh := range x.m {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if nh != noRoute {
+				f(k, nh)
+			}
+		}
+	}
+}
+
+// len counts present routes.
+func (t *routeTable) len() int {
+	if t.parent == nil {
+		return len(t.m)
+	}
+	n := 0
+	t.each(func(routeKey, uint32) { n++ })
+	return n
+}
+
 // counter counts references, layered like table.
 type counter[K comparable] struct {
 	parent *counter[K]
@@ -196,7 +298,7 @@ func (c *counter[K]) add(k K, d int) {
 type state struct {
 	ports   *table[string, *port]
 	nhs     *table[uint32, *nextHop]
-	routes  *table[routeKey, uint32]
+	routes  *routeTable
 	vnis    *table[uint32, uint16]
 	labels  *table[uint32, uint16]
 	neigh   *table[netip.Addr, net.HardwareAddr] // static neighbours
@@ -216,7 +318,7 @@ func (s *state) child() *state {
 	if s == nil {
 		return &state{
 			ports: newTable[string, *port](nil), nhs: newTable[uint32, *nextHop](nil),
-			routes: newTable[routeKey, uint32](nil), vnis: newTable[uint32, uint16](nil),
+			routes: newRouteTable(nil), vnis: newTable[uint32, uint16](nil),
 			labels: newTable[uint32, uint16](nil), neigh: newTable[netip.Addr, net.HardwareAddr](nil),
 			vrfAddr:  newTable[uint16, netip.Addr](nil),
 			portRefs: newCounter[string](nil), nhRoutes: newCounter[uint32](nil),
@@ -225,7 +327,7 @@ func (s *state) child() *state {
 		}
 	}
 	return &state{
-		ports: newTable(s.ports), nhs: newTable(s.nhs), routes: newTable(s.routes),
+		ports: newTable(s.ports), nhs: newTable(s.nhs), routes: newRouteTable(s.routes),
 		vnis: newTable(s.vnis), labels: newTable(s.labels), neigh: newTable(s.neigh),
 		vrfAddr: newTable(s.vrfAddr), portRefs: newCounter(s.portRefs),
 		nhRoutes: newCounter(s.nhRoutes), nhGroups: newCounter(s.nhGroups),
@@ -268,21 +370,99 @@ func (s *state) delNH(id uint32) {
 	}
 }
 
-func (s *state) setRoute(k routeKey, nh uint32) {
-	if old, ok := s.routes.get(k); ok {
-		s.nhRoutes.add(old, -1)
-	} else {
-		s.vrfRoutes.add(k.vrf, 1)
+// applyRoutes applies route changes to the model: rs's old values are
+// what s holds (changes come from a simulation over s, or are the
+// inverses of changes applied), so the table is written without being
+// read, and the references are counted once for all.
+func (s *state) applyRoutes(rs []routeChange) {
+	var refs routeRefs
+	for _, r := range rs {
+		if r.hasNew {
+			s.routes.set(r.key, r.new)
+		} else {
+			s.routes.del(r.key)
+		}
+		refs.add(r)
 	}
-	s.routes.set(k, nh)
-	s.nhRoutes.add(nh, 1)
+	refs.applyTo(s)
+	s.routes.compact()
 }
 
-func (s *state) delRoute(k routeKey) {
-	if old, ok := s.routes.get(k); ok {
-		s.nhRoutes.add(old, -1)
-		s.vrfRoutes.add(k.vrf, -1)
-		s.routes.del(k)
+// routeRefs sums the reference changes of route changes, for the counters
+// to take once: a batch moves the counts of a few next-hops and VRFs by
+// many.
+type routeRefs struct {
+	nh  deltas[uint32]
+	vrf deltas[uint16]
+}
+
+func (r *routeRefs) add(c routeChange) {
+	switch {
+	case c.hadOld && c.hasNew:
+		if c.old != c.new {
+			r.nh.add(c.old, -1)
+			r.nh.add(c.new, 1)
+		}
+	case c.hadOld:
+		r.nh.add(c.old, -1)
+		r.vrf.add(c.key.vrf, -1)
+	case c.hasNew:
+		r.nh.add(c.new, 1)
+		r.vrf.add(c.key.vrf, 1)
+	}
+}
+
+func (r *routeRefs) applyTo(s *state) {
+	r.nh.each(s.nhRoutes.add)
+	r.vrf.each(s.vrfRoutes.add)
+}
+
+// deltas sums changes by key: in a slice while there are few keys, then
+// in a map.
+type deltas[K comparable] struct {
+	keys []K
+	ds   []int
+	m    map[K]int
+}
+
+const deltasLinear = 8
+
+func (d *deltas[K]) add(k K, n int) {
+	if d.m != nil {
+		d.m[k] += n
+		return
+	}
+	for i, x := range d.keys {
+		if x == k {
+			d.ds[i] += n
+			return
+		}
+	}
+	if len(d.keys) < deltasLinear {
+		d.keys, d.ds = append(d.keys, k), append(d.ds, n)
+		return
+	}
+	d.m = make(map[K]int, 4*deltasLinear)
+	for i, x := range d.keys {
+		d.m[x] = d.ds[i]
+	}
+	d.m[k] += n
+}
+
+// each calls f with every key whose sum is not zero.
+func (d *deltas[K]) each(f func(K, int)) {
+	if d.m != nil {
+		for k, n := range d.m {
+			if n != 0 {
+				f(k, n)
+			}
+		}
+		return
+	}
+	for i, k := range d.keys {
+		if d.ds[i] != 0 {
+			f(k, d.ds[i])
+		}
 	}
 }
 

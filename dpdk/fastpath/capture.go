@@ -96,8 +96,8 @@ type CaptureStats struct {
 // by side, and traffic keeps flowing whatever the writer does: a full
 // buffer loses captured copies, never forwarded frames.
 //
-// With a Snaplen, longer frames are written truncated; the record's
-// original length is then the truncated one (pcapfile writes one length).
+// With a Snaplen, longer frames are written truncated; each record keeps
+// the frame's original length (as tcpdump -s does).
 func (d *Dataplane) Capture(ctx context.Context, o CaptureOptions, w io.Writer) (n int, err error) {
 	op := fmt.Sprintf("capture port %d", o.Port)
 	dir := o.Direction
@@ -185,7 +185,7 @@ func (d *Dataplane) Capture(ctx context.Context, o CaptureOptions, w io.Writer) 
 			off := 0
 			for i := 0; i < int(k); i++ {
 				l := int(meta[i].cap_len)
-				if err := pw.Write(clk.time(uint64(meta[i].tsc)), buf[off:off+l]); err != nil {
+				if err := pw.WriteLen(clk.time(uint64(meta[i].tsc)), buf[off:off+l], int(meta[i].orig_len)); err != nil {
 					return got, err
 				}
 				off += l

@@ -50,13 +50,21 @@ func NewWriter(w io.Writer) (*Writer, error) {
 	return &Writer{w: bw}, nil
 }
 
-// Write appends one frame captured at t.
-func (w *Writer) Write(t time.Time, frame []byte) error {
+// Write appends one frame captured at t, whole: its original length is
+// len(frame).
+func (w *Writer) Write(t time.Time, frame []byte) error { return w.WriteLen(t, frame, len(frame)) }
+
+// WriteLen appends one frame captured at t of which frame holds the first
+// bytes (a capture with a snap length): origLen is its length on the wire,
+// written as the record's original length. An origLen below len(frame) is
+// taken as len(frame).
+func (w *Writer) WriteLen(t time.Time, frame []byte, origLen int) error {
+	origLen = max(origLen, len(frame))
 	var h [recordHdrLen]byte
 	binary.LittleEndian.PutUint32(h[0:], uint32(t.Unix()))
 	binary.LittleEndian.PutUint32(h[4:], uint32(t.Nanosecond()/1000))
 	binary.LittleEndian.PutUint32(h[8:], uint32(len(frame)))
-	binary.LittleEndian.PutUint32(h[12:], uint32(len(frame)))
+	binary.LittleEndian.PutUint32(h[12:], uint32(origLen))
 	if _, err := w.w.Write(h[:]); err != nil {
 		return fmt.Errorf("pcap record: %w", err)
 	}

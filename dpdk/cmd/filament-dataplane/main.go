@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 
+	"github.com/filament-net/filament/dpdk/apiclient"
 	"github.com/filament-net/filament/dpdk/apiserver"
 	"github.com/filament-net/filament/dpdk/config"
 	"github.com/filament-net/filament/dpdk/fastpath"
@@ -255,7 +256,7 @@ func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config)
 		log.Error("cannot serve the API", zap.String("socket", sock), zap.Error(err))
 		return 1
 	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(apiMaxMessage))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(apiclient.MaxMessage), grpc.MaxSendMsgSize(apiclient.MaxMessage))
 	api.Register(gs)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
@@ -288,8 +289,6 @@ func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config)
 	}
 }
 
-// apiMaxMessage bounds a request (a batch of about a million routes).
-const apiMaxMessage = 64 << 20
 
 // prepareSocket makes the socket's directory (0700) if it is missing and
 // removes a stale socket: one nothing listens on. A live socket, or a file
