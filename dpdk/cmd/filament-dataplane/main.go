@@ -289,7 +289,6 @@ func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config)
 	}
 }
 
-
 // prepareSocket makes the socket's directory (0700) if it is missing and
 // removes a stale socket: one nothing listens on. A live socket, or a file
 // that is not a socket, is left alone and is an error.
