@@ -118,7 +118,7 @@ func TestEALArgs(t *testing.T) {
 		eal  string
 		want string
 	}{
-		{`{lcores: "0-2", file_prefix: a}`, "-l 0-2 --file-prefix a --no-pci --in-memory"},
+		{`{lcores: "0-1", file_prefix: a}`, "-l 0-1 --file-prefix a --no-pci --in-memory"},
 		{`{no_huge: true, memory_mb: 256, file_prefix: b}`, "-l 0,1 --file-prefix b --no-pci --no-huge -m 256"},
 		{`{extra: ["-a", "0000:03:00.0"]}`, "-l 0,1 --file-prefix filament --in-memory -a 0000:03:00.0"},
 		{`{extra: ["--allow=0000:03:00.0"]}`, "-l 0,1 --file-prefix filament --in-memory --allow=0000:03:00.0"},
@@ -186,6 +186,8 @@ func TestParseBad(t *testing.T) {
 			[]string{"eal.lcores: need at least two lcores (one control, one forwarding)"}},
 		{"bad lcores", func(t *testing.T) string { return sub(t, `lcores: "0,1"`, `lcores: "0,x"`) },
 			[]string{`eal.lcores: "x" is not an lcore number or range`}},
+		{"lcore that is not a CPU here", func(t *testing.T) string { return sub(t, `lcores: "0,1"`, `lcores: "0,127"`) },
+			[]string{"eal.lcores: [127]: not CPUs this process may run on (it may use 0"}},
 		{"too many workers", func(t *testing.T) string { return sub(t, `lcores: "0,1"`, `lcores: "0-20"`) },
 			[]string{"eal.lcores: 20 forwarding lcores: at most 16"}},
 		{"extra owned by the config", func(t *testing.T) string {

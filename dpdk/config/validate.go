@@ -6,7 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
 )
@@ -156,6 +159,8 @@ func (c *Config) validateEAL(errs *errList) {
 		errs.add("eal.lcores", "need at least two lcores (one control, one forwarding)")
 	} else if len(l)-1 > maxWorkers {
 		errs.add("eal.lcores", "%d forwarding lcores: at most %d", len(l)-1, maxWorkers)
+	} else if bad, allowed := unusableCPUs(l); len(bad) > 0 {
+		errs.add("eal.lcores", "%v: not CPUs this process may run on (it may use %s)", bad, allowed)
 	}
 	if e.NoHuge && (e.MemoryMB < 64 || e.MemoryMB > 1<<20) {
 		errs.add("eal.memory_mb", "%d: with no_huge, give 64..%d MiB", e.MemoryMB, 1<<20)
@@ -603,4 +608,27 @@ func (c *Config) validateNeighbors(errs *errList) {
 	if len(c.Neighbors) > maxNeigh {
 		errs.add("neighbors", "%d neighbours: at most %d", len(c.Neighbors), maxNeigh)
 	}
+}
+
+// unusableCPUs lists the lcores (with -l, lcore n runs on CPU n) that are
+// not in this process's CPU affinity, and that affinity as text. EAL would
+// refuse them with a bare "invalid arguments". If the affinity cannot be
+// read nothing is reported: EAL still has the last word.
+func unusableCPUs(lcores []int) (bad []int, allowed string) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, ""
+	}
+	var ok []string
+	for c := 0; c < 1024; c++ {
+		if set.IsSet(c) {
+			ok = append(ok, strconv.Itoa(c))
+		}
+	}
+	for _, l := range lcores {
+		if l >= 1024 || !set.IsSet(l) {
+			bad = append(bad, l)
+		}
+	}
+	return bad, strings.Join(ok, ",")
 }
