@@ -1,0 +1,109 @@
+// Package cniserver serves the CNI API (agent/cniapi) on a unix socket,
+// mode 0600, and hands each command to the node.
+package cniserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/filament-net/filament/agent/cniapi"
+)
+
+// Backend does the commands (node.Node).
+type Backend interface {
+	Add(context.Context, *cniapi.Request) *cniapi.Response
+	Del(context.Context, *cniapi.Request) *cniapi.Response
+	Check(context.Context, *cniapi.Request) *cniapi.Response
+	Status(context.Context, *cniapi.Request) *cniapi.Response
+	GC(context.Context, *cniapi.Request) *cniapi.Response
+}
+
+// Server is the CNI API server.
+type Server struct {
+	http *http.Server
+	ln   net.Listener
+}
+
+// Listen creates the socket (0600; its directory 0700 if missing; a stale
+// socket file is replaced).
+func Listen(socket string, b Backend, log *zap.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(socket); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", socket)
+		}
+		if c, err := net.Dial("unix", socket); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another agent is serving on it", socket)
+		}
+		_ = os.Remove(socket)
+	}
+	old := umask(0o177)
+	ln, err := net.Listen("unix", socket)
+	umask(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	serve := func(ctx context.Context, path string, req *cniapi.Request) *cniapi.Response {
+		if req.TimeoutMillis > 0 {
+			// answer before the plugin gives up on us
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond*9/10+time.Second)
+			defer cancel()
+		}
+		start := time.Now()
+		var resp *cniapi.Response
+		switch path {
+		case cniapi.PathAdd:
+			resp = b.Add(ctx, req)
+		case cniapi.PathDel:
+			resp = b.Del(ctx, req)
+		case cniapi.PathCheck:
+			resp = b.Check(ctx, req)
+		case cniapi.PathStatus:
+			resp = b.Status(ctx, req)
+		case cniapi.PathGC:
+			resp = b.GC(ctx, req)
+		}
+		fields := []zap.Field{zap.String("path", path), zap.String("containerID", req.ContainerID),
+			zap.String("ifName", req.IfName), zap.Duration("took", time.Since(start))}
+		if resp != nil && resp.Error != nil {
+			log.Info("CNI command refused", append(fields, zap.Uint("code", resp.Error.Code), zap.String("error", resp.Error.Error()))...)
+		} else {
+			log.Debug("CNI command done", fields...)
+		}
+		return resp
+	}
+	s := &Server{ln: ln, http: &http.Server{Handler: cniapi.Handler(serve), ReadHeaderTimeout: 10 * time.Second}}
+	return s, nil
+}
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, waits for the commands in flight (bounded by
+// ctx) and removes the socket.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	return err
+}
