@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filament-net/filament/agent/attach"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
 	"github.com/filament-net/filament/internal/testnet"
@@ -56,7 +57,7 @@ type node struct {
 	name, ns        string
 	dir             string // run directory: configs, sockets, state, logs
 	dpSock, cniSock string
-	agentPID        int
+	agent           *proc
 	agentCfg        string
 	underlay        string
 }
@@ -74,7 +75,25 @@ func hugepagesFree() bool {
 
 // start runs a process by PID and stops it (SIGTERM, then SIGKILL) in
 // t.Cleanup; its output goes to log.
-func start(t *testing.T, log string, args ...string) *exec.Cmd {
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // after done
+}
+
+// stop sends SIGTERM and waits (SIGKILL after 15 s); it returns the exit error.
+func (p *proc) stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	return p.err
+}
+
+func start(t *testing.T, log string, args ...string) *proc {
 	t.Helper()
 	f, err := os.Create(log)
 	if err != nil {
@@ -85,22 +104,16 @@ func start(t *testing.T, log string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		_ = p.stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(log)
 			t.Logf("---- %s ----\n%s", log, tail(string(b), 40))
 		}
 	})
-	return cmd
+	return p
 }
 
 func tail(s string, n int) string {
@@ -190,9 +203,8 @@ peers:
 
 func (n *node) startAgent(t *testing.T) {
 	t.Helper()
-	cmd := start(t, filepath.Join(n.dir, fmt.Sprintf("agent-%d.log", time.Now().UnixNano())), "ip", "netns", "exec", n.ns,
+	n.agent = start(t, filepath.Join(n.dir, fmt.Sprintf("agent-%d.log", time.Now().UnixNano())), "ip", "netns", "exec", n.ns,
 		filepath.Join(binDir, "filament-agent"), "--config", n.agentCfg, "--log-level", "debug")
-	n.agentPID = cmd.Process.Pid
 	// ready: STATUS answers success
 	waitFor(t, n.name+"'s agent ready", 60*time.Second, func() bool {
 		_, err := n.cni(t, "STATUS", "", "", "")
@@ -202,12 +214,22 @@ func (n *node) startAgent(t *testing.T) {
 
 // cni runs filament-cni as kubelet does.
 func (n *node) cni(t *testing.T, command, cid, netns, ifName string) ([]byte, error) {
+	return n.cniConf(t, command, cid, netns, ifName, nil)
+}
+
+// cniConf is cni with more keys in the network configuration (prevResult,
+// cni.dev/valid-attachments).
+func (n *node) cniConf(t *testing.T, command, cid, netns, ifName string, more map[string]any) ([]byte, error) {
 	t.Helper()
-	conf, _ := json.Marshal(map[string]any{
+	c := map[string]any{
 		"cniVersion": "1.1.0", "name": "filament-net", "type": "filament-cni",
 		"filament": map[string]any{"socket": n.cniSock, "poll-timeout": 2, "poll-retries": 5,
 			"log-file": filepath.Join(n.dir, "cni.log"), "log-level": "debug"},
-	})
+	}
+	for k, v := range more {
+		c[k] = v
+	}
+	conf, _ := json.Marshal(c)
 	cmd := exec.Command(filepath.Join(binDir, "filament-cni"))
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=" + command, "CNI_CONTAINERID=" + cid,
 		"CNI_NETNS=" + netns, "CNI_IFNAME=" + ifName, "CNI_PATH=" + binDir,
@@ -226,6 +248,7 @@ type pod struct {
 	ns, netns, cid string
 	ip             netip.Addr
 	mac            string
+	result         json.RawMessage // ADD's stdout
 }
 
 func (n *node) add(t *testing.T, tn *testnet.Net, name string) pod {
@@ -246,6 +269,7 @@ func (n *node) add(t *testing.T, tn *testnet.Net, name string) pod {
 	if len(res.IPs) != 1 || len(res.Interfaces) != 1 {
 		t.Fatalf("ADD result %s", out)
 	}
+	p.result = out
 	p.ip = netip.MustParsePrefix(res.IPs[0].Address).Addr()
 	p.mac = res.Interfaces[0].Mac
 	t.Cleanup(func() { _, _ = n.cni(t, "DEL", p.cid, p.netns, "eth0") })
@@ -352,9 +376,21 @@ func TestOneNode(t *testing.T) {
 	}
 	ping(t, tn, p1, p2.ip)
 
-	// CHECK
-	if _, err := n.cni(t, "CHECK", p1.cid, p1.netns, "eth0"); err != nil {
-		t.Logf("CHECK: %v", err) // the plugin needs prevResult: covered when run through libcni
+	// CHECK: fine, then fails once the pod's address is gone.
+	prev := map[string]any{"prevResult": p1.result}
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+	tn.MustIn(p1.ns, "ip", "addr", "flush", "dev", "eth0")
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err == nil || !strings.Contains(err.Error(), "does not have address") {
+		t.Errorf("CHECK of a pod without its address: %v", err)
+	}
+	// ADD again repairs it.
+	if _, err := n.cni(t, "ADD", p1.cid, p1.netns, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err != nil {
+		t.Errorf("CHECK after repair: %v", err)
 	}
 
 	// DEL p2: its interface, port, next-hop and route go; p1 keeps working.
@@ -368,6 +404,14 @@ func TestOneNode(t *testing.T) {
 	if out, err := tn.Output(p2.ns, "ip", "link", "show", "eth0"); err == nil {
 		t.Errorf("eth0 still in %s after DEL: %s", p2.ns, out)
 	}
+	if out := tn.MustIn(nodeNS, "ip", "-o", "link", "show"); strings.Contains(out, hostIf(p2)) {
+		t.Errorf("host end %s still in the node after DEL: %s", hostIf(p2), out)
+	}
+	for _, h := range s.NextHops {
+		if h.Type == pb.NextHopType_NEXT_HOP_TYPE_INTERFACE && h.DstMac == p2.mac {
+			t.Errorf("next-hop to p2 still there after DEL: %v", h)
+		}
+	}
 	// DEL again is fine.
 	if _, err := n.cni(t, "DEL", p2.cid, p2.netns, "eth0"); err != nil {
 		t.Fatal(err)
@@ -379,6 +423,8 @@ func TestOneNode(t *testing.T) {
 	}
 	ping(t, tn, p3, p1.ip)
 }
+
+func hostIf(p pod) string { return attach.HostIfName(p.cid, "eth0") }
 
 // TestTwoNodes: one pod per node, ping across VXLAN and MPLSoUDP.
 func TestTwoNodes(t *testing.T) {
@@ -401,5 +447,152 @@ func TestTwoNodes(t *testing.T) {
 				t.Errorf("pod eth0: %s, want %s", out, want)
 			}
 		})
+	}
+}
+
+// TestRestart: the agent stops (SIGTERM: exit 0) without deleting anything,
+// pods keep forwarding while it is away, and the new agent resyncs without
+// a lost packet: what it owns and no longer wants is swept, what it does not
+// own is left alone, its attachments are kept and can be deleted.
+func TestRestart(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	c := dial(t, n)
+	p1 := n.add(t, tn, "p1")
+	p2 := n.add(t, tn, "p2")
+	ping(t, tn, p1, p2.ip)
+
+	// Not the agent's: next-hop 5 (below its range) and its route. The
+	// agent's but stale: next-hop 1000 (in its range, 512..1023) and its
+	// route, VNI 999 into the agent's VRF 1.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recv := pb.NextHopType_NEXT_HOP_TYPE_RECEIVE
+	if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(
+		&pb.NextHop{Id: 5, Type: recv}, &pb.Route{Vrf: 1, Prefix: "10.99.0.0/24", NextHop: 5},
+		&pb.NextHop{Id: 1000, Type: recv}, &pb.Route{Vrf: 1, Prefix: "10.98.0.0/24", NextHop: 1000},
+		&pb.VniMap{Vni: 999, Vrf: 1})); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, c)
+
+	// A ping across the whole restart: not one packet lost.
+	pingOut := make(chan string, 1)
+	go func() {
+		out, _ := tn.Output(p1.ns, "ping", "-c", "40", "-i", "0.1", "-W", "2", p2.ip.String())
+		pingOut <- out
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := n.agent.stop(); err != nil {
+		t.Fatalf("agent did not exit 0 on SIGTERM: %v", err)
+	}
+	if after := dump(t, c); !before.Equal(after) {
+		t.Fatalf("the agent's exit changed the dataplane:\nbefore %v\nafter  %v", before, after)
+	}
+	time.Sleep(500 * time.Millisecond)
+	n.startAgent(t)
+	out := <-pingOut
+	if !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("ping across the restart lost packets:\n%s", out)
+	}
+
+	s := dump(t, c)
+	has := func(id uint32) bool {
+		for _, h := range s.NextHops {
+			if h.Id == id {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(5) || !hasRoute(s, 1, "10.99.0.0/24") {
+		t.Errorf("the sweep removed what the agent does not own: %v %v", s.NextHops, s.Routes)
+	}
+	if has(1000) || hasRoute(s, 1, "10.98.0.0/24") {
+		t.Errorf("the sweep kept the agent's stale next-hop 1000 and its route")
+	}
+	for _, v := range s.VNIs {
+		if v.Vni == 999 {
+			t.Errorf("the sweep kept VNI 999 in the agent's VRF")
+		}
+	}
+	if !hasRoute(s, 1, p1.ip.String()+"/32") || !hasRoute(s, 1, p2.ip.String()+"/32") || len(podPorts(s)) != 2 {
+		t.Errorf("pods lost in the resync: %v %v", s.Routes, podPorts(s))
+	}
+	ping(t, tn, p2, p1.ip)
+
+	// The new agent knows the attachments: ADD gives the same address,
+	// DEL removes them.
+	out2, err := n.cni(t, "ADD", p1.cid, p1.netns, "eth0")
+	if err != nil || !strings.Contains(string(out2), p1.ip.String()+"/16") {
+		t.Errorf("ADD after restart: %v %s", err, out2)
+	}
+	if _, err := n.cni(t, "DEL", p2.cid, p2.netns, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if s := dump(t, c); hasRoute(s, 1, p2.ip.String()+"/32") || len(podPorts(s)) != 1 {
+		t.Errorf("DEL after restart: %v %v", s.Routes, podPorts(s))
+	}
+}
+
+// TestGC: GC removes the attachments of its CNI network that are not in
+// the valid list.
+func TestGC(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	c := dial(t, n)
+	p1 := n.add(t, tn, "p1")
+	p2 := n.add(t, tn, "p2")
+	valid := map[string]any{"cni.dev/valid-attachments": []map[string]string{{"containerID": p1.cid, "ifname": "eth0"}}}
+	if _, err := n.cniConf(t, "GC", "", "", "", valid); err != nil {
+		t.Fatal(err)
+	}
+	s := dump(t, c)
+	if !hasRoute(s, 1, p1.ip.String()+"/32") || hasRoute(s, 1, p2.ip.String()+"/32") || len(podPorts(s)) != 1 {
+		t.Errorf("after GC: %v %v", s.Routes, podPorts(s))
+	}
+	if _, err := tn.Output(p2.ns, "ip", "link", "show", "eth0"); err == nil {
+		t.Errorf("p2's eth0 survived GC")
+	}
+	ping(t, tn, p1, netip.MustParseAddr("10.20.0.1"))
+}
+
+// TestNotReady: without a dataplane the agent answers STATUS "not ready"
+// and ADD "try again later".
+func TestNotReady(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS := tn.NS("n1")
+	n := &node{name: "node1", ns: nodeNS, dir: t.TempDir()}
+	n.dpSock, n.cniSock = filepath.Join(n.dir, "dp.sock"), filepath.Join(n.dir, "cni.sock")
+	n.agentCfg = filepath.Join(n.dir, "agent.yaml")
+	cfg := fmt.Sprintf(`node: node1
+sockets: {dataplane: %s, cni: %s}
+state_dir: %s
+fabric: {underlay_ip: 192.168.100.1}
+networks: [{name: red, vrf: 1, vni: 100, subnet: 10.20.0.0/16, gateway: 10.20.0.1, pod_block: 10.20.1.0/24}]
+`, n.dpSock, n.cniSock, filepath.Join(n.dir, "state"))
+	if err := os.WriteFile(n.agentCfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, filepath.Join(n.dir, "agent.log"), "ip", "netns", "exec", n.ns,
+		filepath.Join(binDir, "filament-agent"), "--config", n.agentCfg)
+	waitFor(t, "the CNI socket", 10*time.Second, func() bool { _, err := os.Stat(n.cniSock); return err == nil })
+	if fi, _ := os.Stat(n.cniSock); fi.Mode().Perm() != 0o600 {
+		t.Errorf("CNI socket mode %v, want 0600", fi.Mode().Perm())
+	}
+	_, err := n.cni(t, "STATUS", "", "", "")
+	if err == nil || !strings.Contains(err.Error(), `"code": 50`) {
+		t.Errorf("STATUS without a dataplane: %v", err)
+	}
+	ns := tn.NS("p1")
+	fast := map[string]any{"filament": map[string]any{"socket": n.cniSock, "poll-timeout": 0.5, "poll-retries": 1,
+		"log-file": filepath.Join(n.dir, "cni.log")}}
+	_, err = n.cniConf(t, "ADD", "c1", "/var/run/netns/"+ns, "eth0", fast)
+	if err == nil || !strings.Contains(err.Error(), `"code": 11`) {
+		t.Errorf("ADD without a dataplane: %v", err)
 	}
 }
