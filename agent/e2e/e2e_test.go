@@ -58,6 +58,8 @@ type node struct {
 	dir             string // run directory: configs, sockets, state, logs
 	dpSock, cniSock string
 	agent           *proc
+	dataplane       *proc
+	dpArgs          []string
 	agentCfg        string
 	underlay        string
 }
@@ -168,8 +170,8 @@ ports:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll("/var/run/dpdk/" + tn.Name(fmt.Sprintf("dp%d", idx))) })
-	start(t, filepath.Join(n.dir, "dataplane.log"), "ip", "netns", "exec", ns,
-		filepath.Join(binDir, "filament-dataplane"), "--config", dpPath, "--socket", n.dpSock)
+	n.dpArgs = []string{"ip", "netns", "exec", ns, filepath.Join(binDir, "filament-dataplane"), "--config", dpPath, "--socket", n.dpSock}
+	n.dataplane = start(t, filepath.Join(n.dir, "dataplane.log"), n.dpArgs...)
 
 	var ps strings.Builder
 	for _, p := range peers {
@@ -595,4 +597,36 @@ networks: [{name: red, vrf: 1, vni: 100, subnet: 10.20.0.0/16, gateway: 10.20.0.
 	if err == nil || !strings.Contains(err.Error(), `"code": 11`) {
 		t.Errorf("ADD without a dataplane: %v", err)
 	}
+}
+
+// TestDataplaneRestart: the dataplane restarts with only its own config;
+// the agent notices, resyncs, and the pods (whose veths outlived the
+// dataplane) forward again.
+func TestDataplaneRestart(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	p1 := n.add(t, tn, "p1")
+	p2 := n.add(t, tn, "p2")
+	ping(t, tn, p1, p2.ip)
+
+	if err := n.dataplane.stop(); err != nil {
+		t.Fatalf("dataplane exit: %v", err)
+	}
+	waitFor(t, "STATUS not ready", 20*time.Second, func() bool {
+		_, err := n.cni(t, "STATUS", "", "", "")
+		return err != nil
+	})
+	n.dataplane = start(t, filepath.Join(n.dir, "dataplane-2.log"), n.dpArgs...)
+	waitFor(t, "STATUS ready again", 60*time.Second, func() bool {
+		_, err := n.cni(t, "STATUS", "", "", "")
+		return err == nil
+	})
+	s := dump(t, dial(t, n))
+	if !hasRoute(s, 1, p1.ip.String()+"/32") || !hasRoute(s, 1, p2.ip.String()+"/32") || len(podPorts(s)) != 2 {
+		t.Fatalf("after the dataplane's restart: %v %v", s.Routes, podPorts(s))
+	}
+	ping(t, tn, p1, p2.ip)
+	ping(t, tn, p2, netip.MustParseAddr("10.20.0.1"))
 }

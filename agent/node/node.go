@@ -16,6 +16,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,8 +49,65 @@ type Node struct {
 	nhBase uint32
 	nhEnd  uint32
 
+	gen uint64 // the dataplane's generation after our last write or list
+
 	readyMu sync.RWMutex
 	ready   bool
+}
+
+func (n *Node) setReady(r bool) {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	n.ready = r
+}
+
+// Watch checks the dataplane every interval until ctx ends. When it stops
+// answering the node is not ready (ADD: try again later; STATUS: not
+// ready); when it answers again, or answers with a generation lower than
+// the last one seen (it restarted with only its own config), the node
+// resyncs, which is idempotent and hitless.
+func (n *Node) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.probe(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("dataplane check failed", zap.Error(err))
+		}
+	}
+}
+
+func (n *Node) probe(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dp != nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := n.dp.ListVRFs(pctx, &pb.ListVRFsRequest{})
+		cancel()
+		if err == nil && r.Generation >= n.gen && n.Ready() {
+			n.gen = r.Generation
+			return nil
+		}
+		if err == nil {
+			n.log.Warn("dataplane restarted (its generation went back): resyncing",
+				zap.Uint64("generation", r.Generation), zap.Uint64("last", n.gen))
+		} else {
+			n.log.Warn("dataplane unreachable", zap.Error(err))
+		}
+		n.setReady(false)
+		// Reconnect: a restarted dataplane may have other workers.
+		n.dp.Close()
+		n.dp = nil
+	}
+	if err := n.connectAndSyncLocked(ctx); err != nil {
+		return err
+	}
+	n.setReady(true)
+	return nil
 }
 
 // New loads the state directory.
@@ -86,9 +144,7 @@ func (n *Node) Start(ctx context.Context) error {
 	for {
 		err := n.connectAndSync(ctx)
 		if err == nil {
-			n.readyMu.Lock()
-			n.ready = true
-			n.readyMu.Unlock()
+			n.setReady(true)
 			return nil
 		}
 		n.log.Warn("dataplane not ready, retrying", zap.Error(err))
@@ -114,6 +170,10 @@ func (n *Node) Close() {
 func (n *Node) connectAndSync(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.connectAndSyncLocked(ctx)
+}
+
+func (n *Node) connectAndSyncLocked(ctx context.Context) error {
 	if n.dp == nil {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		c, err := apiclient.Dial(hctx, n.cfg.Sockets.Dataplane, apiclient.WithName("filament-agent"))
@@ -155,18 +215,20 @@ func (n *Node) resync(ctx context.Context) error {
 	if err := n.saveState(); err != nil {
 		return err
 	}
-	if r, err := n.dp.ApplyBatch(ctx, want.Batch(pb.Action_ACTION_REPLACE)); err != nil {
+	r, err := n.dp.ApplyBatch(ctx, want.Batch(pb.Action_ACTION_REPLACE))
+	if err != nil {
 		return fmt.Errorf("apply the desired state: %w", err)
-	} else {
-		n.log.Info("desired state applied", zap.Uint32("created", r.Created), zap.Uint32("updated", r.Updated),
-			zap.Uint32("unchanged", r.Unchanged))
 	}
+	n.gen = r.Generation
+	n.log.Info("desired state applied", zap.Uint32("created", r.Created), zap.Uint32("updated", r.Updated),
+		zap.Uint32("unchanged", r.Unchanged))
 	stale := n.stale(cur, want)
 	if len(stale.Ops) > 0 {
 		r, err := n.dp.ApplyBatch(ctx, stale)
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
+		n.gen = r.Generation
 		n.log.Info("stale state swept", zap.Uint32("deleted", r.Deleted))
 	}
 	n.log.Info("resync done", zap.Duration("took", time.Since(start)), zap.Int("attachments", len(n.st.Attachments)))
@@ -241,7 +303,7 @@ func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.Next
 		Vrf:     nw.VRF,
 		Mac:     a.MAC,
 		Ipv4:    []string{a.Address.Addr().String()},
-		Mtu:     uint32(n.cfg.PodMTU(nw)),
+		Mtu:     uint32(cmp.Or(a.MTU, n.cfg.PodMTU(nw))),
 	}
 	nh := &pb.NextHop{Id: a.NextHop, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: a.HostIf, DstMac: a.MAC}
 	rt := &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String(), NextHop: a.NextHop}
@@ -347,6 +409,14 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if !ok {
 		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
 	}
+	mtu := n.cfg.PodMTU(nw)
+	if req.MTU > mtu {
+		return cniErr(cniapi.CodeInvalidConfig, "mtu too large",
+			fmt.Errorf("mtu %d: network %q carries at most %d (fabric MTU %d minus %s overhead)", req.MTU, nw.Name, mtu, n.cfg.Fabric.MTU, nw.Encap))
+	}
+	if req.MTU > 0 {
+		mtu = req.MTU
+	}
 	if _, err := os.Stat(req.Netns); err != nil {
 		return cniErr(cniapi.CodeInvalidEnvironment, "pod netns not found", err)
 	}
@@ -378,16 +448,20 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		}
 		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
 			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
-			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id,
+			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
 			PodName: req.PodName, PodNS: req.PodNamespace}
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
 			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 		}
 	}
-	a.Netns = req.Netns
+	if a.MTU != mtu || a.Netns != req.Netns {
+		a.MTU, a.Netns = mtu, req.Netns
+		if err := n.saveState(); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+	}
 	mac, _ := parseMAC(a.MAC)
-	mtu := n.cfg.PodMTU(nw)
 	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
 		Gateway: nw.Gateway, MTU: mtu}
 	fresh, err := attach.Setup(ctx, v)
@@ -405,6 +479,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if err != nil {
 		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
 	}
+	n.gen = max(n.gen, r.Generation)
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
@@ -441,9 +516,11 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 			b.Delete(&pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
 		}
 		b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
-		if _, err := n.dp.ApplyBatch(ctx, b); err != nil {
+		r, err := n.dp.ApplyBatch(ctx, b)
+		if err != nil {
 			return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
 		}
+		n.gen = max(n.gen, r.Generation)
 		if err := attach.Teardown(a.HostIf); err != nil {
 			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
 		}

@@ -26,6 +26,7 @@ type Attachment struct {
 	MAC         string       `json:"mac"`
 	Address     netip.Prefix `json:"address"`
 	NextHop     uint32       `json:"nextHop"`
+	MTU         int          `json:"mtu,omitempty"`
 	PodName     string       `json:"podName,omitempty"`
 	PodNS       string       `json:"podNamespace,omitempty"`
 }

@@ -32,6 +32,7 @@ func run() int {
 	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "standalone configuration `file`")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	check := flag.Bool("check", false, "validate the configuration and exit")
+	watch := flag.Duration("watch", 2*time.Second, "how often to check the dataplane (resync after it restarts)")
 	flag.Parse()
 
 	cfg, err := config.Load(*cfgPath)
@@ -89,6 +90,7 @@ func run() int {
 	case err := <-started:
 		if err == nil {
 			log.Info("ready")
+			go n.Watch(ctx, *watch)
 			select {
 			case err := <-serveErr:
 				log.Error("CNI server failed", zap.Error(err))
