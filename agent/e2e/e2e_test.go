@@ -609,10 +609,19 @@ func TestDataplaneRestart(t *testing.T) {
 	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
 	p1 := n.add(t, tn, "p1")
 	p2 := n.add(t, tn, "p2")
+	p3 := n.add(t, tn, "p3")
 	ping(t, tn, p1, p2.ip)
 
 	if err := n.dataplane.stop(); err != nil {
 		t.Fatalf("dataplane exit: %v", err)
+	}
+	// DEL succeeds without a dataplane (most likely before the agent's
+	// check noticed it is gone: either way it must succeed).
+	if _, err := n.cni(t, "DEL", p3.cid, p3.netns, "eth0"); err != nil {
+		t.Fatalf("DEL without a dataplane: %v", err)
+	}
+	if _, err := tn.Output(p3.ns, "ip", "link", "show", "eth0"); err == nil {
+		t.Errorf("p3's eth0 survived DEL")
 	}
 	waitFor(t, "STATUS not ready", 20*time.Second, func() bool {
 		_, err := n.cni(t, "STATUS", "", "", "")

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/filament-net/filament/agent/attach"
@@ -449,6 +451,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
 			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
 			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
+			VRF:     nw.VRF,
 			PodName: req.PodName, PodNS: req.PodNamespace}
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
@@ -497,30 +500,43 @@ func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result
 // Del removes an attachment: route, next-hop, port, veth, address. An
 // unknown attachment is success.
 func (n *Node) Del(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	if !n.Ready() {
-		return notReady()
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.del(ctx, req.ContainerID, req.IfName)
 }
 
+// del removes an attachment. With the dataplane unreachable it still
+// removes the veth, the address and the record, and leaves the pod's
+// port, next-hop and route to the sweep of the resync that follows when
+// the dataplane answers again (the node is not ready, so no ADD can reuse
+// the address or next-hop id before): kubelet's DEL must be able to
+// succeed.
 func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
-	if n.dp == nil {
-		return notReady()
-	}
 	i, a := n.attachment(cid, ifName)
 	if a != nil {
 		b := &apiclient.Batch{}
-		if nw, ok := n.cfg.Network(a.Network); ok {
-			b.Delete(&pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
+		b.Delete(&pb.Route{Vrf: a.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
+		if a.VRF == 0 { // a record of an older agent: the VRF from the config
+			if nw, ok := n.cfg.Network(a.Network); ok {
+				b.Ops[0].GetRoute().Vrf = nw.VRF
+			}
 		}
 		b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
-		r, err := n.dp.ApplyBatch(ctx, b)
-		if err != nil {
-			return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
+		var err error
+		if n.dp != nil && n.Ready() {
+			var r *pb.ApplyResponse
+			r, err = n.dp.ApplyBatch(ctx, b)
+			if err == nil {
+				n.gen = max(n.gen, r.Generation)
+			} else if status.Code(err) != codes.Unavailable {
+				return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
+			}
 		}
-		n.gen = max(n.gen, r.Generation)
+		if n.dp == nil || !n.Ready() || err != nil {
+			n.setReady(false) // the next probe reconnects and resyncs: the sweep removes the port
+			n.log.Warn("DEL with the dataplane unreachable: its objects go at the next resync",
+				zap.String("containerID", cid), zap.String("ifName", ifName), zap.Error(err))
+		}
 		if err := attach.Teardown(a.HostIf); err != nil {
 			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
 		}

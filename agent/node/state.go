@@ -21,6 +21,7 @@ type Attachment struct {
 	IfName      string       `json:"ifName"`
 	CNINetwork  string       `json:"cniNetwork,omitempty"`
 	Network     string       `json:"network"`
+	VRF         uint32       `json:"vrf"`
 	Netns       string       `json:"netns"`
 	HostIf      string       `json:"hostIf"`
 	MAC         string       `json:"mac"`
