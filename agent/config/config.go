@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 
 	"gopkg.in/yaml.v3"
@@ -159,6 +160,16 @@ func (c *Config) Validate() error {
 		bad("node", "required")
 	} else if !nameRE.MatchString(c.Node) {
 		bad("node", "%q: want a DNS label (lower case letters, digits, '-', '.')", c.Node)
+	}
+	for _, sk := range []struct{ field, path string }{{"sockets.dataplane", c.Sockets.Dataplane}, {"sockets.cni", c.Sockets.CNI}} {
+		if !filepath.IsAbs(sk.path) {
+			bad(sk.field, "%q: want an absolute path", sk.path)
+		} else if len(sk.path) > 107 {
+			bad(sk.field, "%q is %d bytes: a unix socket path has at most 107", sk.path, len(sk.path))
+		}
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		bad("state_dir", "%q: want an absolute path", c.StateDir)
 	}
 	if !c.Fabric.UnderlayIP.Is4() {
 		bad("fabric.underlay_ip", "required, an IPv4 address")
