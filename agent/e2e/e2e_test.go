@@ -493,8 +493,22 @@ func TestRestart(t *testing.T) {
 	if after := dump(t, c); !before.Equal(after) {
 		t.Fatalf("the agent's exit changed the dataplane:\nbefore %v\nafter  %v", before, after)
 	}
+	// An ADD that died between the address and the attachment record.
+	ipamFile := filepath.Join(n.dir, "state", "ipam.json")
+	b, err := os.ReadFile(ipamFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := `"allocations": [
+    {"network": "red", "key": {"containerID": "ghost", "ifName": "eth0"}, "address": "10.20.1.200"},`
+	if err := os.WriteFile(ipamFile, []byte(strings.Replace(string(b), `"allocations": [`, ghost, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(500 * time.Millisecond)
 	n.startAgent(t)
+	if b, _ := os.ReadFile(ipamFile); strings.Contains(string(b), "ghost") || !strings.Contains(string(b), p1.cid) {
+		t.Errorf("after restart, ipam.json:\n%s", b)
+	}
 	out := <-pingOut
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping across the restart lost packets:\n%s", out)

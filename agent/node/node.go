@@ -129,6 +129,18 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
+	// An address with no attachment record comes from an ADD the agent
+	// did not finish (it died in between): kubelet retries that ADD or
+	// DELs it, so the address is free again.
+	for _, al := range im.All() {
+		if _, a := n.attachment(al.Key.ContainerID, al.Key.IfName); a == nil {
+			log.Info("releasing an address of an unfinished ADD", zap.String("containerID", al.Key.ContainerID),
+				zap.String("ifName", al.Key.IfName), zap.Stringer("address", al.Address))
+			if _, err := im.Release(al.Key); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return n, nil
 }
 
@@ -240,6 +252,29 @@ func (n *Node) resync(ctx context.Context) error {
 // desired is the node's state (config and attachments) in the dataplane's
 // terms. Attachments whose host end is gone (a reboot) are left out.
 func (n *Node) desired() (*apiclient.State, error) {
+	s, err := n.desiredState()
+	if err != nil {
+		return nil, err
+	}
+	// Forget the next-hop ids of peers, networks and attachments that are
+	// gone (their objects go in the sweep).
+	keep := map[string]bool{}
+	for _, a := range n.st.Attachments {
+		keep["pod/"+a.ContainerID+"/"+a.IfName] = true
+	}
+	ids := map[uint32]bool{}
+	for _, h := range s.NextHops {
+		ids[h.Id] = true
+	}
+	for k, id := range n.st.NextHops {
+		if !keep[k] && !ids[id] {
+			delete(n.st.NextHops, k)
+		}
+	}
+	return s, nil
+}
+
+func (n *Node) desiredState() (*apiclient.State, error) {
 	s := &apiclient.State{}
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
