@@ -509,11 +509,18 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	port, nh, rt := n.podObjects(a, nw)
 	if fresh {
 		// A port polling an older host end of that name must go first.
-		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port)); err != nil {
+		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port)); status.Code(err) == codes.Unavailable {
+			n.setReady(false)
+			return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+		} else if err != nil {
 			return cniErr(cniapi.CodeDataplane, "the dataplane refused", err)
 		}
 	}
 	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh, rt))
+	if status.Code(err) == codes.Unavailable {
+		n.setReady(false) // the next probe reconnects and resyncs
+		return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+	}
 	if err != nil {
 		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
 	}
