@@ -460,11 +460,14 @@ func TestRestart(t *testing.T) {
 	tn := testnet.New(t)
 	nodeNS, other := tn.NS("n1"), tn.NS("x")
 	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
-	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", []peer{{"node9", "192.168.100.9", "10.20.9.0/24"}})
 	c := dial(t, n)
 	p1 := n.add(t, tn, "p1")
 	p2 := n.add(t, tn, "p2")
 	ping(t, tn, p1, p2.ip)
+	if s := dump(t, c); !hasRoute(s, 1, "10.20.9.0/24") {
+		t.Fatalf("no route to peer node9's block: %v", s.Routes)
+	}
 
 	// Not the agent's: next-hop 5 (below its range) and its route. The
 	// agent's but stale: next-hop 1000 (in its range, 512..1023) and its
@@ -504,6 +507,15 @@ func TestRestart(t *testing.T) {
 	if err := os.WriteFile(ipamFile, []byte(strings.Replace(string(b), `"allocations": [`, ghost, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// node9 leaves the configuration: its tunnel and route go in the sweep.
+	cfg, err := os.ReadFile(n.agentCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(cfg), "peers:\n")
+	if err := os.WriteFile(n.agentCfg, []byte(head), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(500 * time.Millisecond)
 	n.startAgent(t)
 	if b, _ := os.ReadFile(ipamFile); strings.Contains(string(b), "ghost") || !strings.Contains(string(b), p1.cid) {
@@ -528,6 +540,14 @@ func TestRestart(t *testing.T) {
 	}
 	if has(1000) || hasRoute(s, 1, "10.98.0.0/24") {
 		t.Errorf("the sweep kept the agent's stale next-hop 1000 and its route")
+	}
+	if hasRoute(s, 1, "10.20.9.0/24") {
+		t.Errorf("the sweep kept the route to the removed peer's block")
+	}
+	for _, h := range s.NextHops {
+		if h.TunnelDst == "192.168.100.9" {
+			t.Errorf("the sweep kept the tunnel to the removed peer: %v", h)
+		}
 	}
 	for _, v := range s.VNIs {
 		if v.Vni == 999 {
