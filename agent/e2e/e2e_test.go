@@ -155,7 +155,7 @@ func startNode(t *testing.T, tn *testnet.Net, idx int, ns, fabricIf, encap strin
   no_huge: %v
   memory_mb: 512
   file_prefix: %s
-tables: {next_hops: 1024, vrfs: 16, fib4_routes: 1024, fib4_tbl8s: 64, mbufs: 8191}
+tables: {next_hops: 1024, vrfs: 16, fib4_routes: 1024, fib4_tbl8s: 64, mbufs: 32767}
 idle_sleep_max_us: 200
 ports:
   - name: fabric
@@ -671,5 +671,41 @@ func TestDataplaneRestart(t *testing.T) {
 		t.Fatalf("after the dataplane's restart: %v %v", s.Routes, podPorts(s))
 	}
 	ping(t, tn, p1, p2.ip)
+	ping(t, tn, p2, netip.MustParseAddr("10.20.0.1"))
+}
+
+// TestDriverSwitch: pods attached with af_packet, then the agent restarts
+// configured for af_xdp: their ports are recreated on the new driver (the
+// devargs cannot be replaced in place) and forward again; a new pod gets
+// af_xdp from the start.
+func TestDriverSwitch(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	c := dial(t, n)
+	p1 := n.add(t, tn, "p1")
+	p2 := n.add(t, tn, "p2")
+	ping(t, tn, p1, p2.ip)
+
+	if err := n.agent.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(n.agentCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.agentCfg, append(cfg, "attach:\n  veth: {driver: af_xdp}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.startAgent(t)
+	for _, p := range dump(t, c).Ports {
+		if p.Kind == pb.PortKind_PORT_KIND_POD && !strings.HasPrefix(p.Devargs, "net_af_xdp_") {
+			t.Errorf("port %s: devargs %s, want af_xdp", p.Name, p.Devargs)
+		}
+	}
+	ping(t, tn, p1, p2.ip)
+	p3 := n.add(t, tn, "p3")
+	ping(t, tn, p3, p1.ip)
 	ping(t, tn, p2, netip.MustParseAddr("10.20.0.1"))
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -229,6 +230,15 @@ func (n *Node) resync(ctx context.Context) error {
 	if err := n.saveState(); err != nil {
 		return err
 	}
+	if fixed := n.fixedChanges(cur, want); len(fixed.Ops) > 0 {
+		// Pod ports whose devargs (the driver, the workers) changed cannot
+		// be replaced: they go first, with what points to them, and come
+		// back in the replace below (a short gap for those pods only).
+		if _, err := n.dp.ApplyBatch(ctx, fixed); err != nil {
+			return fmt.Errorf("delete pod ports to recreate: %w", err)
+		}
+		n.log.Info("pod ports recreated (devargs changed)", zap.Int("ops", len(fixed.Ops)))
+	}
 	r, err := n.dp.ApplyBatch(ctx, want.Batch(pb.Action_ACTION_REPLACE))
 	if err != nil {
 		return fmt.Errorf("apply the desired state: %w", err)
@@ -332,10 +342,20 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 	return s, nil
 }
 
+// devargs is the DPDK device of a pod's host end: af_packet with one
+// queue pair per worker (each worker has its own TX queue), or af_xdp on
+// the veth's one queue (the workers share its TX queue).
+func (n *Node) devargs(hostIf string) string {
+	if n.cfg.Attach.Veth.Driver == config.DriverAFXDP {
+		return fmt.Sprintf("net_af_xdp_%s,iface=%s,start_queue=0,queue_count=1", hostIf, hostIf)
+	}
+	return fmt.Sprintf("net_af_packet_%s,iface=%s,qpairs=%d", hostIf, hostIf, max(1, n.dp.Server.Workers))
+}
+
 func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, *pb.Route) {
 	port := &pb.Port{
 		Name:    a.HostIf,
-		Devargs: fmt.Sprintf("net_af_packet_%s,iface=%s,qpairs=%d", a.HostIf, a.HostIf, max(1, n.dp.Server.Workers)),
+		Devargs: n.devargs(a.HostIf),
 		Kind:    pb.PortKind_PORT_KIND_POD,
 		Vrf:     nw.VRF,
 		Mac:     a.MAC,
@@ -345,6 +365,39 @@ func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.Next
 	nh := &pb.NextHop{Id: a.NextHop, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: a.HostIf, DstMac: a.MAC}
 	rt := &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String(), NextHop: a.NextHop}
 	return port, nh, rt
+}
+
+// fixedChanges is the delete batch of the agent's pod ports whose fields
+// fixed at creation differ from the wanted ones, with the next-hops that
+// use them and the routes to those next-hops.
+func (n *Node) fixedChanges(cur, want *apiclient.State) *apiclient.Batch {
+	wantPorts := map[string]*pb.Port{}
+	for _, p := range want.Ports {
+		wantPorts[p.Name] = p
+	}
+	gone := map[string]bool{}
+	var del []proto.Message
+	for _, p := range cur.Ports {
+		w, ok := wantPorts[p.Name]
+		if ok && p.Kind == pb.PortKind_PORT_KIND_POD && strings.HasPrefix(p.Name, attach.HostPrefix) &&
+			(p.Devargs != w.Devargs || p.Kind != w.Kind || p.RxQueues != w.RxQueues) {
+			gone[p.Name] = true
+			del = append(del, p)
+		}
+	}
+	nhs := map[uint32]bool{}
+	for _, h := range cur.NextHops {
+		if gone[h.Port] {
+			nhs[h.Id] = true
+			del = append(del, h)
+		}
+	}
+	for _, r := range cur.Routes {
+		if nhs[r.NextHop] {
+			del = append(del, r)
+		}
+	}
+	return (&apiclient.Batch{}).Delete(del...)
 }
 
 // stale is the delete batch of what the dataplane has, the agent owns and
