@@ -28,7 +28,7 @@ type Key struct {
 // Pool is one network's allocation range.
 type Pool struct {
 	Subnet  netip.Prefix // the network's: its network and broadcast addresses are never given
-	Block   netip.Prefix // this node's part of it
+	Block   netip.Prefix // this node's part of it: its first and last address are never given either (blocks of /30 and larger)
 	Gateway netip.Addr   // never given
 }
 
@@ -89,9 +89,15 @@ func (m *IPAM) Allocate(network string, key Key) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	bcast := last(p.Subnet)
+	skip := map[netip.Addr]bool{p.Subnet.Addr(): true, last(p.Subnet): true, p.Gateway: true}
+	if p.Block.Bits() <= 30 {
+		// nor the block's own first and last (10.1.2.0 and 10.1.2.255
+		// of a /24 block): valid in a larger subnet, but they confuse
+		// people and some tools
+		skip[p.Block.Addr()], skip[last(p.Block)] = true, true
+	}
 	for a := p.Block.Addr(); p.Block.Contains(a); a = a.Next() {
-		if a == p.Subnet.Addr() || a == bcast || a == p.Gateway {
+		if skip[a] {
 			continue
 		}
 		if _, taken := used[a]; taken {
