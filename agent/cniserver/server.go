@@ -26,6 +26,9 @@ type Backend interface {
 	GC(context.Context, *cniapi.Request) *cniapi.Response
 }
 
+// CommandTimeout bounds one command's work.
+const CommandTimeout = 2 * time.Minute
+
 // Server is the CNI API server.
 type Server struct {
 	http *http.Server
@@ -59,12 +62,13 @@ func Listen(socket string, b Backend, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	serve := func(ctx context.Context, path string, req *cniapi.Request) *cniapi.Response {
-		if req.TimeoutMillis > 0 {
-			// answer before the plugin gives up on us
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond*9/10+time.Second)
-			defer cancel()
-		}
+		// A command, once started, runs to its end even if the plugin
+		// gives up (it retries, and the command is idempotent): it is
+		// not cancelled with the request, which would leave it half
+		// done, but bounded. Waiting to start is bounded by the
+		// request's timeoutMillis (the node answers "try again later").
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommandTimeout)
+		defer cancel()
 		start := time.Now()
 		var resp *cniapi.Response
 		switch path {

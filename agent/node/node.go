@@ -45,7 +45,7 @@ type Node struct {
 	log  *zap.Logger
 	ipam *ipam.IPAM
 
-	mu     sync.Mutex // CNI commands, state
+	sem    chan struct{} // one holder: CNI commands, resync, state
 	st     state
 	dp     *apiclient.Client
 	fabric string // the dataplane's fabric port name
@@ -85,8 +85,8 @@ func (n *Node) Watch(ctx context.Context, interval time.Duration) {
 }
 
 func (n *Node) probe(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.lock()
+	defer n.unlock()
 	if n.dp != nil {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		r, err := n.dp.ListVRFs(pctx, &pb.ListVRFsRequest{})
@@ -126,7 +126,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, ipam: im}
+	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1)}
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
@@ -174,8 +174,8 @@ func (n *Node) Start(ctx context.Context) error {
 // Close closes the dataplane connection. It deletes nothing: pods keep
 // forwarding while the agent is away.
 func (n *Node) Close() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.lock()
+	defer n.unlock()
 	if n.dp != nil {
 		n.dp.Close()
 		n.dp = nil
@@ -183,8 +183,8 @@ func (n *Node) Close() {
 }
 
 func (n *Node) connectAndSync(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.lock()
+	defer n.unlock()
 	return n.connectAndSyncLocked(ctx)
 }
 
@@ -486,6 +486,32 @@ func cniErr(code uint, msg string, err error) *cniapi.Response {
 	return &cniapi.Response{Error: e}
 }
 
+func busy() *cniapi.Response {
+	return cniErr(cniapi.CodeTryAgainLater, "the agent is busy with other commands", nil)
+}
+
+func (n *Node) lock()   { n.sem <- struct{}{} }
+func (n *Node) unlock() { <-n.sem }
+
+// lockFor waits for the lock, at most 80% of the plugin's timeout (when it
+// says), so that the plugin hears "try again later" rather than time out.
+func (n *Node) lockFor(ctx context.Context, timeoutMillis int64) bool {
+	var expire <-chan time.Time
+	if timeoutMillis > 0 {
+		t := time.NewTimer(time.Duration(timeoutMillis) * time.Millisecond * 8 / 10)
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case n.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-expire:
+		return false
+	}
+}
+
 func notReady() *cniapi.Response {
 	return cniErr(cniapi.CodeTryAgainLater, "the agent has not programmed the dataplane yet", nil)
 }
@@ -513,8 +539,10 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if !n.Ready() {
 		return notReady()
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
 	if n.dp == nil {
 		return notReady()
 	}
@@ -595,8 +623,10 @@ func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result
 // Del removes an attachment: route, next-hop, port, veth, address. An
 // unknown attachment is success.
 func (n *Node) Del(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
 	return n.del(ctx, req.ContainerID, req.IfName)
 }
 
@@ -650,8 +680,10 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 
 // Check verifies the pod's interface has its address.
 func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
 	_, a := n.attachment(req.ContainerID, req.IfName)
 	if a == nil {
 		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
@@ -679,8 +711,10 @@ func (n *Node) GC(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if !n.Ready() {
 		return notReady()
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
 	valid := map[cniapi.Attachment]bool{}
 	for _, v := range req.Valid {
 		valid[v] = true

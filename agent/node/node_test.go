@@ -1,12 +1,15 @@
 package node
 
 import (
+	"context"
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/prototext"
 
+	"github.com/filament-net/filament/agent/cniapi"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
 )
@@ -89,3 +92,28 @@ func TestStaleOwnership(t *testing.T) {
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// A command that cannot start within 80% of the plugin's timeout answers
+// "try again later".
+func TestLockFor(t *testing.T) {
+	n := &Node{sem: make(chan struct{}, 1)}
+	ctx := context.Background()
+	if !n.lockFor(ctx, 0) {
+		t.Fatal("free lock not taken")
+	}
+	start := time.Now()
+	if n.lockFor(ctx, 100) {
+		t.Fatal("held lock taken")
+	}
+	if d := time.Since(start); d < 70*time.Millisecond || d > 2*time.Second {
+		t.Errorf("gave up after %v, want about 80ms", d)
+	}
+	r := n.Del(ctx, &cniapi.Request{ContainerID: "c", IfName: "eth0", TimeoutMillis: 50})
+	if r == nil || r.Error == nil || r.Error.Code != cniapi.CodeTryAgainLater {
+		t.Errorf("DEL while busy: %+v", r)
+	}
+	n.unlock()
+	if !n.lockFor(ctx, 100) {
+		t.Error("released lock not taken")
+	}
+}
