@@ -10,7 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.uber.org/zap"
 
@@ -25,6 +29,21 @@ type Backend interface {
 	Status(context.Context, *cniapi.Request) *cniapi.Response
 	GC(context.Context, *cniapi.Request) *cniapi.Response
 }
+
+var (
+	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "filament_agent_cni_requests_total",
+		Help: "CNI API commands answered, by command and CNI error code (0: success).",
+	}, []string{"command", "code"})
+	durations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "filament_agent_cni_request_duration_seconds",
+		Help:    "Time to answer a CNI API command, by command.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"command"})
+)
+
+// Collectors are the server's metrics, for the agent's registry.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{requests, durations} }
 
 // CommandTimeout bounds one command's work.
 const CommandTimeout = 2 * time.Minute
@@ -83,6 +102,13 @@ func Listen(socket string, b Backend, log *zap.Logger) (*Server, error) {
 		case cniapi.PathGC:
 			resp = b.GC(ctx, req)
 		}
+		cmd := path[strings.LastIndex(path, "/")+1:]
+		code := "0"
+		if resp != nil && resp.Error != nil {
+			code = strconv.FormatUint(uint64(resp.Error.Code), 10)
+		}
+		requests.WithLabelValues(cmd, code).Inc()
+		durations.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
 		fields := []zap.Field{zap.String("path", path), zap.String("containerID", req.ContainerID),
 			zap.String("ifName", req.IfName), zap.Duration("took", time.Since(start))}
 		if resp != nil && resp.Error != nil {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,6 +49,12 @@ type Config struct {
 	Networks []Network `yaml:"networks"`
 	Peers    []Peer    `yaml:"peers"`
 	Attach   Attach    `yaml:"attach"`
+	Metrics  Metrics   `yaml:"metrics"`
+}
+
+// Metrics: Prometheus metrics over HTTP.
+type Metrics struct {
+	Listen string `yaml:"listen"` // host:port of /metrics; "" (the default): not served
 }
 
 // Sockets are where the agent talks to the dataplane and serves the CNI API.
@@ -172,6 +179,11 @@ func (c *Config) Validate() error {
 			bad(sk.field, "%q: want an absolute path", sk.path)
 		} else if len(sk.path) > 107 {
 			bad(sk.field, "%q is %d bytes: a unix socket path has at most 107", sk.path, len(sk.path))
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || port == "" {
+			bad("metrics.listen", "%q: want host:port (127.0.0.1:9464)", c.Metrics.Listen)
 		}
 	}
 	if !filepath.IsAbs(c.StateDir) {
@@ -333,6 +345,7 @@ type rawConfig struct {
 	Networks []rawNetwork `yaml:"networks"`
 	Peers    []rawPeer    `yaml:"peers"`
 	Attach   Attach       `yaml:"attach"`
+	Metrics  Metrics      `yaml:"metrics"`
 }
 
 type rawFabric struct {
@@ -379,7 +392,7 @@ func (r *rawConfig) convert() (*Config, error) {
 		}
 		return p
 	}
-	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach,
+	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
 		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP), MTU: r.Fabric.MTU}}
 	for i, n := range r.Networks {
 		f := fmt.Sprintf("networks[%d].", i)

@@ -66,6 +66,7 @@ func TestBad(t *testing.T) {
 		{"{red: 10.20.2.0/24}", "{blue: 10.20.2.0/24}", "peers[0].pod_blocks.blue: no network \"blue\""},
 		{"underlay_ip: 192.168.100.2", "underlay_ip: 192.168.100.1", "peers[0].underlay_ip: 192.168.100.1 already used by fabric.underlay_ip"},
 		{"mtu: 1500", "mtu: 100", "fabric.mtu: 100"},
+		{"state_dir: /var/lib/filament", "state_dir: /var/lib/filament\nmetrics: {listen: nope}", `metrics.listen: "nope": want host:port`},
 		{"cni: /run/f/cni.sock", "cni: run/cni.sock", `sockets.cni: "run/cni.sock": want an absolute path`},
 		{"state_dir: /var/lib/filament", "state_dir: state", `state_dir: "state": want an absolute path`},
 		{"subnet: 10.20.0.0/16", "subnet: nope", `networks[0].subnet: "nope" is not an IPv4 prefix`},

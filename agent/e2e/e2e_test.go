@@ -181,6 +181,7 @@ ports:
 sockets: {dataplane: %s, cni: %s}
 state_dir: %s
 fabric: {underlay_ip: %s, mtu: 1500}
+metrics: {listen: "127.0.0.1:9464"}
 networks:
   - name: red
     vrf: 1
@@ -356,6 +357,24 @@ func TestOneNode(t *testing.T) {
 	ping(t, tn, p1, p2.ip)
 	ping(t, tn, p2, p1.ip)
 	ping(t, tn, p1, netip.MustParseAddr("10.20.0.1"))
+
+	// Metrics, served in the node's namespace.
+	metrics := tn.MustIn(nodeNS, "curl", "-sf", "http://127.0.0.1:9464/metrics")
+	for _, want := range []string{
+		"filament_agent_dataplane_ready 1",
+		`filament_agent_attachments{network="red"} 2`,
+		`filament_agent_ipam_allocated{network="red"} 2`,
+		`filament_agent_ipam_capacity{network="red"} 254`,
+		`filament_agent_cni_requests_total{code="0",command="add"} 2`,
+		`filament_agent_resyncs_total{result="ok"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", metrics)
+	}
 
 	// MTU and offloads in the pod
 	out := tn.MustIn(p1.ns, "ip", "-o", "link", "show", "eth0")

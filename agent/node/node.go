@@ -54,6 +54,10 @@ type Node struct {
 
 	gen uint64 // the dataplane's generation after our last write or list
 
+	metrics     *Metrics
+	countMu     sync.Mutex
+	attachCount map[string]int // network -> attachments, for metrics
+
 	readyMu sync.RWMutex
 	ready   bool
 }
@@ -126,7 +130,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1), metrics: newMetrics()}
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
@@ -208,7 +212,14 @@ func (n *Node) connectAndSyncLocked(ctx context.Context) error {
 	return n.resync(ctx)
 }
 
-func (n *Node) resync(ctx context.Context) error {
+func (n *Node) resync(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.metrics.resyncs.WithLabelValues("error").Inc()
+		} else {
+			n.metrics.resyncs.WithLabelValues("ok").Inc()
+		}
+	}()
 	start := time.Now()
 	cur, err := n.dp.Dump(ctx)
 	if err != nil {

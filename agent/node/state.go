@@ -53,10 +53,24 @@ func (n *Node) loadState() error {
 	if n.st.NextHops == nil {
 		n.st.NextHops = map[string]uint32{}
 	}
+	n.countAttachments()
 	return nil
 }
 
-func (n *Node) saveState() error { return statefile.Save(n.statePath(), &n.st) }
+func (n *Node) saveState() error {
+	n.countAttachments()
+	return statefile.Save(n.statePath(), &n.st)
+}
+
+func (n *Node) countAttachments() {
+	c := map[string]int{}
+	for _, a := range n.st.Attachments {
+		c[a.Network]++
+	}
+	n.countMu.Lock()
+	n.attachCount = c
+	n.countMu.Unlock()
+}
 
 // nextHopID returns the id for key, allocating the lowest free one of the
 // agent's range if it has none (the caller saves the state).

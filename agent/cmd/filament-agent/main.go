@@ -11,11 +11,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -78,6 +83,23 @@ func run() int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 	log.Info("serving the CNI API", zap.String("socket", cfg.Sockets.CNI), zap.String("dataplane", cfg.Sockets.Dataplane))
+
+	if cfg.Metrics.Listen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n)
+		reg.MustRegister(cniserver.Collectors()...)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ms := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("cannot serve metrics", zap.String("listen", cfg.Metrics.Listen), zap.Error(err))
+			return 1
+		}
+		go func() { _ = ms.Serve(mln) }()
+		defer ms.Close()
+		log.Info("serving metrics", zap.String("listen", mln.Addr().String()))
+	}
 
 	started := make(chan error, 1)
 	go func() { started <- n.Start(ctx) }()
