@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Filament two-node demo with agents (make run-agents): each node runs
-# filament-dataplane with only its fabric port (deploy/demo/fabric-nodeN.yaml)
-# and filament-agent (deploy/demo/agent-nodeN.yaml); the pods are attached
+# filament-dataplane with only its fabric port (deploy/demo-agents/dataplane-nodeN.yaml)
+# and filament-agent (deploy/demo-agents/agent-nodeN.yaml); the pods are attached
 # by running filament-cni as kubelet does. Then: pings, TCP, an agent
 # restart under a running ping (no packet lost), DEL. Everything it starts
 # is stopped by PID and every namespace removed at exit. Needs root.
@@ -76,11 +76,13 @@ done
 
 say "starting the dataplanes (fabric port only) and the agents"
 for n in 1 2; do
-	sed "s/^  no_huge: false/  no_huge: $NO_HUGE/" "$ROOT/deploy/demo/fabric-node$n.yaml" >"$RUN/fabric-node$n.yaml"
+	sed "s/^  no_huge: false/  no_huge: $NO_HUGE/" "$ROOT/deploy/demo-agents/dataplane-node$n.yaml" >"$RUN/dataplane-node$n.yaml"
 	sed -e "s|/run/filament/node$n|$RUN/node$n|" -e "s|/var/lib/filament/node$n|$RUN/state-node$n|" \
-		"$ROOT/deploy/demo/agent-node$n.yaml" >"$RUN/agent-node$n.yaml"
+		"$ROOT/deploy/demo-agents/agent-node$n.yaml" >"$RUN/agent-node$n.yaml"
 	mkdir -p "$RUN/node$n"
-	ip netns exec "fil-node$n" "$BIN/filament-dataplane" --config "$RUN/fabric-node$n.yaml" \
+	"$BIN/filament-dataplane" --check --config "$RUN/dataplane-node$n.yaml" --socket "$RUN/node$n/dataplane.sock" | sed "s/^/node$n: /"
+	"$BIN/filament-agent" --check --config "$RUN/agent-node$n.yaml" | sed "s/^/node$n: /"
+	ip netns exec "fil-node$n" "$BIN/filament-dataplane" --config "$RUN/dataplane-node$n.yaml" \
 		--socket "$RUN/node$n/dataplane.sock" >"$RUN/dataplane-node$n.log" 2>&1 &
 	PIDS+=($!)
 	echo "node$n: filament-dataplane PID $!"

@@ -83,7 +83,7 @@ func TestBad(t *testing.T) {
 
 // The demo's agent configurations are valid.
 func TestDemoConfigs(t *testing.T) {
-	for _, f := range []string{"../../deploy/demo/agent-node1.yaml", "../../deploy/demo/agent-node2.yaml"} {
+	for _, f := range []string{"../../deploy/demo-agents/agent-node1.yaml", "../../deploy/demo-agents/agent-node2.yaml"} {
 		if _, err := Load(f); err != nil {
 			t.Error(err)
 		}
