@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go run bench generate check-generate clean
+.PHONY: all deps hugepages build vet test test-go run run-agents bench generate check-generate clean
 
 all: build
 
@@ -21,7 +21,7 @@ hugepages:
 build: deps
 	@mkdir -p $(BIN)
 	$(GO) build ./...
-	$(GO) build -o $(BIN)/ ./dpdk/cmd/... ./cni/cmd/...
+	$(GO) build -o $(BIN)/ ./dpdk/cmd/... ./cni/cmd/... ./agent/cmd/...
 
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -34,6 +34,10 @@ test: deps hugepages vet build
 
 run: build hugepages
 	@scripts/demo.sh
+
+# The same two nodes programmed by filament-agent, pods added by filament-cni.
+run-agents: build hugepages
+	@scripts/demo-agents.sh
 
 # The fast path's cycles/packet, every scenario interleaved (a few minutes,
 # best on a quiet machine): rewrites docs/benchmarks/fastpath.md.

@@ -1,0 +1,131 @@
+// filament-agent is Filament's per-node daemon. In standalone mode (the
+// only mode so far) it reads one YAML file (agent/config, docs/agent.md),
+// programs the node's networks and peers into filament-dataplane, and
+// serves the CNI API that filament-cni calls to attach pods.
+//
+// SIGTERM or SIGINT: stop serving and exit 0, deleting nothing from the
+// dataplane (pods keep forwarding; the next agent resyncs).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/filament-net/filament/agent/cniserver"
+	"github.com/filament-net/filament/agent/config"
+	"github.com/filament-net/filament/agent/node"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "standalone configuration `file`")
+	level := flag.String("log-level", "info", "debug, info, warn or error")
+	check := flag.Bool("check", false, "validate the configuration and exit")
+	watch := flag.Duration("watch", 2*time.Second, "how often to check the dataplane (resync after it restarts)")
+	flag.Parse()
+
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "filament-agent: %v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Printf("%s: ok\n", *cfgPath)
+		return 0
+	}
+	lvl, err := zapcore.ParseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "filament-agent: --log-level: %v\n", err)
+		return 2
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	log, err := zc.Build()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "filament-agent: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("node", cfg.Node))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	n, err := node.New(cfg, log)
+	if err != nil {
+		log.Error("cannot load the state", zap.String("state_dir", cfg.StateDir), zap.Error(err))
+		return 1
+	}
+	// The CNI socket is up first: until the dataplane is programmed it
+	// answers "try again later" (STATUS: not ready).
+	srv, err := cniserver.Listen(cfg.Sockets.CNI, n, log)
+	if err != nil {
+		log.Error("cannot serve the CNI API", zap.String("socket", cfg.Sockets.CNI), zap.Error(err))
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	log.Info("serving the CNI API", zap.String("socket", cfg.Sockets.CNI), zap.String("dataplane", cfg.Sockets.Dataplane))
+
+	if cfg.Metrics.Listen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n)
+		reg.MustRegister(cniserver.Collectors()...)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ms := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("cannot serve metrics", zap.String("listen", cfg.Metrics.Listen), zap.Error(err))
+			return 1
+		}
+		go func() { _ = ms.Serve(mln) }()
+		defer ms.Close()
+		log.Info("serving metrics", zap.String("listen", mln.Addr().String()))
+	}
+
+	started := make(chan error, 1)
+	go func() { started <- n.Start(ctx) }()
+
+	rc := 0
+	select {
+	case err := <-serveErr:
+		log.Error("CNI server failed", zap.Error(err))
+		rc = 1
+	case err := <-started:
+		if err == nil {
+			log.Info("ready")
+			go n.Watch(ctx, *watch)
+			select {
+			case err := <-serveErr:
+				log.Error("CNI server failed", zap.Error(err))
+				rc = 1
+			case <-ctx.Done():
+			}
+		}
+	case <-ctx.Done():
+	}
+	log.Info("stopping: the dataplane keeps its state")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	n.Close()
+	return rc
+}

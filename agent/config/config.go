@@ -1,0 +1,411 @@
+// Package config is filament-agent's standalone configuration: one YAML
+// file that describes the node, its fabric, the virtual networks with this
+// node's pod block in each, and the peer nodes with theirs. It is decoded
+// strictly (an unknown key is an error) and every error names its field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/filament-net/filament/agent/cniapi"
+	"github.com/filament-net/filament/dpdk/apiclient"
+)
+
+// Defaults.
+const (
+	DefaultStateDir = "/var/lib/filament"
+	DefaultMTU      = 1500
+)
+
+// Encapsulations and their overhead in front of the pod's IPv4 packet.
+const (
+	EncapVXLAN    = "vxlan"
+	EncapMPLSoUDP = "mplsoudp"
+)
+
+// Overhead is what an encapsulation adds to the pod's packet (bytes).
+func Overhead(encap string) int {
+	if encap == EncapMPLSoUDP {
+		return 32
+	}
+	return 50
+}
+
+// Config is the whole file.
+type Config struct {
+	Node     string    `yaml:"node"`
+	Sockets  Sockets   `yaml:"sockets"`
+	StateDir string    `yaml:"state_dir"`
+	Fabric   Fabric    `yaml:"fabric"`
+	Networks []Network `yaml:"networks"`
+	Peers    []Peer    `yaml:"peers"`
+	Attach   Attach    `yaml:"attach"`
+	Metrics  Metrics   `yaml:"metrics"`
+}
+
+// Metrics: Prometheus metrics over HTTP.
+type Metrics struct {
+	Listen string `yaml:"listen"` // host:port of /metrics; "" (the default): not served
+}
+
+// Sockets are where the agent talks to the dataplane and serves the CNI API.
+type Sockets struct {
+	Dataplane string `yaml:"dataplane"` // default apiclient.DefaultSocket
+	CNI       string `yaml:"cni"`       // default cniapi.DefaultSocket (mode 0600)
+}
+
+// Fabric is this node's underlay.
+type Fabric struct {
+	UnderlayIP netip.Addr `yaml:"underlay_ip"`
+	MTU        int        `yaml:"mtu"` // default 1500
+}
+
+// Network is a virtual network (one VRF on every node).
+type Network struct {
+	Name     string       `yaml:"name"`
+	VRF      uint32       `yaml:"vrf"`
+	VNI      uint32       `yaml:"vni"`   // VXLAN network id (0: none)
+	Label    uint32       `yaml:"label"` // MPLS label (0: none)
+	Subnet   netip.Prefix `yaml:"subnet"`
+	Gateway  netip.Addr   `yaml:"gateway"`
+	Encap    string       `yaml:"encap"`     // vxlan (default) or mplsoudp: what this node sends
+	PodBlock netip.Prefix `yaml:"pod_block"` // this node's addresses, inside subnet
+}
+
+// Peer is another node: tunnels to it carry its pod blocks.
+type Peer struct {
+	Name       string                  `yaml:"name"`
+	UnderlayIP netip.Addr              `yaml:"underlay_ip"`
+	PodBlocks  map[string]netip.Prefix `yaml:"pod_blocks"` // network name -> block
+}
+
+// Attach says how kernel pods are plugged in.
+type Attach struct {
+	Veth VethAttach `yaml:"veth"`
+}
+
+// VethAttach: the dataplane polls the host end of a veth.
+type VethAttach struct {
+	Driver string `yaml:"driver"` // af_packet (default) or af_xdp
+}
+
+// Veth drivers: the DPDK PMD that polls the host end.
+const (
+	DriverAFPacket = "af_packet"
+	DriverAFXDP    = "af_xdp" // DPDK 22.11 leaks 2049 mbufs per port removed (docs/operations.md)
+)
+
+// Load reads, decodes strictly, defaults and validates a file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes strictly, defaults and validates.
+func Parse(b []byte) (*Config, error) {
+	var r rawConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil {
+		return nil, err
+	}
+	c, err := r.convert()
+	if err != nil {
+		return nil, err
+	}
+	c.Default()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Default fills the defaults in.
+func (c *Config) Default() {
+	if c.Sockets.Dataplane == "" {
+		c.Sockets.Dataplane = apiclient.DefaultSocket
+	}
+	if c.Sockets.CNI == "" {
+		c.Sockets.CNI = cniapi.DefaultSocket
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Fabric.MTU == 0 {
+		c.Fabric.MTU = DefaultMTU
+	}
+	for i := range c.Networks {
+		if c.Networks[i].Encap == "" {
+			c.Networks[i].Encap = EncapVXLAN
+		}
+	}
+	if c.Attach.Veth.Driver == "" {
+		c.Attach.Veth.Driver = DriverAFPacket
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+
+// Validate checks the whole file; the error lists every problem, each
+// naming its field ("networks[1].pod_block: ...").
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, f string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(f, a...)))
+	}
+	if c.Node == "" {
+		bad("node", "required")
+	} else if !nameRE.MatchString(c.Node) {
+		bad("node", "%q: want a DNS label (lower case letters, digits, '-', '.')", c.Node)
+	}
+	for _, sk := range []struct{ field, path string }{{"sockets.dataplane", c.Sockets.Dataplane}, {"sockets.cni", c.Sockets.CNI}} {
+		if !filepath.IsAbs(sk.path) {
+			bad(sk.field, "%q: want an absolute path", sk.path)
+		} else if len(sk.path) > 107 {
+			bad(sk.field, "%q is %d bytes: a unix socket path has at most 107", sk.path, len(sk.path))
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || port == "" {
+			bad("metrics.listen", "%q: want host:port (127.0.0.1:9464)", c.Metrics.Listen)
+		}
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		bad("state_dir", "%q: want an absolute path", c.StateDir)
+	}
+	if !c.Fabric.UnderlayIP.Is4() {
+		bad("fabric.underlay_ip", "required, an IPv4 address")
+	}
+	if c.Fabric.MTU < 576+50 || c.Fabric.MTU > 9600 {
+		bad("fabric.mtu", "%d: want %d..9600", c.Fabric.MTU, 576+50)
+	}
+	if c.Attach.Veth.Driver != DriverAFPacket && c.Attach.Veth.Driver != DriverAFXDP {
+		bad("attach.veth.driver", "%q: want af_packet or af_xdp", c.Attach.Veth.Driver)
+	}
+	if len(c.Networks) == 0 {
+		bad("networks", "at least one network is required")
+	}
+	names := map[string]int{}
+	vrfs, vnis, labels := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
+	for i, n := range c.Networks {
+		f := fmt.Sprintf("networks[%d]", i)
+		switch {
+		case n.Name == "":
+			bad(f+".name", "required")
+		case !nameRE.MatchString(n.Name):
+			bad(f+".name", "%q: want a DNS label", n.Name)
+		default:
+			if j, ok := names[n.Name]; ok {
+				bad(f+".name", "%q already names networks[%d]", n.Name, j)
+			}
+			names[n.Name] = i
+		}
+		if n.VRF == 0 {
+			bad(f+".vrf", "required, not 0 (VRF 0 is the fabric's)")
+		} else if j, ok := vrfs[n.VRF]; ok {
+			bad(f+".vrf", "%d already used by networks[%d]", n.VRF, j)
+		} else {
+			vrfs[n.VRF] = i
+		}
+		if n.VNI > 1<<24-1 {
+			bad(f+".vni", "%d: want 1..16777215", n.VNI)
+		} else if n.VNI != 0 {
+			if j, ok := vnis[n.VNI]; ok {
+				bad(f+".vni", "%d already used by networks[%d]", n.VNI, j)
+			}
+			vnis[n.VNI] = i
+		}
+		if n.Label != 0 && (n.Label < 16 || n.Label > 1<<20-1) {
+			bad(f+".label", "%d: want 16..1048575", n.Label)
+		} else if n.Label != 0 {
+			if j, ok := labels[n.Label]; ok {
+				bad(f+".label", "%d already used by networks[%d]", n.Label, j)
+			}
+			labels[n.Label] = i
+		}
+		switch n.Encap {
+		case EncapVXLAN:
+			if n.VNI == 0 {
+				bad(f+".vni", "required with encap vxlan")
+			}
+		case EncapMPLSoUDP:
+			if n.Label == 0 {
+				bad(f+".label", "required with encap mplsoudp")
+			}
+		default:
+			bad(f+".encap", "%q: want vxlan or mplsoudp", n.Encap)
+		}
+		if !n.Subnet.IsValid() || !n.Subnet.Addr().Is4() {
+			bad(f+".subnet", "required, an IPv4 prefix")
+			continue
+		}
+		if n.Subnet != n.Subnet.Masked() {
+			bad(f+".subnet", "%s has host bits set (want %s)", n.Subnet, n.Subnet.Masked())
+		}
+		if n.Subnet.Bits() > 30 {
+			bad(f+".subnet", "%s: at most /30", n.Subnet)
+		}
+		if !n.Gateway.Is4() || !n.Subnet.Contains(n.Gateway) {
+			bad(f+".gateway", "%v: want an address inside subnet %s", n.Gateway, n.Subnet)
+		}
+		checkBlock(bad, f+".pod_block", n.PodBlock, n.Subnet, true)
+	}
+	pnames := map[string]int{}
+	under := map[netip.Addr]string{c.Fabric.UnderlayIP: "fabric.underlay_ip"}
+	for i, p := range c.Peers {
+		f := fmt.Sprintf("peers[%d]", i)
+		if p.Name == "" {
+			bad(f+".name", "required")
+		} else if j, ok := pnames[p.Name]; ok {
+			bad(f+".name", "%q already names peers[%d]", p.Name, j)
+		} else if p.Name == c.Node {
+			bad(f+".name", "%q is this node", p.Name)
+		} else {
+			pnames[p.Name] = i
+		}
+		if !p.UnderlayIP.Is4() {
+			bad(f+".underlay_ip", "required, an IPv4 address")
+		} else if other, ok := under[p.UnderlayIP]; ok {
+			bad(f+".underlay_ip", "%s already used by %s", p.UnderlayIP, other)
+		} else {
+			under[p.UnderlayIP] = f + ".underlay_ip"
+		}
+		for nn, blk := range p.PodBlocks {
+			j, ok := names[nn]
+			if !ok {
+				bad(f+".pod_blocks."+nn, "no network %q", nn)
+				continue
+			}
+			n := c.Networks[j]
+			if !n.Subnet.IsValid() {
+				continue
+			}
+			checkBlock(bad, f+".pod_blocks."+nn, blk, n.Subnet, false)
+			if n.PodBlock.IsValid() && blk.Overlaps(n.PodBlock) {
+				bad(f+".pod_blocks."+nn, "%s overlaps this node's pod_block %s", blk, n.PodBlock)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkBlock(bad func(string, string, ...any), f string, blk, subnet netip.Prefix, local bool) {
+	switch {
+	case !blk.IsValid() || !blk.Addr().Is4():
+		bad(f, "required, an IPv4 prefix")
+	case blk != blk.Masked():
+		bad(f, "%s has host bits set (want %s)", blk, blk.Masked())
+	case blk.Bits() < subnet.Bits() || !subnet.Contains(blk.Addr()):
+		bad(f, "%s is not inside subnet %s", blk, subnet)
+	case local && blk.Bits() > 30 && blk.Bits() != subnet.Bits():
+		bad(f, "%s: too small", blk)
+	}
+}
+
+// Network returns the network named name ("" is the first, the default).
+func (c *Config) Network(name string) (*Network, bool) {
+	if name == "" && len(c.Networks) > 0 {
+		return &c.Networks[0], true
+	}
+	for i := range c.Networks {
+		if c.Networks[i].Name == name {
+			return &c.Networks[i], true
+		}
+	}
+	return nil, false
+}
+
+// PodMTU is the MTU of the network's pod interfaces: the fabric's minus the
+// encapsulation's overhead.
+func (c *Config) PodMTU(n *Network) int { return c.Fabric.MTU - Overhead(n.Encap) }
+
+// The file as written: addresses as text, converted with errors that name
+// the field (yaml's own would not).
+type rawConfig struct {
+	Node     string       `yaml:"node"`
+	Sockets  Sockets      `yaml:"sockets"`
+	StateDir string       `yaml:"state_dir"`
+	Fabric   rawFabric    `yaml:"fabric"`
+	Networks []rawNetwork `yaml:"networks"`
+	Peers    []rawPeer    `yaml:"peers"`
+	Attach   Attach       `yaml:"attach"`
+	Metrics  Metrics      `yaml:"metrics"`
+}
+
+type rawFabric struct {
+	UnderlayIP string `yaml:"underlay_ip"`
+	MTU        int    `yaml:"mtu"`
+}
+
+type rawNetwork struct {
+	Name     string `yaml:"name"`
+	VRF      uint32 `yaml:"vrf"`
+	VNI      uint32 `yaml:"vni"`
+	Label    uint32 `yaml:"label"`
+	Subnet   string `yaml:"subnet"`
+	Gateway  string `yaml:"gateway"`
+	Encap    string `yaml:"encap"`
+	PodBlock string `yaml:"pod_block"`
+}
+
+type rawPeer struct {
+	Name       string            `yaml:"name"`
+	UnderlayIP string            `yaml:"underlay_ip"`
+	PodBlocks  map[string]string `yaml:"pod_blocks"`
+}
+
+func (r *rawConfig) convert() (*Config, error) {
+	var errs []error
+	addr := func(field, s string) netip.Addr {
+		if s == "" {
+			return netip.Addr{} // "required" comes from Validate
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv4 address", field, s))
+		}
+		return a
+	}
+	prefix := func(field, s string) netip.Prefix {
+		if s == "" {
+			return netip.Prefix{}
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv4 prefix (10.1.0.0/24)", field, s))
+		}
+		return p
+	}
+	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
+		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP), MTU: r.Fabric.MTU}}
+	for i, n := range r.Networks {
+		f := fmt.Sprintf("networks[%d].", i)
+		c.Networks = append(c.Networks, Network{Name: n.Name, VRF: n.VRF, VNI: n.VNI, Label: n.Label, Encap: n.Encap,
+			Subnet: prefix(f+"subnet", n.Subnet), Gateway: addr(f+"gateway", n.Gateway), PodBlock: prefix(f+"pod_block", n.PodBlock)})
+	}
+	for i, p := range r.Peers {
+		f := fmt.Sprintf("peers[%d].", i)
+		pp := Peer{Name: p.Name, UnderlayIP: addr(f+"underlay_ip", p.UnderlayIP), PodBlocks: map[string]netip.Prefix{}}
+		for k, v := range p.PodBlocks {
+			pp.PodBlocks[k] = prefix(f+"pod_blocks."+k, v)
+		}
+		c.Peers = append(c.Peers, pp)
+	}
+	return c, errors.Join(errs...)
+}

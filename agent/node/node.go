@@ -1,0 +1,746 @@
+// Package node is filament-agent's standalone node: it programs the
+// dataplane for the configured networks and peers, attaches pods for the
+// CNI server, and resynchronises with the dataplane at start by mark and
+// sweep, never resetting it.
+//
+// What the agent owns in the dataplane (and so may delete in the sweep):
+//   - pod ports whose name starts with attach.HostPrefix ("fil");
+//   - next-hops whose id is in its range: the upper half of the table
+//     (Hello's tables.next_hops/2 and up);
+//   - routes that point to one of its next-hops;
+//   - VNI and label maps and VRF addresses of the VRFs of its networks
+//     (the configured ones and any it programmed before, persisted).
+//
+// Everything else (the fabric and host ports, next-hops and routes from the
+// dataplane's own config or an operator) is left alone.
+package node
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/filament-net/filament/agent/attach"
+	"github.com/filament-net/filament/agent/cniapi"
+	"github.com/filament-net/filament/agent/config"
+	"github.com/filament-net/filament/agent/ipam"
+	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
+	"github.com/filament-net/filament/dpdk/apiclient"
+)
+
+// Node is safe for concurrent use; CNI commands are serialised.
+type Node struct {
+	cfg  *config.Config
+	log  *zap.Logger
+	ipam *ipam.IPAM
+
+	sem    chan struct{} // one holder: CNI commands, resync, state
+	st     state
+	dp     *apiclient.Client
+	fabric string // the dataplane's fabric port name
+	nhBase uint32
+	nhEnd  uint32
+
+	gen uint64 // the dataplane's generation after our last write or list
+
+	metrics     *Metrics
+	countMu     sync.Mutex
+	attachCount map[string]int // network -> attachments, for metrics
+
+	readyMu sync.RWMutex
+	ready   bool
+}
+
+func (n *Node) setReady(r bool) {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	n.ready = r
+}
+
+// Watch checks the dataplane every interval until ctx ends. When it stops
+// answering the node is not ready (ADD: try again later; STATUS: not
+// ready); when it answers again, or answers with a generation lower than
+// the last one seen (it restarted with only its own config), the node
+// resyncs, which is idempotent and hitless.
+func (n *Node) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.probe(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("dataplane check failed", zap.Error(err))
+		}
+	}
+}
+
+func (n *Node) probe(ctx context.Context) error {
+	n.lock()
+	defer n.unlock()
+	if n.dp != nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := n.dp.ListVRFs(pctx, &pb.ListVRFsRequest{})
+		cancel()
+		if err == nil && r.Generation >= n.gen && n.Ready() {
+			n.gen = r.Generation
+			return nil
+		}
+		if err == nil {
+			n.log.Warn("dataplane restarted (its generation went back): resyncing",
+				zap.Uint64("generation", r.Generation), zap.Uint64("last", n.gen))
+		} else {
+			n.log.Warn("dataplane unreachable", zap.Error(err))
+		}
+		n.setReady(false)
+		// Reconnect: a restarted dataplane may have other workers.
+		n.dp.Close()
+		n.dp = nil
+	}
+	if err := n.connectAndSyncLocked(ctx); err != nil {
+		return err
+	}
+	n.setReady(true)
+	return nil
+}
+
+// New loads the state directory.
+func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	pools := map[string]ipam.Pool{}
+	for _, nw := range cfg.Networks {
+		pools[nw.Name] = ipam.Pool{Subnet: nw.Subnet, Block: nw.PodBlock, Gateway: nw.Gateway}
+	}
+	im, err := ipam.Open(cfg.StateDir, pools)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1), metrics: newMetrics()}
+	if err := n.loadState(); err != nil {
+		return nil, err
+	}
+	// An address with no attachment record comes from an ADD the agent
+	// did not finish (it died in between): kubelet retries that ADD or
+	// DELs it, so the address is free again.
+	for _, al := range im.All() {
+		if _, a := n.attachment(al.Key.ContainerID, al.Key.IfName); a == nil {
+			log.Info("releasing an address of an unfinished ADD", zap.String("containerID", al.Key.ContainerID),
+				zap.String("ifName", al.Key.IfName), zap.Stringer("address", al.Address))
+			if _, err := im.Release(al.Key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Ready reports whether the node programmed the dataplane and serves ADD.
+func (n *Node) Ready() bool {
+	n.readyMu.RLock()
+	defer n.readyMu.RUnlock()
+	return n.ready
+}
+
+// Start connects to the dataplane (retrying until ctx ends) and
+// resynchronises it: what the node wants is applied with REPLACE, then what
+// the agent owns and no longer wants is deleted.
+func (n *Node) Start(ctx context.Context) error {
+	for {
+		err := n.connectAndSync(ctx)
+		if err == nil {
+			n.setReady(true)
+			return nil
+		}
+		n.log.Warn("dataplane not ready, retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Close closes the dataplane connection. It deletes nothing: pods keep
+// forwarding while the agent is away.
+func (n *Node) Close() {
+	n.lock()
+	defer n.unlock()
+	if n.dp != nil {
+		n.dp.Close()
+		n.dp = nil
+	}
+}
+
+func (n *Node) connectAndSync(ctx context.Context) error {
+	n.lock()
+	defer n.unlock()
+	return n.connectAndSyncLocked(ctx)
+}
+
+func (n *Node) connectAndSyncLocked(ctx context.Context) error {
+	if n.dp == nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := apiclient.Dial(hctx, n.cfg.Sockets.Dataplane, apiclient.WithName("filament-agent"))
+		cancel()
+		if err != nil {
+			return err
+		}
+		n.dp = c
+		t := c.Server.GetTables().GetNextHops()
+		if t < 4 {
+			return fmt.Errorf("dataplane has only %d next-hops", t)
+		}
+		n.nhBase, n.nhEnd = t/2, t
+		n.log.Info("dataplane connected", zap.String("version", c.Server.ServerVersion),
+			zap.Uint32("workers", c.Server.Workers), zap.Uint32("next_hop_base", n.nhBase))
+	}
+	return n.resync(ctx)
+}
+
+func (n *Node) resync(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.metrics.resyncs.WithLabelValues("error").Inc()
+		} else {
+			n.metrics.resyncs.WithLabelValues("ok").Inc()
+		}
+	}()
+	start := time.Now()
+	cur, err := n.dp.Dump(ctx)
+	if err != nil {
+		return fmt.Errorf("list the dataplane: %w", err)
+	}
+	n.fabric = ""
+	for _, p := range cur.Ports {
+		if p.Kind == pb.PortKind_PORT_KIND_FABRIC {
+			n.fabric = p.Name
+		}
+	}
+	if n.fabric == "" && len(n.cfg.Peers) > 0 {
+		return errors.New("the dataplane has no fabric port (its config must have one)")
+	}
+	want, err := n.desired()
+	if err != nil {
+		return err
+	}
+	if err := n.saveState(); err != nil {
+		return err
+	}
+	if fixed := n.fixedChanges(cur, want); len(fixed.Ops) > 0 {
+		// Pod ports whose devargs (the driver, the workers) changed cannot
+		// be replaced: they go first, with what points to them, and come
+		// back in the replace below (a short gap for those pods only).
+		if _, err := n.dp.ApplyBatch(ctx, fixed); err != nil {
+			return fmt.Errorf("delete pod ports to recreate: %w", err)
+		}
+		n.log.Info("pod ports recreated (devargs changed)", zap.Int("ops", len(fixed.Ops)))
+	}
+	r, err := n.dp.ApplyBatch(ctx, want.Batch(pb.Action_ACTION_REPLACE))
+	if err != nil {
+		return fmt.Errorf("apply the desired state: %w", err)
+	}
+	n.gen = r.Generation
+	n.log.Info("desired state applied", zap.Uint32("created", r.Created), zap.Uint32("updated", r.Updated),
+		zap.Uint32("unchanged", r.Unchanged))
+	stale := n.stale(cur, want)
+	if len(stale.Ops) > 0 {
+		r, err := n.dp.ApplyBatch(ctx, stale)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		n.gen = r.Generation
+		n.log.Info("stale state swept", zap.Uint32("deleted", r.Deleted))
+	}
+	n.log.Info("resync done", zap.Duration("took", time.Since(start)), zap.Int("attachments", len(n.st.Attachments)))
+	return nil
+}
+
+// desired is the node's state (config and attachments) in the dataplane's
+// terms. Attachments whose host end is gone (a reboot) are left out.
+func (n *Node) desired() (*apiclient.State, error) {
+	s, err := n.desiredState()
+	if err != nil {
+		return nil, err
+	}
+	// Forget the next-hop ids of peers, networks and attachments that are
+	// gone (their objects go in the sweep).
+	keep := map[string]bool{}
+	for _, a := range n.st.Attachments {
+		keep["pod/"+a.ContainerID+"/"+a.IfName] = true
+	}
+	ids := map[uint32]bool{}
+	for _, h := range s.NextHops {
+		ids[h.Id] = true
+	}
+	for k, id := range n.st.NextHops {
+		if !keep[k] && !ids[id] {
+			delete(n.st.NextHops, k)
+		}
+	}
+	return s, nil
+}
+
+func (n *Node) desiredState() (*apiclient.State, error) {
+	s := &apiclient.State{}
+	for i := range n.cfg.Networks {
+		nw := &n.cfg.Networks[i]
+		n.addVRF(nw.VRF)
+		s.VRFAddresses = append(s.VRFAddresses, &pb.VrfAddress{Vrf: nw.VRF, Address: nw.Gateway.String()})
+		if nw.VNI != 0 {
+			s.VNIs = append(s.VNIs, &pb.VniMap{Vni: nw.VNI, Vrf: nw.VRF})
+		}
+		if nw.Label != 0 {
+			s.Labels = append(s.Labels, &pb.LabelMap{Label: nw.Label, Vrf: nw.VRF})
+		}
+		recv, err := n.nextHopID("recv/" + nw.Name)
+		if err != nil {
+			return nil, err
+		}
+		s.NextHops = append(s.NextHops, &pb.NextHop{Id: recv, Type: pb.NextHopType_NEXT_HOP_TYPE_RECEIVE})
+		s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(nw.Gateway, 32).String(), NextHop: recv})
+		for _, p := range n.cfg.Peers {
+			blk, ok := p.PodBlocks[nw.Name]
+			if !ok {
+				continue
+			}
+			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
+			if err != nil {
+				return nil, err
+			}
+			nh := &pb.NextHop{Id: id, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: n.fabric,
+				TunnelDst: p.UnderlayIP.String()}
+			if nw.Encap == config.EncapMPLSoUDP {
+				nh.Encap, nh.Label = pb.Encap_ENCAP_MPLSOUDP, nw.Label
+			} else {
+				nh.Encap, nh.Vni = pb.Encap_ENCAP_VXLAN, nw.VNI
+			}
+			s.NextHops = append(s.NextHops, nh)
+			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: blk.String(), NextHop: id})
+		}
+	}
+	for _, a := range n.st.Attachments {
+		nw, ok := n.cfg.Network(a.Network)
+		if !ok {
+			n.log.Warn("attachment of a network no longer configured: not programmed",
+				zap.String("containerID", a.ContainerID), zap.String("network", a.Network))
+			continue
+		}
+		if !attach.HostExists(a.HostIf) {
+			n.log.Warn("attachment's veth is gone: not programmed", zap.String("containerID", a.ContainerID),
+				zap.String("hostIf", a.HostIf))
+			continue
+		}
+		port, nh, rt := n.podObjects(a, nw)
+		s.Ports = append(s.Ports, port)
+		s.NextHops = append(s.NextHops, nh)
+		s.Routes = append(s.Routes, rt)
+	}
+	return s, nil
+}
+
+// devargs is the DPDK device of a pod's host end: af_packet with one
+// queue pair per worker (each worker has its own TX queue), or af_xdp on
+// the veth's one queue (the workers share its TX queue).
+func (n *Node) devargs(hostIf string) string {
+	if n.cfg.Attach.Veth.Driver == config.DriverAFXDP {
+		return fmt.Sprintf("net_af_xdp_%s,iface=%s,start_queue=0,queue_count=1", hostIf, hostIf)
+	}
+	return fmt.Sprintf("net_af_packet_%s,iface=%s,qpairs=%d", hostIf, hostIf, max(1, n.dp.Server.Workers))
+}
+
+func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, *pb.Route) {
+	port := &pb.Port{
+		Name:    a.HostIf,
+		Devargs: n.devargs(a.HostIf),
+		Kind:    pb.PortKind_PORT_KIND_POD,
+		Vrf:     nw.VRF,
+		Mac:     a.MAC,
+		Ipv4:    []string{a.Address.Addr().String()},
+		Mtu:     uint32(cmp.Or(a.MTU, n.cfg.PodMTU(nw))),
+	}
+	nh := &pb.NextHop{Id: a.NextHop, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: a.HostIf, DstMac: a.MAC}
+	rt := &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String(), NextHop: a.NextHop}
+	return port, nh, rt
+}
+
+// fixedChanges is the delete batch of the agent's pod ports whose fields
+// fixed at creation differ from the wanted ones, with the next-hops that
+// use them and the routes to those next-hops.
+func (n *Node) fixedChanges(cur, want *apiclient.State) *apiclient.Batch {
+	wantPorts := map[string]*pb.Port{}
+	for _, p := range want.Ports {
+		wantPorts[p.Name] = p
+	}
+	gone := map[string]bool{}
+	var del []proto.Message
+	for _, p := range cur.Ports {
+		w, ok := wantPorts[p.Name]
+		if ok && p.Kind == pb.PortKind_PORT_KIND_POD && strings.HasPrefix(p.Name, attach.HostPrefix) &&
+			(p.Devargs != w.Devargs || p.Kind != w.Kind || p.RxQueues != w.RxQueues) {
+			gone[p.Name] = true
+			del = append(del, p)
+		}
+	}
+	nhs := map[uint32]bool{}
+	for _, h := range cur.NextHops {
+		if gone[h.Port] {
+			nhs[h.Id] = true
+			del = append(del, h)
+		}
+	}
+	for _, r := range cur.Routes {
+		if nhs[r.NextHop] {
+			del = append(del, r)
+		}
+	}
+	return (&apiclient.Batch{}).Delete(del...)
+}
+
+// stale is the delete batch of what the dataplane has, the agent owns and
+// does not want.
+func (n *Node) stale(cur, want *apiclient.State) *apiclient.Batch {
+	key := func(m proto.Message) string { return fmt.Sprintf("%T %v", m, keyOf(m)) }
+	wanted := map[string]bool{}
+	for _, l := range [][]proto.Message{msgs(want.Ports), msgs(want.NextHops), msgs(want.Routes),
+		msgs(want.VNIs), msgs(want.Labels), msgs(want.VRFAddresses)} {
+		for _, m := range l {
+			wanted[key(m)] = true
+		}
+	}
+	ownedVRF := map[uint32]bool{}
+	for _, v := range n.st.VRFs {
+		ownedVRF[v] = true
+	}
+	var del []proto.Message
+	for _, r := range cur.Routes {
+		if n.ownsNextHop(r.NextHop) && !wanted[key(r)] {
+			del = append(del, r)
+		}
+	}
+	for _, h := range cur.NextHops {
+		if n.ownsNextHop(h.Id) && !wanted[key(h)] {
+			del = append(del, h)
+		}
+	}
+	for _, p := range cur.Ports {
+		if p.Kind == pb.PortKind_PORT_KIND_POD && len(p.Name) > len(attach.HostPrefix) &&
+			p.Name[:len(attach.HostPrefix)] == attach.HostPrefix && !wanted[key(p)] {
+			del = append(del, p)
+		}
+	}
+	for _, v := range cur.VNIs {
+		if ownedVRF[v.Vrf] && !wanted[key(v)] {
+			del = append(del, v)
+		}
+	}
+	for _, l := range cur.Labels {
+		if ownedVRF[l.Vrf] && !wanted[key(l)] {
+			del = append(del, l)
+		}
+	}
+	for _, a := range cur.VRFAddresses {
+		if ownedVRF[a.Vrf] && !wanted[key(a)] {
+			del = append(del, a)
+		}
+	}
+	return (&apiclient.Batch{}).Delete(del...)
+}
+
+func keyOf(m proto.Message) any {
+	switch o := m.(type) {
+	case *pb.Port:
+		return o.Name
+	case *pb.NextHop:
+		return o.Id
+	case *pb.Route:
+		return fmt.Sprint(o.Vrf, " ", o.Prefix)
+	case *pb.VniMap:
+		return o.Vni
+	case *pb.LabelMap:
+		return o.Label
+	case *pb.VrfAddress:
+		return o.Vrf
+	}
+	return nil
+}
+
+func msgs[T proto.Message](l []T) []proto.Message {
+	out := make([]proto.Message, len(l))
+	for i, m := range l {
+		out[i] = m
+	}
+	return out
+}
+
+// ---- CNI commands ---------------------------------------------------------------
+
+func cniErr(code uint, msg string, err error) *cniapi.Response {
+	e := &cniapi.Error{Code: code, Msg: msg}
+	if err != nil {
+		e.Details = err.Error()
+	}
+	return &cniapi.Response{Error: e}
+}
+
+func busy() *cniapi.Response {
+	return cniErr(cniapi.CodeTryAgainLater, "the agent is busy with other commands", nil)
+}
+
+func (n *Node) lock()   { n.sem <- struct{}{} }
+func (n *Node) unlock() { <-n.sem }
+
+// lockFor waits for the lock, at most 80% of the plugin's timeout (when it
+// says), so that the plugin hears "try again later" rather than time out.
+func (n *Node) lockFor(ctx context.Context, timeoutMillis int64) bool {
+	var expire <-chan time.Time
+	if timeoutMillis > 0 {
+		t := time.NewTimer(time.Duration(timeoutMillis) * time.Millisecond * 8 / 10)
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case n.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-expire:
+		return false
+	}
+}
+
+func notReady() *cniapi.Response {
+	return cniErr(cniapi.CodeTryAgainLater, "the agent has not programmed the dataplane yet", nil)
+}
+
+// Add attaches a pod interface (idempotent).
+func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
+	if req.Mode != "" && req.Mode != cniapi.ModeVeth {
+		return cniErr(cniapi.CodeInvalidConfig, "unsupported mode", fmt.Errorf("mode %q: only veth for now", req.Mode))
+	}
+	nw, ok := n.cfg.Network(req.Network)
+	if !ok {
+		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
+	}
+	mtu := n.cfg.PodMTU(nw)
+	if req.MTU > mtu {
+		return cniErr(cniapi.CodeInvalidConfig, "mtu too large",
+			fmt.Errorf("mtu %d: network %q carries at most %d (fabric MTU %d minus %s overhead)", req.MTU, nw.Name, mtu, n.cfg.Fabric.MTU, nw.Encap))
+	}
+	if req.MTU > 0 {
+		mtu = req.MTU
+	}
+	if _, err := os.Stat(req.Netns); err != nil {
+		return cniErr(cniapi.CodeInvalidEnvironment, "pod netns not found", err)
+	}
+	if !n.Ready() {
+		return notReady()
+	}
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
+	if n.dp == nil {
+		return notReady()
+	}
+	_, a := n.attachment(req.ContainerID, req.IfName)
+	if a != nil && a.Network != nw.Name {
+		return cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
+			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
+	}
+	if a == nil {
+		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
+		addr, err := n.ipam.Allocate(nw.Name, key)
+		if err != nil {
+			if errors.Is(err, ipam.ErrExhausted) {
+				return cniErr(cniapi.CodeNoAddress, "no address", err)
+			}
+			return cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
+		}
+		id, err := n.nextHopID("pod/" + req.ContainerID + "/" + req.IfName)
+		if err != nil {
+			return cniErr(cniapi.CodeDataplane, "no next-hop id", err)
+		}
+		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
+			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
+			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
+			VRF:     nw.VRF,
+			PodName: req.PodName, PodNS: req.PodNamespace}
+		n.st.Attachments = append(n.st.Attachments, a)
+		if err := n.saveState(); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+	}
+	if a.MTU != mtu || a.Netns != req.Netns {
+		a.MTU, a.Netns = mtu, req.Netns
+		if err := n.saveState(); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+	}
+	mac, _ := parseMAC(a.MAC)
+	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
+		Gateway: nw.Gateway, MTU: mtu}
+	fresh, err := attach.Setup(ctx, v)
+	if err != nil {
+		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+	}
+	port, nh, rt := n.podObjects(a, nw)
+	if fresh {
+		// A port polling an older host end of that name must go first.
+		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port)); status.Code(err) == codes.Unavailable {
+			n.setReady(false)
+			return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+		} else if err != nil {
+			return cniErr(cniapi.CodeDataplane, "the dataplane refused", err)
+		}
+	}
+	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh, rt))
+	if status.Code(err) == codes.Unavailable {
+		n.setReady(false) // the next probe reconnects and resyncs
+		return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+	}
+	if err != nil {
+		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
+	}
+	n.gen = max(n.gen, r.Generation)
+	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
+		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
+		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
+	return &cniapi.Response{Result: n.result(a, nw, mtu)}
+}
+
+func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result {
+	return &cniapi.Result{
+		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns}},
+		IPs:        []cniapi.IP{{Interface: 0, Address: a.Address, Gateway: nw.Gateway}},
+		Routes:     []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}},
+	}
+}
+
+// Del removes an attachment: route, next-hop, port, veth, address. An
+// unknown attachment is success.
+func (n *Node) Del(ctx context.Context, req *cniapi.Request) *cniapi.Response {
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
+	return n.del(ctx, req.ContainerID, req.IfName)
+}
+
+// del removes an attachment. With the dataplane unreachable it still
+// removes the veth, the address and the record, and leaves the pod's
+// port, next-hop and route to the sweep of the resync that follows when
+// the dataplane answers again (the node is not ready, so no ADD can reuse
+// the address or next-hop id before): kubelet's DEL must be able to
+// succeed.
+func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
+	i, a := n.attachment(cid, ifName)
+	if a != nil {
+		b := &apiclient.Batch{}
+		b.Delete(&pb.Route{Vrf: a.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
+		if a.VRF == 0 { // a record of an older agent: the VRF from the config
+			if nw, ok := n.cfg.Network(a.Network); ok {
+				b.Ops[0].GetRoute().Vrf = nw.VRF
+			}
+		}
+		b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
+		var err error
+		if n.dp != nil && n.Ready() {
+			var r *pb.ApplyResponse
+			r, err = n.dp.ApplyBatch(ctx, b)
+			if err == nil {
+				n.gen = max(n.gen, r.Generation)
+			} else if status.Code(err) != codes.Unavailable {
+				return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
+			}
+		}
+		if n.dp == nil || !n.Ready() || err != nil {
+			n.setReady(false) // the next probe reconnects and resyncs: the sweep removes the port
+			n.log.Warn("DEL with the dataplane unreachable: its objects go at the next resync",
+				zap.String("containerID", cid), zap.String("ifName", ifName), zap.Error(err))
+		}
+		if err := attach.Teardown(a.HostIf); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
+		}
+		n.st.Attachments = append(n.st.Attachments[:i], n.st.Attachments[i+1:]...)
+		delete(n.st.NextHops, "pod/"+cid+"/"+ifName)
+		if err := n.saveState(); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+		n.log.Info("DEL", zap.String("containerID", cid), zap.String("ifName", ifName), zap.Stringer("address", a.Address))
+	}
+	if _, err := n.ipam.Release(ipam.Key{ContainerID: cid, IfName: ifName}); err != nil {
+		return cniErr(cniapi.CodeIOFailure, "cannot release the address", err)
+	}
+	return nil
+}
+
+// Check verifies the pod's interface has its address.
+func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response {
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
+	_, a := n.attachment(req.ContainerID, req.IfName)
+	if a == nil {
+		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
+	}
+	mac, _ := parseMAC(a.MAC)
+	if err := attach.Check(attach.Veth{Netns: req.Netns, IfName: a.IfName, MAC: mac, Address: a.Address}); err != nil {
+		return cniErr(cniapi.CodeIOFailure, "the pod's interface is not as made", err)
+	}
+	if !attach.HostExists(a.HostIf) {
+		return cniErr(cniapi.CodeIOFailure, "the pod's veth host end is gone", errors.New(a.HostIf))
+	}
+	return nil
+}
+
+// Status answers whether ADD can be served.
+func (n *Node) Status(context.Context, *cniapi.Request) *cniapi.Response {
+	if !n.Ready() {
+		return cniErr(cniapi.CodeNotReady, "the agent has not programmed the dataplane yet", nil)
+	}
+	return nil
+}
+
+// GC removes the attachments of req.CNINetwork not in req.Valid.
+func (n *Node) GC(ctx context.Context, req *cniapi.Request) *cniapi.Response {
+	if !n.Ready() {
+		return notReady()
+	}
+	if !n.lockFor(ctx, req.TimeoutMillis) {
+		return busy()
+	}
+	defer n.unlock()
+	valid := map[cniapi.Attachment]bool{}
+	for _, v := range req.Valid {
+		valid[v] = true
+	}
+	var gone []*Attachment
+	for _, a := range n.st.Attachments {
+		if a.CNINetwork == req.CNINetwork && !valid[cniapi.Attachment{ContainerID: a.ContainerID, IfName: a.IfName}] {
+			gone = append(gone, a)
+		}
+	}
+	for _, a := range gone {
+		if r := n.del(ctx, a.ContainerID, a.IfName); r != nil && r.Error != nil {
+			return r
+		}
+		n.log.Info("GC removed", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName))
+	}
+	return nil
+}
