@@ -15,6 +15,7 @@ import (
 
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/internal/netparse"
 )
 
 const (
@@ -405,7 +406,7 @@ func (sm *simulation) route(i int, act pb.Action, r *pb.Route) {
 		sm.nilObject(i, routePath(i))
 		return
 	}
-	p, err := parsePrefix(r.Prefix)
+	p, err := netparse.Prefix4(r.Prefix)
 	del := act == pb.Action_ACTION_DELETE
 	if err != nil || r.Vrf >= sm.srv.limits.VRFs || (!del && r.NextHop >= sm.srv.limits.NextHops) {
 		var e fieldErrs
@@ -528,13 +529,13 @@ func (sm *simulation) neighbor(i int, path string, act pb.Action, n *pb.Neighbor
 		return
 	}
 	var e fieldErrs
-	ip, err := hostIPv4(n.Ip)
+	ip, err := netparse.HostIPv4(n.Ip)
 	if err != nil {
 		e.add(path+".ip", "%v", err)
 	}
 	var mac net.HardwareAddr
 	if act != pb.Action_ACTION_DELETE {
-		if mac, err = unicastMAC(n.Mac); err != nil {
+		if mac, err = netparse.UnicastMAC(n.Mac); err != nil {
 			e.add(path+".mac", "%v", err)
 		}
 	}
@@ -577,7 +578,7 @@ func (sm *simulation) vrfAddress(i int, path string, act pb.Action, a *pb.VrfAdd
 	var addr netip.Addr
 	if act != pb.Action_ACTION_DELETE {
 		var err error
-		switch addr, err = hostIPv4(a.Address); {
+		switch addr, err = netparse.HostIPv4(a.Address); {
 		case a.Address == "":
 			e.add(path+".address", "required: the vRouter's IPv4 address in the VRF (the pods' gateway)")
 		case err != nil:

@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/internal/netparse"
 )
 
 // Limits the API checks beyond the table sizes.
@@ -38,55 +39,6 @@ type fieldErrs struct {
 
 func (e *fieldErrs) add(path, format string, args ...any) {
 	e.errs = append(e.errs, path+": "+fmt.Sprintf(format, args...))
-}
-
-func parseMAC(s string) (net.HardwareAddr, error) {
-	m, err := net.ParseMAC(s)
-	if err != nil || len(m) != 6 {
-		return nil, fmt.Errorf("%q is not a MAC address", s)
-	}
-	return m, nil
-}
-
-// unicastMAC parses a MAC a frame may come from.
-func unicastMAC(s string) (net.HardwareAddr, error) {
-	m, err := parseMAC(s)
-	if err != nil {
-		return nil, err
-	}
-	if m[0]&1 != 0 {
-		return nil, fmt.Errorf("%s is a multicast address, need a unicast one", m)
-	}
-	if string(m) == "\x00\x00\x00\x00\x00\x00" {
-		return nil, fmt.Errorf("%s: need a unicast MAC, not zero", m)
-	}
-	return m, nil
-}
-
-// hostIPv4 parses an address a host can have.
-func hostIPv4(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 address", s)
-	}
-	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return netip.Addr{}, fmt.Errorf("%s cannot be a host's address", a)
-	}
-	return a, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if s == "" {
-		return netip.Prefix{}, fmt.Errorf("required (e.g. 10.1.0.0/24)")
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 prefix (address/length)", s)
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("%s has host bits set (the network is %s)", p, p.Masked())
-	}
-	return p, nil
 }
 
 var portKinds = map[pb.PortKind]fastpath.PortKind{
@@ -156,7 +108,7 @@ func (s *Server) portFromPB(e *fieldErrs, path string, p *pb.Port) *port {
 	case p.Mac == "" && kind == fastpath.PortPod:
 		e.add(path+".mac", "required for a pod port: the pod's MAC")
 	case p.Mac != "":
-		if m, err := unicastMAC(p.Mac); err != nil {
+		if m, err := netparse.UnicastMAC(p.Mac); err != nil {
 			e.add(path+".mac", "%v", err)
 		} else {
 			out.mac = m
@@ -164,7 +116,7 @@ func (s *Server) portFromPB(e *fieldErrs, path string, p *pb.Port) *port {
 	}
 	seen := map[netip.Addr]bool{}
 	for j, a := range p.Ipv4 {
-		ip, err := hostIPv4(a)
+		ip, err := netparse.HostIPv4(a)
 		if err != nil {
 			e.add(fmt.Sprintf("%s.ipv4[%d]", path, j), "%v", err)
 			continue
@@ -247,7 +199,7 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 	case fastpath.NHIface:
 		if n.DstMac == "" {
 			e.add(path+".dst_mac", "required: the destination MAC written on frames")
-		} else if m, err := unicastMAC(n.DstMac); err != nil {
+		} else if m, err := netparse.UnicastMAC(n.DstMac); err != nil {
 			e.add(path+".dst_mac", "%v", err)
 		} else {
 			out.dstMAC = m
@@ -260,13 +212,13 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 		out.encap = enc
 		if n.TunnelDst == "" {
 			e.add(path+".tunnel_dst", "required: the remote vRouter's underlay address")
-		} else if a, err := hostIPv4(n.TunnelDst); err != nil {
+		} else if a, err := netparse.HostIPv4(n.TunnelDst); err != nil {
 			e.add(path+".tunnel_dst", "%v", err)
 		} else {
 			out.tunDst = a
 		}
 		if n.TunnelGw != "" {
-			if a, err := hostIPv4(n.TunnelGw); err != nil {
+			if a, err := netparse.HostIPv4(n.TunnelGw); err != nil {
 				e.add(path+".tunnel_gw", "%v", err)
 			} else {
 				out.tunGW = a

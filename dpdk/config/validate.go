@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/internal/netparse"
 )
 
 // errList collects every error of a file, each prefixed with its field path.
@@ -22,51 +22,6 @@ func (l *errList) add(path, format string, args ...any) {
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
-func parseMAC(s string) (net.HardwareAddr, error) {
-	m, err := net.ParseMAC(s)
-	if err != nil || len(m) != 6 {
-		return nil, fmt.Errorf("%q is not a MAC address", s)
-	}
-	return m, nil
-}
-
-// unicastMAC parses a MAC that may be a frame's source: not zero, not
-// multicast or broadcast.
-func unicastMAC(s string) (net.HardwareAddr, error) {
-	m, err := parseMAC(s)
-	if err != nil {
-		return nil, err
-	}
-	if m[0]&1 != 0 {
-		return nil, fmt.Errorf("%s is a multicast address, need a unicast one", m)
-	}
-	if string(m) == "\x00\x00\x00\x00\x00\x00" {
-		return nil, fmt.Errorf("%s: need a unicast MAC, not zero", m)
-	}
-	return m, nil
-}
-
-func parseIPv4(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, fmt.Errorf("%q is not an IPv4 address", s)
-	}
-	return a, nil
-}
-
-// hostIPv4 parses an address a host can have: not 0.0.0.0, multicast or
-// broadcast.
-func hostIPv4(s string) (netip.Addr, error) {
-	a, err := parseIPv4(s)
-	if err != nil {
-		return a, err
-	}
-	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return netip.Addr{}, fmt.Errorf("%s cannot be a host's address", a)
-	}
-	return a, nil
-}
 
 var portKinds = map[string]fastpath.PortKind{
 	"fabric": fastpath.PortFabric,
@@ -94,7 +49,7 @@ func (c *Config) Validate() error {
 	c.valid = false
 	c.validateEAL(&errs)
 	c.validateTables(&errs)
-	if m, err := unicastMAC(c.VRouterMAC); err != nil {
+	if m, err := netparse.UnicastMAC(c.VRouterMAC); err != nil {
 		errs.add("vrouter_mac", "%v", err)
 	} else {
 		c.vrouterMAC = m
@@ -260,7 +215,7 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 		case p.MAC == "" && kind == fastpath.PortPod:
 			errs.add(path+".mac", "required for a pod port: the pod's MAC")
 		case p.MAC != "":
-			if m, err := unicastMAC(p.MAC); err != nil {
+			if m, err := netparse.UnicastMAC(p.MAC); err != nil {
 				errs.add(path+".mac", "%v", err)
 			} else {
 				p.mac = m
@@ -269,7 +224,7 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 
 		seen := map[netip.Addr]bool{}
 		for j, s := range p.IPv4 {
-			a, err := hostIPv4(s)
+			a, err := netparse.HostIPv4(s)
 			if err != nil {
 				errs.add(fmt.Sprintf("%s.ipv4[%d]", path, j), "%v", err)
 				continue
@@ -327,7 +282,7 @@ func (c *Config) validateVRFs(errs *errList) {
 			errs.add(path+".address", "required: the vRouter's IPv4 address in the VRF (the pods' gateway)")
 			continue
 		}
-		a, err := hostIPv4(v.Address)
+		a, err := netparse.HostIPv4(v.Address)
 		switch {
 		case err != nil:
 			errs.add(path+".address", "%v", err)
@@ -428,7 +383,7 @@ func (c *Config) validateNextHops(errs *errList, ports map[string]*Port) map[int
 		case fastpath.NHIface:
 			if nh.DstMAC == "" {
 				errs.add(path+".dst_mac", "required: the destination MAC written on frames")
-			} else if m, err := unicastMAC(nh.DstMAC); err != nil {
+			} else if m, err := netparse.UnicastMAC(nh.DstMAC); err != nil {
 				errs.add(path+".dst_mac", "%v", err)
 			} else {
 				nh.dstMAC = m
@@ -441,13 +396,13 @@ func (c *Config) validateNextHops(errs *errList, ports map[string]*Port) map[int
 			nh.encap = enc
 			if nh.TunnelDst == "" {
 				errs.add(path+".tunnel_dst", "required: the remote vRouter's underlay address")
-			} else if a, err := hostIPv4(nh.TunnelDst); err != nil {
+			} else if a, err := netparse.HostIPv4(nh.TunnelDst); err != nil {
 				errs.add(path+".tunnel_dst", "%v", err)
 			} else {
 				nh.tunDst = a
 			}
 			if nh.TunnelGW != "" {
-				if a, err := hostIPv4(nh.TunnelGW); err != nil {
+				if a, err := netparse.HostIPv4(nh.TunnelGW); err != nil {
 					errs.add(path+".tunnel_gw", "%v", err)
 				} else {
 					nh.tunGW = a
@@ -589,7 +544,7 @@ func (c *Config) validateNeighbors(errs *errList) {
 		n.ip, n.mac = netip.Addr{}, nil
 		if n.IP == "" {
 			errs.add(path+".ip", "required")
-		} else if a, err := hostIPv4(n.IP); err != nil {
+		} else if a, err := netparse.HostIPv4(n.IP); err != nil {
 			errs.add(path+".ip", "%v", err)
 		} else if j, dup := seen[a]; dup {
 			errs.add(path+".ip", "%s is already neighbors[%d]", a, j)
@@ -599,7 +554,7 @@ func (c *Config) validateNeighbors(errs *errList) {
 		}
 		if n.MAC == "" {
 			errs.add(path+".mac", "required")
-		} else if m, err := unicastMAC(n.MAC); err != nil {
+		} else if m, err := netparse.UnicastMAC(n.MAC); err != nil {
 			errs.add(path+".mac", "%v", err)
 		} else {
 			n.mac = m
