@@ -35,9 +35,8 @@ test: deps hugepages vet build
 run: build hugepages
 	@scripts/demo.sh
 
-# The same two nodes programmed by filament-agent, pods added by filament-cni.
-run-agents: build hugepages
-	@scripts/demo-agents.sh
+# Kept as an alias: make run is the agent-driven demo.
+run-agents: run
 
 # The fast path's cycles/packet, every scenario interleaved (a few minutes,
 # best on a quiet machine): rewrites docs/benchmarks/fastpath.md.

@@ -1,31 +1,40 @@
 #!/usr/bin/env bash
 # Filament two-node demo (what `make run` runs). Needs root, bin/ built.
 #
-#   fil-pod1                 fil-node1            fil-node2                 fil-pod2
-#   eth0 10.10.1.2 --veth-- p1h [dataplane] fab1 ==veth== fab2 [dataplane] p2h --veth-- eth0 10.10.2.2
-#                                192.168.100.1   (VXLAN)   192.168.100.2
+#   fil-pod1                       fil-node1                  fil-node2                       fil-pod2
+#   eth0, net1 --veths-- [dataplane + agent] fab1 ==veth== fab2 [dataplane + agent] --veths-- eth0, net1
+#                          192.168.100.1                            192.168.100.2
 #
-# Each node is a network namespace running bin/filament-dataplane with
-# deploy/demo/nodeN.yaml; the dataplane polls the veths with net_af_packet.
-# The underlay addresses exist only in the dataplanes (the kernel has no
-# address on the fabric veths): the two vRouters find each other by ARP in
-# the fast path. Pods reach each other through their gateway (the vRouter,
-# 10.10.N.1) and a VXLAN tunnel (VNI 100), or MPLSoUDP (label 100) with
-# DEMO_ENCAP=mplsoudp.
+# Each node is a network namespace running bin/filament-dataplane with only
+# its fabric port (deploy/demo-agents/dataplane-nodeN.yaml) and
+# bin/filament-agent in standalone mode (deploy/demo-agents/agent-nodeN.yaml),
+# which programs two virtual networks into it: red (VRF 1, 10.10.0.0/16,
+# VXLAN VNI 100) and blue (VRF 2, 10.20.0.0/16, MPLSoUDP label 200). The
+# pods are attached as each node's kubelet would: by running
+# bin/filament-cni with CNI_COMMAND=ADD (and DEL at the end) against the
+# node's agent. Each pod gets eth0 on one network and net1 on the other; the
+# pods ping each other over both, across the fabric. The underlay addresses
+# exist only in the dataplanes (no kernel address on the fabric veths): the
+# two vRouters find each other by ARP in the fast path.
 #
-# Environment: DEMO_ENCAP=vxlan|mplsoudp (default vxlan); DEMO_NO_HUGE=1 runs
-# DPDK without hugepages even when there are some (it does anyway when there
-# are none); DEMO_KEEP_LOGS=1 keeps the run directory (logs, configs) even
-# when the demo passes.
+# Environment: DEMO_ENCAP=vxlan|mplsoudp (default vxlan): the overlay of the
+# pods' eth0 (red or blue), used for the path-MTU step and the TCP transfer;
+# net1 gets the other one. DEMO_NO_HUGE=1 runs DPDK without hugepages even
+# when there are some (it does anyway when there are none); DEMO_KEEP_LOGS=1
+# keeps the run directory (logs, configs) even when the demo passes.
+#
+# deploy/demo/nodeN.yaml are no longer run: they are examples of a static
+# dataplane configuration (ports, VRFs, tunnels and routes without an agent).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/bin/filament-dataplane
-CTL=$ROOT/bin/filamentctl
+BIN=$ROOT/bin
+CTL=$BIN/filamentctl
 ENCAP=${DEMO_ENCAP:-vxlan}
 NAMESPACES=(fil-node1 fil-node2 fil-pod1 fil-pod2)
 PIDS=()     # processes this script started, stopped by PID at exit
 DP_PIDS=()  # the two dataplanes' PIDs
+declare -A AGENT_PID
 RUN=""
 FAILED=0
 
@@ -66,9 +75,13 @@ forget() {
 }
 
 cleanup() {
-	local rc=$?
+	local rc=$? pid ns f
 	set +e
 	trap - EXIT INT TERM
+	# Agents first (they would log the dataplanes' going away), then the rest.
+	for pid in "${AGENT_PID[@]}"; do
+		stop "$pid"
+	done
 	for pid in "${PIDS[@]}"; do
 		stop "$pid"
 	done
@@ -80,10 +93,10 @@ cleanup() {
 	[ -z "$RUN" ] || rm -rf /var/run/dpdk/fil-node1 /var/run/dpdk/fil-node2
 	if [ -n "$RUN" ]; then
 		if [ "$rc" -ne 0 ]; then
-			for n in 1 2; do
-				[ -s "$RUN/node$n.log" ] || continue
-				echo "---- last lines of node$n's dataplane log ($RUN/node$n.log) ----" >&2
-				tail -n 25 "$RUN/node$n.log" >&2
+			for f in "$RUN"/*.log; do
+				[ -s "$f" ] || continue
+				echo "---- last lines of $f ----" >&2
+				tail -n 20 "$f" >&2
 			done
 			echo "demo: FAILED (exit $rc); logs and configs kept in $RUN" >&2
 		elif [ "${DEMO_KEEP_LOGS:-0}" = 1 ]; then
@@ -97,15 +110,21 @@ cleanup() {
 
 # ---- checks ------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, DPDK): run it as root"
-[ -x "$BIN" ] || die "$BIN is missing: run make build first"
-# TUN_MTU: the largest inner packet the tunnel takes over the fabric's 1500
-# (the fast path's FP_VXLAN_OVERHEAD 50, FP_MPLSOUDP_OVERHEAD 32).
+for b in filament-dataplane filament-agent filament-cni filamentctl; do
+	[ -x "$BIN/$b" ] || die "$BIN/$b is missing: run make build first"
+done
+# eth0's network; net1 gets the other. TUN_MTU: the largest inner packet
+# eth0's tunnel takes over the fabric's 1500 (the fast path's
+# FP_VXLAN_OVERHEAD 50, FP_MPLSOUDP_OVERHEAD 32).
 case $ENCAP in
-vxlan) ENCAP_NAME="VXLAN (VNI 100, UDP 4789)" TUN_MTU=1450 ;;
-mplsoudp) ENCAP_NAME="MPLSoUDP (label 100, UDP 6635)" TUN_MTU=1468 ;;
+vxlan) NET0=red NET1=blue TUN_MTU=1450 ;;
+mplsoudp) NET0=blue NET1=red TUN_MTU=1468 ;;
 *) die "DEMO_ENCAP=$ENCAP: must be vxlan or mplsoudp" ;;
 esac
-for tool in ip ping ethtool sysctl; do
+declare -A NET_NAME=([red]="red (VRF 1, VXLAN VNI 100)" [blue]="blue (VRF 2, MPLSoUDP label 200)")
+declare -A NET_ENCAP=([red]=VXLAN [blue]=MPLSoUDP)
+declare -A NET_GW=([red]=10.10.0.1 [blue]=10.20.0.1)
+for tool in ip ping ethtool sysctl ss; do
 	command -v "$tool" >/dev/null || die "$tool is missing: run make deps (scripts/deps.sh)"
 done
 for ns in "${NAMESPACES[@]}"; do
@@ -140,93 +159,109 @@ fi
 
 cat <<EOF
 
-Filament two-node demo: $ENCAP_NAME, $MEM_NAME
+Filament two-node demo: dataplane + agent (standalone) per node, pods added by filament-cni;
+eth0 on ${NET_NAME[$NET0]}, net1 on ${NET_NAME[$NET1]}; $MEM_NAME
 
-  fil-pod1 (10.10.1.2)          fil-node1                     fil-node2          fil-pod2 (10.10.2.2)
-  eth0 --veth-- p1h [filament-dataplane] fab1 ==veth== fab2 [filament-dataplane] p2h --veth-- eth0
-                       underlay 192.168.100.1               192.168.100.2
+  fil-pod1                          fil-node1                          fil-node2                          fil-pod2
+  eth0, net1 --veths-- [filament-dataplane + filament-agent] fab1 ==veth== fab2 [filament-dataplane + filament-agent] --veths-- eth0, net1
+                                  underlay 192.168.100.1             192.168.100.2
 
 It shows:
-  * each pod's gateway (10.10.N.1) is the vRouter: it answers the pod's ARP and pings
-    (10.10.N.1 is also the vRouter's address in VRF 1: the vrfs section of nodeN.yaml)
-  * pod1 <-> pod2 across the fabric in $ENCAP_NAME; the vRouters resolve each
-    other's underlay MAC by ARP in the fast path (no kernel address on fab1/fab2)
-  * a DF packet too big for the tunnel: node1's vRouter answers ICMP
-    "fragmentation needed" (mtu $TUN_MTU) from 10.10.1.1
-  * a TCP transfer across the overlay, then every port's and drop counter
+  * each node's agent programs its dataplane (networks red and blue, tunnels to the
+    other node, routes to its pod block) and answers filament-cni
+  * kubelet's part: filament-cni ADD makes each pod's eth0 and net1, addresses from the agent
+  * each pod's gateway (10.10.0.1 on red, 10.20.0.1 on blue) is its node's vRouter
+  * pod1 <-> pod2 across the fabric over VXLAN (red) and MPLSoUDP (blue); the vRouters
+    resolve each other's underlay MAC by ARP in the fast path (no kernel address on fab1/fab2)
+  * a DF packet too big for eth0's tunnel: node1's vRouter answers ICMP
+    "fragmentation needed" (mtu $TUN_MTU) from ${NET_GW[$NET0]}
+  * a TCP transfer on eth0, node1's agent restarting under a running ping (no loss),
+    node1's tables (filamentctl), filament-cni DEL, and every port's and drop counter
 Run directory (configs, logs): $RUN
 EOF
 
 # ---- configs -----------------------------------------------------------------
-say "node configs (deploy/demo/node{1,2}.yaml, adapted)"
+say "node configs (deploy/demo-agents, sockets and state in the run directory)"
 for n in 1 2; do
-	cfg=$RUN/node$n.yaml
-	cp "$ROOT/deploy/demo/node$n.yaml" "$cfg"
-	if [ "$NO_HUGE" = true ]; then
-		sed -i 's/^  no_huge: false/  no_huge: true /' "$cfg"
-		grep -q '^  no_huge: true' "$cfg" || die "$cfg: could not switch no_huge on"
-	fi
-	if [ "$ENCAP" = mplsoudp ]; then
-		sed -i -e 's/^    encap: vxlan$/    encap: mplsoudp/' -e 's/^    vni: 100$/    label: 100/' "$cfg"
-		grep -q '^    encap: mplsoudp$' "$cfg" || die "$cfg: could not switch the tunnel to mplsoudp"
-	fi
-	"$BIN" --check --config "$cfg" | sed "s/^/node$n: /"
+	mkdir -p "$RUN/node$n"
+	sed "s/^  no_huge: false/  no_huge: $NO_HUGE/" "$ROOT/deploy/demo-agents/dataplane-node$n.yaml" >"$RUN/dataplane-node$n.yaml"
+	sed -e "s|/run/filament/node$n|$RUN/node$n|" -e "s|/var/lib/filament/node$n|$RUN/state-node$n|" \
+		"$ROOT/deploy/demo-agents/agent-node$n.yaml" >"$RUN/agent-node$n.yaml"
+	"$BIN/filament-dataplane" --check --config "$RUN/dataplane-node$n.yaml" --socket "$RUN/node$n/dataplane.sock" | sed "s/^/node$n: /"
+	"$BIN/filament-agent" --check --config "$RUN/agent-node$n.yaml" | sed "s/^/node$n: /"
 done
 
-# ---- topology ----------------------------------------------------------------
-say "network namespaces and veths"
+say "network namespaces: two nodes joined by a veth fabric, two empty pods"
 for ns in "${NAMESPACES[@]}"; do
 	ip netns add "$ns"
-	# No IPv6: no router solicitations or DAD on the veths (the fast path
-	# would count every one as ipv6_unsupported).
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
 	ip -n "$ns" link set lo up
 done
-# Fabric: no kernel address on either end; the underlay IPs live in the
-# dataplanes only, so the kernels never answer on these veths.
 ip link add fab1 netns fil-node1 type veth peer name fab2 netns fil-node2
-ip -n fil-node1 link set fab1 address 02:fe:c0:a8:64:01 up
-ip -n fil-node2 link set fab2 address 02:fe:c0:a8:64:02 up
 for n in 1 2; do
-	pod=fil-pod$n
-	ip link add "p${n}h" netns "fil-node$n" type veth peer name eth0 netns "$pod"
-	ip -n "fil-node$n" link set "p${n}h" up
-	# MTU 1450: the fabric's 1500 minus the VXLAN overhead.
-	ip -n "$pod" link set eth0 address "02:00:0a:0a:0$n:02" mtu 1450 up
-	ip -n "$pod" addr add "10.10.$n.2/24" dev eth0
-	ip -n "$pod" route add default via "10.10.$n.1"
-	# The fast path does not finish partial checksums: pods send complete ones.
-	ip netns exec "$pod" ethtool -K eth0 tx off tso off >/dev/null 2>&1 || true
-	echo "pod$n: eth0 10.10.$n.2/24 mac 02:00:0a:0a:0$n:02 via 10.10.$n.1; node$n polls p${n}h and fab$n"
+	ip -n "fil-node$n" link set "fab$n" address "02:fe:c0:a8:64:0$n" up
 done
 
-# ---- dataplanes --------------------------------------------------------------
-say "starting the two dataplanes (-l 0,1 each: the idle one backs off)"
+say "starting the dataplanes (fabric port only) and the agents (standalone)"
 for n in 1 2; do
-	ip netns exec "fil-node$n" "$BIN" --config "$RUN/node$n.yaml" --stats-interval 5s \
-		--socket "$RUN/node$n.sock" >"$RUN/node$n.log" 2>&1 &
+	ip netns exec "fil-node$n" "$BIN/filament-dataplane" --config "$RUN/dataplane-node$n.yaml" \
+		--stats-interval 5s --socket "$RUN/node$n/dataplane.sock" >"$RUN/dataplane-node$n.log" 2>&1 &
 	PIDS+=($!)
 	DP_PIDS+=($!)
-	echo "node$n: filament-dataplane PID $!, log $RUN/node$n.log"
+	echo "node$n: filament-dataplane PID $!"
 done
-for n in 1 2; do
-	pid=${DP_PIDS[$((n - 1))]}
-	for ((i = 0; ; i++)); do
-		grep -q 'dataplane ready' "$RUN/node$n.log" && break
-		alive "$pid" || die "node$n's dataplane exited before it was ready"
-		[ "$i" -lt 600 ] || die "node$n's dataplane not ready after 60 s"
-		sleep 0.1
+start_agent() {
+	local n=$1
+	ip netns exec "fil-node$n" "$BIN/filament-agent" --config "$RUN/agent-node$n.yaml" >>"$RUN/agent-node$n.log" 2>&1 &
+	PIDS+=($!)
+	AGENT_PID[$n]=$!
+	echo "node$n: filament-agent PID $!"
+}
+# netconf NODE NETWORK: kubelet's CNI configuration; args.cni.network picks the network.
+netconf() {
+	printf '{"cniVersion":"1.1.0","name":"filament","type":"filament-cni","filament":{"socket":"%s","log-file":"%s"},"args":{"cni":{"network":"%s"}}}' \
+		"$RUN/node$1/cni.sock" "$RUN/cni.log" "$2"
+}
+cni() { # NODE COMMAND NETWORK IFNAME
+	netconf "$1" "$3" | env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="demo-pod$1" \
+		CNI_NETNS="/var/run/netns/fil-pod$1" CNI_IFNAME="$4" CNI_PATH="$BIN" \
+		CNI_ARGS="K8S_POD_NAMESPACE=demo;K8S_POD_NAME=pod$1" "$BIN/filament-cni"
+}
+wait_ready() {
+	local n=$1 i
+	for ((i = 0; i < 300; i++)); do
+		if cni "$n" STATUS "$NET0" eth0 >/dev/null 2>&1; then
+			echo "node$n: agent ready (filament-cni STATUS)"
+			return 0
+		fi
+		sleep 0.2
 	done
-	echo "node$n: ready ($(grep -o 'dataplane ready.*' "$RUN/node$n.log" | cut -f2 | tr -d '{}"'))"
+	die "node$n's agent not ready after 60 s"
+}
+for n in 1 2; do start_agent "$n"; done
+for n in 1 2; do wait_ready "$n"; done
+
+say "kubelet's part: filament-cni ADD, eth0 on $NET0 and net1 on $NET1"
+declare -A IP
+for n in 1 2; do
+	for spec in "eth0:$NET0" "net1:$NET1"; do
+		ifc=${spec%%:*} net=${spec#*:}
+		out=$(cni "$n" ADD "$net" "$ifc") || die "filament-cni ADD $ifc for pod$n failed: $out"
+		IP[$n,$net]=$(sed -n 's|.*"address": *"\([0-9.]*\)/.*|\1|p' <<<"$out" | head -1)
+		[ -n "${IP[$n,$net]}" ] || die "filament-cni ADD $ifc for pod$n: no address"
+		echo "pod$n: $ifc ${IP[$n,$net]} on ${NET_NAME[$net]}"
+		ip netns exec "fil-pod$n" ethtool -K "$ifc" tx off tso off >/dev/null 2>&1 || true
+	done
 done
 
 # ---- traffic -----------------------------------------------------------------
-# ping_check NAME NS ARGS...: run ping, show it, keep a one-line result.
 declare -A RESULT
-ping_check() {
+KEYS=()
+ping_check() { # NAME NS ARGS...
 	local name=$1 ns=$2 out rc=0 tx rx avg
 	shift 2
+	KEYS+=("$name")
 	echo "\$ ip netns exec $ns ping $*"
 	out=$(ip netns exec "$ns" ping "$@" 2>&1) || rc=$?
 	echo "$out" | sed 's/^/  /'
@@ -240,84 +275,51 @@ ping_check() {
 		FAILED=1
 	fi
 }
-
-say "pod1 -> its gateway 10.10.1.1 (answered by node1's vRouter)"
-ping_check "pod1 -> gateway 10.10.1.1" fil-pod1 -c 3 -i 0.2 -w 10 10.10.1.1
-say "pod2 -> its gateway 10.10.2.1 (answered by node2's vRouter)"
-ping_check "pod2 -> gateway 10.10.2.1" fil-pod2 -c 3 -i 0.2 -w 10 10.10.2.1
-
-say "first packet pod1 -> pod2: node1 has no MAC for 192.168.100.2 yet and sends an ARP request instead"
-resolved=""
-for ((i = 1; i <= 10; i++)); do
-	if ip netns exec fil-pod1 ping -c 1 -W 1 10.10.2.2 >/dev/null 2>&1; then
-		resolved=$i
-		break
-	fi
-done
-if [ -n "$resolved" ]; then
-	echo "underlay resolved: the tunnel carries traffic after $resolved probe(s)"
-else
-	echo "pod1 cannot reach pod2 after 10 probes"
-	FAILED=1
-fi
-
-say "pod1 -> pod2 10.10.2.2 across the fabric ($ENCAP_NAME)"
-ping_check "pod1 -> pod2 10.10.2.2 ($ENCAP)" fil-pod1 -c 5 -i 0.2 -w 10 10.10.2.2
-say "pod2 -> pod1 10.10.1.2"
-ping_check "pod2 -> pod1 10.10.1.2 ($ENCAP)" fil-pod2 -c 5 -i 0.2 -w 10 10.10.1.2
-say "pod1 -> node2's gateway 10.10.2.1 (through the tunnel, answered by node2's vRouter)"
-ping_check "pod1 -> node2 gateway 10.10.2.1" fil-pod1 -c 3 -i 0.2 -w 10 10.10.2.1
-
-# Path MTU discovery: a 1500-byte DF packet does not fit in the tunnel, so
-# node1's vRouter drops it and answers ICMP "fragmentation needed" with the
-# tunnel's MTU, from its address in VRF 1 (vrfs in node1.yaml: 10.10.1.1).
-# pod1's eth0 has MTU 1450, so its kernel would refuse to send such a packet
-# at all ("ping: local error: message too long, mtu=1450": no packet, and
-# nothing from the vRouter). So for this one ping eth0 goes to 1500, and so
-# does its peer p1h: the dataplane set p1h's MTU to the port's 1450
-# (rte_eth_dev_set_mtu on net_af_packet) and a veth drops frames bigger than
-# its peer's MTU. Both go back to 1450 right after. The check wants the
-# remote error, "From 10.10.1.1 ... Frag needed and DF set (mtu = N)", not
-# the local one (which says "mtu=N").
-say "pod1 -> pod2 with DF, 1500 bytes: too big for the tunnel ($TUN_MTU), node1's vRouter says so"
-p1h_mtu=$(ip -n fil-node1 -o link show p1h | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
-echo "pod1 eth0 MTU 1450 -> 1500 and node1 p1h MTU ${p1h_mtu:-?} -> 1500 for this step"
-ip -n fil-node1 link set p1h mtu 1500
-ip -n fil-pod1 link set eth0 mtu 1500
-echo "\$ ip netns exec fil-pod1 ping -M do -s 1472 -c 1 -w 5 10.10.2.2"
-big=$(ip netns exec fil-pod1 ping -M do -s 1472 -c 1 -w 5 10.10.2.2 2>&1) || true
-echo "$big" | sed 's/^/  /'
-echo "\$ ip netns exec fil-pod1 ip route get 10.10.2.2   (the path MTU pod1's kernel learnt)"
-ip -n fil-pod1 route get 10.10.2.2 | sed 's/^/  /'
-ip -n fil-pod1 link set eth0 mtu 1450
-ip -n fil-node1 link set p1h mtu "${p1h_mtu:-1450}"
-if grep -q "^From 10\.10\.1\.1 .*mtu = $TUN_MTU)" <<<"$big"; then
-	RESULT[too big]="ok   ICMP frag needed, mtu $TUN_MTU"
-elif grep -q "mtu=" <<<"$big"; then
-	RESULT[too big]="FAIL refused by pod1's own kernel, never sent"
-	FAILED=1
-else
-	RESULT[too big]="FAIL no ICMP frag needed (mtu $TUN_MTU) from 10.10.1.1"
-	FAILED=1
-fi
-
-TCP="skipped (neither iperf3 nor nc installed: add them with make deps)"
-wait_listen() { # NS PORT: up to 5 s for a TCP listener
-	local i
-	for ((i = 0; i < 50; i++)); do
-		ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
-		sleep 0.1
+for net in "$NET0" "$NET1"; do
+	gw=${NET_GW[$net]} e=${NET_ENCAP[$net]}
+	say "network $net: gateways, then pod1 <-> pod2 across the fabric ($e)"
+	ping_check "pod1 -> gateway $gw ($net)" fil-pod1 -c 3 -i 0.2 -w 10 -I "${IP[1,$net]}" "$gw"
+	for ((i = 1; i <= 10; i++)); do
+		ip netns exec fil-pod1 ping -c 1 -W 1 -I "${IP[1,$net]}" "${IP[2,$net]}" >/dev/null 2>&1 && break
 	done
-	return 1
-}
+	echo "underlay and tunnel up after $i probe(s)"
+	ping_check "pod1 -> pod2 ${IP[2,$net]} ($e)" fil-pod1 -c 5 -i 0.2 -w 10 -I "${IP[1,$net]}" "${IP[2,$net]}"
+	ping_check "pod2 -> pod1 ${IP[1,$net]} ($e)" fil-pod2 -c 5 -i 0.2 -w 10 -I "${IP[2,$net]}" "${IP[1,$net]}"
+done
+
+say "pod1 -> pod2 on eth0 with DF, 1500 bytes: too big for the tunnel ($TUN_MTU), node1's vRouter says so"
+peer_idx=$(ip -n fil-pod1 -o link show eth0 | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')
+p1h=$(ip -n fil-node1 -o link show | awk -F': ' -v i="$peer_idx" '$1 == i {sub(/@.*/, "", $2); print $2}')
+p1h_mtu=$(ip -n fil-node1 -o link show "$p1h" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+eth0_mtu=$(ip -n fil-pod1 -o link show eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+echo "pod1 eth0 MTU $eth0_mtu -> 1500 and its peer $p1h on node1 MTU $p1h_mtu -> 1500 for this step"
+ip -n fil-node1 link set "$p1h" mtu 1500
+ip -n fil-pod1 link set eth0 mtu 1500
+echo "\$ ip netns exec fil-pod1 ping -M do -s 1472 -c 1 -w 5 ${IP[2,$NET0]}"
+big=$(ip netns exec fil-pod1 ping -M do -s 1472 -c 1 -w 5 "${IP[2,$NET0]}" 2>&1) || true
+echo "$big" | sed 's/^/  /'
+ip -n fil-pod1 route get "${IP[2,$NET0]}" | sed 's/^/  /'
+ip -n fil-pod1 link set eth0 mtu "$eth0_mtu"
+ip -n fil-node1 link set "$p1h" mtu "$p1h_mtu"
+if grep -q "^From ${NET_GW[$NET0]//./\\.} .*mtu = $TUN_MTU)" <<<"$big"; then
+	RESULT[too big]="ok   ICMP frag needed, mtu $TUN_MTU"
+else
+	RESULT[too big]="FAIL no ICMP frag needed (mtu $TUN_MTU) from ${NET_GW[$NET0]}"
+	FAILED=1
+fi
+
+TCP="skipped (iperf3 not installed: add it with make deps)"
 if command -v iperf3 >/dev/null; then
-	say "TCP pod1 -> pod2 with iperf3 (3 s)"
-	ip netns exec fil-pod2 iperf3 -s -1 -B 10.10.2.2 -p 5201 >"$RUN/iperf3-server.log" 2>&1 &
+	say "TCP pod1 -> pod2 on eth0 with iperf3 (3 s)"
+	ip netns exec fil-pod2 iperf3 -s -1 -B "${IP[2,$NET0]}" -p 5201 >"$RUN/iperf3-server.log" 2>&1 &
 	PIDS+=($!)
 	iperf_pid=$!
-	if wait_listen fil-pod2 5201 &&
-		ip netns exec fil-pod1 timeout 30 iperf3 -c 10.10.2.2 -p 5201 -t 3 -f m \
-			--connect-timeout 3000 >"$RUN/iperf3.log" 2>&1; then
+	for ((i = 0; i < 50; i++)); do
+		ip netns exec fil-pod2 ss -Hltn "sport = :5201" 2>/dev/null | grep -q . && break
+		sleep 0.1
+	done
+	if ip netns exec fil-pod1 timeout 30 iperf3 -c "${IP[2,$NET0]}" -p 5201 -t 3 -f m \
+		--connect-timeout 3000 >"$RUN/iperf3.log" 2>&1; then
 		sed 's/^/  /' "$RUN/iperf3.log"
 		TCP="ok   iperf3: $(awk '/receiver$/ {print $7, $8}' "$RUN/iperf3.log") received"
 	else
@@ -327,61 +329,82 @@ if command -v iperf3 >/dev/null; then
 	fi
 	stop "$iperf_pid"
 	forget "$iperf_pid"
-elif command -v nc >/dev/null; then
-	say "TCP pod1 -> pod2 with nc (4 MiB)"
-	head -c 4194304 /dev/urandom >"$RUN/tcp.in"
-	ip netns exec fil-pod2 nc -l -s 10.10.2.2 -p 5201 >"$RUN/tcp.out" 2>/dev/null &
-	PIDS+=($!)
-	nc_pid=$!
-	if wait_listen fil-pod2 5201 &&
-		ip netns exec fil-pod1 timeout 30 nc -N -w 5 10.10.2.2 5201 <"$RUN/tcp.in" &&
-		{ stop "$nc_pid"; cmp -s "$RUN/tcp.in" "$RUN/tcp.out"; }; then
-		TCP="ok   nc: 4 MiB sent pod1 -> pod2, received intact"
-	else
-		TCP="FAIL nc pod1 -> pod2"
-		FAILED=1
-	fi
-	stop "$nc_pid"
-	forget "$nc_pid"
 fi
 
-# ---- filamentctl ----------------------------------------------------------------
-say "what node1's dataplane holds, read over its API socket with filamentctl"
+say "node1's agent restarts while pod1 pings pod2: no packet lost"
+ip netns exec fil-pod1 ping -c 30 -i 0.1 -W 2 "${IP[2,$NET0]}" >"$RUN/restart-ping.out" 2>&1 &
+ping_pid=$!
+sleep 0.5
+stop "${AGENT_PID[1]}"
+forget "${AGENT_PID[1]}"
+echo "node1: agent stopped (the dataplane keeps its tables)"
+start_agent 1
+wait_ready 1
+wait "$ping_pid" || true
+tail -n 2 "$RUN/restart-ping.out" | sed 's/^/  /'
+if grep -q ' 0% packet loss' "$RUN/restart-ping.out"; then
+	RESTART="ok   no packet lost"
+else
+	RESTART="FAIL packets lost"
+	FAILED=1
+fi
+
+say "what node1's agent programmed, read over its dataplane's API socket with filamentctl"
 for c in ports routes nexthops neighbors drops; do
-	echo "\$ filamentctl --socket $RUN/node1.sock $c"
-	if ! "$CTL" --socket "$RUN/node1.sock" "$c" | sed 's/^/  /'; then
+	echo "\$ filamentctl --socket $RUN/node1/dataplane.sock $c"
+	if ! "$CTL" --socket "$RUN/node1/dataplane.sock" "$c" | sed 's/^/  /'; then
 		echo "FAIL filamentctl $c"
 		FAILED=1
 	fi
 done
 
+say "kubelet's part: filament-cni DEL for both pods' eth0 and net1"
+DEL="ok   interfaces and routes gone"
+for n in 1 2; do
+	for spec in "eth0:$NET0" "net1:$NET1"; do
+		ifc=${spec%%:*} net=${spec#*:}
+		cni "$n" DEL "$net" "$ifc" && echo "pod$n: $ifc deleted" || { DEL="FAIL DEL"; FAILED=1; }
+	done
+done
+if ip -n fil-pod1 link show eth0 >/dev/null 2>&1; then DEL="FAIL pod1's eth0 survived DEL"; FAILED=1; fi
+if "$CTL" --socket "$RUN/node1/dataplane.sock" routes | grep -q "${IP[1,$NET0]}/32"; then
+	DEL="FAIL pod1's route survived DEL"
+	FAILED=1
+fi
+
 # ---- shutdown and summary ----------------------------------------------------
-say "stopping the dataplanes (SIGTERM: they log their final counters)"
+say "stopping the agents, then the dataplanes (SIGTERM: they log their final counters)"
+for n in 1 2; do
+	stop "${AGENT_PID[$n]}"
+	forget "${AGENT_PID[$n]}"
+	unset "AGENT_PID[$n]"
+done
 for n in 1 2; do
 	pid=${DP_PIDS[$((n - 1))]}
 	stop "$pid"
 	forget "$pid"
-	grep -q 'dataplane closed' "$RUN/node$n.log" &&
+	grep -q 'dataplane closed' "$RUN/dataplane-node$n.log" &&
 		echo "node$n: PID $pid closed cleanly" || { echo "node$n: PID $pid did not close cleanly"; FAILED=1; }
 done
 
-say "summary: Filament demo over $ENCAP_NAME, $MEM_NAME"
-for k in "pod1 -> gateway 10.10.1.1" "pod2 -> gateway 10.10.2.1" "pod1 -> pod2 10.10.2.2 ($ENCAP)" \
-	"pod2 -> pod1 10.10.1.2 ($ENCAP)" "pod1 -> node2 gateway 10.10.2.1"; do
-	printf '  %-36s %s\n' "$k" "${RESULT[$k]:-not run}"
+say "summary: Filament demo, agents + filament-cni, eth0 on $NET0, net1 on $NET1, $MEM_NAME"
+for k in "${KEYS[@]}"; do
+	printf '  %-40s %s\n' "$k" "${RESULT[$k]}"
 done
-printf '  %-36s %s\n' "pod1 -> pod2 too big (DF)" "${RESULT[too big]:-not run}"
-printf '  %-36s %s\n' "TCP pod1 -> pod2" "$TCP"
+printf '  %-40s %s\n' "pod1 -> pod2 too big (DF, eth0)" "${RESULT[too big]}"
+printf '  %-40s %s\n' "TCP pod1 -> pod2 (eth0)" "$TCP"
+printf '  %-40s %s\n' "node1 agent restart under ping" "$RESTART"
+printf '  %-40s %s\n' "filament-cni DEL" "$DEL"
 for n in 1 2; do
 	echo
 	echo "  node$n dataplane, counters at shutdown:"
 	awk -F'\t' '$3 ~ /^final (port|lcore) counters|^final drops/ {
 		msg = $3; sub(/^final /, "", msg); f = $4; gsub(/[{}"]/, "", f); gsub(/, /, "  ", f)
-		printf "    %-15s %s\n", msg, f }' "$RUN/node$n.log"
+		printf "    %-15s %s\n", msg, f }' "$RUN/dataplane-node$n.log"
 done
 echo
 if [ "$FAILED" = 0 ]; then
-	echo "demo: PASSED: pods on two nodes talk across the Filament fast path ($ENCAP_NAME)"
+	echo "demo: PASSED: agents attached pods on two nodes, which talk over VXLAN and MPLSoUDP"
 else
 	echo "demo: FAILED: see above"
 	exit 1
