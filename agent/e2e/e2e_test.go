@@ -508,7 +508,7 @@ func TestRestart(t *testing.T) {
 		out, _ := tn.Output(p1.ns, "ping", "-c", "40", "-i", "0.1", "-W", "2", p2.ip.String())
 		pingOut <- out
 	}()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // an interval: some pings before the agent goes
 	if err := n.agent.stop(); err != nil {
 		t.Fatalf("agent did not exit 0 on SIGTERM: %v", err)
 	}
@@ -535,7 +535,7 @@ func TestRestart(t *testing.T) {
 	if err := os.WriteFile(n.agentCfg, []byte(head), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // an interval: pings flow with no agent at all
 	n.startAgent(t)
 	if b, _ := os.ReadFile(ipamFile); strings.Contains(string(b), "ghost") || !strings.Contains(string(b), p1.cid) {
 		t.Errorf("after restart, ipam.json:\n%s", b)

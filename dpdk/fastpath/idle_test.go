@@ -20,8 +20,21 @@ func TestIdleCPU(t *testing.T) {
 		}
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	// Let the worker reach its longest sleep first.
-	time.Sleep(200 * time.Millisecond)
+	// Let every worker reach its longest sleep first: after 20 sleeps the
+	// back-off (1 us doubling) is at its ceiling.
+	var base []uint64
+	for w := 0; w < dp.Workers(); w++ {
+		s, _ := dp.LcoreStats(w)
+		base = append(base, s.Sleeps)
+	}
+	waitFor(t, "workers at their longest idle sleep", func() bool {
+		for w := range base {
+			if s, _ := dp.LcoreStats(w); s.Sleeps < base[w]+20 {
+				return false
+			}
+		}
+		return true
+	})
 	c0, w0 := cpu(), time.Now()
 	time.Sleep(2 * time.Second) // measuring an interval, not waiting for a condition
 	used, wall := cpu()-c0, time.Since(w0)
