@@ -79,6 +79,12 @@ func addPod(t *testing.T, name, devargs string, vrf uint16, nh uint32, mac, ip s
 // drain collects n frames from a ring port within d.
 func drain(t *testing.T, id fastpath.PortID, n int, d time.Duration) [][]byte {
 	t.Helper()
+	return drainOr(t, id, n, d, func() string { return "" })
+}
+
+// drainOr is drain whose failure message adds what explain returns.
+func drainOr(t *testing.T, id fastpath.PortID, n int, d time.Duration, explain func() string) [][]byte {
+	t.Helper()
 	var got [][]byte
 	deadline := time.Now().Add(d)
 	for len(got) < n {
@@ -88,7 +94,7 @@ func drain(t *testing.T, id fastpath.PortID, n int, d time.Duration) [][]byte {
 		}
 		got = append(got, f...)
 		if len(got) < n && time.Now().After(deadline) {
-			t.Fatalf("port %d: %d of %d frames after %v; drops %v", id, len(got), n, d, nonzero(dp.Drops()))
+			t.Fatalf("port %d: %d of %d frames after %v; drops %v %s", id, len(got), n, d, nonzero(dp.Drops()), explain())
 		}
 		if len(f) == 0 {
 			time.Sleep(time.Millisecond)
@@ -135,6 +141,14 @@ func TestMemif(t *testing.T) {
 		if err := dp.DelPort(out); err != nil {
 			t.Errorf("delete ring port: %v", err)
 		}
+		// Both ends live in this process: let the server's interrupt
+		// thread finish handling the client's disconnect before the
+		// server is closed, so the two teardowns never overlap (DPDK
+		// 22.11's memif frees its control channel from either path).
+		waitFor(t, "memif server link down", 5*time.Second, func() bool {
+			up, _ := dp.PortLinkUp(srv.id)
+			return !up
+		})
 	})
 	waitFor(t, "memif link up", 10*time.Second, func() bool {
 		up1, _ := dp.PortLinkUp(srv.id)
@@ -199,7 +213,10 @@ func TestPcapPort(t *testing.T) {
 			_ = dp.DelPort(id)
 		}
 	})
-	got := drain(t, r.id, len(inFrames), 5*time.Second)
+	got := drainOr(t, r.id, len(inFrames), 5*time.Second, func() string {
+		s, err := dp.PortStats(id)
+		return fmt.Sprintf("pcap port %d stats %+v (%v), %d mbufs in use", id, s, err, dp.MbufsInUse())
+	})
 	for i := range inFrames {
 		if want := routed(inFrames[i], r.mac); !bytes.Equal(got[i], want) {
 			t.Fatalf("frame %d from pcap:\n%s", i, frames.Diff(got[i], want))
