@@ -37,6 +37,7 @@ import (
 
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 func main() {
@@ -120,7 +121,7 @@ func startDaemon(ctx context.Context, bin string) (sock string, stop func(), err
 	}
 	sock = filepath.Join(dir, "dp.sock")
 	noHuge := "false"
-	if !hugepages() {
+	if _, huge := hugepages.EALArgs(0); !huge {
 		noHuge = "true"
 	}
 	cfg := fmt.Sprintf(`eal: {lcores: "0,1", no_huge: %s, memory_mb: 512, file_prefix: apibench-%d}
@@ -196,27 +197,6 @@ func slowest(ps []phase) time.Duration {
 		d = max(d, p.Slowest)
 	}
 	return d.Round(time.Millisecond)
-}
-
-// hugepages says whether DPDK can have hugepages here (as
-// fastpath.MemoryArgs decides, without linking DPDK into this command).
-func hugepages() bool {
-	free, mounted := false, false
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "HugePages_Free:" && f[1] != "0" {
-				free = true
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/mounts"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 3 && f[2] == "hugetlbfs" {
-				mounted = true
-			}
-		}
-	}
-	return free && mounted
 }
 
 // bench measures each batch size in turn on the daemon at o.socket, and

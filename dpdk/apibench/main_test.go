@@ -30,6 +30,7 @@ import (
 	"github.com/filament-net/filament/dpdk/apiclient"
 	"github.com/filament-net/filament/dpdk/apiserver"
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 var (
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 	}
 	cfg := fastpath.DefaultConfig() // a VRF of 2M routes, groups for 1M
 	cfg.NextHops, cfg.VRFs, cfg.Mbufs = 4096, 16, 2047
-	mem, huge := fastpath.MemoryArgs(512)
+	mem, huge := hugepages.EALArgs(512)
 	prefix := fmt.Sprintf("fil-apibench-%d", os.Getpid())
 	cfg.EALArgs = append([]string{"-l", "0,1", "--no-pci", "--log-level=*:notice", "--file-prefix", prefix}, mem...)
 	log.Printf("apibench tests: DPDK with %s (hugepages %v)", strings.Join(mem, " "), huge)

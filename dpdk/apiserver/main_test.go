@@ -31,6 +31,7 @@ import (
 	"github.com/filament-net/filament/dpdk/apiclient"
 	"github.com/filament-net/filament/dpdk/apiserver"
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 var (
@@ -73,7 +74,7 @@ func TestMain(m *testing.M) {
 	}
 	cfg := fastpath.DefaultConfig()
 	cfg.NextHops, cfg.VRFs, cfg.FIB4Rules, cfg.FIB4Tbl8s, cfg.Mbufs = testNextHops, testVRFs, testRoutes, 8, 2047
-	mem, huge := fastpath.MemoryArgs(512)
+	mem, huge := hugepages.EALArgs(512)
 	prefix := fmt.Sprintf("fil-apisrv-%d", os.Getpid())
 	cfg.EALArgs = append([]string{"-l", "0,1", "--no-pci", "--log-level=*:notice", "--file-prefix", prefix}, mem...)
 	log.Printf("apiserver tests: DPDK with %s (hugepages %v)", strings.Join(mem, " "), huge)

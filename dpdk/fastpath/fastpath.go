@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 // Error is a refused control operation: Errno says which kind (EINVAL for
@@ -108,9 +110,9 @@ func Start(cfg Config) (*Dataplane, error) {
 	if !started.TryLock() {
 		return nil, errors.New("fastpath: already started in this process (DPDK's EAL starts once)")
 	}
-	if err := checkMemory(cfg.EALArgs); err != nil {
+	if err := hugepages.Check(cfg.EALArgs); err != nil {
 		started.Unlock()
-		return nil, err
+		return nil, fmt.Errorf("fastpath: %w", err)
 	}
 	var c C.struct_fp_config
 	C.fp_config_defaults(&c)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/filament-net/filament/dpdk/fastpath"
 	"github.com/filament-net/filament/dpdk/frames"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 var (
@@ -33,7 +34,7 @@ const timeout = 5 * time.Second
 
 func TestMain(m *testing.M) {
 	cfg := fastpath.DefaultConfig()
-	mem, huge := fastpath.MemoryArgs(1024)
+	mem, huge := hugepages.EALArgs(1024)
 	// Own runtime directory: test binaries may run side by side.
 	cfg.EALArgs = append([]string{"-l", "0,1", "--no-pci", "--log-level=*:notice",
 		"--file-prefix", fmt.Sprintf("fil-test-%d", os.Getpid())}, mem...)

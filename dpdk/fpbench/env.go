@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 // Env is a started dataplane the scenarios run on.
@@ -32,7 +33,7 @@ func Start(memMB int) (*Env, error) {
 	if runtime.NumCPU() < 2 {
 		return nil, ErrNeedTwoCPUs
 	}
-	mem, huge := fastpath.MemoryArgs(memMB)
+	mem, huge := hugepages.EALArgs(memMB)
 	if os.Getenv("FPBENCH_NO_HUGE") == "1" {
 		mem, huge = []string{"--no-huge", "-m", strconv.Itoa(memMB)}, false
 	}

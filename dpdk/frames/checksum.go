@@ -66,13 +66,21 @@ func ipv4HeaderLen(hdr []byte) int {
 }
 
 // L4Checksum is the TCP or UDP checksum of segment (its checksum field taken
-// as zero) over the IPv4 pseudo-header.
+// as zero) over the IPv4 or IPv6 pseudo-header of src and dst.
 func L4Checksum(src, dst netip.Addr, proto uint8, segment []byte) uint16 {
-	var ph [12]byte
-	putIP4(ph[0:4], src)
-	putIP4(ph[4:8], dst)
-	ph[9] = proto
-	binary.BigEndian.PutUint16(ph[10:12], uint16(len(segment)))
+	var ph []byte
+	if src.Is6() {
+		s, d := src.As16(), dst.As16()
+		ph = append(append(ph, s[:]...), d[:]...)
+		ph = binary.BigEndian.AppendUint32(ph, uint32(len(segment)))
+		ph = append(ph, 0, 0, 0, proto)
+	} else {
+		ph = make([]byte, 12)
+		putIP4(ph[0:4], src)
+		putIP4(ph[4:8], dst)
+		ph[9] = proto
+		binary.BigEndian.PutUint16(ph[10:12], uint16(len(segment)))
+	}
 	seg := append([]byte(nil), segment...)
 	switch proto {
 	case ProtoUDP:
@@ -84,5 +92,5 @@ func L4Checksum(src, dst netip.Addr, proto uint8, segment []byte) uint16 {
 			seg[16], seg[17] = 0, 0
 		}
 	}
-	return ^uint16(sum16(sum16(0, ph[:]), seg))
+	return ^uint16(sum16(sum16(0, ph), seg))
 }

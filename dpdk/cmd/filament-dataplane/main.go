@@ -28,6 +28,7 @@ import (
 	"github.com/filament-net/filament/dpdk/apiserver"
 	"github.com/filament-net/filament/dpdk/config"
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 const usage = `Usage: filament-dataplane --config FILE [--socket PATH] [flags]
@@ -198,7 +199,7 @@ func check(cfg *config.Config, err error, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "EAL arguments: %s (%d forwarding lcores)\n", strings.Join(cfg.EALArgs(), " "), cfg.Workers())
 	fmt.Fprintf(stdout, "API socket: %s\n", cfg.API.Socket)
 	if !cfg.EAL.NoHuge {
-		if free, mounted := fastpath.HugepagesFree(); free == 0 || !mounted {
+		if free, mounted := hugepages.Free(); free == 0 || !mounted {
 			fmt.Fprintf(stdout, "note: this machine has no free hugepages (free %d, hugetlbfs mounted %v): "+
 				"starting here would fail unless eal.no_huge is true\n", free, mounted)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
+	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 var (
@@ -17,7 +18,7 @@ var (
 func TestMain(m *testing.M) {
 	cfg := fastpath.DefaultConfig()
 	var mem []string
-	mem, huge = fastpath.MemoryArgs(1024)
+	mem, huge = hugepages.EALArgs(1024)
 	// Two workers sharing CPU 1: RX queues spread over lcores, and the
 	// control thread keeps CPU 0.
 	cfg.EALArgs = append([]string{"--lcores", "0@0,1@1,2@1", "--no-pci", "--log-level", "*:notice",

@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The generator's control half: EAL, pools, ports, trial set-up and results.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "tg_priv.h"
+
+struct tg *tg;
+
+static void
+tg_err(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, TG_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t
+tg_tsc_hz(void)
+{
+	return tg ? tg->hz : 0;
+}
+
+static void
+pool_zero(struct rte_mempool *mp, void *arg, void *obj, unsigned i)
+{
+	struct rte_mbuf *m = obj;
+
+	(void)mp;
+	(void)arg;
+	(void)i;
+	/* Frames' payloads start as zeros: the worker only writes headers,
+	 * the signature and zeros in between. */
+	memset(rte_pktmbuf_mtod(m, void *), 0, m->buf_len - m->data_off);
+}
+
+int
+tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
+{
+	cpu_set_t saved;
+	int ret;
+
+	if (tg != NULL) {
+		tg_err(err, "generator already initialised");
+		return -EALREADY;
+	}
+	if (c->mbufs < 1024) {
+		tg_err(err, "mbufs %u: must be >= 1024", c->mbufs);
+		return -EINVAL;
+	}
+	if (c->data_room < TG_MAX_HDR + TG_SIG_LEN || c->data_room > 65535 - RTE_PKTMBUF_HEADROOM) {
+		tg_err(err, "data room %u: must be %u..%u", c->data_room, TG_MAX_HDR + TG_SIG_LEN,
+			65535 - RTE_PKTMBUF_HEADROOM);
+		return -EINVAL;
+	}
+	/* rte_eal_init pins the calling (Go runtime) thread: give it back. */
+	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+	ret = rte_eal_init(argc, argv);
+	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	if (ret < 0) {
+		tg_err(err, "EAL init failed: %s", rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	tg = rte_zmalloc("tg", sizeof(*tg), RTE_CACHE_LINE_SIZE);
+	if (tg == NULL) {
+		tg_err(err, "no memory for the generator's state");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	tg->conf = *c;
+	tg->hz = rte_get_tsc_hz();
+	if (c->lcore == rte_get_main_lcore() || !rte_lcore_is_enabled(c->lcore)) {
+		tg_err(err, "worker lcore %u: not a worker lcore of the EAL lcore list "
+			    "(give e.g. --lcores 0@0,1@1 and lcore 1)", c->lcore);
+		ret = -EINVAL;
+		goto fail;
+	}
+	tg->lcore = c->lcore;
+	/* Separate pools: frames built for TX come back to a pool nothing
+	 * else writes into, so their payloads stay as the worker left them. */
+	tg->tx_pool = rte_pktmbuf_pool_create("tg_tx", c->mbufs, 256, 0,
+		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
+	tg->rx_pool = rte_pktmbuf_pool_create("tg_rx", c->mbufs, 256, 0,
+		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
+	if (tg->tx_pool == NULL || tg->rx_pool == NULL) {
+		tg_err(err, "cannot create pools of %u mbufs of %u bytes: %s", c->mbufs,
+			c->data_room, rte_strerror(rte_errno));
+		ret = -ENOMEM;
+		goto fail;
+	}
+	rte_mempool_obj_iter(tg->tx_pool, pool_zero, NULL);
+	__atomic_store_n(&tg->running, 1, __ATOMIC_RELEASE);
+	ret = rte_eal_remote_launch(tg_worker_main, NULL, tg->lcore);
+	if (ret != 0) {
+		__atomic_store_n(&tg->running, 0, __ATOMIC_RELEASE);
+		tg_err(err, "cannot launch the worker on lcore %u: %s", tg->lcore, strerror(-ret));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (tg != NULL) {
+		rte_mempool_free(tg->tx_pool);
+		rte_mempool_free(tg->rx_pool);
+		rte_free(tg);
+		tg = NULL;
+	}
+	rte_eal_cleanup();
+	return ret;
+}
+
+static void
+port_release(struct tg_port *p)
+{
+	struct rte_eth_dev_info info;
+	struct rte_mbuf *m;
+
+	rte_eth_dev_stop(p->id);
+	if (rte_eth_dev_info_get(p->id, &info) != 0 || info.device == NULL ||
+	    rte_dev_remove(info.device) != 0)
+		rte_eth_dev_close(p->id);
+	if (p->is_ring) {
+		while (rte_ring_dequeue(p->rx_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		while (rte_ring_dequeue(p->tx_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(p->rx_ring);
+		rte_ring_free(p->tx_ring);
+	}
+	rte_pktmbuf_free_bulk(p->pend, p->nb_pend);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+tg_fini(void)
+{
+	unsigned i;
+
+	if (tg == NULL)
+		return;
+	__atomic_store_n(&tg->quit, 1, __ATOMIC_RELEASE);
+	rte_eal_wait_lcore(tg->lcore);
+	for (i = 0; i < tg->nb_ports; i++)
+		if (tg->port[i].used)
+			port_release(&tg->port[i]);
+	rte_free(tg->hist);
+	rte_mempool_free(tg->tx_pool);
+	rte_mempool_free(tg->rx_pool);
+	rte_free(tg);
+	tg = NULL;
+	rte_eal_cleanup();
+}
+
+static bool
+idle(void)
+{
+	int s = __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE);
+
+	return s == TG_IDLE || s == TG_DONE;
+}
+
+static int
+port_setup(uint16_t id, char *err)
+{
+	struct rte_eth_conf conf;
+	uint16_t nrxd = (uint16_t)tg->conf.nb_desc, ntxd = (uint16_t)tg->conf.nb_desc;
+	int ret;
+
+	memset(&conf, 0, sizeof(conf));
+	ret = rte_eth_dev_configure(id, 1, 1, &conf);
+	if (ret == 0) {
+		rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrxd, &ntxd);
+		ret = rte_eth_rx_queue_setup(id, 0, nrxd, rte_eth_dev_socket_id(id), NULL,
+			tg->rx_pool);
+	}
+	if (ret == 0)
+		ret = rte_eth_tx_queue_setup(id, 0, ntxd, rte_eth_dev_socket_id(id), NULL);
+	if (ret != 0) {
+		tg_err(err, "port %u: set-up: %s", id, strerror(-ret));
+		return ret;
+	}
+	/* The generator counts every frame that comes back, whatever MAC the
+	 * device under test wrote. */
+	rte_eth_promiscuous_enable(id);
+	ret = rte_eth_dev_start(id);
+	if (ret != 0) {
+		tg_err(err, "port %u: start: %s", id, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Ports are added while no trial runs: the worker reads the port table only
+ * during trials (and idle polls ports below nb_ports, published last). */
+static int
+port_publish(struct tg_port *p)
+{
+	unsigned idx = (unsigned)(p - tg->port);
+
+	p->used = true;
+	__atomic_store_n(&tg->nb_ports, RTE_MAX(tg->nb_ports, idx + 1), __ATOMIC_RELEASE);
+	return (int)idx;
+}
+
+static struct tg_port *
+port_slot(char *err)
+{
+	unsigned i;
+
+	if (tg == NULL) {
+		tg_err(err, "generator not initialised");
+		return NULL;
+	}
+	if (!idle()) {
+		tg_err(err, "a trial is running");
+		return NULL;
+	}
+	for (i = 0; i < TG_MAX_PORTS; i++)
+		if (!tg->port[i].used)
+			return &tg->port[i];
+	tg_err(err, "at most %u ports", TG_MAX_PORTS);
+	return NULL;
+}
+
+int
+tg_port_add(const char *devargs, char *err)
+{
+	char name[RTE_DEV_NAME_MAX_LEN];
+	struct tg_port *p = port_slot(err);
+	uint16_t id;
+	size_t n;
+	int ret;
+
+	if (p == NULL)
+		return -EBUSY;
+	n = strcspn(devargs, ",");
+	if (n == 0 || n >= sizeof(name)) {
+		tg_err(err, "devargs \"%s\": expected <device>[,key=value...]", devargs);
+		return -EINVAL;
+	}
+	memcpy(name, devargs, n);
+	name[n] = '\0';
+	if (rte_eth_dev_get_port_by_name(name, &id) == 0) {
+		tg_err(err, "device %s is already a port", name);
+		return -EEXIST;
+	}
+	ret = rte_dev_probe(devargs);
+	if (ret != 0) {
+		tg_err(err, "cannot probe \"%s\": check the driver name, its arguments "
+			    "and the DPDK log", devargs);
+		return ret < -1 ? ret : -ENODEV;
+	}
+	if (rte_eth_dev_get_port_by_name(name, &id) != 0) {
+		tg_err(err, "\"%s\" probed but is not an ethdev", devargs);
+		return -ENODEV;
+	}
+	p->id = id;
+	ret = port_setup(id, err);
+	if (ret != 0) {
+		port_release(p);
+		return ret;
+	}
+	return port_publish(p);
+}
+
+int
+tg_port_add_ring(const char *name, char *err)
+{
+	char rname[RTE_RING_NAMESIZE];
+	struct tg_port *p = port_slot(err);
+	int id, ret;
+
+	if (p == NULL)
+		return -EBUSY;
+	snprintf(rname, sizeof(rname), "tgr_%s", name);
+	p->rx_ring = rte_ring_create(rname, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(rname, sizeof(rname), "tgt_%s", name);
+	p->tx_ring = rte_ring_create(rname, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (p->rx_ring == NULL || p->tx_ring == NULL) {
+		tg_err(err, "ring port %s: cannot create rings: %s", name, rte_strerror(rte_errno));
+		rte_ring_free(p->rx_ring);
+		rte_ring_free(p->tx_ring);
+		memset(p, 0, sizeof(*p));
+		return -ENOMEM;
+	}
+	id = rte_eth_from_rings(name, &p->rx_ring, 1, &p->tx_ring, 1, SOCKET_ID_ANY);
+	if (id < 0) {
+		tg_err(err, "ring port %s: %s", name, rte_strerror(rte_errno));
+		rte_ring_free(p->rx_ring);
+		rte_ring_free(p->tx_ring);
+		memset(p, 0, sizeof(*p));
+		return -rte_errno;
+	}
+	p->id = (uint16_t)id;
+	p->is_ring = true;
+	ret = port_setup(p->id, err);
+	if (ret != 0) {
+		port_release(p);
+		return ret;
+	}
+	return port_publish(p);
+}
+
+static struct tg_port *
+port_get(unsigned port)
+{
+	if (tg == NULL || port >= TG_MAX_PORTS || !tg->port[port].used)
+		return NULL;
+	return &tg->port[port];
+}
+
+int
+tg_port_link_up(unsigned port)
+{
+	struct rte_eth_link link;
+	struct tg_port *p = port_get(port);
+
+	if (p == NULL)
+		return -ENOENT;
+	if (rte_eth_link_get_nowait(p->id, &link) != 0)
+		return 0;
+	return link.link_status == RTE_ETH_LINK_UP;
+}
+
+int
+tg_port_stats(unsigned port, struct tg_port_stats *s)
+{
+	struct rte_eth_stats ds;
+	struct tg_port *p = port_get(port);
+
+	if (p == NULL)
+		return -ENOENT;
+	/* The worker is the only writer; 64-bit loads do not tear on the
+	 * targets DPDK supports, so a running trial can be watched. */
+	*s = p->st;
+	if (rte_eth_stats_get(p->id, &ds) == 0) {
+		s->dev_ipackets = ds.ipackets;
+		s->dev_opackets = ds.opackets;
+		s->dev_imissed = ds.imissed;
+		s->dev_ierrors = ds.ierrors;
+		s->dev_oerrors = ds.oerrors;
+		s->dev_nombuf = ds.rx_nombuf;
+	}
+	return 0;
+}
+
+int
+tg_ring_inject(unsigned port, const uint8_t *buf, const uint32_t *lens, unsigned n)
+{
+	struct tg_port *p = port_get(port);
+	struct rte_mbuf *m;
+	unsigned i, done = 0;
+
+	if (p == NULL || !p->is_ring)
+		return -ENOENT;
+	for (i = 0; i < n; i++) {
+		if (lens[i] > tg->conf.data_room || (m = rte_pktmbuf_alloc(tg->rx_pool)) == NULL)
+			break;
+		memcpy(rte_pktmbuf_mtod(m, void *), buf, lens[i]);
+		m->data_len = (uint16_t)lens[i];
+		m->pkt_len = lens[i];
+		if (rte_ring_enqueue(p->rx_ring, m) != 0) {
+			rte_pktmbuf_free(m);
+			break;
+		}
+		buf += lens[i];
+		done++;
+	}
+	return (int)done;
+}
+
+int
+tg_ring_drain(unsigned port, uint8_t *buf, uint32_t buflen, uint32_t *lens, unsigned max)
+{
+	struct tg_port *p = port_get(port);
+	struct rte_mbuf *m;
+	unsigned n = 0;
+
+	if (p == NULL || !p->is_ring)
+		return -ENOENT;
+	/* Room for the largest frame first: a frame once dequeued is never
+	 * dropped for want of space. */
+	while (n < max && buflen >= tg->conf.data_room &&
+	       rte_ring_dequeue(p->tx_ring, (void **)&m) == 0) {
+		uint32_t len = rte_pktmbuf_pkt_len(m);
+		const void *d = rte_pktmbuf_read(m, 0, len, buf);
+
+		if (d != buf)
+			memcpy(buf, d, len);
+		rte_pktmbuf_free(m);
+		lens[n++] = len;
+		buf += len;
+		buflen -= len;
+	}
+	return (int)n;
+}
+
+static int
+stream_check(const struct tg_stream_conf *s, unsigned i, char *err)
+{
+	unsigned k;
+
+	if (s->tx_port >= TG_MAX_PORTS || !tg->port[s->tx_port].used) {
+		tg_err(err, "stream %u: TX port %u does not exist", i, s->tx_port);
+		return -EINVAL;
+	}
+	if (s->hdr_len > TG_MAX_HDR || s->nb_fields > TG_MAX_FIELDS ||
+	    s->nb_lens > TG_MAX_LENS || s->nb_ip4csum > TG_MAX_CSUMS ||
+	    s->nb_l4csum > TG_MAX_CSUMS || s->nb_sizes == 0 || s->nb_sizes > TG_MAX_SIZES) {
+		tg_err(err, "stream %u: template out of bounds", i);
+		return -EINVAL;
+	}
+	if (s->nb_flows == 0 || s->weight == 0) {
+		tg_err(err, "stream %u: flows and weight must be > 0", i);
+		return -EINVAL;
+	}
+	for (k = 0; k < s->nb_sizes; k++) {
+		if (s->sizes[k] < RTE_MAX(TG_MIN_FRAME, s->hdr_len + TG_SIG_LEN) ||
+		    s->sizes[k] > RTE_MIN(TG_MAX_FRAME, tg->conf.data_room)) {
+			tg_err(err, "stream %u: frame of %u bytes: must be %u..%u (headers %u + "
+				    "signature %u; mbuf data room %u)", i, s->sizes[k],
+				RTE_MAX(TG_MIN_FRAME, s->hdr_len + TG_SIG_LEN),
+				RTE_MIN(TG_MAX_FRAME, tg->conf.data_room), s->hdr_len, TG_SIG_LEN,
+				tg->conf.data_room);
+			return -EINVAL;
+		}
+	}
+	for (k = 0; k < s->nb_fields; k++) {
+		const struct tg_field *f = &s->fields[k];
+
+		if ((f->width != 2 && f->width != 4) || f->off + f->width > s->hdr_len ||
+		    f->count == 0) {
+			tg_err(err, "stream %u: field %u out of bounds", i, k);
+			return -EINVAL;
+		}
+	}
+	for (k = 0; k < s->nb_lens; k++) {
+		if (s->lens[k].off + 2 > s->hdr_len || s->lens[k].delta >= s->sizes[0]) {
+			tg_err(err, "stream %u: length field %u out of bounds", i, k);
+			return -EINVAL;
+		}
+	}
+	for (k = 0; k < s->nb_ip4csum; k++) {
+		if (s->ip4csum[k] + 20 > s->hdr_len) {
+			tg_err(err, "stream %u: IPv4 header %u out of bounds", i, k);
+			return -EINVAL;
+		}
+	}
+	for (k = 0; k < s->nb_l4csum; k++) {
+		const struct tg_l4csum *c = &s->l4csum[k];
+
+		if (c->l4_off + c->csum_at + 2 > s->hdr_len || c->l3_off >= c->l4_off) {
+			tg_err(err, "stream %u: L4 checksum %u out of bounds", i, k);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
+tg_trial_start(const struct tg_trial_conf *t, const struct tg_stream_conf *s, char *err)
+{
+	uint64_t total = 0, acc = 0;
+	unsigned i, slot = 0;
+	int ret;
+
+	if (tg == NULL) {
+		tg_err(err, "generator not initialised");
+		return -ENODEV;
+	}
+	if (!idle()) {
+		tg_err(err, "a trial is running");
+		return -EBUSY;
+	}
+	if (t->nb_streams == 0 || t->nb_streams > TG_MAX_STREAMS) {
+		tg_err(err, "%u streams: must be 1..%u", t->nb_streams, TG_MAX_STREAMS);
+		return -EINVAL;
+	}
+	if (t->burst == 0 || t->burst > TG_BURST_MAX) {
+		tg_err(err, "burst %u: must be 1..%u", t->burst, TG_BURST_MAX);
+		return -EINVAL;
+	}
+	if (t->pps < 0) {
+		tg_err(err, "rate %f pps: must be >= 0 (0: as fast as possible)", t->pps);
+		return -EINVAL;
+	}
+	for (i = 0; i < t->nb_streams; i++) {
+		ret = stream_check(&s[i], i, err);
+		if (ret < 0)
+			return ret;
+		total += s[i].weight;
+	}
+	rte_free(tg->hist);
+	tg->hist = rte_zmalloc("tg_hist", (size_t)t->nb_streams * TG_HIST_BUCKETS * sizeof(uint64_t),
+		RTE_CACHE_LINE_SIZE);
+	if (tg->hist == NULL) {
+		tg_err(err, "no memory for %u latency histograms", t->nb_streams);
+		return -ENOMEM;
+	}
+	tg->trial = *t;
+	memset(tg->stream, 0, sizeof(tg->stream));
+	memset(tg->st, 0, sizeof(tg->st));
+	for (i = 0; i < t->nb_streams; i++) {
+		tg->stream[i].c = s[i];
+		tg->st[i].lat_min = UINT64_MAX;
+	}
+	/* The schedule interleaves streams in proportion to their weights
+	 * (Bresenham style), so a burst mixes them evenly. */
+	for (slot = 0; slot < TG_SCHED_LEN; slot++) {
+		uint64_t pos = (uint64_t)slot * total / TG_SCHED_LEN;
+
+		acc = 0;
+		for (i = 0; i < t->nb_streams; i++) {
+			acc += s[i].weight;
+			if (pos < acc)
+				break;
+		}
+		tg->sched[slot] = (uint8_t)i;
+	}
+	/* Bresenham above is by position: a weight too small for one of the
+	 * 1024 slots must still get its stream a slot. */
+	for (i = 0; i < t->nb_streams; i++) {
+		unsigned k;
+
+		for (k = 0; k < TG_SCHED_LEN && tg->sched[k] != i; k++)
+			;
+		if (k == TG_SCHED_LEN)
+			tg->sched[(i * TG_SCHED_LEN) / t->nb_streams] = (uint8_t)i;
+	}
+	__atomic_store_n(&tg->abort, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&tg->state, TG_RUNNING, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int
+tg_trial_state(void)
+{
+	return tg ? __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) : TG_IDLE;
+}
+
+uint64_t
+tg_trial_tx_cycles(void)
+{
+	return tg && __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) == TG_DONE ? tg->tx_cycles : 0;
+}
+
+void
+tg_trial_abort(void)
+{
+	if (tg != NULL)
+		__atomic_store_n(&tg->abort, 1, __ATOMIC_RELEASE);
+}
+
+int
+tg_stream_stats(unsigned stream, struct tg_stream_stats *s, uint64_t *hist)
+{
+	if (tg == NULL || stream >= tg->trial.nb_streams || tg->hist == NULL)
+		return -ENOENT;
+	if (__atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) != TG_DONE) {
+		/* Counters of a running trial are readable; histograms are not
+		 * worth a torn copy. */
+		*s = tg->st[stream];
+		return 1;
+	}
+	*s = tg->st[stream];
+	if (hist != NULL)
+		memcpy(hist, tg->hist + (size_t)stream * TG_HIST_BUCKETS,
+			TG_HIST_BUCKETS * sizeof(uint64_t));
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The generator's state, shared by its control (tg.c) and worker (tg_worker.c)
+ * halves. Control writes a trial's configuration only while the worker is
+ * idle or done, then hands it over with a release store of the state.
+ */
+#ifndef TG_PRIV_H
+#define TG_PRIV_H
+
+#include <stdbool.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "tg.h"
+
+#define TG_BURST_MAX 64
+#define TG_SCHED_LEN 1024 /* stream schedule: weights spread over 1024 slots */
+
+/* A stream as the worker runs it: its configuration and its cursors. */
+struct tg_stream {
+	struct tg_stream_conf c;
+	uint64_t seq;	   /* next sequence number to send */
+	uint32_t flow;	   /* next flow index */
+	uint16_t size_pos; /* next entry of the size schedule */
+	/* receive side */
+	uint64_t rx_next; /* next expected sequence number */
+};
+
+struct tg_port {
+	bool used;
+	bool is_ring;
+	uint16_t id; /* ethdev port id */
+	struct rte_ring *rx_ring, *tx_ring;
+	/* frames built but not yet taken by the device, in sequence order */
+	struct rte_mbuf *pend[TG_BURST_MAX];
+	uint16_t pend_stream[TG_BURST_MAX];
+	uint16_t nb_pend;
+	struct tg_port_stats st;
+};
+
+struct tg {
+	struct tg_conf conf;
+	unsigned lcore;
+	uint64_t hz;
+	struct rte_mempool *tx_pool, *rx_pool;
+	struct tg_port port[TG_MAX_PORTS];
+	unsigned nb_ports;
+
+	/* trial: written by control while the worker is idle */
+	struct tg_trial_conf trial;
+	struct tg_stream stream[TG_MAX_STREAMS];
+	struct tg_stream_stats st[TG_MAX_STREAMS];
+	uint64_t *hist; /* nb_streams x TG_HIST_BUCKETS */
+	uint8_t sched[TG_SCHED_LEN];
+	uint64_t tx_cycles; /* how long the last trial transmitted */
+
+	int state;   /* enum tg_state; atomics */
+	int abort;   /* atomics: end TX now */
+	int quit;    /* atomics: worker exits */
+	int running; /* atomics: worker loop alive */
+};
+
+extern struct tg *tg;
+
+int tg_worker_main(void *arg);
+
+static inline unsigned
+tg_hist_bucket(uint64_t v)
+{
+	unsigned shift;
+
+	if (v < (1u << TG_HIST_SUB_BITS))
+		return (unsigned)v;
+	shift = (unsigned)(63 - __builtin_clzll(v)) - (TG_HIST_SUB_BITS - 1);
+	return (shift << (TG_HIST_SUB_BITS - 1)) + (unsigned)(v >> shift);
+}
+
+#endif

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The generator's worker: builds and sends frames at the trial's rate and
+ * counts what comes back (sequence, latency) on the same lcore.
+ */
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+
+#include "tg_priv.h"
+
+#define RX_BURST 32
+#define MASK48 ((1ull << 48) - 1)
+
+void
+tg_sig_write(uint8_t *sig, uint16_t stream, uint64_t seq, uint64_t tsc)
+{
+	uint64_t a = rte_cpu_to_be_64(((uint64_t)stream << 48) | (seq & MASK48));
+	uint64_t b = rte_cpu_to_be_64(((uint64_t)TG_SIG_MAGIC << 48) | (tsc & MASK48));
+
+	memcpy(sig, &a, 8);
+	memcpy(sig + 8, &b, 8);
+}
+
+static inline void
+put16(uint8_t *p, uint16_t v)
+{
+	v = rte_cpu_to_be_16(v);
+	memcpy(p, &v, 2);
+}
+
+static inline void
+put32(uint8_t *p, uint32_t v)
+{
+	v = rte_cpu_to_be_32(v);
+	memcpy(p, &v, 4);
+}
+
+/* Writes one frame of stream s into m: template, per-flow fields, lengths,
+ * zeros up to the signature, the signature, then checksums (inner first). */
+static inline void
+build(struct tg_stream *s, unsigned si, struct rte_mbuf *m, uint64_t tsc)
+{
+	const struct tg_stream_conf *c = &s->c;
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t len = c->sizes[s->size_pos];
+	unsigned k;
+
+	if (++s->size_pos == c->nb_sizes)
+		s->size_pos = 0;
+	rte_memcpy(p, c->hdr, c->hdr_len);
+	for (k = 0; k < c->nb_fields; k++) {
+		const struct tg_field *f = &c->fields[k];
+		uint32_t v = f->base + s->flow % f->count;
+
+		if (f->width == 4)
+			put32(p + f->off, v);
+		else
+			put16(p + f->off, (uint16_t)v);
+	}
+	if (++s->flow == c->nb_flows)
+		s->flow = 0;
+	for (k = 0; k < c->nb_lens; k++)
+		put16(p + c->lens[k].off, (uint16_t)(len - c->lens[k].delta));
+	/* A frame of another size may have left its signature here. */
+	memset(p + c->hdr_len, 0, len - TG_SIG_LEN - c->hdr_len);
+	tg_sig_write(p + len - TG_SIG_LEN, (uint16_t)si, s->seq++, tsc);
+	for (k = 0; k < c->nb_l4csum; k++) {
+		const struct tg_l4csum *l = &c->l4csum[k];
+		uint16_t sum;
+
+		memset(p + l->l4_off + l->csum_at, 0, 2);
+		if (l->v6)
+			sum = rte_ipv6_udptcp_cksum((const struct rte_ipv6_hdr *)(p + l->l3_off),
+				p + l->l4_off);
+		else
+			sum = rte_ipv4_udptcp_cksum((const struct rte_ipv4_hdr *)(p + l->l3_off),
+				p + l->l4_off);
+		memcpy(p + l->l4_off + l->csum_at, &sum, 2);
+	}
+	for (k = 0; k < c->nb_ip4csum; k++) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + c->ip4csum[k]);
+
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	}
+	m->data_len = len;
+	m->pkt_len = len;
+}
+
+/* Hands pending frames to their ports; true when none is left. */
+static bool
+flush(void)
+{
+	bool empty = true;
+	unsigned i, k;
+
+	for (i = 0; i < tg->nb_ports; i++) {
+		struct tg_port *p = &tg->port[i];
+		uint16_t sent;
+
+		if (p->nb_pend == 0)
+			continue;
+		sent = rte_eth_tx_burst(p->id, 0, p->pend, p->nb_pend);
+		for (k = 0; k < sent; k++)
+			tg->st[p->pend_stream[k]].tx_pkts++;
+		p->st.tx_pkts += sent;
+		if (sent < p->nb_pend) {
+			/* The device pushed back: keep the rest, in order, for the
+			 * next round; sequence numbers stay without holes. */
+			p->st.tx_full++;
+			memmove(p->pend, p->pend + sent, (p->nb_pend - sent) * sizeof(p->pend[0]));
+			memmove(p->pend_stream, p->pend_stream + sent,
+				(p->nb_pend - sent) * sizeof(p->pend_stream[0]));
+			empty = false;
+		}
+		p->nb_pend = (uint16_t)(p->nb_pend - sent);
+	}
+	return empty;
+}
+
+/* Builds up to n frames following the schedule; returns how many. */
+static unsigned
+produce(unsigned n, unsigned *sched_pos)
+{
+	struct rte_mbuf *m[TG_BURST_MAX];
+	uint64_t tsc = rte_rdtsc();
+	unsigned i;
+
+	if (unlikely(rte_pktmbuf_alloc_bulk(tg->tx_pool, m, n) != 0))
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned si = tg->sched[(*sched_pos)++ & (TG_SCHED_LEN - 1)];
+		struct tg_stream *s = &tg->stream[si];
+		struct tg_port *p = &tg->port[s->c.tx_port];
+		struct tg_stream_stats *st = &tg->st[si];
+
+		build(s, si, m[i], tsc);
+		st->tx_bytes += m[i]->pkt_len;
+		p->st.tx_bytes += m[i]->pkt_len;
+		p->pend_stream[p->nb_pend] = (uint16_t)si;
+		p->pend[p->nb_pend++] = m[i];
+	}
+	return n;
+}
+
+/* Where the signature of a received frame starts, from the outermost IP
+ * header's length (so encapsulation and Ethernet padding do not matter),
+ * or -1 when the frame cannot carry one. */
+static inline int
+sig_offset(const uint8_t *p, uint32_t len)
+{
+	uint32_t off = 12, end;
+	uint16_t et;
+
+	memcpy(&et, p + off, 2);
+	while (et == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
+	       et == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ)) {
+		off += 4;
+		if (off + 2 > len)
+			return -1;
+		memcpy(&et, p + off, 2);
+	}
+	off += 2;
+	if (et == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		const struct rte_ipv4_hdr *ip = (const void *)(p + off);
+
+		if (off + sizeof(*ip) > len)
+			return -1;
+		end = off + rte_be_to_cpu_16(ip->total_length);
+		if (end < off + sizeof(*ip) + TG_SIG_LEN)
+			return -1;
+	} else if (et == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		const struct rte_ipv6_hdr *ip = (const void *)(p + off);
+
+		if (off + sizeof(*ip) > len)
+			return -1;
+		end = off + (uint32_t)sizeof(*ip) + rte_be_to_cpu_16(ip->payload_len);
+		if (end < off + sizeof(*ip) + TG_SIG_LEN)
+			return -1;
+	} else {
+		return -1;
+	}
+	if (end > len)
+		return -1;
+	return (int)(end - TG_SIG_LEN);
+}
+
+static inline void
+count(struct tg_port *port, struct rte_mbuf *m, uint64_t now, bool trial)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = m->data_len;
+	uint64_t a, b, seq, lat;
+	struct tg_stream_stats *st;
+	struct tg_stream *s;
+	unsigned si;
+	int off;
+
+	port->st.rx_pkts++;
+	port->st.rx_bytes += m->pkt_len;
+	off = unlikely(m->nb_segs != 1) ? -1 : sig_offset(p, len);
+	if (unlikely(off < 0))
+		goto foreign;
+	memcpy(&a, p + off, 8);
+	memcpy(&b, p + off + 8, 8);
+	a = rte_be_to_cpu_64(a);
+	b = rte_be_to_cpu_64(b);
+	si = (unsigned)(a >> 48);
+	if (unlikely((b >> 48) != TG_SIG_MAGIC || !trial || si >= tg->trial.nb_streams))
+		goto foreign;
+	s = &tg->stream[si];
+	st = &tg->st[si];
+	seq = a & MASK48;
+	st->rx_pkts++;
+	st->rx_bytes += m->pkt_len;
+	if (likely(seq == s->rx_next)) {
+		s->rx_next = seq + 1;
+	} else if (seq > s->rx_next) {
+		st->gaps++;
+		s->rx_next = seq + 1;
+	} else {
+		st->late++;
+	}
+	lat = (now - b) & MASK48;
+	tg->hist[(size_t)si * TG_HIST_BUCKETS + tg_hist_bucket(lat)]++;
+	st->lat_sum += lat;
+	if (lat < st->lat_min)
+		st->lat_min = lat;
+	if (lat > st->lat_max)
+		st->lat_max = lat;
+	return;
+foreign:
+	port->st.rx_foreign++;
+}
+
+static unsigned
+receive(bool trial)
+{
+	unsigned nb_ports = __atomic_load_n(&tg->nb_ports, __ATOMIC_ACQUIRE);
+	struct rte_mbuf *m[RX_BURST];
+	unsigned i, p, total = 0;
+
+	for (p = 0; p < nb_ports; p++) {
+		struct tg_port *port = &tg->port[p];
+		uint16_t n;
+		uint64_t now;
+
+		if (!port->used)
+			continue;
+		n = rte_eth_rx_burst(port->id, 0, m, RX_BURST);
+		if (n == 0)
+			continue;
+		now = rte_rdtsc();
+		for (i = 0; i < n && i < 4; i++)
+			rte_prefetch0(rte_pktmbuf_mtod(m[i], void *));
+		for (i = 0; i < n; i++) {
+			if (i + 4 < n)
+				rte_prefetch0(rte_pktmbuf_mtod(m[i + 4], void *));
+			count(port, m[i], now, trial);
+		}
+		rte_pktmbuf_free_bulk(m, n);
+		total += n;
+	}
+	return total;
+}
+
+static void
+run_trial(void)
+{
+	const struct tg_trial_conf *t = &tg->trial;
+	uint64_t start = rte_rdtsc(), now, sent = 0, drain_end = 0;
+	uint64_t tx_end = start + (uint64_t)((double)t->duration_ns * (double)tg->hz / 1e9);
+	double per_cycle = t->pps * 1.0 / (double)tg->hz;
+	unsigned sched_pos = 0;
+	bool tx = true;
+
+	for (;;) {
+		now = rte_rdtsc();
+		if (tx) {
+			if (now >= tx_end || (t->max_packets && sent >= t->max_packets) ||
+			    __atomic_load_n(&tg->abort, __ATOMIC_ACQUIRE)) {
+				tx = false;
+				tg->tx_cycles = now - start;
+				drain_end = now + (uint64_t)((double)t->drain_ns * (double)tg->hz / 1e9);
+				__atomic_store_n(&tg->state, TG_DRAINING, __ATOMIC_RELEASE);
+			} else if (flush()) {
+				uint64_t n = t->burst;
+
+				if (t->pps > 0) {
+					uint64_t due = (uint64_t)((double)(now - start) * per_cycle);
+
+					n = due > sent ? RTE_MIN(due - sent, (uint64_t)t->burst) : 0;
+				}
+				if (t->max_packets && sent + n > t->max_packets)
+					n = t->max_packets - sent;
+				if (n > 0) {
+					sent += produce((unsigned)n, &sched_pos);
+					flush();
+				}
+			}
+		} else if (now >= drain_end) {
+			break;
+		}
+		receive(true);
+	}
+	/* What the devices never took was not sent. */
+	for (unsigned i = 0; i < tg->nb_ports; i++) {
+		struct tg_port *p = &tg->port[i];
+
+		for (unsigned k = 0; k < p->nb_pend; k++) {
+			tg->st[p->pend_stream[k]].tx_bytes -= p->pend[k]->pkt_len;
+			p->st.tx_bytes -= p->pend[k]->pkt_len;
+		}
+		rte_pktmbuf_free_bulk(p->pend, p->nb_pend);
+		p->nb_pend = 0;
+	}
+}
+
+int
+tg_worker_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&tg->quit, __ATOMIC_ACQUIRE)) {
+		int s = __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE);
+
+		if (s == TG_RUNNING) {
+			run_trial();
+			__atomic_store_n(&tg->state, TG_DONE, __ATOMIC_RELEASE);
+			continue;
+		}
+		/* Between trials: keep the ports drained (late frames are
+		 * foreign to the next trial) without burning the core. */
+		if (receive(false) == 0)
+			rte_delay_us_sleep(tg->conf.idle_sleep_us);
+	}
+	return 0;
+}

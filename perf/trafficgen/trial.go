@@ -1,0 +1,240 @@
+package trafficgen
+
+/*
+#include "tg.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+	"unsafe"
+)
+
+const (
+	sigLen     = C.TG_SIG_LEN
+	maxSizes   = C.TG_MAX_SIZES
+	maxStreams = C.TG_MAX_STREAMS
+	subBits    = C.TG_HIST_SUB_BITS
+	nBuckets   = C.TG_HIST_BUCKETS
+)
+
+// Trial is one run: streams sent at an aggregate rate for a duration (or a
+// packet count), then a drain time for the last frames to come back.
+type Trial struct {
+	Streams    []Stream
+	Rate       float64       // packets per second over all streams; 0 = as fast as the ports take
+	Duration   time.Duration // TX time
+	MaxPackets uint64        // stop TX after this many (0: no limit)
+	Drain      time.Duration // RX time after TX stops (default 100 ms)
+	Burst      int           // frames per TX burst (default 32)
+}
+
+// Latency is a stream's one-way latency distribution (generator TX to
+// generator RX, timestamps taken per burst).
+type Latency struct {
+	Samples             uint64
+	Min, Mean, Max      time.Duration
+	P50, P90, P99, P999 time.Duration
+	// Buckets are the raw histogram in TSC cycles (see Bucket).
+	Buckets []uint64 `json:"-"`
+}
+
+// StreamResult is what one stream sent and got back.
+type StreamResult struct {
+	TxPackets, TxBytes uint64
+	RxPackets, RxBytes uint64
+	Lost               int64  // TxPackets - RxPackets: negative if the device duplicated
+	Late               uint64 // frames that arrived after a higher sequence number
+	Gaps               uint64 // times a sequence number was skipped
+	Latency            Latency
+}
+
+// Result is a finished trial.
+type Result struct {
+	TxTime    time.Duration // how long the worker transmitted
+	TxPackets uint64
+	RxPackets uint64
+	Lost      int64
+	LossRatio float64 // Lost / TxPackets
+	TxPPS     float64 // TxPackets / TxTime
+	RxPPS     float64 // RxPackets / TxTime
+	Streams   []StreamResult
+}
+
+// Run runs a trial and waits for it; cancelling ctx stops TX early (the
+// trial still drains and returns its counts with ctx's error).
+func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
+	if len(t.Streams) == 0 || len(t.Streams) > maxStreams {
+		return nil, fmt.Errorf("trial: %d streams: want 1..%d", len(t.Streams), maxStreams)
+	}
+	if t.Duration <= 0 && t.MaxPackets == 0 {
+		return nil, errors.New("trial: give a duration or a packet count")
+	}
+	if t.Duration <= 0 {
+		t.Duration = 24 * time.Hour
+	}
+	if t.Drain == 0 {
+		t.Drain = 100 * time.Millisecond
+	}
+	if t.Burst == 0 {
+		t.Burst = 32
+	}
+	if t.Rate < 0 || math.IsNaN(t.Rate) || math.IsInf(t.Rate, 0) {
+		return nil, fmt.Errorf("trial: rate %v pps: want >= 0 (0: as fast as possible)", t.Rate)
+	}
+	cs := make([]C.struct_tg_stream_conf, len(t.Streams))
+	for i := range t.Streams {
+		tpl, err := t.Streams[i].compile()
+		if err != nil {
+			return nil, fmt.Errorf("trial: stream %d: %w", i, err)
+		}
+		if err := tpl.toC(&cs[i]); err != nil {
+			return nil, fmt.Errorf("trial: stream %d: %w", i, err)
+		}
+	}
+	tc := C.struct_tg_trial_conf{nb_streams: C.uint32_t(len(cs)), burst: C.uint32_t(t.Burst),
+		pps: C.double(t.Rate), duration_ns: C.uint64_t(t.Duration), max_packets: C.uint64_t(t.MaxPackets),
+		drain_ns: C.uint64_t(t.Drain)}
+	if _, err := g.call("start trial", func(e *C.char) C.int { return C.tg_trial_start(&tc, &cs[0], e) }); err != nil {
+		return nil, err
+	}
+	var ctxErr error
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for C.tg_trial_state() != C.TG_DONE {
+		select {
+		case <-ctx.Done():
+			if ctxErr == nil {
+				ctxErr = ctx.Err()
+				C.tg_trial_abort()
+			}
+			<-tick.C
+		case <-tick.C:
+		}
+	}
+	r, err := g.result(len(cs))
+	if err != nil {
+		return nil, err
+	}
+	return r, ctxErr
+}
+
+// trialRunning says whether a trial is transmitting.
+func (g *Generator) trialRunning() bool { return C.tg_trial_state() == C.TG_RUNNING }
+
+func (g *Generator) result(n int) (*Result, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := &Result{TxTime: g.cycles(uint64(C.tg_trial_tx_cycles()))}
+	for i := 0; i < n; i++ {
+		var s C.struct_tg_stream_stats
+		hist := make([]uint64, nBuckets)
+		if ret := C.tg_stream_stats(C.uint(i), &s, (*C.uint64_t)(unsafe.Pointer(&hist[0]))); ret != 0 {
+			return nil, fmt.Errorf("trial: stream %d results: %d", i, int(ret))
+		}
+		sr := StreamResult{TxPackets: uint64(s.tx_pkts), TxBytes: uint64(s.tx_bytes),
+			RxPackets: uint64(s.rx_pkts), RxBytes: uint64(s.rx_bytes),
+			Late: uint64(s.late), Gaps: uint64(s.gaps)}
+		sr.Lost = int64(sr.TxPackets) - int64(sr.RxPackets)
+		sr.Latency = g.latency(hist, uint64(s.lat_min), uint64(s.lat_max), uint64(s.lat_sum), sr.RxPackets)
+		r.Streams = append(r.Streams, sr)
+		r.TxPackets += sr.TxPackets
+		r.RxPackets += sr.RxPackets
+	}
+	r.Lost = int64(r.TxPackets) - int64(r.RxPackets)
+	if r.TxPackets > 0 {
+		r.LossRatio = float64(r.Lost) / float64(r.TxPackets)
+	}
+	if s := r.TxTime.Seconds(); s > 0 {
+		r.TxPPS = float64(r.TxPackets) / s
+		r.RxPPS = float64(r.RxPackets) / s
+	}
+	return r, nil
+}
+
+func (g *Generator) cycles(c uint64) time.Duration {
+	return time.Duration(float64(c) * 1e9 / float64(g.hz))
+}
+
+// Bucket is the range of TSC cycles histogram bucket i holds.
+func Bucket(i int) (lo, hi uint64) {
+	half := 1 << (subBits - 1)
+	if i < 2*half {
+		return uint64(i), uint64(i)
+	}
+	shift := uint(i/half - 1)
+	m := uint64(i - int(shift)*half)
+	return m << shift, (m+1)<<shift - 1
+}
+
+func (g *Generator) latency(hist []uint64, lo, hi, sum, n uint64) Latency {
+	l := Latency{Samples: n, Buckets: hist}
+	if n == 0 {
+		return l
+	}
+	l.Min, l.Max, l.Mean = g.cycles(lo), g.cycles(hi), g.cycles(sum/n)
+	pct := func(p float64) time.Duration {
+		rank := uint64(math.Ceil(p * float64(n)))
+		var seen uint64
+		for i, c := range hist {
+			seen += c
+			if seen >= rank && c > 0 {
+				a, b := Bucket(i)
+				return g.cycles(min(max((a+b)/2, lo), hi))
+			}
+		}
+		return l.Max
+	}
+	l.P50, l.P90, l.P99, l.P999 = pct(0.5), pct(0.9), pct(0.99), pct(0.999)
+	return l
+}
+
+func (t *template) toC(c *C.struct_tg_stream_conf) error {
+	switch {
+	case len(t.hdr) > C.TG_MAX_HDR:
+		return fmt.Errorf("headers of %d bytes: at most %d", len(t.hdr), C.TG_MAX_HDR)
+	case len(t.fields) > C.TG_MAX_FIELDS, len(t.lens) > C.TG_MAX_LENS,
+		len(t.ip4csum) > C.TG_MAX_CSUMS, len(t.l4csum) > C.TG_MAX_CSUMS:
+		return errors.New("template too complex")
+	case t.port < 0 || t.port >= C.TG_MAX_PORTS:
+		return fmt.Errorf("port %d out of range", t.port)
+	}
+	c.tx_port = C.uint16_t(t.port)
+	c.hdr_len = C.uint16_t(len(t.hdr))
+	for i, b := range t.hdr {
+		c.hdr[i] = C.uint8_t(b)
+	}
+	c.nb_fields = C.uint8_t(len(t.fields))
+	for i, f := range t.fields {
+		c.fields[i] = C.struct_tg_field{off: C.uint16_t(f.off), width: C.uint8_t(f.width),
+			base: C.uint32_t(f.base), count: C.uint32_t(f.count)}
+	}
+	c.nb_lens = C.uint8_t(len(t.lens))
+	for i, l := range t.lens {
+		c.lens[i] = C.struct_tg_len{off: C.uint16_t(l.off), delta: C.uint16_t(l.delta)}
+	}
+	c.nb_ip4csum = C.uint8_t(len(t.ip4csum))
+	for i, o := range t.ip4csum {
+		c.ip4csum[i] = C.uint16_t(o)
+	}
+	c.nb_l4csum = C.uint8_t(len(t.l4csum))
+	for i, l := range t.l4csum {
+		v6 := C.uint8_t(0)
+		if l.v6 {
+			v6 = 1
+		}
+		c.l4csum[i] = C.struct_tg_l4csum{l3_off: C.uint16_t(l.l3), l4_off: C.uint16_t(l.l4),
+			v6: v6, csum_at: C.uint8_t(l.at)}
+	}
+	c.nb_flows = C.uint32_t(t.flows)
+	c.nb_sizes = C.uint16_t(len(t.sizes))
+	for i, z := range t.sizes {
+		c.sizes[i] = C.uint16_t(z)
+	}
+	c.weight = C.uint32_t(t.weight)
+	return nil
+}
