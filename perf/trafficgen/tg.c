@@ -257,12 +257,23 @@ tg_port_add(const char *devargs, char *err)
 	}
 	memcpy(name, devargs, n);
 	name[n] = '\0';
+	/* A device the EAL probed at start (a PCI NIC given with -a) is
+	 * taken as it is; others are probed from their devargs. */
 	if (rte_eth_dev_get_port_by_name(name, &id) == 0) {
-		tg_err(err, "device %s is already a port", name);
-		return -EEXIST;
-	}
-	ret = rte_dev_probe(devargs);
-	if (ret != 0) {
+		unsigned i;
+
+		for (i = 0; i < TG_MAX_PORTS; i++) {
+			if (tg->port[i].used && tg->port[i].id == id) {
+				tg_err(err, "device %s is already port %u", name, i);
+				return -EEXIST;
+			}
+		}
+		if (strcmp(name, devargs) != 0) {
+			tg_err(err, "device %s exists already: its arguments \"%s\" cannot "
+				    "apply (give them to the EAL instead)", name, devargs + n);
+			return -EEXIST;
+		}
+	} else if ((ret = rte_dev_probe(devargs)) != 0) {
 		tg_err(err, "cannot probe \"%s\": check the driver name, its arguments "
 			    "and the DPDK log", devargs);
 		return ret < -1 ? ret : -ENODEV;

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/filament-net/filament/dpdk/hugepages"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "filament-perf-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "filament-perf")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build filament-perf: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func perf(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func TestUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Commands:"},
+		{[]string{"--help"}, 0, "ndr"},
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"run", "--help"}, 0, "-rate"},
+		{[]string{"run"}, 2, "give at least one --port"},
+		{[]string{"run", "--port", "x", "--src", "10.0.0.300"}, 2, "--src"},
+		{[]string{"run", "--port", "x", "--rate", "fast"}, 2, `rate "fast"`},
+		{[]string{"run", "--port", "x", "--size", "abc"}, 2, "--size"},
+		{[]string{"run", "--port", "x", "--tx-port", "3"}, 2, "--tx-port 3: there are 1 ports"},
+		{[]string{"run", "--port", "x", "--reverse"}, 2, "--reverse needs --rx-port"},
+		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
+		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
+	} {
+		_, stderr, code := perf(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("filament-perf %v: exit %d, stderr %q; want exit %d and %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
+
+// testpmd starts dpdk-testpmd on CPU 1 forwarding (io) between its memif
+// server port and itself, the simplest device under test; it is stopped by
+// PID when the test ends.
+func testpmd(t *testing.T) string {
+	t.Helper()
+	if _, huge := hugepages.EALArgs(0); !huge {
+		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
+	}
+	sock := filepath.Join(t.TempDir(), "dut.sock")
+	var log bytes.Buffer
+	cmd := exec.Command("dpdk-testpmd", "--lcores", "0@1,1@1", "--no-pci", "--in-memory", "--single-file-segments",
+		"--file-prefix", fmt.Sprintf("fil-perftest-dut-%d", os.Getpid()), "--log-level", "*:notice",
+		"--vdev", "net_memif0,role=server,id=0,socket-abstract=no,socket="+sock,
+		"--", "--forward-mode=io", "--nb-cores=1", "--stats-period=60")
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("dpdk-testpmd: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("testpmd:\n%s", log.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return sock
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testpmd made no memif socket in 20s:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func port(sock string) string {
+	return "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + sock
+}
+
+// At a rate any device keeps, every frame sent comes back: counts exact,
+// the JSON report parses, the progress line shows.
+func TestRunThroughTestpmd(t *testing.T) {
+	sock := testpmd(t)
+	stdout, stderr, code := perf(t, "run", "--port", port(sock), "--rate", "100k", "--duration", "1500ms",
+		"--flows", "64", "--sport", "1024-1087", "--size", "imix", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	var rep struct {
+		Result struct {
+			TxPackets, RxPackets uint64
+			Streams              []struct {
+				Lost, Late, Gaps int64
+				Latency          struct{ Samples uint64 }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, stdout)
+	}
+	r := rep.Result
+	if r.TxPackets < 140000 || r.TxPackets > 151000 || r.RxPackets != r.TxPackets {
+		t.Fatalf("tx %d rx %d: want 150000 at 100 kpps for 1.5 s, all back", r.TxPackets, r.RxPackets)
+	}
+	if s := r.Streams[0]; s.Lost != 0 || s.Late != 0 || s.Gaps != 0 || s.Latency.Samples != r.RxPackets {
+		t.Fatalf("stream %+v", s)
+	}
+	if !strings.Contains(stderr, "1.0s  tx") {
+		t.Fatalf("no progress line:\n%s", stderr)
+	}
+}
+
+// The search finds a confirmed NDR at or below PDR, and measures latency at
+// three fractions of PDR.
+func TestNDRThroughTestpmd(t *testing.T) {
+	sock := testpmd(t)
+	out := filepath.Join(t.TempDir(), "ndr.json")
+	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--latency-trial", "200ms",
+		"--resolution", "0.05", "--max-rate", "2M", "--json", out)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep ndrReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.NDR.Confirmed || rep.NDR.PPS <= 0 || rep.PDR.PPS < rep.NDR.PPS || rep.MaxPPS != 2e6 {
+		t.Fatalf("NDR %+v PDR %+v max %v", rep.NDR, rep.PDR, rep.MaxPPS)
+	}
+	if rep.NDR.Result == nil || rep.NDR.Result.Lost != 0 {
+		t.Fatalf("NDR's confirming trial: %+v", rep.NDR.Result)
+	}
+	if len(rep.Latency) != 3 || rep.Latency[2].PercentOfPDR != 90 || rep.Latency[0].Result.Streams[0].Latency.P50 <= 0 {
+		t.Fatalf("latency %+v", rep.Latency)
+	}
+	if !strings.Contains(stdout, "NDR (loss <= 0.00%)") {
+		t.Fatalf("text report:\n%s", stdout)
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/filament-net/filament/perf/rfc2544"
+	"github.com/filament-net/filament/perf/trafficgen"
+)
+
+// ndrReport is the result of `filament-perf ndr`.
+type ndrReport struct {
+	Command  string
+	Ports    []string
+	Sizes    string
+	Flows    int
+	TSCHz    uint64
+	MaxPPS   float64 // the search's upper bound: given, or what the generator offered flat out
+	NDR, PDR searchReport
+	Latency  []latencyReport `json:",omitempty"`
+}
+
+type searchReport struct {
+	LossGoal  float64
+	PPS       float64
+	Confirmed bool
+	Trials    int
+	Result    *trafficgen.Result `json:",omitempty"` // the confirming trial
+}
+
+type latencyReport struct {
+	PercentOfPDR int
+	PPS          float64
+	Result       *trafficgen.Result
+}
+
+func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var t traffic
+	var trialLen, latLen time.Duration
+	var maxRate string
+	var resolution, pdrLoss float64
+	var confirm int
+	var noLatency bool
+	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	t.register(fs)
+	fs.DurationVar(&trialLen, "trial", time.Second, "length of each search trial")
+	fs.DurationVar(&latLen, "latency-trial", time.Second, "length of each latency trial (10%, 50%, 90% of PDR)")
+	fs.StringVar(&maxRate, "max-rate", "max", "the search's upper `bound`: max (what the generator offers flat out, measured first) or pps")
+	fs.Float64Var(&resolution, "resolution", 0.005, "stop when the bounds are this close, relative to the upper one")
+	fs.Float64Var(&pdrLoss, "pdr-loss", 0.005, "loss ratio PDR allows")
+	fs.IntVar(&confirm, "confirm", 1, "confirmation trials the rate found must pass")
+	fs.BoolVar(&noLatency, "no-latency", false, "skip the latency trials")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: filament-perf ndr [flags]\n\nFinds the RFC 2544 throughput: NDR (no frame lost) and PDR (--pdr-loss lost)\nby binary search over trials, each rate confirmed by another trial; then\nmeasures latency at 10%%, 50%% and 90%% of PDR.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	max, err := parseRate(maxRate)
+	if err != nil {
+		return usageError{fmt.Errorf("--max-rate: %w", err)}
+	}
+	if pdrLoss <= 0 || pdrLoss >= 1 {
+		return usageError{fmt.Errorf("--pdr-loss %v: want a ratio in (0, 1)", pdrLoss)}
+	}
+	streams, err := t.streams()
+	if err != nil {
+		return usageError{err}
+	}
+	g, err := t.start(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	trial := func(rate float64, d time.Duration) (*trafficgen.Result, error) {
+		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst})
+	}
+	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.sizes, Flows: t.flows, TSCHz: g.TSCHz(), MaxPPS: max}
+	if max == 0 {
+		r, err := trial(0, trialLen)
+		if err != nil {
+			return err
+		}
+		rep.MaxPPS = r.TxPPS
+		fmt.Fprintf(stderr, "flat out: offered %.3f Mpps, received %.3f Mpps\n", r.TxPPS/1e6, r.RxPPS/1e6)
+	}
+	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
+		o := rfc2544.Options{Max: rep.MaxPPS, Resolution: resolution, Confirmations: confirm, Start: start}
+		res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
+			r, err := trial(rate, trialLen)
+			if err != nil {
+				return rfc2544.Sample{}, err
+			}
+			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d (%.4f%%)\n", goal.Name, rate/1e6, r.Lost, r.TxPackets, 100*r.LossRatio)
+			return rfc2544.Sample{TxPackets: r.TxPackets, RxPackets: r.RxPackets, Detail: r}, nil
+		})
+		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials)}
+		if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
+			sr.Result = d
+		}
+		return sr, err
+	}
+	if rep.NDR, err = search(rfc2544.NDR, 0); err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
+		return err
+	}
+	if rep.PDR, err = search(rfc2544.Goal{Name: "PDR", LossRatio: pdrLoss}, rep.NDR.PPS); err != nil {
+		return err
+	}
+	if !noLatency {
+		for _, pct := range []int{10, 50, 90} {
+			rate := rep.PDR.PPS * float64(pct) / 100
+			r, err := trial(rate, latLen)
+			if err != nil {
+				return err
+			}
+			rep.Latency = append(rep.Latency, latencyReport{PercentOfPDR: pct, PPS: rate, Result: r})
+		}
+	}
+	return t.emit(stdout, rep, rep.text)
+}
+
+func (r ndrReport) text(w io.Writer) {
+	fmt.Fprintf(w, "sizes %s, %d flows, upper bound %.3f Mpps\n", r.Sizes, r.Flows, r.MaxPPS/1e6)
+	for _, s := range []struct {
+		name string
+		s    searchReport
+	}{{"NDR", r.NDR}, {"PDR", r.PDR}} {
+		fmt.Fprintf(w, "%s (loss <= %.2f%%): %.3f Mpps after %d trials (confirmed %v)\n",
+			s.name, 100*s.s.LossGoal, s.s.PPS/1e6, s.s.Trials, s.s.Confirmed)
+	}
+	for _, l := range r.Latency {
+		for i, s := range l.Result.Streams {
+			fmt.Fprintf(w, "latency at %d%% of PDR (%.3f Mpps), stream %d: p50 %v p90 %v p99 %v p99.9 %v max %v\n",
+				l.PercentOfPDR, l.PPS/1e6, i, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999, s.Latency.Max)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+// Package rfc2544 finds a device's throughput as RFC 2544 defines it: the
+// highest offered rate whose trial loses no more than a goal's loss ratio
+// (NDR: none; PDR: a partial drop rate, 0.5% by convention), by binary
+// search over trials of fixed length, then a confirmation trial at the rate
+// found. It knows nothing of packets: a Trial does the sending.
+package rfc2544
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Sample is what one trial at a rate sent and got back.
+type Sample struct {
+	Rate      float64 // offered, packets per second
+	TxPackets uint64
+	RxPackets uint64
+	// Detail is whatever the trial wants to keep with it (latency, ports).
+	Detail any `json:",omitempty"`
+}
+
+// LossRatio is the share of frames sent that did not come back (0 when
+// the device returned at least as many as it was sent).
+func (s Sample) LossRatio() float64 {
+	if s.TxPackets == 0 || s.RxPackets >= s.TxPackets {
+		return 0
+	}
+	return float64(s.TxPackets-s.RxPackets) / float64(s.TxPackets)
+}
+
+// Trial runs traffic offered at rate packets per second for the trial's
+// length and reports the counts. A trial that sends nothing is an error.
+type Trial func(ctx context.Context, rate float64) (Sample, error)
+
+// Goal names a loss ratio a rate must meet.
+type Goal struct {
+	Name      string
+	LossRatio float64
+}
+
+// The usual goals.
+var (
+	NDR = Goal{"NDR", 0}
+	PDR = Goal{"PDR", 0.005}
+)
+
+// Options bound a search.
+type Options struct {
+	// Max is the highest rate to try (pps): the line rate, or what the
+	// generator offers flat out. Required.
+	Max float64
+	// Min is the lowest rate worth reporting; a device that fails at Min
+	// has no throughput at this goal (default Max/1000).
+	Min float64
+	// Resolution ends the search when the bounds are this close, relative
+	// to the upper one (default 0.005: half a percent).
+	Resolution float64
+	// Confirmations are the extra trials the rate found must pass (default
+	// 1); one that fails lowers the upper bound and the search goes on.
+	Confirmations int
+	// MaxTrials bounds the whole search (default 60).
+	MaxTrials int
+	// Start, if set, is a rate known to pass (a PDR search may start from
+	// the NDR found before): the search does not go below it.
+	Start float64
+}
+
+// Result is a goal's throughput and every trial that led to it.
+type Result struct {
+	Goal      Goal
+	Rate      float64 // the highest rate that passed, confirmed; 0 if none did
+	Sample    Sample  // the confirming trial (or the last pass)
+	Confirmed bool
+	Trials    []Sample
+}
+
+// ErrNoRate: not even the minimum rate met the goal.
+var ErrNoRate = errors.New("no rate at or above the minimum meets the goal")
+
+func (o *Options) defaults() error {
+	if o.Max <= 0 {
+		return fmt.Errorf("rfc2544: maximum rate %v: must be > 0", o.Max)
+	}
+	if o.Min <= 0 {
+		o.Min = o.Max / 1000
+	}
+	if o.Min > o.Max {
+		return fmt.Errorf("rfc2544: minimum rate %v above the maximum %v", o.Min, o.Max)
+	}
+	if o.Resolution <= 0 {
+		o.Resolution = 0.005
+	}
+	if o.Confirmations == 0 {
+		o.Confirmations = 1
+	}
+	if o.MaxTrials == 0 {
+		o.MaxTrials = 60
+	}
+	return nil
+}
+
+// Search finds the throughput at goal g.
+func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error) {
+	r := Result{Goal: g}
+	if err := o.defaults(); err != nil {
+		return r, err
+	}
+	run := func(rate float64) (bool, Sample, error) {
+		if len(r.Trials) >= o.MaxTrials {
+			return false, Sample{}, fmt.Errorf("rfc2544: %s: %d trials without converging", g.Name, o.MaxTrials)
+		}
+		s, err := trial(ctx, rate)
+		if err != nil {
+			return false, s, fmt.Errorf("rfc2544: %s: trial at %.0f pps: %w", g.Name, rate, err)
+		}
+		if s.TxPackets == 0 {
+			return false, s, fmt.Errorf("rfc2544: %s: trial at %.0f pps sent nothing", g.Name, rate)
+		}
+		s.Rate = rate
+		r.Trials = append(r.Trials, s)
+		return s.LossRatio() <= g.LossRatio, s, nil
+	}
+	// lo passed (or is the floor), hi failed (or is above the maximum).
+	lo, hi := 0.0, o.Max
+	var best Sample
+	if o.Start > 0 && o.Start <= o.Max {
+		lo = o.Start
+	}
+	// The top first: a device that keeps up needs one trial (and its
+	// confirmation).
+	if ok, s, err := run(hi); err != nil {
+		return r, err
+	} else if ok {
+		lo, best = hi, s
+	}
+	for {
+		for lo < hi && hi-lo > o.Resolution*hi {
+			mid := (lo + hi) / 2
+			if lo == 0 {
+				// Nothing passed yet: approach the floor geometrically.
+				mid = max(hi/2, o.Min)
+			}
+			ok, s, err := run(mid)
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				lo, best = mid, s
+			} else {
+				if mid <= o.Min {
+					return r, fmt.Errorf("rfc2544: %s: %w (%.0f pps lost %.3g%%)", g.Name, ErrNoRate, mid,
+						100*s.LossRatio())
+				}
+				hi = mid
+			}
+		}
+		if lo == 0 {
+			return r, fmt.Errorf("rfc2544: %s: %w", g.Name, ErrNoRate)
+		}
+		confirmed := true
+		for i := 0; i < o.Confirmations; i++ {
+			ok, s, err := run(lo)
+			if err != nil {
+				return r, err
+			}
+			if !ok {
+				confirmed = false
+				break
+			}
+			best = s
+		}
+		if confirmed {
+			r.Rate, r.Sample, r.Confirmed = lo, best, true
+			return r, nil
+		}
+		// The rate did not hold: it is the new upper bound, and what
+		// passed below it must be found again.
+		hi, lo = lo, 0
+		if o.Start > 0 && o.Start < hi {
+			lo = o.Start
+		}
+	}
+}
