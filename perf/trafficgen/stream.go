@@ -27,8 +27,12 @@ const (
 )
 
 // Range is an inclusive range of addresses: the low 32 bits vary, so an
-// IPv6 range must stay inside one /96.
-type Range struct{ Lo, Hi netip.Addr }
+// IPv6 range must stay inside one /96. Step (default 1) spaces the addresses
+// used: 256 puts consecutive flows in consecutive /24s.
+type Range struct {
+	Lo, Hi netip.Addr
+	Step   uint32
+}
 
 // PortRange is an inclusive range of L4 ports.
 type PortRange struct{ Lo, Hi uint16 }
@@ -89,8 +93,8 @@ type template struct {
 }
 
 type field struct {
-	off, width  int
-	base, count uint32
+	off, width        int
+	base, count, step uint32
 }
 
 type lenField struct{ off, delta int }
@@ -120,8 +124,10 @@ func (r Range) size() (uint32, error) {
 	if h-l == 0xffffffff {
 		return 0, fmt.Errorf("range %s-%s: at most 2^32-1 addresses", r.Lo, r.Hi)
 	}
-	return h - l + 1, nil
+	return (h-l)/r.step() + 1, nil
 }
+
+func (r Range) step() uint32 { return max(r.Step, 1) }
 
 func low32(a netip.Addr) uint32 {
 	b := a.As16()
@@ -203,7 +209,7 @@ func (s *Stream) compile() (*template, error) {
 		hdr = binary.BigEndian.AppendUint16(hdr, dport)
 		hdr = append(hdr, 0, 0, 0, 0) // length, checksum
 		t.fields = append(t.fields, field{off: outerL4, width: 2, base: outerPortBase,
-			count: uint32(min(t.flows, outerPortCount))})
+			count: uint32(min(t.flows, outerPortCount)), step: 1})
 		t.lens = append(t.lens, lenField{off: outerL4 + 4, delta: outerL4})
 		switch e.Kind {
 		case EncapVXLAN:
@@ -273,10 +279,10 @@ func (s *Stream) compile() (*template, error) {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
 	for _, f := range []field{
-		{off: ipAddrOff + addrLen - 4, width: 4, base: low32(s.Src.Lo), count: srcN},
-		{off: ipAddrOff + 2*addrLen - 4, width: 4, base: low32(s.Dst.Lo), count: dstN},
-		{off: l4, width: 2, base: uint32(s.SrcPort.Lo), count: spN},
-		{off: l4 + 2, width: 2, base: uint32(s.DstPort.Lo), count: dpN},
+		{off: ipAddrOff + addrLen - 4, width: 4, base: low32(s.Src.Lo), count: srcN, step: s.Src.step()},
+		{off: ipAddrOff + 2*addrLen - 4, width: 4, base: low32(s.Dst.Lo), count: dstN, step: s.Dst.step()},
+		{off: l4, width: 2, base: uint32(s.SrcPort.Lo), count: spN, step: 1},
+		{off: l4 + 2, width: 2, base: uint32(s.DstPort.Lo), count: dpN, step: 1},
 	} {
 		if f.count > 1 {
 			t.fields = append(t.fields, f)

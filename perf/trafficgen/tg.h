@@ -45,12 +45,14 @@ struct tg_conf {
 	unsigned idle_sleep_us;	  /* between polls when no trial runs */
 };
 
-/* A field written per packet: value = base + (flow % count), big endian. */
+/* A field written per packet: value = base + (flow % count) * step, big
+ * endian. */
 struct tg_field {
 	uint16_t off;
 	uint8_t width; /* 2 or 4 bytes */
 	uint32_t base;
 	uint32_t count;
+	uint32_t step;
 };
 
 /* A length field written per packet: value = frame length - delta. */

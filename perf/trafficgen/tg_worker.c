@@ -55,7 +55,7 @@ build(struct tg_stream *s, unsigned si, struct rte_mbuf *m, uint64_t tsc)
 	rte_memcpy(p, c->hdr, c->hdr_len);
 	for (k = 0; k < c->nb_fields; k++) {
 		const struct tg_field *f = &c->fields[k];
-		uint32_t v = f->base + s->flow % f->count;
+		uint32_t v = f->base + (s->flow % f->count) * f->step;
 
 		if (f->width == 4)
 			put32(p + f->off, v);

@@ -66,7 +66,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func one(a string) Range { return Range{ip(a), ip(a)} }
+func one(a string) Range { return Range{Lo: ip(a), Hi: ip(a)} }
 
 // Two ring ports serve every test (a generator has at most 8 ports);
 // ringPort hands one out empty.
@@ -117,13 +117,13 @@ func withSig(t *testing.T, want, got []byte, stream uint16, seq uint64) []byte {
 func TestIPv4UDPFrames(t *testing.T) {
 	port := ringPort(t, 0)
 	s := Stream{Port: port, SrcMAC: macA, DstMAC: macB, Src: one("10.0.0.1"),
-		Dst: Range{ip("10.1.0.0"), ip("10.1.0.2")}, SrcPort: PortRange{1000, 1001}, DstPort: PortRange{7, 7},
+		Dst: Range{ip("10.1.0.0"), ip("10.1.2.0"), 256}, SrcPort: PortRange{1000, 1001}, DstPort: PortRange{7, 7},
 		Proto: UDP, Flows: 6, Sizes: []int{64, 128}}
 	got := sent(t, port, 12, s)
 	for i, f := range got {
 		size := []int{64, 128}[i%2] - 4
 		flow := i % 6
-		dst := netip.AddrFrom4([4]byte{10, 1, 0, byte(flow % 3)})
+		dst := netip.AddrFrom4([4]byte{10, 1, byte(flow % 3), 0})
 		payload := make([]byte, size-14-20-8)
 		want := frames.Ethernet{Dst: macB, Src: macA, Type: frames.EtherTypeIPv4}.Build(
 			frames.IPv4{TTL: 64, Protocol: frames.ProtoUDP, Flags: frames.IPv4DF, Src: ip("10.0.0.1"), Dst: dst}.Build(
@@ -156,7 +156,7 @@ func TestIPv4TCPFrames(t *testing.T) {
 func TestIPv6UDPChecksums(t *testing.T) {
 	port := ringPort(t, 0)
 	s := Stream{Port: port, SrcMAC: macA, DstMAC: macB, Src: one("2001:db8::1"),
-		Dst: Range{ip("2001:db8:1::"), ip("2001:db8:1::ff")}, SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2},
+		Dst: Range{Lo: ip("2001:db8:1::"), Hi: ip("2001:db8:1::ff")}, SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2},
 		Proto: UDP, Flows: 256, Sizes: []int{82, 1518}}
 	got := sent(t, port, 8, s)
 	for i, f := range got {
@@ -305,7 +305,7 @@ func TestBadStreams(t *testing.T) {
 		"size too big":   func(s *Stream) { s.Sizes = []int{9023} },
 		"ipv6 at 64":     func(s *Stream) { s.Src, s.Dst = one("::1"), one("::2") },
 		"mixed families": func(s *Stream) { s.Dst = one("::2") },
-		"empty range":    func(s *Stream) { s.Src = Range{ip("10.0.0.2"), ip("10.0.0.1")} },
+		"empty range":    func(s *Stream) { s.Src = Range{Lo: ip("10.0.0.2"), Hi: ip("10.0.0.1")} },
 		"bad proto":      func(s *Stream) { s.Proto = "sctp" },
 		"no port":        func(s *Stream) { s.Port = 5 },
 		"vni too big": func(s *Stream) {
@@ -351,7 +351,7 @@ func TestMemifLoopback(t *testing.T) {
 	}
 	srv, cli := memif.srv, memif.cli
 	waitFor(t, "memif link up", func() bool { return gen.LinkUp(srv) && gen.LinkUp(cli) })
-	s := Stream{Port: cli, SrcMAC: macA, DstMAC: macB, Src: Range{ip("10.0.0.1"), ip("10.0.0.255")},
+	s := Stream{Port: cli, SrcMAC: macA, DstMAC: macB, Src: Range{Lo: ip("10.0.0.1"), Hi: ip("10.0.0.255")},
 		Dst: one("10.0.1.1"), SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2}, Proto: UDP, Flows: 255, Sizes: IMIX}
 	r, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, Duration: 300 * time.Millisecond})
 	if err != nil {

@@ -211,7 +211,7 @@ func (t *template) toC(c *C.struct_tg_stream_conf) error {
 	c.nb_fields = C.uint8_t(len(t.fields))
 	for i, f := range t.fields {
 		c.fields[i] = C.struct_tg_field{off: C.uint16_t(f.off), width: C.uint8_t(f.width),
-			base: C.uint32_t(f.base), count: C.uint32_t(f.count)}
+			base: C.uint32_t(f.base), count: C.uint32_t(f.count), step: C.uint32_t(f.step)}
 	}
 	c.nb_lens = C.uint8_t(len(t.lens))
 	for i, l := range t.lens {
