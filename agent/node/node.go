@@ -204,18 +204,24 @@ func (n *Node) Ready() bool {
 // resynchronises it: what the node wants is applied with REPLACE, then what
 // the agent owns and no longer wants is deleted.
 func (n *Node) Start(ctx context.Context) error {
+	wait := reconnectMin
 	for {
 		err := n.connectAndSync(ctx)
 		if err == nil {
 			n.setReady(true)
 			return nil
 		}
-		n.log.Warn("dataplane not ready, retrying", zap.Error(err))
+		if wait == reconnectMin {
+			n.log.Warn("dataplane not ready, retrying with back-off", zap.Error(err), zap.Duration("max", reconnectMax))
+		} else {
+			n.log.Debug("dataplane not ready", zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, reconnectMax)
 	}
 }
 
