@@ -651,7 +651,9 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	mac, _ := parseMAC(a.MAC)
 	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
 		Gateway: nw.Gateway, MTU: mtu}
+	setupStart := time.Now()
 	fresh, err := attach.Setup(ctx, v)
+	setupTook := time.Since(setupStart)
 	if err != nil {
 		if made {
 			n.undo(a)
@@ -667,6 +669,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if n.dp == nil {
 		return notReady()
 	}
+	dpStart := time.Now()
 	port, nh, rt := n.podObjects(a, nw)
 	if fresh {
 		// A port polling an older host end of that name must go first.
@@ -688,7 +691,8 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	n.gen = max(n.gen, r.Generation)
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
-		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
+		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
+		zap.Duration("veth", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
 }
 
