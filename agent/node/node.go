@@ -112,6 +112,10 @@ func (n *Node) Watch(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		err := n.probe(ctx)
+		select {
+		case <-n.kick: // the probe's own setReady(false): the back-off decides
+		default:
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
