@@ -32,6 +32,11 @@ import (
 // dataplane port on it): what the agent owns.
 const HostPrefix = "fil"
 
+// ErrIfNameTaken: the pod's netns has an interface of that name that is
+// not the pod end of this attachment's veth (another container's, or the
+// runtime's).
+var ErrIfNameTaken = errors.New("interface name taken in the pod's netns")
+
 // HostIfName is the host end's name for (containerID, ifName): "fil" and
 // 11 hex digits of a hash, 14 bytes.
 func HostIfName(containerID, ifName string) string {
@@ -81,7 +86,7 @@ func Setup(ctx context.Context, v Veth) (fresh bool, err error) {
 		// the pair exists (the pod end's peer index is the host end's)
 	} else {
 		if perr == nil {
-			return false, fmt.Errorf("netns %s already has an interface %s that is not ours", v.Netns, v.IfName)
+			return false, fmt.Errorf("%w: %s in %s is not ours", ErrIfNameTaken, v.IfName, v.Netns)
 		}
 		if herr == nil {
 			if err := netlink.LinkDel(host); err != nil {

@@ -28,6 +28,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" { // a traffic endpoint in a pod (helper_test.go)
+		os.Exit(helperMain())
+	}
 	if os.Geteuid() != 0 {
 		fmt.Println("agent/e2e: skipped, needs root (network namespaces, DPDK)")
 		os.Exit(0)

@@ -39,13 +39,21 @@ import (
 	"github.com/filament-net/filament/dpdk/apiclient"
 )
 
-// Node is safe for concurrent use; CNI commands are serialised.
+// Node is safe for concurrent use. Two locks: the state lock (sem) is
+// held for what must be consistent across attachments and short (the
+// state file, IPAM, next-hop ids, dataplane batches, the resync); the
+// per-attachment lock (keys) is held for a whole command, so the slow
+// per-pod work (the veth, in the pod's netns) runs outside the state lock
+// and commands of different pods overlap, while an ADD and a DEL of the
+// same (containerID, ifName) never interleave. Order: key, then state.
 type Node struct {
 	cfg  *config.Config
 	log  *zap.Logger
 	ipam *ipam.IPAM
 
-	sem    chan struct{} // one holder: CNI commands, resync, state
+	sem    chan struct{} // the state lock: one holder
+	keys   keyLocks
+	kick   chan struct{} // wakes Watch when a command finds the dataplane gone
 	st     state
 	dp     *apiclient.Client
 	fabric string // the dataplane's fabric port name
@@ -64,26 +72,65 @@ type Node struct {
 
 func (n *Node) setReady(r bool) {
 	n.readyMu.Lock()
-	defer n.readyMu.Unlock()
 	n.ready = r
+	n.readyMu.Unlock()
+	if !r {
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
 }
+
+// Reconnection back-off while the dataplane does not answer: short, so a
+// restarted dataplane is programmed (and its pods forward) within moments
+// of listening, and capped low for the same reason; one ListVRFs or a
+// failed dial on a unix socket costs next to nothing.
+const (
+	reconnectMin = 50 * time.Millisecond
+	reconnectMax = 500 * time.Millisecond
+)
 
 // Watch checks the dataplane every interval until ctx ends. When it stops
 // answering the node is not ready (ADD: try again later; STATUS: not
-// ready); when it answers again, or answers with a generation lower than
-// the last one seen (it restarted with only its own config), the node
-// resyncs, which is idempotent and hitless.
+// ready) and is checked again with a short back-off (reconnectMin doubling
+// up to reconnectMax); when it answers again, or answers with a generation
+// lower than the last one seen (it restarted with only its own config),
+// the node resyncs, which is idempotent and hitless. A command that finds
+// the dataplane gone wakes it at once.
 func (n *Node) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	wait := interval
+	failing := false
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-n.kick:
+			t.Stop()
 		case <-t.C:
 		}
-		if err := n.probe(ctx); err != nil && ctx.Err() == nil {
-			n.log.Warn("dataplane check failed", zap.Error(err))
+		err := n.probe(ctx)
+		select {
+		case <-n.kick: // the probe's own setReady(false): the back-off decides
+		default:
+		}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			if failing {
+				n.log.Info("dataplane programmed again")
+			}
+			failing, wait = false, interval
+		case !failing:
+			n.log.Warn("dataplane check failed: retrying with back-off", zap.Error(err),
+				zap.Duration("max", reconnectMax))
+			failing, wait = true, reconnectMin
+		default:
+			n.log.Debug("dataplane check failed", zap.Error(err))
+			wait = min(2*wait, reconnectMax)
 		}
 	}
 }
@@ -130,7 +177,8 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1), metrics: newMetrics()}
+	n := &Node{cfg: cfg, log: log, ipam: im, sem: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		metrics: newMetrics()}
 	if err := n.loadState(); err != nil {
 		return nil, err
 	}
@@ -160,18 +208,24 @@ func (n *Node) Ready() bool {
 // resynchronises it: what the node wants is applied with REPLACE, then what
 // the agent owns and no longer wants is deleted.
 func (n *Node) Start(ctx context.Context) error {
+	wait := reconnectMin
 	for {
 		err := n.connectAndSync(ctx)
 		if err == nil {
 			n.setReady(true)
 			return nil
 		}
-		n.log.Warn("dataplane not ready, retrying", zap.Error(err))
+		if wait == reconnectMin {
+			n.log.Warn("dataplane not ready, retrying with back-off", zap.Error(err), zap.Duration("max", reconnectMax))
+		} else {
+			n.log.Debug("dataplane not ready", zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, reconnectMax)
 	}
 }
 
@@ -334,6 +388,9 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 		}
 	}
 	for _, a := range n.st.Attachments {
+		if a.deleting {
+			continue // a DEL is removing it: its objects are gone already
+		}
 		nw, ok := n.cfg.Network(a.Network)
 		if !ok {
 			n.log.Warn("attachment of a network no longer configured: not programmed",
@@ -504,15 +561,17 @@ func busy() *cniapi.Response {
 func (n *Node) lock()   { n.sem <- struct{}{} }
 func (n *Node) unlock() { <-n.sem }
 
-// lockFor waits for the lock, at most 80% of the plugin's timeout (when it
-// says), so that the plugin hears "try again later" rather than time out.
+// lockFor waits for the state lock, at most 80% of the plugin's timeout
+// (when it says), so that the plugin hears "try again later" rather than
+// time out.
 func (n *Node) lockFor(ctx context.Context, timeoutMillis int64) bool {
-	var expire <-chan time.Time
-	if timeoutMillis > 0 {
-		t := time.NewTimer(time.Duration(timeoutMillis) * time.Millisecond * 8 / 10)
-		defer t.Stop()
-		expire = t.C
-	}
+	expire, stop := startTimer(timeoutMillis)
+	defer stop()
+	return n.lockWithin(ctx, expire)
+}
+
+// lockWithin waits for the state lock until ctx ends or expire fires.
+func (n *Node) lockWithin(ctx context.Context, expire <-chan time.Time) bool {
 	select {
 	case n.sem <- struct{}{}:
 		return true
@@ -523,11 +582,38 @@ func (n *Node) lockFor(ctx context.Context, timeoutMillis int64) bool {
 	}
 }
 
+// begin takes the attachment's lock, then the state lock, both within
+// the start deadline; it returns the attachment's unlock (the caller
+// releases the state lock itself, usually before the slow work).
+func (n *Node) begin(ctx context.Context, key attachKey, expire <-chan time.Time) (func(), bool) {
+	unlockKey, ok := n.keys.lock(ctx, key, expire)
+	if !ok {
+		return nil, false
+	}
+	if !n.lockWithin(ctx, expire) {
+		unlockKey()
+		return nil, false
+	}
+	return unlockKey, true
+}
+
 func notReady() *cniapi.Response {
 	return cniErr(cniapi.CodeTryAgainLater, "the agent has not programmed the dataplane yet", nil)
 }
 
-// Add attaches a pod interface (idempotent).
+// validIfName is the kernel's rule for an interface name (dev_valid_name).
+func validIfName(s string) error {
+	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
+		return fmt.Errorf("interface name %q: want 1..15 bytes, no '/', ':' or space, not . or ..", s)
+	}
+	return nil
+}
+
+// Add attaches a pod interface (idempotent). The address, the next-hop id
+// and the attachment record are made under the state lock; the veth
+// outside it (the attachment's own lock keeps other commands of this
+// attachment out); the dataplane batch under it again. A failed first ADD
+// undoes itself: no record, address or host end is left behind.
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if req.Mode != "" && req.Mode != cniapi.ModeVeth {
 		return cniErr(cniapi.CodeInvalidConfig, "unsupported mode", fmt.Errorf("mode %q: only veth for now", req.Mode))
@@ -544,60 +630,50 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if req.MTU > 0 {
 		mtu = req.MTU
 	}
+	if err := validIfName(req.IfName); err != nil {
+		return cniErr(cniapi.CodeInvalidRequest, "invalid interface name", err)
+	}
 	if _, err := os.Stat(req.Netns); err != nil {
 		return cniErr(cniapi.CodeInvalidEnvironment, "pod netns not found", err)
 	}
 	if !n.Ready() {
 		return notReady()
 	}
-	if !n.lockFor(ctx, req.TimeoutMillis) {
+	expire, stop := startTimer(req.TimeoutMillis)
+	defer stop()
+	unlockKey, ok := n.begin(ctx, attachKey{req.ContainerID, req.IfName}, expire)
+	if !ok {
 		return busy()
 	}
+	defer unlockKey()
+	a, made, resp := n.record(req, nw, mtu)
+	n.unlock()
+	if resp != nil {
+		return resp
+	}
+
+	mac, _ := parseMAC(a.MAC)
+	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
+		Gateway: nw.Gateway, MTU: mtu}
+	setupStart := time.Now()
+	fresh, err := attach.Setup(ctx, v)
+	setupTook := time.Since(setupStart)
+	if err != nil {
+		if made {
+			n.undo(a)
+		}
+		if errors.Is(err, attach.ErrIfNameTaken) {
+			return cniErr(cniapi.CodeInvalidRequest, "the pod's netns has that interface already", err)
+		}
+		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+	}
+
+	n.lock()
 	defer n.unlock()
 	if n.dp == nil {
 		return notReady()
 	}
-	_, a := n.attachment(req.ContainerID, req.IfName)
-	if a != nil && a.Network != nw.Name {
-		return cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
-			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
-	}
-	if a == nil {
-		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
-		addr, err := n.ipam.Allocate(nw.Name, key)
-		if err != nil {
-			if errors.Is(err, ipam.ErrExhausted) {
-				return cniErr(cniapi.CodeNoAddress, "no address", err)
-			}
-			return cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
-		}
-		id, err := n.nextHopID("pod/" + req.ContainerID + "/" + req.IfName)
-		if err != nil {
-			return cniErr(cniapi.CodeDataplane, "no next-hop id", err)
-		}
-		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
-			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
-			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
-			VRF:     nw.VRF,
-			PodName: req.PodName, PodNS: req.PodNamespace}
-		n.st.Attachments = append(n.st.Attachments, a)
-		if err := n.saveState(); err != nil {
-			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
-		}
-	}
-	if a.MTU != mtu || a.Netns != req.Netns {
-		a.MTU, a.Netns = mtu, req.Netns
-		if err := n.saveState(); err != nil {
-			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
-		}
-	}
-	mac, _ := parseMAC(a.MAC)
-	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
-		Gateway: nw.Gateway, MTU: mtu}
-	fresh, err := attach.Setup(ctx, v)
-	if err != nil {
-		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
-	}
+	dpStart := time.Now()
 	port, nh, rt := n.podObjects(a, nw)
 	if fresh {
 		// A port polling an older host end of that name must go first.
@@ -619,8 +695,84 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	n.gen = max(n.gen, r.Generation)
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
-		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
+		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
+		zap.Duration("veth", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
+}
+
+// record finds or makes the attachment's record (address, next-hop id),
+// saved before any interface exists so that a crash leaves nothing
+// unaccounted for. Called with the state lock; made says it is new.
+func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Attachment, made bool, resp *cniapi.Response) {
+	if n.dp == nil {
+		return nil, false, notReady()
+	}
+	_, a = n.attachment(req.ContainerID, req.IfName)
+	if a != nil && a.Network != nw.Name {
+		return nil, false, cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
+			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
+	}
+	if a == nil {
+		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
+		addr, err := n.ipam.Allocate(nw.Name, key)
+		if err != nil {
+			if errors.Is(err, ipam.ErrExhausted) {
+				return nil, false, cniErr(cniapi.CodeNoAddress, "no address", err)
+			}
+			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
+		}
+		id, err := n.nextHopID("pod/" + req.ContainerID + "/" + req.IfName)
+		if err != nil {
+			_, _ = n.ipam.Release(key)
+			return nil, false, cniErr(cniapi.CodeDataplane, "no next-hop id", err)
+		}
+		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
+			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
+			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
+			VRF:     nw.VRF,
+			PodName: req.PodName, PodNS: req.PodNamespace}
+		n.st.Attachments = append(n.st.Attachments, a)
+		if err := n.saveState(); err != nil {
+			n.forget(a)
+			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+		return a, true, nil
+	}
+	if a.MTU != mtu || a.Netns != req.Netns {
+		a.MTU, a.Netns = mtu, req.Netns
+		if err := n.saveState(); err != nil {
+			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+		}
+	}
+	return a, false, nil
+}
+
+// undo removes what a failed first ADD made: the host end (if the veth
+// got that far), the record, the next-hop id and the address. Called with
+// the attachment's lock, without the state lock.
+func (n *Node) undo(a *Attachment) {
+	if err := attach.Teardown(a.HostIf); err != nil {
+		n.log.Warn("failed ADD: cannot delete its host end", zap.String("hostIf", a.HostIf), zap.Error(err))
+	}
+	n.lock()
+	defer n.unlock()
+	n.forget(a)
+	if err := n.saveState(); err != nil {
+		n.log.Warn("failed ADD: cannot save the agent's state", zap.Error(err))
+	}
+}
+
+// forget drops an attachment's record, next-hop id and address (state
+// lock held; the caller saves the state).
+func (n *Node) forget(a *Attachment) {
+	if i, b := n.attachment(a.ContainerID, a.IfName); b != nil {
+		n.st.Attachments = append(n.st.Attachments[:i], n.st.Attachments[i+1:]...)
+	}
+	delete(n.st.NextHops, "pod/"+a.ContainerID+"/"+a.IfName)
+	if _, err := n.ipam.Release(ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName}); err != nil {
+		n.log.Warn("cannot release the address", zap.String("containerID", a.ContainerID), zap.Error(err))
+	}
+	n.countAttachments()
 }
 
 func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result {
@@ -634,68 +786,90 @@ func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result
 // Del removes an attachment: route, next-hop, port, veth, address. An
 // unknown attachment is success.
 func (n *Node) Del(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	if !n.lockFor(ctx, req.TimeoutMillis) {
+	expire, stop := startTimer(req.TimeoutMillis)
+	defer stop()
+	unlockKey, ok := n.begin(ctx, attachKey{req.ContainerID, req.IfName}, expire)
+	if !ok {
 		return busy()
 	}
-	defer n.unlock()
+	defer unlockKey()
 	return n.del(ctx, req.ContainerID, req.IfName)
 }
 
-// del removes an attachment. With the dataplane unreachable it still
-// removes the veth, the address and the record, and leaves the pod's
-// port, next-hop and route to the sweep of the resync that follows when
-// the dataplane answers again (the node is not ready, so no ADD can reuse
-// the address or next-hop id before): kubelet's DEL must be able to
-// succeed.
+// del removes an attachment, called with its lock and the state lock
+// (which it releases). The dataplane's objects go first and the record is
+// marked, so a resync while the veth is deleted (without the state lock)
+// does not program it again; the record and the address go last.
+//
+// With the dataplane unreachable it still removes the veth, the address
+// and the record, and leaves the pod's port, next-hop and route to the
+// sweep of the resync that follows when the dataplane answers again (the
+// node is not ready, so no ADD can reuse the address or next-hop id
+// before): kubelet's DEL must be able to succeed.
 func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
-	i, a := n.attachment(cid, ifName)
-	if a != nil {
-		b := &apiclient.Batch{}
-		b.Delete(&pb.Route{Vrf: a.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
-		if a.VRF == 0 { // a record of an older agent: the VRF from the config
-			if nw, ok := n.cfg.Network(a.Network); ok {
-				b.Ops[0].GetRoute().Vrf = nw.VRF
-			}
+	_, a := n.attachment(cid, ifName)
+	if a == nil {
+		defer n.unlock()
+		if _, err := n.ipam.Release(ipam.Key{ContainerID: cid, IfName: ifName}); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot release the address", err)
 		}
-		b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
-		var err error
-		if n.dp != nil && n.Ready() {
-			var r *pb.ApplyResponse
-			r, err = n.dp.ApplyBatch(ctx, b)
-			if err == nil {
-				n.gen = max(n.gen, r.Generation)
-			} else if status.Code(err) != codes.Unavailable {
-				return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
-			}
-		}
-		if n.dp == nil || !n.Ready() || err != nil {
-			n.setReady(false) // the next probe reconnects and resyncs: the sweep removes the port
-			n.log.Warn("DEL with the dataplane unreachable: its objects go at the next resync",
-				zap.String("containerID", cid), zap.String("ifName", ifName), zap.Error(err))
-		}
-		if err := attach.Teardown(a.HostIf); err != nil {
-			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
-		}
-		n.st.Attachments = append(n.st.Attachments[:i], n.st.Attachments[i+1:]...)
-		delete(n.st.NextHops, "pod/"+cid+"/"+ifName)
-		if err := n.saveState(); err != nil {
-			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
-		}
-		n.log.Info("DEL", zap.String("containerID", cid), zap.String("ifName", ifName), zap.Stringer("address", a.Address))
+		return nil
 	}
-	if _, err := n.ipam.Release(ipam.Key{ContainerID: cid, IfName: ifName}); err != nil {
-		return cniErr(cniapi.CodeIOFailure, "cannot release the address", err)
+	b := &apiclient.Batch{}
+	b.Delete(&pb.Route{Vrf: a.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
+	if a.VRF == 0 { // a record of an older agent: the VRF from the config
+		if nw, ok := n.cfg.Network(a.Network); ok {
+			b.Ops[0].GetRoute().Vrf = nw.VRF
+		}
 	}
+	b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
+	var err error
+	if n.dp != nil && n.Ready() {
+		var r *pb.ApplyResponse
+		r, err = n.dp.ApplyBatch(ctx, b)
+		if err == nil {
+			n.gen = max(n.gen, r.Generation)
+		} else if status.Code(err) != codes.Unavailable {
+			n.unlock()
+			return cniErr(cniapi.CodeDataplane, "the dataplane refused to delete the pod's port", err)
+		}
+	}
+	if n.dp == nil || !n.Ready() || err != nil {
+		n.setReady(false) // the next probe reconnects and resyncs: the sweep removes the port
+		n.log.Warn("DEL with the dataplane unreachable: its objects go at the next resync",
+			zap.String("containerID", cid), zap.String("ifName", ifName), zap.Error(err))
+	}
+	a.deleting = true
+	n.unlock()
+
+	if err := attach.Teardown(a.HostIf); err != nil {
+		n.lock()
+		a.deleting = false
+		n.unlock()
+		return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
+	}
+
+	n.lock()
+	defer n.unlock()
+	n.forget(a)
+	if err := n.saveState(); err != nil {
+		return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+	}
+	n.log.Info("DEL", zap.String("containerID", cid), zap.String("ifName", ifName), zap.Stringer("address", a.Address))
 	return nil
 }
 
 // Check verifies the pod's interface has its address.
 func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	if !n.lockFor(ctx, req.TimeoutMillis) {
+	expire, stop := startTimer(req.TimeoutMillis)
+	defer stop()
+	unlockKey, ok := n.begin(ctx, attachKey{req.ContainerID, req.IfName}, expire)
+	if !ok {
 		return busy()
 	}
-	defer n.unlock()
+	defer unlockKey()
 	_, a := n.attachment(req.ContainerID, req.IfName)
+	n.unlock()
 	if a == nil {
 		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
 	}
@@ -725,22 +899,30 @@ func (n *Node) GC(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if !n.lockFor(ctx, req.TimeoutMillis) {
 		return busy()
 	}
-	defer n.unlock()
 	valid := map[cniapi.Attachment]bool{}
 	for _, v := range req.Valid {
 		valid[v] = true
 	}
-	var gone []*Attachment
+	var gone []attachKey
 	for _, a := range n.st.Attachments {
 		if a.CNINetwork == req.CNINetwork && !valid[cniapi.Attachment{ContainerID: a.ContainerID, IfName: a.IfName}] {
-			gone = append(gone, a)
+			gone = append(gone, attachKey{a.ContainerID, a.IfName})
 		}
 	}
-	for _, a := range gone {
-		if r := n.del(ctx, a.ContainerID, a.IfName); r != nil && r.Error != nil {
+	n.unlock()
+	for _, k := range gone {
+		// Started: each removal waits for its attachment's command in
+		// flight (bounded by ctx) rather than give up half-way.
+		unlockKey, ok := n.begin(ctx, k, nil)
+		if !ok {
+			return busy()
+		}
+		r := n.del(ctx, k.containerID, k.ifName)
+		unlockKey()
+		if r != nil && r.Error != nil {
 			return r
 		}
-		n.log.Info("GC removed", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName))
+		n.log.Info("GC removed", zap.String("containerID", k.containerID), zap.String("ifName", k.ifName))
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ type Attachment struct {
 	MTU         int          `json:"mtu,omitempty"`
 	PodName     string       `json:"podName,omitempty"`
 	PodNS       string       `json:"podNamespace,omitempty"`
+
+	// deleting: a DEL removed its dataplane objects and is deleting the
+	// veth; the resync must not program it again (not persisted: a DEL
+	// cut short is repeated by kubelet).
+	deleting bool
 }
 
 type state struct {

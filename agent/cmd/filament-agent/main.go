@@ -37,7 +37,7 @@ func run() int {
 	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "standalone configuration `file`")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	check := flag.Bool("check", false, "validate the configuration and exit")
-	watch := flag.Duration("watch", 2*time.Second, "how often to check the dataplane (resync after it restarts)")
+	watch := flag.Duration("watch", time.Second, "how often to check the dataplane while it answers (resync after it restarts); while it does not, every 50ms to 500ms")
 	flag.Parse()
 
 	cfg, err := config.Load(*cfgPath)
