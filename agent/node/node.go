@@ -34,6 +34,7 @@ import (
 	"github.com/filament-net/filament/agent/attach"
 	"github.com/filament-net/filament/agent/cniapi"
 	"github.com/filament-net/filament/agent/config"
+	"github.com/filament-net/filament/agent/dpmetrics"
 	"github.com/filament-net/filament/agent/ipam"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
@@ -55,6 +56,8 @@ type Node struct {
 	gen uint64 // the dataplane's generation after our last write or list
 
 	hostFab hostFabric // what the host port copies from the fabric port
+
+	portPods map[string]dpmetrics.Pod // pod port -> its pod, under countMu
 
 	metrics     *Metrics
 	countMu     sync.Mutex

@@ -74,6 +74,7 @@ func (n *Node) countAttachments() {
 	n.countMu.Lock()
 	n.attachCount = c
 	n.countMu.Unlock()
+	n.indexPortPods()
 }
 
 // nextHopID returns the id for key, allocating the lowest free one of the
