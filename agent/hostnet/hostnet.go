@@ -17,7 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -174,28 +174,36 @@ func Setup(ctx context.Context, c Config) (Result, error) {
 // IPv6, and a strict reverse-path filter (the underlay is routed on the
 // host port, so every IPv4 packet the kernel sees on it is dropped). The
 // dataplane's own sockets see every frame before these checks.
-func QuietFabric(ifName string) error {
+//
+// The kernel applies the larger of net.ipv4.conf.all.rp_filter and the
+// interface's: with all at 2 (loose) the filter passes those packets
+// again, which QuietFabric reports as a warning (it does not change a
+// node-wide setting).
+func QuietFabric(ifName string) (warning string, err error) {
 	link, err := netlink.LinkByName(ifName)
 	if err != nil {
-		return fmt.Errorf("fabric interface %s: %w", ifName, err)
+		return "", fmt.Errorf("fabric interface %s: %w", ifName, err)
 	}
 	if link.Attrs().RawFlags&unix.IFF_NOARP == 0 {
 		if err := netlink.LinkSetARPOff(link); err != nil {
-			return fmt.Errorf("fabric interface %s: arp off: %w", ifName, err)
+			return "", fmt.Errorf("fabric interface %s: arp off: %w", ifName, err)
 		}
 	}
 	for _, s := range []struct{ path, value string }{
 		{"/proc/sys/net/ipv4/conf/" + ifName + "/rp_filter", "1"},
 		{"/proc/sys/net/ipv6/conf/" + ifName + "/disable_ipv6", "1"},
 	} {
-		if b, err := os.ReadFile(s.path); err == nil && string(slices.DeleteFunc(b, func(c byte) bool { return c == '\n' })) == s.value {
+		if b, err := os.ReadFile(s.path); err == nil && strings.TrimSpace(string(b)) == s.value {
 			continue
 		}
 		if err := os.WriteFile(s.path, []byte(s.value), 0o644); err != nil {
-			return fmt.Errorf("fabric interface %s: %w", ifName, err)
+			return "", fmt.Errorf("fabric interface %s: %w", ifName, err)
 		}
 	}
-	return nil
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/rp_filter"); err == nil && strings.TrimSpace(string(b)) == "2" {
+		warning = "net.ipv4.conf.all.rp_filter is 2 (loose): the kernel takes a copy of the node's packets on the fabric interface too; set it to 0 or 1"
+	}
+	return warning, nil
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

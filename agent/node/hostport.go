@@ -214,8 +214,12 @@ func (n *Node) setupHostKernel(ctx context.Context) error {
 		c.Routes = append(c.Routes, hostnet.Route{Dst: nw.Subnet, Via: nw.Gateway, MTU: n.cfg.PodMTU(&nw)})
 	}
 	if n.hostFab.kernel != "" {
-		if err := hostnet.QuietFabric(n.hostFab.kernel); err != nil {
+		warning, err := hostnet.QuietFabric(n.hostFab.kernel)
+		if err != nil {
 			return err
+		}
+		if warning != "" {
+			n.log.Warn("fabric interface not quiet", zap.String("interface", n.hostFab.kernel), zap.String("problem", warning))
 		}
 	}
 	res, err := hostnet.Setup(ctx, c)
