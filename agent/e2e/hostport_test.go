@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +36,8 @@ func pingNS(t *testing.T, tn *testnet.Net, ns string, to netip.Addr) {
 // ping and TCP, pods reach the node's underlay address, the nodes reach
 // each other through both host ports; an agent restart keeps the host
 // port (same interface, nothing changed in the dataplane, a ping from the
-// node across it loses nothing); a dataplane restart makes it again.
+// node across it loses nothing); a dataplane restart makes it again;
+// without the host section the agent sweeps it.
 func TestHostPort(t *testing.T) {
 	tn := testnet.New(t)
 	ns1, ns2 := tn.NS("n1"), tn.NS("n2")
@@ -140,4 +142,33 @@ func TestHostPort(t *testing.T) {
 	pingNS(t, tn, ns1, p1.ip)
 	pingNS(t, tn, ns1, p2.ip)
 	pingNS(t, tn, p1.ns, under1)
+
+	// The host section removed: the agent sweeps its host port and routes;
+	// the pods keep forwarding.
+	if err := n1.agent.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(n1.agentCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n1.agentCfg, []byte(strings.Replace(string(cfg), hostSection, "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n1.startAgent(t)
+	s = dump(t, dial(t, n1))
+	for _, p := range s.Ports {
+		if p.Kind == pb.PortKind_PORT_KIND_HOST {
+			t.Errorf("host port %s kept without a host section", p.Name)
+		}
+	}
+	for _, r := range s.Routes {
+		if r.Vrf == 0 || r.Prefix == "192.168.100.1/32" || r.Prefix == "192.168.100.2/32" {
+			t.Errorf("host port route %v kept without a host section", r)
+		}
+	}
+	if out, err := tn.Output(ns1, "ip", "link", "show", "vhost0"); err == nil {
+		t.Errorf("vhost0 still there: %s", out)
+	}
+	ping(t, tn, p1, p2.ip)
 }
