@@ -9,10 +9,11 @@
 //     (Hello's tables.next_hops/2 and up);
 //   - routes that point to one of its next-hops;
 //   - VNI and label maps and VRF addresses of the VRFs of its networks
-//     (the configured ones and any it programmed before, persisted).
+//     (the configured ones and any it programmed before, persisted);
+//   - the host port it made (config.Host, hostport.go).
 //
-// Everything else (the fabric and host ports, next-hops and routes from the
-// dataplane's own config or an operator) is left alone.
+// Everything else (the fabric port, a host port of the dataplane's own
+// config, next-hops and routes from it or an operator) is left alone.
 package node
 
 import (
