@@ -13,9 +13,11 @@
 # pods are attached as each node's kubelet would: by running
 # bin/filament-cni with CNI_COMMAND=ADD (and DEL at the end) against the
 # node's agent. Each pod gets eth0 on one network and net1 on the other; the
-# pods ping each other over both, across the fabric. The underlay addresses
-# exist only in the dataplanes (no kernel address on the fabric veths): the
-# two vRouters find each other by ARP in the fast path.
+# pods ping each other over both, across the fabric. The fabric veths have
+# no kernel address: the two vRouters find each other by ARP in the fast
+# path, and each node's own stack has its underlay address on its host port
+# (vhost0, a TAP the agent has the dataplane make, TF's vhost0), through
+# which the node pings its pod, the other node's pod and the other node.
 #
 # Environment: DEMO_ENCAP=vxlan|mplsoudp (default vxlan): the overlay of the
 # pods' eth0 (red or blue), used for the path-MTU step and the TCP transfer;
@@ -173,6 +175,8 @@ It shows:
   * each pod's gateway (10.10.0.1 on red, 10.20.0.1 on blue) is its node's vRouter
   * pod1 <-> pod2 across the fabric over VXLAN (red) and MPLSoUDP (blue); the vRouters
     resolve each other's underlay MAC by ARP in the fast path (no kernel address on fab1/fab2)
+  * each node's host port (vhost0, TF's vhost0) holds its underlay address: node1 pings
+    pod1, pod2 (over the overlay) and node2; pod2 pings node1
   * a DF packet too big for eth0's tunnel: node1's vRouter answers ICMP
     "fragmentation needed" (mtu $TUN_MTU) from ${NET_GW[$NET0]}
   * a TCP transfer on eth0, node1's agent restarting under a running ping (no loss),
@@ -286,6 +290,25 @@ for net in "$NET0" "$NET1"; do
 	ping_check "pod1 -> pod2 ${IP[2,$net]} ($e)" fil-pod1 -c 5 -i 0.2 -w 10 -I "${IP[1,$net]}" "${IP[2,$net]}"
 	ping_check "pod2 -> pod1 ${IP[1,$net]} ($e)" fil-pod2 -c 5 -i 0.2 -w 10 -I "${IP[2,$net]}" "${IP[1,$net]}"
 done
+
+say "host ports: the nodes' own stacks (underlay address on vhost0) reach the pods through their vRouters"
+echo "\$ ip -n fil-node1 -4 -o addr show dev vhost0; ip -n fil-node1 route show dev vhost0"
+ip -n fil-node1 -4 -o addr show dev vhost0 | sed 's/^/  /'
+ip -n fil-node1 route show dev vhost0 | sed 's/^/  /'
+# A pod answers the node through its default route, which the last ADD
+# (net1) set: the node pings the pods' addresses on that interface (a reply
+# from eth0's address leaving by net1 would be dropped as spoof_ip).
+defif=$(ip -n fil-pod1 route show default | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+case $defif in
+eth0) HNET=$NET0 ;;
+net1) HNET=$NET1 ;;
+*) die "pod1 has no default route through eth0 or net1" ;;
+esac
+echo "the pods' default route is through $defif ($HNET): the node pings their $HNET addresses"
+ping_check "node1 -> pod1 ${IP[1,$HNET]} (local)" fil-node1 -c 3 -i 0.2 -w 10 "${IP[1,$HNET]}"
+ping_check "node1 -> pod2 ${IP[2,$HNET]} (${NET_ENCAP[$HNET]})" fil-node1 -c 3 -i 0.2 -w 10 "${IP[2,$HNET]}"
+ping_check "pod2 -> node1 192.168.100.1 (overlay)" fil-pod2 -c 3 -i 0.2 -w 10 192.168.100.1
+ping_check "node1 -> node2 192.168.100.2 (fabric)" fil-node1 -c 3 -i 0.2 -w 10 192.168.100.2
 
 say "pod1 -> pod2 on eth0 with DF, 1500 bytes: too big for the tunnel ($TUN_MTU), node1's vRouter says so"
 peer_idx=$(ip -n fil-pod1 -o link show eth0 | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')

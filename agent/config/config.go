@@ -50,6 +50,7 @@ type Config struct {
 	Peers    []Peer    `yaml:"peers"`
 	Attach   Attach    `yaml:"attach"`
 	Metrics  Metrics   `yaml:"metrics"`
+	Host     Host      `yaml:"host"`
 }
 
 // Metrics: Prometheus metrics over HTTP.
@@ -302,6 +303,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateHost(bad)
 	return errors.Join(errs...)
 }
 
@@ -346,6 +348,7 @@ type rawConfig struct {
 	Peers    []rawPeer    `yaml:"peers"`
 	Attach   Attach       `yaml:"attach"`
 	Metrics  Metrics      `yaml:"metrics"`
+	Host     rawHost      `yaml:"host"`
 }
 
 type rawFabric struct {
@@ -393,7 +396,8 @@ func (r *rawConfig) convert() (*Config, error) {
 		return p
 	}
 	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
-		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP), MTU: r.Fabric.MTU}}
+		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP), MTU: r.Fabric.MTU},
+		Host:   Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway)}}
 	for i, n := range r.Networks {
 		f := fmt.Sprintf("networks[%d].", i)
 		c.Networks = append(c.Networks, Network{Name: n.Name, VRF: n.VRF, VNI: n.VNI, Label: n.Label, Encap: n.Encap,

@@ -146,8 +146,9 @@ type peer struct {
 
 // startNode starts node idx's dataplane (fabric port on fabricIf, in ns)
 // and agent (network "red": 10.20.0.0/16, this node's block
-// 10.20.<idx>.0/24, VNI 100, label 100).
-func startNode(t *testing.T, tn *testnet.Net, idx int, ns, fabricIf, encap string, peers []peer) *node {
+// 10.20.<idx>.0/24, VNI 100, label 100); agentExtra is appended to the
+// agent's configuration.
+func startNode(t *testing.T, tn *testnet.Net, idx int, ns, fabricIf, encap string, peers []peer, agentExtra ...string) *node {
 	t.Helper()
 	n := &node{name: fmt.Sprintf("node%d", idx), ns: ns, dir: t.TempDir(), underlay: fmt.Sprintf("192.168.100.%d", idx)}
 	n.dpSock = filepath.Join(n.dir, "dp.sock")
@@ -199,6 +200,7 @@ peers:
 	if len(peers) == 0 {
 		agentCfg = strings.Replace(agentCfg, "peers:\n", "", 1)
 	}
+	agentCfg += strings.Join(agentExtra, "")
 	n.agentCfg = filepath.Join(n.dir, "agent.yaml")
 	if err := os.WriteFile(n.agentCfg, []byte(agentCfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +54,22 @@ func tcpTransfer(t *testing.T, what string, from, to pod, size int, seed int) {
 	}
 	t.Logf("TCP %s (%v -> %v): %d bytes in %v (%.0f Mbit/s), %s", what, from.ip, to.ip, size,
 		took.Round(time.Millisecond), float64(size)*8/took.Seconds()/1e6, got[strings.Index(got, "sha256="):])
+}
+
+// tcpCheck sends 256 KiB over TCP from namespace fromNS to a receiver in
+// toNS listening on addr's port, and compares the SHA-256 at both ends.
+func tcpCheck(t *testing.T, fromNS, toNS, addr string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 256 << 10 // many full-sized segments
+	recv := runHelper(t, toNS, "tcp-recv", "0.0.0.0:"+port)
+	send := runHelper(t, fromNS, "tcp-send", addr, fmt.Sprint(size), "7")
+	sent := send.result(t, "bytes=", 60*time.Second)
+	got := recv.result(t, "bytes=", 10*time.Second)
+	if want := fmt.Sprintf("bytes=%d ", size); !strings.HasPrefix(sent, want) || sent != got {
+		t.Fatalf("TCP %s -> %s (%s): sent %q, received %q", fromNS, toNS, addr, sent, got)
+	}
 }

@@ -9,10 +9,11 @@
 //     (Hello's tables.next_hops/2 and up);
 //   - routes that point to one of its next-hops;
 //   - VNI and label maps and VRF addresses of the VRFs of its networks
-//     (the configured ones and any it programmed before, persisted).
+//     (the configured ones and any it programmed before, persisted);
+//   - the host port it made (config.Host, hostport.go).
 //
-// Everything else (the fabric and host ports, next-hops and routes from the
-// dataplane's own config or an operator) is left alone.
+// Everything else (the fabric port, a host port of the dataplane's own
+// config, next-hops and routes from it or an operator) is left alone.
 package node
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/filament-net/filament/agent/attach"
 	"github.com/filament-net/filament/agent/cniapi"
 	"github.com/filament-net/filament/agent/config"
+	"github.com/filament-net/filament/agent/dpmetrics"
 	"github.com/filament-net/filament/agent/ipam"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
@@ -61,6 +63,10 @@ type Node struct {
 	nhEnd  uint32
 
 	gen uint64 // the dataplane's generation after our last write or list
+
+	hostFab hostFabric // what the host port copies from the fabric port
+
+	portPods map[string]dpmetrics.Pod // pod port -> its pod, under countMu
 
 	metrics     *Metrics
 	countMu     sync.Mutex
@@ -288,6 +294,9 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	if n.fabric == "" && len(n.cfg.Peers) > 0 {
 		return errors.New("the dataplane has no fabric port (its config must have one)")
 	}
+	if err := n.learnFabric(ctx, cur); err != nil {
+		return err
+	}
 	want, err := n.desired()
 	if err != nil {
 		return err
@@ -320,6 +329,9 @@ func (n *Node) resync(ctx context.Context) (err error) {
 		n.gen = r.Generation
 		n.log.Info("stale state swept", zap.Uint32("deleted", r.Deleted))
 	}
+	if err := n.setupHostKernel(ctx); err != nil {
+		return fmt.Errorf("host port: %w", err)
+	}
 	n.log.Info("resync done", zap.Duration("took", time.Since(start)), zap.Int("attachments", len(n.st.Attachments)))
 	return nil
 }
@@ -329,6 +341,9 @@ func (n *Node) resync(ctx context.Context) (err error) {
 func (n *Node) desired() (*apiclient.State, error) {
 	s, err := n.desiredState()
 	if err != nil {
+		return nil, err
+	}
+	if err := n.addHost(s); err != nil {
 		return nil, err
 	}
 	// Forget the next-hop ids of peers, networks and attachments that are
@@ -451,6 +466,9 @@ func (n *Node) fixedChanges(cur, want *apiclient.State) *apiclient.Batch {
 			(p.Devargs != w.Devargs || p.Kind != w.Kind || p.RxQueues != w.RxQueues) {
 			gone[p.Name] = true
 			del = append(del, p)
+		} else if n.hostPortFixed(p, w) {
+			gone[p.Name] = true
+			del = append(del, p)
 		}
 	}
 	nhs := map[uint32]bool{}
@@ -497,6 +515,8 @@ func (n *Node) stale(cur, want *apiclient.State) *apiclient.Batch {
 	for _, p := range cur.Ports {
 		if p.Kind == pb.PortKind_PORT_KIND_POD && len(p.Name) > len(attach.HostPrefix) &&
 			p.Name[:len(attach.HostPrefix)] == attach.HostPrefix && !wanted[key(p)] {
+			del = append(del, p)
+		} else if n.ownsHostPort(p) && !wanted[key(p)] {
 			del = append(del, p)
 		}
 	}
@@ -677,14 +697,14 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	port, nh, rt := n.podObjects(a, nw)
 	if fresh {
 		// A port polling an older host end of that name must go first.
-		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port)); status.Code(err) == codes.Unavailable {
+		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port).Delete(n.hostRoutes(rt)...)); status.Code(err) == codes.Unavailable {
 			n.setReady(false)
 			return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
 		} else if err != nil {
 			return cniErr(cniapi.CodeDataplane, "the dataplane refused", err)
 		}
 	}
-	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh, rt))
+	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh, rt).Replace(n.hostRoutes(rt)...))
 	if status.Code(err) == codes.Unavailable {
 		n.setReady(false) // the next probe reconnects and resyncs
 		return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
@@ -822,6 +842,7 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 			b.Ops[0].GetRoute().Vrf = nw.VRF
 		}
 	}
+	b.Delete(n.hostRoutes(b.Ops[0].GetRoute())...)
 	b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
 	var err error
 	if n.dp != nil && n.Ready() {

@@ -45,6 +45,10 @@ type state struct {
 	// address are the agent's to sweep after a network leaves the config.
 	VRFs        []uint32      `json:"vrfs"`
 	Attachments []*Attachment `json:"attachments"`
+
+	// HostPort is the host port the agent made (config.Host): the agent's
+	// to delete once the host section is gone.
+	HostPort string `json:"hostPort,omitempty"`
 }
 
 func (n *Node) statePath() string { return filepath.Join(n.cfg.StateDir, StateFile) }
@@ -75,6 +79,7 @@ func (n *Node) countAttachments() {
 	n.countMu.Lock()
 	n.attachCount = c
 	n.countMu.Unlock()
+	n.indexPortPods()
 }
 
 // nextHopID returns the id for key, allocating the lowest free one of the

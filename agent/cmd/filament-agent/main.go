@@ -26,6 +26,7 @@ import (
 
 	"github.com/filament-net/filament/agent/cniserver"
 	"github.com/filament-net/filament/agent/config"
+	"github.com/filament-net/filament/agent/dpmetrics"
 	"github.com/filament-net/filament/agent/node"
 )
 
@@ -88,6 +89,10 @@ func run() int {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n)
 		reg.MustRegister(cniserver.Collectors()...)
+		// The dataplane's counters, read at each scrape (within 3 s).
+		dpm := dpmetrics.New(cfg.Sockets.Dataplane, 3*time.Second, n.PortPods, log)
+		defer dpm.Close()
+		reg.MustRegister(dpm)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		ms := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
