@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | run | bench | generate | clean
+# Filament: make deps | build | test | run | bench | bench-full | bench-fastpath | generate | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go run run-agents bench generate check-generate clean
+.PHONY: all deps hugepages build vet test test-go run run-agents bench bench-full bench-fastpath generate check-generate clean
 
 all: build
 
@@ -38,12 +38,22 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# The fast path's cycles/packet, every scenario interleaved (a few minutes,
-# best on a quiet machine): rewrites docs/benchmarks/fastpath.md.
+# Forwarding rate side by side (filament-perf suite, about 10 minutes):
+# testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
+# encap/decap at 64 B, 3 interleaved rounds; rewrites docs/benchmarks/perf.md.
 bench: build hugepages
-	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/filament-fpbench ./dpdk/cmd/filament-fpbench
-	FPBENCH_COMMAND="make bench" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
+	bin/filament-perf suite --rounds 3 --sizes 64 --doc docs/benchmarks/perf.md \
+		--json docs/benchmarks/perf.json --command "make bench"
+
+# Every size (64, 512, IMIX), 5 rounds: about 45 minutes.
+bench-full: build hugepages
+	bin/filament-perf suite --rounds 5 --sizes 64,512,imix --doc docs/benchmarks/perf.md \
+		--json docs/benchmarks/perf.json --command "make bench-full"
+
+# The fast path's cycles/packet in-process, every scenario interleaved (a
+# few minutes, best on a quiet machine): rewrites docs/benchmarks/fastpath.md.
+bench-fastpath: build hugepages
+	FPBENCH_COMMAND="make bench-fastpath" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
 
 # The Go code of the protobuf APIs (dpdk/api), committed: regenerated with
 # pinned tools that it installs if missing (Debian protobuf-compiler,

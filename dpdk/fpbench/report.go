@@ -226,7 +226,7 @@ func Markdown(m Meta, samples []Sample) string {
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 
 	p("# Fast path benchmark: cycles per packet\n\n")
-	p("Written by `filament-fpbench` (`make bench`); regenerate rather than edit.\n")
+	p("Written by `filament-fpbench` (`make bench-fastpath`); regenerate rather than edit.\n")
 	p("The in-process harness of `dpdk/fpbench`: ring ports, a C generator on one CPU, ")
 	p("the forwarding worker on the other, every scenario in the same run, interleaved.\n\n")
 

@@ -12,6 +12,7 @@ package trafficgen
 #cgo LDFLAGS: -lrte_net_ring
 #cgo CFLAGS: -O3 -Wall -Wno-address-of-packed-member -DALLOW_EXPERIMENTAL_API
 #include <stdlib.h>
+#include <rte_version.h>
 #include "tg.h"
 */
 import "C"
@@ -104,6 +105,9 @@ func (g *Generator) Close() {
 	defer g.mu.Unlock()
 	C.tg_fini()
 }
+
+// DPDKVersion is the linked DPDK's version string.
+func DPDKVersion() string { return C.GoString(C.rte_version()) }
 
 // TSCHz is the worker's timestamp clock.
 func (g *Generator) TSCHz() uint64 { return g.hz }

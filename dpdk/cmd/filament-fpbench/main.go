@@ -41,7 +41,7 @@ func main() {
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags]\n\n"+
 			"Measures the fast path's cycles/packet for every dpdk/fpbench scenario, interleaved,\n"+
-			"and prints the Markdown report (make bench writes docs/benchmarks/fastpath.md).\n"+
+			"and prints the Markdown report (make bench-fastpath writes docs/benchmarks/fastpath.md).\n"+
 			"Needs 2 CPUs (generator on CPU 0, worker on CPU 1) and, for real numbers, hugepages.\n\n", os.Args[0])
 		flag.PrintDefaults()
 	}

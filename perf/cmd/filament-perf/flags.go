@@ -31,6 +31,7 @@ type traffic struct {
 	reverse          bool
 	smac, dmac       string
 	src, dst         string
+	srcStep, dstStep uint
 	sport, dport     string
 	proto            string
 	flows            int
@@ -60,6 +61,8 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.dmac, "dmac", "02:00:00:00:00:02", "destination `MAC`: the device's (inner MAC of MPLSoUDP is not sent)")
 	fs.StringVar(&t.src, "src", "10.0.0.1", "source address or `range` (10.0.0.1-10.0.0.255; IPv6 ranges vary the low 32 bits)")
 	fs.StringVar(&t.dst, "dst", "10.0.1.1", "destination address or `range`")
+	fs.UintVar(&t.srcStep, "src-step", 1, "distance between the source addresses flows use (256: one per /24)")
+	fs.UintVar(&t.dstStep, "dst-step", 1, "distance between the destination addresses flows use (256: one per /24)")
 	fs.StringVar(&t.sport, "sport", "1024", "source port or `range` (1024-2047)")
 	fs.StringVar(&t.dport, "dport", "1024", "destination port or `range`")
 	fs.StringVar(&t.proto, "proto", "udp", "`udp` or tcp")
@@ -170,6 +173,10 @@ func (t *traffic) streams() ([]trafficgen.Stream, error) {
 	if s.Dst, err = parseRange(t.dst); err != nil {
 		return nil, fmt.Errorf("--dst: %w", err)
 	}
+	if t.srcStep == 0 || t.dstStep == 0 || t.srcStep > 1<<31 || t.dstStep > 1<<31 {
+		return nil, errors.New("--src-step and --dst-step: want 1..2^31")
+	}
+	s.Src.Step, s.Dst.Step = uint32(t.srcStep), uint32(t.dstStep)
 	if s.SrcPort, err = parsePorts(t.sport); err != nil {
 		return nil, fmt.Errorf("--sport: %w", err)
 	}

@@ -35,6 +35,8 @@ Commands:
   ndr   RFC 2544 throughput: NDR (no loss) and PDR (0.5%% loss) by binary
         search over 1 s trials with a confirmation trial, then latency at
         10%%, 50%% and 90%% of PDR
+  suite every device under test side by side (make bench): testpmd,
+        filament-dataplane L3, VXLAN and MPLSoUDP; docs/benchmarks/perf.md
 
 Every command takes --help. A progress line goes to stderr each second;
 results go to stdout (-o text or json) and, with --json FILE, to a file.
@@ -67,8 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:], stdout, stderr)
 	case "ndr":
 		err = ndrCmd(ctx, args[1:], stdout, stderr)
+	case "suite":
+		err = suiteCmd(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "filament-perf: unknown command %q (run, ndr)\n", args[0])
+		fmt.Fprintf(stderr, "filament-perf: unknown command %q (run, ndr, suite)\n", args[0])
 		return 2
 	}
 	var ue usageError

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/filament-net/filament/dpdk/hugepages"
+	"github.com/filament-net/filament/perf/suite"
+	"github.com/filament-net/filament/perf/trafficgen"
+)
+
+func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var rounds, flows, genCPU, dutCPU int
+	var sizes, rows, doc, jsonOut, dataplane, trial, command string
+	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
+	fs.StringVar(&sizes, "sizes", "64", "frame sizes, comma-separated (64,512,imix)")
+	fs.IntVar(&flows, "flows", 256, "flows per row (rows with more routes get one flow per route)")
+	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
+	fs.StringVar(&trial, "trial", "1s", "length of each search trial")
+	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
+	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
+	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
+	fs.StringVar(&doc, "doc", "", "write the Markdown report to `file` (docs/benchmarks/perf.md)")
+	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
+	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap. Each\ndevice gets --dut-cpu and two memif links to the generator on --gen-cpu.\nNeeds hugepages, dpdk-testpmd and filament-dataplane.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, huge := hugepages.EALArgs(0); !huge {
+		return errors.New("the suite needs hugepages (memif): run scripts/hugepages.sh as root")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if dataplane == "" {
+		dataplane = filepath.Join(filepath.Dir(self), "filament-dataplane")
+	}
+	if _, err := os.Stat(dataplane); err != nil {
+		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
+	}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial}}
+	var re *regexp.Regexp
+	if rows != "" {
+		if re, err = regexp.Compile(rows); err != nil {
+			return usageError{fmt.Errorf("--rows: %w", err)}
+		}
+	}
+	for _, r := range suite.Headline(flows) {
+		if re == nil || re.MatchString(r.Name) || r.Name == suite.Baseline {
+			plan.Rows = append(plan.Rows, r)
+		}
+	}
+	for _, s := range strings.Split(sizes, ",") {
+		if _, err := parseSizes(s); err != nil {
+			return usageError{fmt.Errorf("--sizes: %w", err)}
+		}
+		plan.Sizes = append(plan.Sizes, strings.TrimSpace(s))
+	}
+	dir, err := os.MkdirTemp("", "filament-perf-suite")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
+	start := time.Now()
+	samples, err := suite.Run(ctx, env, plan)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), time.Since(start).Round(time.Second))
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(samples, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if command == "" {
+		command = "filament-perf suite " + strings.Join(args, " ")
+	}
+	meta := suite.Meta{Command: command, Date: time.Now(), CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
+		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
+		NotHereYet: []string{
+			"OVS-DPDK (`openvswitch-switch-dpdk`) doing the same L3 rewrite and VXLAN encap on the same ports",
+			"the kernel pod path: a pod's veth through the dataplane (AF_XDP and AF_PACKET)",
+			"placement labels (near/far vCPUs) per sample and the PNG plots"}}
+	for _, s := range samples {
+		if s.TSCHz != 0 {
+			meta.TSCHz = s.TSCHz
+		}
+	}
+	sums := suite.Summarize(plan, samples)
+	w := stdout
+	if doc != "" {
+		f, err := os.Create(doc)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	suite.Markdown(w, meta, sums)
+	return nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	n := 0
+	model := "unknown CPU"
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			switch strings.TrimSpace(k) {
+			case "model name":
+				model = strings.TrimSpace(v)
+			case "processor":
+				n++
+			}
+		}
+	}
+	return fmt.Sprintf("%d x %s", n, model)
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}

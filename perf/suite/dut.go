@@ -1,0 +1,317 @@
+// Package suite runs filament-perf against devices under test side by side:
+// dpdk-testpmd (the port pair's limit), filament-dataplane in its forwarding
+// modes, each on its own CPU, connected to the generator by two memif links.
+// Rows are interleaved over rounds so the machine's drifts hit all alike,
+// and every figure is reported as a ratio to the baseline of the same run.
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
+	"github.com/filament-net/filament/dpdk/apiclient"
+)
+
+// Env is where a run happens: binaries, a scratch directory, CPUs.
+type Env struct {
+	Perf      string // filament-perf binary
+	Dataplane string // filament-dataplane binary
+	Dir       string // scratch: sockets, configs, logs
+	GenCPU    int
+	DUTCPU    int
+	// Huge: hugepages are there (memif needs them).
+	Huge bool
+}
+
+// The generator's and the devices' addresses. Port A of the generator is
+// the "pod" side, port B the far side (another pod, or the fabric).
+const (
+	GenMACA    = "02:00:00:00:00:0a"
+	GenMACB    = "02:00:00:00:00:0b"
+	VRouterMAC = "00:00:5e:00:01:00"
+	FabricMAC  = "02:fe:00:00:00:01"
+	FabricIP   = "192.0.2.1"
+	PeerIP     = "192.0.2.2" // the generator's port B, as a remote VTEP
+	PodA       = "10.0.0.1"  // the generator behind port A
+	PodB       = "10.0.1.1"  // the generator behind port B (L3 rows)
+	VNI        = 100
+	Label      = 200
+)
+
+// DUT is a device under test serving memif sockets a and b on env.DUTCPU.
+type DUT interface {
+	Name() string
+	// Start returns once the device serves both sockets; stop ends it.
+	Start(ctx context.Context, env *Env, a, b string) (stop func() error, err error)
+}
+
+// process runs a command until stop, its output kept in a log file.
+type process struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+}
+
+func startProcess(env *Env, name string, args ...string) (*process, error) {
+	log, err := os.Create(filepath.Join(env.Dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Never outlive the suite, even if it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("%s: %w", args[0], err)
+	}
+	p := &process{cmd: cmd, log: log, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+func (p *process) stop() error {
+	defer p.log.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop on SIGTERM in 10s: killed", p.cmd.Path)
+	}
+}
+
+func (p *process) tail() string {
+	b, _ := os.ReadFile(p.log.Name())
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+}
+
+// waitSockets polls until both memif sockets exist or the process dies.
+func waitSockets(ctx context.Context, p *process, socks ...string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok := true
+		for _, s := range socks {
+			if _, err := os.Stat(s); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before serving its sockets:\n%s", p.cmd.Path, p.tail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s made no memif sockets in 60s:\n%s", p.cmd.Path, p.tail())
+		}
+	}
+}
+
+// Testpmd is dpdk-testpmd forwarding between its two memif ports: io (no
+// header touched: the port pair's limit) or 5tswap (L2-L4 swapped).
+type Testpmd struct{ Mode string }
+
+func (t Testpmd) Name() string { return "testpmd-" + t.Mode }
+
+func (t Testpmd) Start(ctx context.Context, env *Env, a, b string) (func() error, error) {
+	p, err := startProcess(env, t.Name(), "dpdk-testpmd",
+		"--lcores", fmt.Sprintf("0@%d,1@%d", env.DUTCPU, env.DUTCPU), "--no-pci", "--in-memory",
+		"--single-file-segments", "--file-prefix", fmt.Sprintf("fil-suite-testpmd-%d", os.Getpid()),
+		"--log-level", "*:notice",
+		"--vdev", "net_memif0,role=server,id=0,socket-abstract=no,socket="+a,
+		"--vdev", "net_memif1,role=server,id=0,socket-abstract=no,socket="+b,
+		"--", "--forward-mode="+t.Mode, "--nb-cores=1", "--stats-period=3600", "--burst=32")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitSockets(ctx, p, a, b); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return p.stop, nil
+}
+
+// Mode is what a filament row measures.
+type Mode string
+
+const (
+	L3            Mode = "l3"             // pod A -> route -> pod B, same VRF
+	VXLANEncap    Mode = "vxlan-encap"    // pod A -> tunnel -> fabric B
+	VXLANDecap    Mode = "vxlan-decap"    // fabric B -> VNI -> VRF -> pod A
+	MPLSoUDPEncap Mode = "mplsoudp-encap" // pod A -> tunnel -> fabric B
+	MPLSoUDPDecap Mode = "mplsoudp-decap" // fabric B -> label -> VRF -> pod A
+)
+
+// Filament is filament-dataplane with a configuration for one mode; Routes
+// of them (/24s, the traffic spread over all) point to the far side.
+type Filament struct {
+	Mode   Mode
+	Routes int
+}
+
+func (f Filament) Name() string {
+	if f.Routes >= 1000 {
+		return fmt.Sprintf("filament-%s-%dk", f.Mode, f.Routes/1000)
+	}
+	return fmt.Sprintf("filament-%s-%d", f.Mode, f.Routes)
+}
+
+// RouteBase is the first route's /24; route i is RouteBase + i*256.
+var RouteBase = netip.MustParseAddr("16.0.0.0")
+
+func routePrefix(i int) netip.Prefix {
+	b := RouteBase.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
+	v += uint32(i) << 8
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
+}
+
+func (f Filament) encap() string {
+	if f.Mode == MPLSoUDPEncap || f.Mode == MPLSoUDPDecap {
+		return "mplsoudp"
+	}
+	return "vxlan"
+}
+
+func (f Filament) key() string {
+	if f.encap() == "mplsoudp" {
+		return fmt.Sprintf("label: %d", Label)
+	}
+	return fmt.Sprintf("vni: %d", VNI)
+}
+
+func (f Filament) config(env *Env, a, b string) string {
+	var c strings.Builder
+	fmt.Fprintf(&c, `eal:
+  lcores: "0,%d"
+  no_huge: false
+  file_prefix: fil-suite-dp-%d
+  extra: ["--single-file-segments"]
+tables: {next_hops: 64, vrfs: 4, fib4_routes: %d, fib4_tbl8s: %d, mbufs: 16383}
+vrouter_mac: "%s"
+idle_sleep_max_us: 0   # busy polling, as testpmd does: a node tuned for throughput
+api: {socket: %s}
+ports:
+  - {name: a, devargs: "net_memif0,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
+`, env.DUTCPU, os.Getpid(), max(2*f.Routes, 1024), max(4096, f.Routes/128), VRouterMAC, filepath.Join(env.Dir, "dp.sock"), a, GenMACA, PodA)
+	switch f.Mode {
+	case L3:
+		fmt.Fprintf(&c, `  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
+next_hops:
+  - {id: 1, type: interface, port: a, dst_mac: "%s"}
+  - {id: 2, type: interface, port: b, dst_mac: "%s"}
+`, b, GenMACB, PodB, GenMACA, GenMACB)
+	default:
+		fmt.Fprintf(&c, `  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: fabric, mac: "%s", ipv4: [%s]}
+neighbors:
+  - {ip: %s, mac: "%s"}
+next_hops:
+  - {id: 1, type: interface, port: a, dst_mac: "%s"}
+  - {id: 2, type: tunnel, port: b, encap: %s, tunnel_dst: %s, %s}
+vnis: [{vni: %d, vrf: 1}]
+labels: [{label: %d, vrf: 1}]
+`, b, FabricMAC, FabricIP, PeerIP, GenMACB, GenMACA, f.encap(), PeerIP, f.key(), VNI, Label)
+	}
+	fmt.Fprintf(&c, "routes:\n  - {vrf: 1, prefix: %s/32, next_hop: 1}\n", PodA)
+	return c.String()
+}
+
+func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() error, error) {
+	if f.Routes < 1 {
+		return nil, errors.New("filament row: at least one route")
+	}
+	if env.DUTCPU < 1 {
+		return nil, errors.New("filament rows: the device's CPU must not be 0 (its control thread has CPU 0)")
+	}
+	conf := filepath.Join(env.Dir, f.Name()+".yaml")
+	if err := os.WriteFile(conf, []byte(f.config(env, a, b)), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := startProcess(env, f.Name(), env.Dataplane, "--config", conf)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (func() error, error) {
+		_ = p.stop()
+		return nil, fmt.Errorf("%w\n%s", err, p.tail())
+	}
+	if err := waitSockets(ctx, p, a, b, filepath.Join(env.Dir, "dp.sock")); err != nil {
+		return fail(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl, err := apiclient.Dial(dctx, filepath.Join(env.Dir, "dp.sock"), apiclient.WithName("filament-perf suite"))
+	if err != nil {
+		return fail(err)
+	}
+	defer cl.Close()
+	// The far side's routes go through the API in batches (1M routes in a
+	// YAML file would be slow to parse and check).
+	for off := 0; off < f.Routes; off += 65536 {
+		b := &apiclient.Batch{}
+		for i := off; i < min(off+65536, f.Routes); i++ {
+			b.Create(&pb.Route{Vrf: 1, Prefix: routePrefix(i).String(), NextHop: 2})
+		}
+		if _, err := cl.ApplyBatch(dctx, b); err != nil {
+			return fail(fmt.Errorf("programming routes %d..: %w", off, err))
+		}
+	}
+	return p.stop, nil
+}
+
+// Overhead is what the fabric side adds to a pod-side frame: the suite's
+// sizes are the pod's frames, so decapsulation rows send frames this much
+// bigger (VXLAN: outer Ethernet, IPv4, UDP, VXLAN; MPLSoUDP: the same with a
+// label instead of VXLAN and the inner Ethernet).
+func Overhead(m Mode) int {
+	switch m {
+	case VXLANDecap:
+		return 14 + 20 + 8 + 8
+	case MPLSoUDPDecap:
+		return 14 + 20 + 8 + 4 - 14
+	}
+	return 0
+}
+
+// Traffic is the filament-perf flags of a row's stream for a mode, frame
+// sizes and flows.
+func Traffic(m Mode, routes int, flows int) []string {
+	last := routePrefix(max(routes, 1) - 1).Addr().As4()
+	dst := fmt.Sprintf("%s-%d.%d.%d.1", routePrefix(0).Addr().Next(), last[0], last[1], last[2])
+	spread := []string{"--dst", dst, "--dst-step", "256", "--flows", fmt.Sprint(max(flows, routes)),
+		"--sport", fmt.Sprintf("1024-%d", 1024+min(max(flows/max(routes, 1), 1), 60000)-1)}
+	switch m {
+	case VXLANDecap, MPLSoUDPDecap:
+		kind := "vxlan"
+		if m == MPLSoUDPDecap {
+			kind = "mplsoudp"
+		}
+		// From the fabric: a remote VTEP's frames to the local pod.
+		return []string{"--tx-port", "1", "--encap", kind, "--outer-src", PeerIP, "--outer-dst", FabricIP,
+			"--outer-smac", GenMACB, "--outer-dmac", FabricMAC, "--inner-dmac", VRouterMAC,
+			"--vni", fmt.Sprint(VNI), "--label", fmt.Sprint(Label),
+			"--smac", GenMACB, "--dmac", VRouterMAC, "--src", dst, "--src-step", "256", "--dst", PodA,
+			"--flows", fmt.Sprint(max(flows, routes)), "--sport", "1024"}
+	case "":
+		// testpmd: any addresses do.
+		return append([]string{"--smac", GenMACA, "--dmac", GenMACB, "--src", PodA}, spread...)
+	}
+	return append([]string{"--smac", GenMACA, "--dmac", VRouterMAC, "--src", PodA}, spread...)
+}

@@ -1,0 +1,268 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/filament-net/filament/perf/trafficgen"
+)
+
+// Row is one device under test with the traffic that exercises it.
+type Row struct {
+	Name    string
+	DUT     DUT
+	Traffic []string // filament-perf stream flags (without --size)
+	What    string   // one line for the report
+	// Overhead is added to every frame size (decapsulation rows send the
+	// pod-side size plus the outer headers).
+	Overhead int
+}
+
+// Baseline is the row every ratio refers to.
+const Baseline = "testpmd-io"
+
+// Headline rows: testpmd's io and 5tswap on the same ports, then filament
+// in each forwarding mode.
+func Headline(flows int) []Row {
+	rows := []Row{
+		{Name: "testpmd-io", DUT: Testpmd{"io"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd io: the port pair's limit"},
+		{Name: "testpmd-5tswap", DUT: Testpmd{"5tswap"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd 5tswap: L2-L4 headers touched"},
+	}
+	for _, f := range []struct {
+		m      Mode
+		routes int
+		what   string
+	}{
+		{L3, 10, "IPv4 L3: VRF lookup, TTL, MAC rewrite; 10 routes"},
+		{L3, 1 << 20, "IPv4 L3 with 1M /24 routes, traffic over all of them"},
+		{VXLANEncap, 10, "pod -> VXLAN tunnel to a remote VTEP"},
+		{VXLANDecap, 10, "VXLAN from the fabric -> VNI -> VRF -> pod"},
+		{MPLSoUDPEncap, 10, "pod -> MPLSoUDP tunnel"},
+		{MPLSoUDPDecap, 10, "MPLSoUDP from the fabric -> label -> VRF -> pod"},
+	} {
+		d := Filament{Mode: f.m, Routes: f.routes}
+		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(f.m, f.routes, flows), What: f.what,
+			Overhead: Overhead(f.m)})
+	}
+	return rows
+}
+
+// Plan is an interleaved run: every round runs every (size, row) once.
+type Plan struct {
+	Rows   []Row
+	Sizes  []string // filament-perf --size values: 64, 512, imix
+	Rounds int
+	// NDRFlags are passed to every `filament-perf ndr` (--trial ...).
+	NDRFlags []string
+	Progress io.Writer
+}
+
+// Sample is one row at one size in one round.
+type Sample struct {
+	Row, Size string
+	Round     int
+	NDR, PDR  float64 // pps
+	// Latency at 50% of PDR (the first stream), ns.
+	P50, P99, P999 float64
+	TSCHz          uint64
+	Err            string `json:",omitempty"`
+}
+
+// Run runs the plan; a sample that fails is recorded with its error and
+// the run goes on.
+func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
+	if p.Rounds < 1 {
+		p.Rounds = 1
+	}
+	var out []Sample
+	for round := 1; round <= p.Rounds; round++ {
+		for _, size := range p.Sizes {
+			for _, row := range p.Rows {
+				if ctx.Err() != nil {
+					return out, ctx.Err()
+				}
+				t0 := time.Now()
+				s := runOne(ctx, env, p, row, size)
+				s.Round = round
+				out = append(out, s)
+				if p.Progress != nil {
+					if s.Err != "" {
+						fmt.Fprintf(p.Progress, "round %d %s %s: failed: %s\n", round, size, row.Name, s.Err)
+					} else {
+						fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)\n",
+							round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, time.Since(t0).Round(time.Second))
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) Sample {
+	s := Sample{Row: row.Name, Size: size}
+	dir, err := os.MkdirTemp(env.Dir, row.Name+"-")
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	defer os.RemoveAll(dir)
+	a, b := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
+	sub := *env
+	sub.Dir = dir
+	stop, err := row.DUT.Start(ctx, &sub, a, b)
+	if err != nil {
+		s.Err = fmt.Sprintf("start %s: %v", row.Name, err)
+		return s
+	}
+	res := filepath.Join(dir, "ndr.json")
+	args := []string{"ndr", "--cpu", fmt.Sprint(env.GenCPU),
+		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,
+		"--port", "net_memif1,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + b,
+		"--size", wireSizes(size, row.Overhead), "--json", res}
+	args = append(append(args, p.NDRFlags...), row.Traffic...)
+	cmd := exec.CommandContext(ctx, env.Perf, args...)
+	out, err := cmd.CombinedOutput()
+	// The generator goes first: a memif peer that disconnects can crash
+	// the side still polling (DPDK 22.11).
+	if serr := stop(); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		s.Err = fmt.Sprintf("%v: %s (filament-perf %s)", err, tailLines(string(out), 6), strings.Join(args, " "))
+		return s
+	}
+	var rep struct {
+		TSCHz    uint64
+		NDR, PDR struct{ PPS float64 }
+		Latency  []struct {
+			PercentOfPDR int
+			Result       struct {
+				Streams []struct {
+					Latency struct{ P50, P99, P999 time.Duration }
+				}
+			}
+		}
+	}
+	bs, err := os.ReadFile(res)
+	if err == nil {
+		err = json.Unmarshal(bs, &rep)
+	}
+	if err != nil {
+		s.Err = fmt.Sprintf("results: %v", err)
+		return s
+	}
+	s.NDR, s.PDR, s.TSCHz = rep.NDR.PPS, rep.PDR.PPS, rep.TSCHz
+	for _, l := range rep.Latency {
+		if l.PercentOfPDR == 50 && len(l.Result.Streams) > 0 {
+			lat := l.Result.Streams[0].Latency
+			s.P50, s.P99, s.P999 = float64(lat.P50), float64(lat.P99), float64(lat.P999)
+		}
+	}
+	return s
+}
+
+// wireSizes is a --size value with overhead added to each frame.
+func wireSizes(size string, overhead int) string {
+	if overhead == 0 {
+		return size
+	}
+	var in []int
+	if strings.EqualFold(size, "imix") {
+		in = trafficgen.IMIX
+	} else {
+		for _, f := range strings.Split(size, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return size // filament-perf says what is wrong with it
+			}
+			in = append(in, n)
+		}
+	}
+	out := make([]string, len(in))
+	for i, n := range in {
+		out[i] = strconv.Itoa(n + overhead)
+	}
+	return strings.Join(out, ",")
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// Stat is a median with its range over rounds.
+type Stat struct {
+	Median, Min, Max float64
+	N                int
+}
+
+func stat(v []float64) Stat {
+	if len(v) == 0 {
+		return Stat{}
+	}
+	v = slices.Clone(v)
+	sort.Float64s(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Stat{Median: m, Min: v[0], Max: v[len(v)-1], N: len(v)}
+}
+
+// Summary is a row at a size over its rounds.
+type Summary struct {
+	Row, Size, What string
+	NDR, PDR        Stat
+	// NDRRatio is the NDR's median ratio to the baseline's over rounds
+	// (each round's NDR over the same round's baseline NDR).
+	NDRRatio, PDRRatio Stat
+	P50, P99, P999     Stat // ns at 50% of PDR
+	Errors             []string
+}
+
+// Summarize groups samples by (size, row) in plan order, ratios taken
+// round by round against the baseline row of the same size.
+func Summarize(p Plan, samples []Sample) []Summary {
+	base := map[[2]any]Sample{}
+	for _, s := range samples {
+		if s.Row == Baseline && s.Err == "" {
+			base[[2]any{s.Size, s.Round}] = s
+		}
+	}
+	var out []Summary
+	for _, size := range p.Sizes {
+		for _, row := range p.Rows {
+			sm := Summary{Row: row.Name, Size: size, What: row.What}
+			var ndr, pdr, rn, rp, p50, p99, p999 []float64
+			for _, s := range samples {
+				if s.Row != row.Name || s.Size != size {
+					continue
+				}
+				if s.Err != "" {
+					sm.Errors = append(sm.Errors, s.Err)
+					continue
+				}
+				ndr, pdr = append(ndr, s.NDR), append(pdr, s.PDR)
+				p50, p99, p999 = append(p50, s.P50), append(p99, s.P99), append(p999, s.P999)
+				if b, ok := base[[2]any{size, s.Round}]; ok && b.NDR > 0 && b.PDR > 0 {
+					rn, rp = append(rn, s.NDR/b.NDR), append(rp, s.PDR/b.PDR)
+				}
+			}
+			sm.NDR, sm.PDR, sm.NDRRatio, sm.PDRRatio = stat(ndr), stat(pdr), stat(rn), stat(rp)
+			sm.P50, sm.P99, sm.P999 = stat(p50), stat(p99), stat(p999)
+			out = append(out, sm)
+		}
+	}
+	return out
+}

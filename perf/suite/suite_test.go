@@ -1,0 +1,72 @@
+package suite
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/filament-net/filament/dpdk/hugepages"
+)
+
+// The suite end to end on two rows, one round, short trials: testpmd io
+// and filament L3 each give a confirmed rate, the ratio is taken against
+// the baseline of the same round, the report has its table.
+func TestSuite(t *testing.T) {
+	if _, huge := hugepages.EALArgs(0); !huge {
+		t.Fatal("the suite needs hugepages (memif): run scripts/hugepages.sh as root (make test does)")
+	}
+	dir := t.TempDir()
+	env := &Env{Perf: filepath.Join(dir, "filament-perf"), Dataplane: filepath.Join(dir, "filament-dataplane"),
+		Dir: dir, GenCPU: 0, DUTCPU: 1, Huge: true}
+	for bin, pkg := range map[string]string{env.Perf: "../cmd/filament-perf", env.Dataplane: "../../dpdk/cmd/filament-dataplane"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	var rows []Row
+	for _, r := range Headline(64) {
+		if r.Name == Baseline || r.Name == "filament-l3-10" || r.Name == "filament-vxlan-decap-10" {
+			rows = append(rows, r)
+		}
+	}
+	plan := Plan{Rows: rows, Sizes: []string{"64"}, Rounds: 1, Progress: os.Stderr,
+		NDRFlags: []string{"--trial", "200ms", "--latency-trial", "200ms", "--resolution", "0.05", "--max-rate", "1M"}}
+	samples, err := Run(context.Background(), env, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 3 {
+		t.Fatalf("%d samples, want 3", len(samples))
+	}
+	for _, s := range samples {
+		// A device that forwards nothing fails its search (an error);
+		// the rates themselves depend on the machine's noise.
+		if s.Err != "" || s.NDR <= 0 || s.PDR < s.NDR || s.PDR > 1e6 || s.P50 <= 0 || s.TSCHz == 0 {
+			t.Fatalf("sample %+v", s)
+		}
+	}
+	sums := Summarize(plan, samples)
+	if want := samples[1].NDR / samples[0].NDR; len(sums) != 3 || sums[1].NDRRatio.Median != want || sums[1].NDRRatio.N != 1 {
+		t.Fatalf("summaries %+v", sums)
+	}
+	var b strings.Builder
+	Markdown(&b, Meta{Command: "test", TSCHz: samples[0].TSCHz, Rounds: 1, Flows: 64}, sums)
+	if !strings.Contains(b.String(), "| filament-l3-10 | IPv4 L3") || !strings.Contains(b.String(), "| testpmd-io |") {
+		t.Fatalf("report:\n%s", b.String())
+	}
+}
+
+func TestWireSizes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		over int
+		want string
+	}{{"64", 0, "64"}, {"64", 50, "114"}, {"64,512", 32, "96,544"}, {"imix", 50, "114,620,114,114,1568,114,620,114,114,620,114,620"}} {
+		if got := wireSizes(c.in, c.over); got != c.want {
+			t.Errorf("wireSizes(%q, %d) = %q, want %q", c.in, c.over, got, c.want)
+		}
+	}
+}
