@@ -290,9 +290,12 @@ func TestRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := gen.Drain(port, 10000)
+	// Never ahead of the rate by more than a burst; behind only when the
+	// machine took the worker's CPU away (a busy CI machine), so the lower
+	// bound is loose: flat out would have been ~1000 times more.
 	want := 15000 * r.TxTime.Seconds()
-	if d := float64(r.TxPackets) - want; d > 33 || d < -33 || len(got) != int(r.TxPackets) {
-		t.Fatalf("sent %d frames in %v (ring %d): want %.0f +- 33", r.TxPackets, r.TxTime, len(got), want)
+	if d := float64(r.TxPackets) - want; d > 33 || d < -want/2 || len(got) != int(r.TxPackets) {
+		t.Fatalf("sent %d frames in %v (ring %d): want %.0f (at most a burst more)", r.TxPackets, r.TxTime, len(got), want)
 	}
 }
 

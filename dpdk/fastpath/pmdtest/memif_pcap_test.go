@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,6 +183,19 @@ func TestMemif(t *testing.T) {
 	}
 }
 
+// workers says how each worker's polls move over 50 ms: a worker whose
+// count stands still is stuck.
+func workers() string {
+	var b strings.Builder
+	for w := 0; w < dp.Workers(); w++ {
+		s1, _ := dp.LcoreStats(w)
+		time.Sleep(50 * time.Millisecond)
+		s2, _ := dp.LcoreStats(w)
+		fmt.Fprintf(&b, "worker %d: %d polls and %d sleeps in 50ms; ", w, s2.Polls-s1.Polls, s2.Sleeps-s1.Sleeps)
+	}
+	return b.String()
+}
+
 // A net_pcap port: frames read from a capture file are routed to a ring
 // port, and frames routed to the pcap port land in its output file.
 func TestPcapPort(t *testing.T) {
@@ -215,7 +229,7 @@ func TestPcapPort(t *testing.T) {
 	})
 	got := drainOr(t, r.id, len(inFrames), 5*time.Second, func() string {
 		s, err := dp.PortStats(id)
-		return fmt.Sprintf("pcap port %d stats %+v (%v), %d mbufs in use", id, s, err, dp.MbufsInUse())
+		return fmt.Sprintf("pcap port %d stats %+v (%v), %d mbufs in use; %s", id, s, err, dp.MbufsInUse(), workers())
 	})
 	for i := range inFrames {
 		if want := routed(inFrames[i], r.mac); !bytes.Equal(got[i], want) {
@@ -230,13 +244,22 @@ func TestPcapPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	toPcap := udpFrame(r.mac, r.ip, "10.203.0.5", 4242, 9)
-	if _, err := dp.Inject(r.id, toPcap); err != nil {
-		t.Fatal(err)
+	if n, err := dp.Inject(r.id, toPcap); err != nil || n != 1 {
+		t.Fatalf("inject: %d frames (%v), %d mbufs in use", n, err, dp.MbufsInUse())
 	}
-	waitFor(t, fmt.Sprintf("frame sent on the pcap port (drops %v)", nonzero(dp.Drops())), 5*time.Second, func() bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
 		s, _ := dp.PortStats(id)
-		return s.TxPackets == 1
-	})
+		if s.TxPackets == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			rs, _ := dp.PortStats(r.id)
+			t.Fatalf("no frame sent on the pcap port in 5s: drops %v, ring port stats %+v, pcap port %+v; %s",
+				nonzero(dp.Drops()), rs, s, workers())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	// Closing the port flushes and closes its file.
 	_ = dp.DelRoute4(vrf, netip.MustParsePrefix("10.203.0.5/32"))
 	_ = dp.DelNextHop(3002)
