@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/filament-net/filament/perf/placement"
 )
 
 // Meta describes the run for the report.
@@ -21,6 +23,7 @@ type Meta struct {
 	NDRFlags   []string
 	Flows      int
 	NotHereYet []string // rows the issue asks for that this run does not have
+	Images     []string // figures, relative to the report
 }
 
 // Markdown writes the report: how it was measured, then one table per
@@ -34,27 +37,31 @@ func Markdown(w io.Writer, m Meta, sums []Summary) {
 	p("- Each sample: `filament-perf ndr %s` (RFC 2544 binary search for NDR, 0 loss, and PDR, 0.5%% loss, each confirmed by a second trial; latency at 50%% of PDR). %d flows (more where a row has more routes: one flow per route).\n", strings.Join(m.NDRFlags, " "), m.Flows)
 	p("- Sizes are the pod side's frames with FCS; decapsulation rows send them with the outer headers added (VXLAN +50 B, MPLSoUDP +32 B). filament-dataplane busy-polls (`idle_sleep_max_us: 0`), as testpmd does.\n")
 	p("- %d rounds; every round runs every row once, in order (interleaved), so the machine's drifts hit all rows alike. Medians, with min-max.\n", m.Rounds)
+	p("- Placement: the cache-line round trip between the two CPUs is probed before and after every sample (near < %d ns: the host runs the vCPUs on cores that share a cache; far otherwise, and every rate roughly halves). A ratio pairs a sample only with the baseline of the same round in the same placement; samples during which the placement changed (mixed) are left out.\n", placement.NearMaxNs)
 	p("- Ratios are taken round by round against `%s` of the same round and size: they travel between machines, the absolute rates do not (2 shared vCPUs, see `../shared/notes/benchmarking.md`). Cycles/packet = TSC Hz / PDR: the device's core is saturated at PDR. At 64 B `testpmd-io` may be bounded by the generator rather than the ports.\n\n", Baseline)
+	for _, img := range m.Images {
+		p("![%s](%s)\n\n", strings.TrimSuffix(filepathBase(img), ".png"), img)
+	}
 	var size string
 	for _, s := range sums {
 		if s.Size != size {
 			size = s.Size
 			p("## Frame size %s\n\n", size)
-			p("| row | what | NDR Mpps | PDR Mpps | NDR / %s | PDR / %s | cycles/pkt at PDR | latency at 50%% PDR p50 / p99 / p99.9 (us) |\n", Baseline, Baseline)
-			p("|---|---|---|---|---|---|---|---|\n")
+			p("| row | what | NDR Mpps | PDR Mpps | NDR / %s | PDR / %s | cycles/pkt at PDR | latency at 50%% PDR p50 / p99 / p99.9 (us) | placement |\n", Baseline, Baseline)
+			p("|---|---|---|---|---|---|---|---|---|\n")
 		}
 		if s.NDR.N == 0 {
-			p("| %s | %s | failed: %s | | | | | |\n", s.Row, s.What, oneLine(s.Errors))
+			p("| %s | %s | failed: %s | | | | | | |\n", s.Row, s.What, oneLine(s.Errors))
 			continue
 		}
 		cyc := "-"
 		if s.PDR.Median > 0 {
 			cyc = fmt.Sprintf("%.0f", float64(m.TSCHz)/s.PDR.Median)
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f / %.1f |\n", s.Row, s.What, mpps(s.NDR), mpps(s.PDR),
-			ratio(s.NDRRatio), ratio(s.PDRRatio), cyc, s.P50.Median/1e3, s.P99.Median/1e3, s.P999.Median/1e3)
+		p("| %s | %s | %s | %s | %s | %s | %s | %.1f / %.1f / %.1f | %s |\n", s.Row, s.What, mpps(s.NDR), mpps(s.PDR),
+			ratio(s.NDRRatio), ratio(s.PDRRatio), cyc, s.P50.Median/1e3, s.P99.Median/1e3, s.P999.Median/1e3, places(s))
 		if len(s.Errors) > 0 {
-			p("|  | %d failed samples: %s | | | | | | |\n", len(s.Errors), oneLine(s.Errors))
+			p("|  | %d failed samples: %s | | | | | | | |\n", len(s.Errors), oneLine(s.Errors))
 		}
 	}
 	if len(m.NotHereYet) > 0 {
@@ -63,6 +70,21 @@ func Markdown(w io.Writer, m Meta, sums []Summary) {
 			p("- %s\n", n)
 		}
 	}
+}
+
+// places counts a row's samples by placement ("3 near", "2 near, 1 far").
+func places(s Summary) string {
+	n := map[placement.Label]int{}
+	for _, p := range s.Places {
+		n[p]++
+	}
+	var out []string
+	for _, l := range []placement.Label{placement.Near, placement.Far, placement.Mixed, placement.Unknown} {
+		if n[l] > 0 {
+			out = append(out, fmt.Sprintf("%d %s", n[l], l))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func mpps(s Stat) string {
@@ -92,4 +114,11 @@ func oneLine(errs []string) string {
 		l = l[:200] + "..."
 	}
 	return l
+}
+
+func filepathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/filament-net/filament/perf/placement"
 	"github.com/filament-net/filament/perf/trafficgen"
 )
 
@@ -74,8 +75,14 @@ type Sample struct {
 	NDR, PDR  float64 // pps
 	// Latency at 50% of PDR (the first stream), ns.
 	P50, P99, P999 float64
-	TSCHz          uint64
-	Err            string `json:",omitempty"`
+	// Hist is the latency histogram at 50% of PDR (for the CDF plot).
+	Hist  []trafficgen.HistBin `json:",omitempty"`
+	TSCHz uint64
+	// ProbeNs are the generator-device CPU round trips before and after
+	// the sample; Place labels it from them.
+	ProbeNs [2]float64
+	Place   placement.Label
+	Err     string `json:",omitempty"`
 }
 
 // Run runs the plan; a sample that fails is recorded with its error and
@@ -109,14 +116,22 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 	return out, nil
 }
 
-func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) Sample {
-	s := Sample{Row: row.Name, Size: size}
+func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Sample) {
+	s = Sample{Row: row.Name, Size: size}
 	dir, err := os.MkdirTemp(env.Dir, row.Name+"-")
 	if err != nil {
 		s.Err = err.Error()
 		return s
 	}
 	defer os.RemoveAll(dir)
+	// The placement is probed while neither side runs: both poll
+	// without pause, and a probe sharing a CPU with them measures the
+	// scheduler instead.
+	s.ProbeNs[0], _ = placement.RoundTripNs(env.GenCPU, env.DUTCPU)
+	defer func() {
+		s.ProbeNs[1], _ = placement.RoundTripNs(env.GenCPU, env.DUTCPU)
+		s.Place = placement.Of(s.ProbeNs[0], s.ProbeNs[1])
+	}()
 	a, b := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
 	sub := *env
 	sub.Dir = dir
@@ -149,7 +164,10 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) Sample 
 			PercentOfPDR int
 			Result       struct {
 				Streams []struct {
-					Latency struct{ P50, P99, P999 time.Duration }
+					Latency struct {
+						P50, P99, P999 time.Duration
+						Hist           []trafficgen.HistBin
+					}
 				}
 			}
 		}
@@ -167,6 +185,7 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) Sample 
 		if l.PercentOfPDR == 50 && len(l.Result.Streams) > 0 {
 			lat := l.Result.Streams[0].Latency
 			s.P50, s.P99, s.P999 = float64(lat.P50), float64(lat.P99), float64(lat.P999)
+			s.Hist = lat.Hist
 		}
 	}
 	return s
@@ -229,6 +248,10 @@ type Summary struct {
 	NDRRatio, PDRRatio Stat
 	P50, P99, P999     Stat // ns at 50% of PDR
 	Errors             []string
+	// Places are the samples' placements; Mixed counts those left out
+	// because the host moved the vCPUs during them.
+	Places []placement.Label
+	Mixed  int
 }
 
 // Summarize groups samples by (size, row) in plan order, ratios taken
@@ -240,6 +263,8 @@ func Summarize(p Plan, samples []Sample) []Summary {
 			base[[2]any{s.Size, s.Round}] = s
 		}
 	}
+	// A ratio compares two samples only if the host had the vCPUs in the
+	// same place for both (unprobed counts as a place of its own).
 	var out []Summary
 	for _, size := range p.Sizes {
 		for _, row := range p.Rows {
@@ -253,9 +278,14 @@ func Summarize(p Plan, samples []Sample) []Summary {
 					sm.Errors = append(sm.Errors, s.Err)
 					continue
 				}
+				sm.Places = append(sm.Places, s.Place)
+				if s.Place == placement.Mixed {
+					sm.Mixed++
+					continue
+				}
 				ndr, pdr = append(ndr, s.NDR), append(pdr, s.PDR)
 				p50, p99, p999 = append(p50, s.P50), append(p99, s.P99), append(p999, s.P999)
-				if b, ok := base[[2]any{size, s.Round}]; ok && b.NDR > 0 && b.PDR > 0 {
+				if b, ok := base[[2]any{size, s.Round}]; ok && b.NDR > 0 && b.PDR > 0 && b.Place == s.Place {
 					rn, rp = append(rn, s.NDR/b.NDR), append(rp, s.PDR/b.PDR)
 				}
 			}

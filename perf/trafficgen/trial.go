@@ -41,6 +41,15 @@ type Latency struct {
 	P50, P90, P99, P999 time.Duration
 	// Buckets are the raw histogram in TSC cycles (see Bucket).
 	Buckets []uint64 `json:"-"`
+	// Hist is the histogram's non-empty buckets, for plots: each bucket's
+	// middle in ns and its count, in increasing order.
+	Hist []HistBin `json:",omitempty"`
+}
+
+// HistBin is one non-empty latency bucket.
+type HistBin struct {
+	Ns    float64
+	Count uint64
 }
 
 // StreamResult is what one stream sent and got back.
@@ -190,6 +199,12 @@ func (g *Generator) latency(hist []uint64, lo, hi, sum, n uint64) Latency {
 		return l.Max
 	}
 	l.P50, l.P90, l.P99, l.P999 = pct(0.5), pct(0.9), pct(0.99), pct(0.999)
+	for i, c := range hist {
+		if c > 0 {
+			a, b := Bucket(i)
+			l.Hist = append(l.Hist, HistBin{Ns: float64(a+b) / 2 * 1e9 / float64(g.hz), Count: c})
+		}
+	}
 	return l
 }
 

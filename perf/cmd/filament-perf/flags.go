@@ -78,7 +78,7 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.innerDMAC, "inner-dmac", "", "VXLAN inner destination `MAC` (default --dmac)")
 	fs.UintVar(&t.vni, "vni", 100, "VXLAN `VNI`")
 	fs.UintVar(&t.label, "label", 100, "MPLS `label` of MPLSoUDP")
-	fs.StringVar(&t.output, "o", "text", "output `format`: text or json")
+	fs.StringVar(&t.output, "o", "text", "output `format`: text, json or markdown")
 	fs.StringVar(&t.jsonFile, "json", "", "also write the results as JSON to `file`")
 }
 

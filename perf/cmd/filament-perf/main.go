@@ -196,7 +196,7 @@ func progress(ctx context.Context, g *trafficgen.Generator, ports int, w io.Writ
 	}
 }
 
-func (t *traffic) emit(stdout io.Writer, v any, text func(io.Writer)) error {
+func (t *traffic) emit(stdout io.Writer, v any, text, markdown func(io.Writer)) error {
 	if t.jsonFile != "" {
 		b, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
@@ -214,8 +214,11 @@ func (t *traffic) emit(stdout io.Writer, v any, text func(io.Writer)) error {
 	case "text":
 		text(stdout)
 		return nil
+	case "markdown", "md":
+		markdown(stdout)
+		return nil
 	}
-	return usageError{fmt.Errorf("-o %q: want text or json", t.output)}
+	return usageError{fmt.Errorf("-o %q: want text, json or markdown", t.output)}
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -255,7 +258,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	rep := runReport{Command: "run", Ports: t.ports, OfferedPPS: pps, Duration: duration.String(), TSCHz: g.TSCHz(), Result: r}
-	if eerr := t.emit(stdout, rep, rep.text); eerr != nil {
+	if eerr := t.emit(stdout, rep, rep.text, rep.markdown); eerr != nil {
 		return eerr
 	}
 	return err
@@ -288,4 +291,13 @@ func streamLine(s trafficgen.StreamResult, d time.Duration) string {
 	return fmt.Sprintf("tx %d (%.3f Mpps) rx %d, lost %d, late %d, gaps %d; latency min %v p50 %v p90 %v p99 %v p99.9 %v max %v",
 		s.TxPackets, float64(s.TxPackets)/d.Seconds()/1e6, s.RxPackets, s.Lost, s.Late, s.Gaps,
 		l.Min, l.P50, l.P90, l.P99, l.P999, l.Max)
+}
+
+func (r runReport) markdown(w io.Writer) {
+	fmt.Fprintf(w, "| stream | tx | rx | lost | late | gaps | Mpps | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, s := range r.Result.Streams {
+		l := s.Latency
+		fmt.Fprintf(w, "| %d | %d | %d | %d | %d | %d | %.3f | %v | %v | %v | %v |\n", i, s.TxPackets, s.RxPackets, s.Lost,
+			s.Late, s.Gaps, float64(s.TxPackets)/r.Result.TxTime.Seconds()/1e6, l.P50, l.P99, l.P999, l.Max)
+	}
 }

@@ -153,6 +153,11 @@ func TestRunThroughTestpmd(t *testing.T) {
 	if !strings.Contains(stderr, "1.0s  tx") {
 		t.Fatalf("no progress line:\n%s", stderr)
 	}
+	// A second generator on the same device (memif reconnects), Markdown.
+	stdout, stderr, code = perf(t, "run", "--port", port(sock), "--rate", "100k", "--duration", "200ms", "-o", "markdown")
+	if code != 0 || !strings.HasPrefix(stdout, "| stream | tx | rx | lost |") || !strings.Contains(stdout, "\n| 0 | ") {
+		t.Fatalf("markdown (exit %d):\n%s\n%s", code, stdout, stderr)
+	}
 }
 
 // The search finds a confirmed NDR at or below PDR, and measures latency at
@@ -161,7 +166,7 @@ func TestNDRThroughTestpmd(t *testing.T) {
 	sock := testpmd(t)
 	out := filepath.Join(t.TempDir(), "ndr.json")
 	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--latency-trial", "200ms",
-		"--resolution", "0.05", "--max-rate", "2M", "--json", out)
+		"--resolution", "0.05", "--max-rate", "2M", "--json", out, "--b2b", "20000")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
@@ -182,7 +187,13 @@ func TestNDRThroughTestpmd(t *testing.T) {
 	if len(rep.Latency) != 3 || rep.Latency[2].PercentOfPDR != 90 || rep.Latency[0].Result.Streams[0].Latency.P50 <= 0 {
 		t.Fatalf("latency %+v", rep.Latency)
 	}
-	if !strings.Contains(stdout, "NDR (loss <= 0.00%)") {
+	// testpmd io takes a burst of 20000 frames at memif speed without loss
+	// on a quiet machine; on a busy one it may drop some: the search then
+	// settles lower, but never at 0.
+	if rep.BackToBack.Frames == 0 || rep.BackToBack.Frames > 20000 || rep.BackToBack.Trials == 0 {
+		t.Fatalf("back-to-back %+v", rep.BackToBack)
+	}
+	if !strings.Contains(stdout, "NDR (loss <= 0.00%)") || !strings.Contains(stdout, "back-to-back:") {
 		t.Fatalf("text report:\n%s", stdout)
 	}
 }

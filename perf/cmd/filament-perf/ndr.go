@@ -22,6 +22,13 @@ type ndrReport struct {
 	MaxPPS   float64 // the search's upper bound: given, or what the generator offered flat out
 	NDR, PDR searchReport
 	Latency  []latencyReport `json:",omitempty"`
+	// BackToBack is the longest burst sent flat out without a loss
+	// (RFC 2544 26.4), in frames; 0 when not measured.
+	BackToBack struct {
+		Frames    uint64
+		Confirmed bool
+		Trials    int
+	} `json:",omitempty"`
 }
 
 type searchReport struct {
@@ -45,6 +52,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var resolution, pdrLoss float64
 	var confirm int
 	var noLatency bool
+	var b2bMax uint64
 	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	t.register(fs)
@@ -55,6 +63,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&pdrLoss, "pdr-loss", 0.005, "loss ratio PDR allows")
 	fs.IntVar(&confirm, "confirm", 1, "confirmation trials the rate found must pass")
 	fs.BoolVar(&noLatency, "no-latency", false, "skip the latency trials")
+	fs.Uint64Var(&b2bMax, "b2b", 0, "also find the longest back-to-back burst (flat out, no loss) up to this many `frames` (RFC 2544 26.4); 0: skip")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf ndr [flags]\n\nFinds the RFC 2544 throughput: NDR (no frame lost) and PDR (--pdr-loss lost)\nby binary search over trials, each rate confirmed by another trial; then\nmeasures latency at 10%%, 50%% and 90%% of PDR.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -122,7 +131,23 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			rep.Latency = append(rep.Latency, latencyReport{PercentOfPDR: pct, PPS: rate, Result: r})
 		}
 	}
-	return t.emit(stdout, rep, rep.text)
+	if b2bMax > 0 {
+		// The same search over burst lengths: a "rate" here is frames.
+		res, err := rfc2544.Search(ctx, rfc2544.Options{Max: float64(b2bMax), Min: 1, Resolution: 0.01, Confirmations: confirm},
+			rfc2544.Goal{Name: "back-to-back", LossRatio: 0}, func(ctx context.Context, frames float64) (rfc2544.Sample, error) {
+				r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, MaxPackets: uint64(frames), Drain: t.drain, Burst: t.burst})
+				if err != nil {
+					return rfc2544.Sample{}, err
+				}
+				fmt.Fprintf(stderr, "  back-to-back %d frames: lost %d\n", uint64(frames), r.Lost)
+				return rfc2544.Sample{TxPackets: r.TxPackets, RxPackets: r.RxPackets}, nil
+			})
+		if err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
+			return err
+		}
+		rep.BackToBack.Frames, rep.BackToBack.Confirmed, rep.BackToBack.Trials = uint64(res.Rate), res.Confirmed, len(res.Trials)
+	}
+	return t.emit(stdout, rep, rep.text, rep.markdown)
 }
 
 func (r ndrReport) text(w io.Writer) {
@@ -134,10 +159,31 @@ func (r ndrReport) text(w io.Writer) {
 		fmt.Fprintf(w, "%s (loss <= %.2f%%): %.3f Mpps after %d trials (confirmed %v)\n",
 			s.name, 100*s.s.LossGoal, s.s.PPS/1e6, s.s.Trials, s.s.Confirmed)
 	}
+	if r.BackToBack.Trials > 0 {
+		fmt.Fprintf(w, "back-to-back: %d frames flat out without a loss (confirmed %v)\n", r.BackToBack.Frames, r.BackToBack.Confirmed)
+	}
 	for _, l := range r.Latency {
 		for i, s := range l.Result.Streams {
 			fmt.Fprintf(w, "latency at %d%% of PDR (%.3f Mpps), stream %d: p50 %v p90 %v p99 %v p99.9 %v max %v\n",
 				l.PercentOfPDR, l.PPS/1e6, i, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999, s.Latency.Max)
 		}
+	}
+}
+
+func (r ndrReport) markdown(w io.Writer) {
+	fmt.Fprintf(w, "| goal | Mpps | trials | confirmed |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| NDR (0 loss) | %.3f | %d | %v |\n", r.NDR.PPS/1e6, r.NDR.Trials, r.NDR.Confirmed)
+	fmt.Fprintf(w, "| PDR (%.2f%% loss) | %.3f | %d | %v |\n", 100*r.PDR.LossGoal, r.PDR.PPS/1e6, r.PDR.Trials, r.PDR.Confirmed)
+	if len(r.Latency) > 0 {
+		fmt.Fprintf(w, "\n| load | Mpps | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|\n")
+		for _, l := range r.Latency {
+			for _, s := range l.Result.Streams {
+				x := s.Latency
+				fmt.Fprintf(w, "| %d%% of PDR | %.3f | %v | %v | %v | %v | %v |\n", l.PercentOfPDR, l.PPS/1e6, x.P50, x.P90, x.P99, x.P999, x.Max)
+			}
+		}
+	}
+	if r.BackToBack.Trials > 0 {
+		fmt.Fprintf(w, "\nBack-to-back: %d frames.\n", r.BackToBack.Frames)
 	}
 }

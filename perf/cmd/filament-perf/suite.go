@@ -20,7 +20,7 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, flows, genCPU, dutCPU int
-	var sizes, rows, doc, jsonOut, dataplane, trial, command string
+	var sizes, rows, doc, jsonOut, dataplane, trial, command, img string
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
@@ -33,6 +33,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
 	fs.StringVar(&doc, "doc", "", "write the Markdown report to `file` (docs/benchmarks/perf.md)")
 	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
+	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap. Each\ndevice gets --dut-cpu and two memif links to the generator on --gen-cpu.\nNeeds hugepages, dpdk-testpmd and filament-dataplane.\n\nFlags:\n")
@@ -97,14 +98,34 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
 		NotHereYet: []string{
 			"OVS-DPDK (`openvswitch-switch-dpdk`) doing the same L3 rewrite and VXLAN encap on the same ports",
-			"the kernel pod path: a pod's veth through the dataplane (AF_XDP and AF_PACKET)",
-			"placement labels (near/far vCPUs) per sample and the PNG plots"}}
+			"the kernel pod path: a pod's veth through the dataplane (AF_XDP and AF_PACKET)"}}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
 			meta.TSCHz = s.TSCHz
 		}
 	}
 	sums := suite.Summarize(plan, samples)
+	if img == "" && doc != "" {
+		img = filepath.Join(filepath.Dir(doc), "..", "img")
+	}
+	if img != "" {
+		if err := os.MkdirAll(img, 0o755); err != nil {
+			return err
+		}
+		files, err := suite.Plots(img, plan, sums, samples)
+		if err != nil {
+			return fmt.Errorf("plots: %w", err)
+		}
+		for _, f := range files {
+			rel := f
+			if doc != "" {
+				if r, err := filepath.Rel(filepath.Dir(doc), f); err == nil {
+					rel = r
+				}
+			}
+			meta.Images = append(meta.Images, filepath.ToSlash(rel))
+		}
+	}
 	w := stdout
 	if doc != "" {
 		f, err := os.Create(doc)

@@ -1,0 +1,142 @@
+package suite
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plots writes the report's figures into dir and returns their file names:
+// throughput (NDR and PDR medians per row, grouped by frame size) and the
+// latency CDF at 50% of PDR per row (the last clean sample of each row at
+// the first size).
+func Plots(dir string, p Plan, sums []Summary, samples []Sample) ([]string, error) {
+	var files []string
+	f, err := throughputPlot(dir, p, sums)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, f)
+	if f, err = latencyPlot(dir, p, samples); err != nil {
+		return nil, err
+	}
+	if f != "" {
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func throughputPlot(dir string, p Plan, sums []Summary) (string, error) {
+	pl := plot.New()
+	pl.Title.Text = "Forwarding rate (RFC 2544, one core), medians"
+	pl.Y.Label.Text = "Mpps"
+	pl.Legend.Top = true
+	var names []string
+	for _, r := range p.Rows {
+		names = append(names, r.Name)
+	}
+	w := vg.Points(float64(60) / float64(2*len(p.Sizes)))
+	for i, size := range p.Sizes {
+		for k, goal := range []string{"NDR", "PDR"} {
+			vals := make(plotter.Values, len(p.Rows))
+			for j, r := range p.Rows {
+				for _, s := range sums {
+					if s.Row == r.Name && s.Size == size {
+						if goal == "NDR" {
+							vals[j] = s.NDR.Median / 1e6
+						} else {
+							vals[j] = s.PDR.Median / 1e6
+						}
+					}
+				}
+			}
+			b, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return "", err
+			}
+			b.LineStyle.Width = 0
+			b.Color = plotutil.Color(i)
+			if k == 1 {
+				c := color.NRGBAModel.Convert(plotutil.Color(i)).(color.NRGBA)
+				c.A = 110
+				b.Color = c
+			}
+			b.Offset = w * vg.Length(float64(2*i+k)-float64(len(p.Sizes)*2-1)/2)
+			pl.Add(b)
+			pl.Legend.Add(fmt.Sprintf("%s %s", goal, sizeLabel(size)), b)
+		}
+	}
+	pl.NominalX(names...)
+	pl.X.Tick.Label.Rotation = math.Pi / 5
+	pl.X.Tick.Label.XAlign = -0.9
+	pl.X.Tick.Label.YAlign = -0.4
+	name := filepath.Join(dir, "perf-throughput.png")
+	return name, pl.Save(vg.Length(120+60*len(p.Rows)), 380, name)
+}
+
+func sizeLabel(s string) string {
+	if s == "imix" {
+		return "IMIX"
+	}
+	return s + " B"
+}
+
+func latencyPlot(dir string, p Plan, samples []Sample) (string, error) {
+	if len(p.Sizes) == 0 {
+		return "", nil
+	}
+	size := p.Sizes[0]
+	pl := plot.New()
+	pl.Title.Text = fmt.Sprintf("One-way latency at 50%% of PDR, %s frames (CDF)", sizeLabel(size))
+	pl.X.Label.Text = "latency (us, log scale)"
+	pl.Y.Label.Text = "fraction of frames"
+	pl.X.Scale = plot.LogScale{}
+	pl.X.Tick.Marker = plot.LogTicks{Prec: 1}
+	pl.Legend.Left = true
+	pl.Legend.Top = true
+	n := 0
+	for i, r := range p.Rows {
+		var last *Sample
+		for k := range samples {
+			s := &samples[k]
+			if s.Row == r.Name && s.Size == size && s.Err == "" && len(s.Hist) > 0 {
+				last = s
+			}
+		}
+		if last == nil {
+			continue
+		}
+		// Histogram bins come in increasing latency.
+		bins := last.Hist
+		var total, seen float64
+		for _, b := range bins {
+			total += float64(b.Count)
+		}
+		pts := make(plotter.XYs, 0, len(bins))
+		for _, b := range bins {
+			seen += float64(b.Count)
+			pts = append(pts, plotter.XY{X: math.Max(b.Ns/1e3, 0.01), Y: seen / total})
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return "", err
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i / 7)
+		l.Width = vg.Points(1.5)
+		pl.Add(l)
+		pl.Legend.Add(r.Name, l)
+		n++
+	}
+	if n == 0 {
+		return "", nil
+	}
+	name := filepath.Join(dir, "perf-latency-cdf.png")
+	return name, pl.Save(560, 380, name)
+}
