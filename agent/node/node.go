@@ -241,6 +241,7 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	if err := n.saveState(); err != nil {
 		return err
 	}
+	n.beforeResync(cur)
 	if fixed := n.fixedChanges(cur, want); len(fixed.Ops) > 0 {
 		// Pod ports whose devargs (the driver, the workers) changed cannot
 		// be replaced: they go first, with what points to them, and come
@@ -257,6 +258,7 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	n.gen = r.Generation
 	n.log.Info("desired state applied", zap.Uint32("created", r.Created), zap.Uint32("updated", r.Updated),
 		zap.Uint32("unchanged", r.Unchanged))
+	n.afterResync()
 	stale := n.stale(cur, want)
 	if len(stale.Ops) > 0 {
 		r, err := n.dp.ApplyBatch(ctx, stale)
@@ -340,9 +342,9 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 				zap.String("containerID", a.ContainerID), zap.String("network", a.Network))
 			continue
 		}
-		if !attach.HostExists(a.HostIf) {
-			n.log.Warn("attachment's veth is gone: not programmed", zap.String("containerID", a.ContainerID),
-				zap.String("hostIf", a.HostIf))
+		if !n.present(a) {
+			n.log.Warn("attachment's interface is gone: not programmed", zap.String("containerID", a.ContainerID),
+				zap.String("hostIf", a.HostIf), zap.String("mode", a.mode()))
 			continue
 		}
 		port, nh, rt := n.podObjects(a, nw)
@@ -366,7 +368,7 @@ func (n *Node) devargs(hostIf string) string {
 func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, *pb.Route) {
 	port := &pb.Port{
 		Name:    a.HostIf,
-		Devargs: n.devargs(a.HostIf),
+		Devargs: n.portDevargs(a),
 		Kind:    pb.PortKind_PORT_KIND_POD,
 		Vrf:     nw.VRF,
 		Mac:     a.MAC,
@@ -529,9 +531,6 @@ func notReady() *cniapi.Response {
 
 // Add attaches a pod interface (idempotent).
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	if req.Mode != "" && req.Mode != cniapi.ModeVeth {
-		return cniErr(cniapi.CodeInvalidConfig, "unsupported mode", fmt.Errorf("mode %q: only veth for now", req.Mode))
-	}
 	nw, ok := n.cfg.Network(req.Network)
 	if !ok {
 		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
@@ -562,6 +561,11 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
 			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
 	}
+	if a != nil && a.mode() != cmp.Or(req.Mode, cniapi.ModeVeth) {
+		return cniErr(cniapi.CodeInvalidRequest, "attachment exists in another mode",
+			fmt.Errorf("(%s, %s) is attached as %s", req.ContainerID, req.IfName, a.mode()))
+	}
+	created := a == nil
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
 		addr, err := n.ipam.Allocate(nw.Name, key)
@@ -580,6 +584,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
 			VRF:     nw.VRF,
 			PodName: req.PodName, PodNS: req.PodNamespace}
+		n.newAttachmentMode(a, req.Mode)
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
 			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
@@ -591,10 +596,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 			return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 		}
 	}
-	mac, _ := parseMAC(a.MAC)
-	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
-		Gateway: nw.Gateway, MTU: mtu}
-	fresh, err := attach.Setup(ctx, v)
+	fresh, err := n.prepare(ctx, a, nw, created)
 	if err != nil {
 		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
 	}
@@ -617,15 +619,18 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
 	}
 	n.gen = max(n.gen, r.Generation)
+	if err := n.finish(a, nw); err != nil {
+		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+	}
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
-		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
+		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)), zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged))
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
 }
 
 func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result {
 	return &cniapi.Result{
-		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns}},
+		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns, SocketPath: n.socketPath(a)}},
 		IPs:        []cniapi.IP{{Interface: 0, Address: a.Address, Gateway: nw.Gateway}},
 		Routes:     []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}},
 	}
@@ -673,8 +678,8 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 			n.log.Warn("DEL with the dataplane unreachable: its objects go at the next resync",
 				zap.String("containerID", cid), zap.String("ifName", ifName), zap.Error(err))
 		}
-		if err := attach.Teardown(a.HostIf); err != nil {
-			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
+		if err := n.teardown(a); err != nil {
+			return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's interface", err)
 		}
 		n.st.Attachments = append(n.st.Attachments[:i], n.st.Attachments[i+1:]...)
 		delete(n.st.NextHops, "pod/"+cid+"/"+ifName)
@@ -699,12 +704,8 @@ func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response 
 	if a == nil {
 		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
 	}
-	mac, _ := parseMAC(a.MAC)
-	if err := attach.Check(attach.Veth{Netns: req.Netns, IfName: a.IfName, MAC: mac, Address: a.Address}); err != nil {
+	if err := n.check(req.Netns, a); err != nil {
 		return cniErr(cniapi.CodeIOFailure, "the pod's interface is not as made", err)
-	}
-	if !attach.HostExists(a.HostIf) {
-		return cniErr(cniapi.CodeIOFailure, "the pod's veth host end is gone", errors.New(a.HostIf))
 	}
 	return nil
 }

@@ -28,8 +28,13 @@ type Attachment struct {
 	Address     netip.Prefix `json:"address"`
 	NextHop     uint32       `json:"nextHop"`
 	MTU         int          `json:"mtu,omitempty"`
-	PodName     string       `json:"podName,omitempty"`
-	PodNS       string       `json:"podNamespace,omitempty"`
+	// Mode is the attach mode (cniapi.Mode*; "" in records of older
+	// agents: veth). SocketDir is a vhost-user or memif attachment's
+	// socket directory.
+	Mode      string `json:"mode,omitempty"`
+	SocketDir string `json:"socketDir,omitempty"`
+	PodName   string `json:"podName,omitempty"`
+	PodNS     string `json:"podNamespace,omitempty"`
 }
 
 type state struct {
