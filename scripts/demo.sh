@@ -18,6 +18,9 @@
 # path, and each node's own stack has its underlay address on its host port
 # (vhost0, a TAP the agent has the dataplane make, TF's vhost0), through
 # which the node pings its pod, the other node's pod and the other node.
+# With hugepages, a DPDK pod joins node2 on eth0's network (fil-dpdk2:
+# dpdk-testpmd on a vhost-user attachment, virtio-user as the server,
+# icmpecho answering ARP and ping) and pod1 pings it across the fabric.
 #
 # Environment: DEMO_ENCAP=vxlan|mplsoudp (default vxlan): the overlay of the
 # pods' eth0 (red or blue), used for the path-MTU step and the TCP transfer;
@@ -33,7 +36,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 CTL=$BIN/filamentctl
 ENCAP=${DEMO_ENCAP:-vxlan}
-NAMESPACES=(fil-node1 fil-node2 fil-pod1 fil-pod2)
+NAMESPACES=(fil-node1 fil-node2 fil-pod1 fil-pod2 fil-dpdk2)
 PIDS=()     # processes this script started, stopped by PID at exit
 DP_PIDS=()  # the two dataplanes' PIDs
 declare -A AGENT_PID
@@ -92,7 +95,9 @@ cleanup() {
 		ip netns del "$ns" 2>/dev/null # the veths go with them
 	done
 	# DPDK leaves its runtime directory (the telemetry socket) behind.
-	[ -z "$RUN" ] || rm -rf /var/run/dpdk/fil-node1 /var/run/dpdk/fil-node2
+	[ -z "$RUN" ] || rm -rf /var/run/dpdk/fil-node1 /var/run/dpdk/fil-node2 /var/run/dpdk/fil-dpdk2
+	# The DPDK pod's hugepage files (--file-prefix fil-dpdk2).
+	[ -z "$RUN" ] || rm -f /dev/hugepages/fil-dpdk2*
 	if [ -n "$RUN" ]; then
 		if [ "$rc" -ne 0 ]; then
 			for f in "$RUN"/*.log; do
@@ -158,6 +163,12 @@ else
 	NO_HUGE=true
 	MEM_NAME="no hugepages: --no-huge -m 512 (ordinary memory, slower)"
 fi
+# The DPDK pod (testpmd, 256 MiB) needs hugepages of its own: vhost-user
+# shares the pod's memory with the vRouter through hugepage files.
+DPDK_POD=false
+if [ "$NO_HUGE" = false ] && [ "$hp_mib" -ge 1024 ] && command -v dpdk-testpmd >/dev/null; then
+	DPDK_POD=true
+fi
 
 cat <<EOF
 
@@ -177,6 +188,7 @@ It shows:
     resolve each other's underlay MAC by ARP in the fast path (no kernel address on fab1/fab2)
   * each node's host port (vhost0, TF's vhost0) holds its underlay address: node1 pings
     pod1, pod2 (over the overlay) and node2; pod2 pings node1
+  * with hugepages, a DPDK pod on node2 (testpmd on vhost-user, icmpecho) answers pod1's pings
   * a DF packet too big for eth0's tunnel: node1's vRouter answers ICMP
     "fragmentation needed" (mtu $TUN_MTU) from ${NET_GW[$NET0]}
   * a TCP transfer on eth0, node1's agent restarting under a running ping (no loss),
@@ -189,7 +201,7 @@ say "node configs (deploy/demo-agents, sockets and state in the run directory)"
 for n in 1 2; do
 	mkdir -p "$RUN/node$n"
 	sed "s/^  no_huge: false/  no_huge: $NO_HUGE/" "$ROOT/deploy/demo-agents/dataplane-node$n.yaml" >"$RUN/dataplane-node$n.yaml"
-	sed -e "s|/run/filament/node$n|$RUN/node$n|" -e "s|/var/lib/filament/node$n|$RUN/state-node$n|" \
+	sed -e "s|/run/filament/node$n|$RUN/node$n|g" -e "s|/var/lib/filament/node$n|$RUN/state-node$n|" \
 		"$ROOT/deploy/demo-agents/agent-node$n.yaml" >"$RUN/agent-node$n.yaml"
 	"$BIN/filament-dataplane" --check --config "$RUN/dataplane-node$n.yaml" --socket "$RUN/node$n/dataplane.sock" | sed "s/^/node$n: /"
 	"$BIN/filament-agent" --check --config "$RUN/agent-node$n.yaml" | sed "s/^/node$n: /"
@@ -232,6 +244,12 @@ cni() { # NODE COMMAND NETWORK IFNAME
 		CNI_NETNS="/var/run/netns/fil-pod$1" CNI_IFNAME="$4" CNI_PATH="$BIN" \
 		CNI_ARGS="K8S_POD_NAMESPACE=demo;K8S_POD_NAME=pod$1" "$BIN/filament-cni"
 }
+cni_dpdk() { # COMMAND: node2's DPDK pod, eth0 on NET0 in mode vhost-user
+	printf '{"cniVersion":"1.1.0","name":"filament","type":"filament-cni","filament":{"socket":"%s","log-file":"%s","mode":"vhost-user"},"args":{"cni":{"network":"%s"}}}' \
+		"$RUN/node2/cni.sock" "$RUN/cni.log" "$NET0" |
+		env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="demo-dpdk2" CNI_NETNS="/var/run/netns/fil-dpdk2" \
+			CNI_IFNAME=eth0 CNI_PATH="$BIN" CNI_ARGS="K8S_POD_NAMESPACE=demo;K8S_POD_NAME=dpdk2" "$BIN/filament-cni"
+}
 wait_ready() {
 	local n=$1 i
 	for ((i = 0; i < 300; i++)); do
@@ -255,7 +273,6 @@ for n in 1 2; do
 		IP[$n,$net]=$(sed -n 's|.*"address": *"\([0-9.]*\)/.*|\1|p' <<<"$out" | head -1)
 		[ -n "${IP[$n,$net]}" ] || die "filament-cni ADD $ifc for pod$n: no address"
 		echo "pod$n: $ifc ${IP[$n,$net]} on ${NET_NAME[$net]}"
-		ip netns exec "fil-pod$n" ethtool -K "$ifc" tx off tso off >/dev/null 2>&1 || true
 	done
 done
 
@@ -309,6 +326,45 @@ ping_check "node1 -> pod1 ${IP[1,$HNET]} (local)" fil-node1 -c 3 -i 0.2 -w 10 "$
 ping_check "node1 -> pod2 ${IP[2,$HNET]} (${NET_ENCAP[$HNET]})" fil-node1 -c 3 -i 0.2 -w 10 "${IP[2,$HNET]}"
 ping_check "pod2 -> node1 192.168.100.1 (overlay)" fil-pod2 -c 3 -i 0.2 -w 10 192.168.100.1
 ping_check "node1 -> node2 192.168.100.2 (fabric)" fil-node1 -c 3 -i 0.2 -w 10 192.168.100.2
+
+DPDK="skipped (needs 1 GiB of free hugepages and dpdk-testpmd)"
+if [ "$DPDK_POD" = true ]; then
+	say "a DPDK pod on node2: filament-cni ADD in mode vhost-user, dpdk-testpmd as the pod (icmpecho)"
+	out=$(cni_dpdk ADD) || die "filament-cni ADD (vhost-user) for dpdk2 failed: $out"
+	dip=$(sed -n 's|.*"address": *"\([0-9.]*\)/.*|\1|p' <<<"$out" | head -1)
+	dmac=$(sed -n 's|.*"mac": *"\([0-9a-f:]*\)".*|\1|p' <<<"$out" | head -1)
+	dsock=$(sed -n 's|.*"socketPath": *"\([^"]*\)".*|\1|p' <<<"$out" | head -1)
+	[ -n "$dip" ] && [ -n "$dmac" ] && [ -n "$dsock" ] || die "filament-cni ADD (vhost-user): no address, MAC or socketPath: $out"
+	echo "dpdk2: eth0 $dip MAC $dmac on ${NET_NAME[$NET0]}, vhost-user socket $dsock"
+	echo "dpdk2: $(dirname "$dsock")/interface.json:"
+	sed 's/^/  /' "$(dirname "$dsock")/interface.json"
+	# The pod is the vhost-user server; node2's vRouter, the client,
+	# connects within a second. Main and forwarding lcore on CPU 0: the
+	# dataplanes' workers have CPU 1. --stats-period: testpmd runs until
+	# SIGTERM instead of reading stdin.
+	ip netns exec fil-dpdk2 dpdk-testpmd --lcores=0@0,1@0 --no-pci --file-prefix fil-dpdk2 \
+		--single-file-segments -m 256 --log-level '*:notice' \
+		--vdev="net_virtio_user0,path=$dsock,server=1,queues=1,mac=$dmac" \
+		-- --forward-mode=icmpecho --total-num-mbufs=2048 --stats-period 60 </dev/null >"$RUN/testpmd-dpdk2.log" 2>&1 &
+	tp_pid=$!
+	PIDS+=($tp_pid)
+	echo "dpdk2: dpdk-testpmd PID $tp_pid"
+	for ((i = 1; i <= 20; i++)); do
+		ip netns exec fil-pod1 ping -c 1 -W 1 -I "${IP[1,$NET0]}" "$dip" >/dev/null 2>&1 && break
+	done
+	echo "testpmd answering after $i probe(s)"
+	key="pod1 -> dpdk2 $dip (vhost-user)"
+	ping_check "$key" fil-pod1 -c 5 -i 0.2 -w 10 -I "${IP[1,$NET0]}" "$dip"
+	DPDK="ok   attached, answered pings, deleted"
+	[[ ${RESULT[$key]} == ok* ]] || DPDK="FAIL no answer"
+	# Done with it: a forwarding lcore polls all the time, and the rest of
+	# the demo has 2 cores.
+	stop "$tp_pid"
+	forget "$tp_pid"
+	rm -f /dev/hugepages/fil-dpdk2*
+	cni_dpdk DEL && echo "dpdk2: deleted (its socket directory too)" || { DPDK="FAIL DEL"; FAILED=1; }
+	if [ -e "$(dirname "$dsock")" ]; then DPDK="FAIL socket directory survived DEL"; FAILED=1; fi
+fi
 
 say "pod1 -> pod2 on eth0 with DF, 1500 bytes: too big for the tunnel ($TUN_MTU), node1's vRouter says so"
 peer_idx=$(ip -n fil-pod1 -o link show eth0 | sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p')
@@ -414,6 +470,7 @@ say "summary: Filament demo, agents + filament-cni, eth0 on $NET0, net1 on $NET1
 for k in "${KEYS[@]}"; do
 	printf '  %-40s %s\n' "$k" "${RESULT[$k]}"
 done
+printf '  %-40s %s\n' "DPDK pod on node2 (vhost-user, testpmd)" "$DPDK"
 printf '  %-40s %s\n' "pod1 -> pod2 too big (DF, eth0)" "${RESULT[too big]}"
 printf '  %-40s %s\n' "TCP pod1 -> pod2 (eth0)" "$TCP"
 printf '  %-40s %s\n' "node1 agent restart under ping" "$RESTART"

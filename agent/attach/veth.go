@@ -1,14 +1,19 @@
-// Package attach plugs kernel pods in: a veth pair whose pod end is the
-// pod's interface (in its netns) and whose host end, in the agent's own
-// netns (the node's, the dataplane's), the dataplane polls (af_packet now,
-// af_xdp later).
+// Package attach plugs pods in, one file per attach mode:
 //
-// The pod end gets the MAC, the address with the subnet's prefix length,
-// the MTU (fabric MTU minus overlay overhead), a default route via the
-// gateway (the vRouter answers ARP for it) and TX checksum offload and TSO
-// off: the fast path does not complete partial checksums. That last step
-// runs `ethtool -K` in the netns through nsenter (exec, for now: a netlink
-// ethtool or ioctl would avoid the dependency on the tools).
+//   - veth (veth.go): a veth pair whose pod end is the pod's interface (in
+//     its netns) and whose host end, in the agent's own netns (the node's,
+//     the dataplane's), the dataplane polls (af_packet or af_xdp);
+//   - tap (tap.go): a TAP the dataplane creates (net_tap) in its netns,
+//     moved into the pod's netns and configured like a veth's pod end;
+//   - vhost-user (vhostuser.go) and memif (memif.go): a unix socket in a
+//     per-pod directory (socketdir.go); nothing is made in the pod's netns,
+//     the pod's DPDK application owns the data path.
+//
+// A kernel pod interface (veth pod end, TAP) gets the MAC, the address
+// with the subnet's prefix length, the MTU (fabric MTU minus overlay
+// overhead), a default route via the gateway (the vRouter answers ARP for
+// it) and TX checksum offload and TSO off: the fast path does not complete
+// partial checksums (ethtool.go, an ioctl from a thread in the pod's netns).
 package attach
 
 import (
@@ -20,9 +25,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"strings"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -119,42 +121,10 @@ func Setup(ctx context.Context, v Veth) (fresh bool, err error) {
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fresh, fmt.Errorf("set %s up: %w", v.HostIf, err)
 	}
-	// Pod end.
-	if pod.Attrs().HardwareAddr.String() != v.MAC.String() {
-		if err := ph.LinkSetHardwareAddr(pod, v.MAC); err != nil {
-			return fresh, err
-		}
-	}
-	if pod.Attrs().MTU != v.MTU {
-		if err := ph.LinkSetMTU(pod, v.MTU); err != nil {
-			return fresh, err
-		}
-	}
-	addr := &netlink.Addr{IPNet: ipNet(v.Address)}
-	if err := ph.AddrReplace(pod, addr); err != nil {
-		return fresh, fmt.Errorf("address %s on %s: %w", v.Address, v.IfName, err)
-	}
-	if err := ph.LinkSetUp(pod); err != nil {
-		return fresh, err
-	}
-	if err := ph.RouteReplace(&netlink.Route{LinkIndex: pod.Attrs().Index, Gw: v.Gateway.AsSlice(),
-		Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}}); err != nil {
-		return fresh, fmt.Errorf("default route via %s: %w", v.Gateway, err)
-	}
-	if err := ethtoolOff(ctx, v.Netns, v.IfName); err != nil {
+	if err := configurePod(ph, pod, v); err != nil {
 		return fresh, err
 	}
 	return fresh, nil
-}
-
-func ethtoolOff(ctx context.Context, nsPath, ifName string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "nsenter", "--net="+nsPath, "ethtool", "-K", ifName, "tx", "off", "tso", "off").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ethtool -K %s tx off tso off in %s: %v: %s", ifName, nsPath, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // Check reports whether the pod end exists in the netns with the address.

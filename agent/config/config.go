@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/filament-net/filament/agent/attach"
 	"github.com/filament-net/filament/agent/cniapi"
 	"github.com/filament-net/filament/dpdk/apiclient"
 )
@@ -89,10 +90,16 @@ type Peer struct {
 	PodBlocks  map[string]netip.Prefix `yaml:"pod_blocks"` // network name -> block
 }
 
-// Attach says how kernel pods are plugged in.
+// Attach says how pods are plugged in.
 type Attach struct {
 	Veth VethAttach `yaml:"veth"`
+	// SocketDir is the base of the vhost-user and memif pods' socket
+	// directories (<socket_dir>/<host name>/); default DefaultSocketDir.
+	SocketDir string `yaml:"socket_dir"`
 }
+
+// DefaultSocketDir is attach.socket_dir's default.
+const DefaultSocketDir = "/run/filament/pods"
 
 // VethAttach: the dataplane polls the host end of a veth.
 type VethAttach struct {
@@ -159,6 +166,9 @@ func (c *Config) Default() {
 	if c.Attach.Veth.Driver == "" {
 		c.Attach.Veth.Driver = DriverAFPacket
 	}
+	if c.Attach.SocketDir == "" {
+		c.Attach.SocketDir = DefaultSocketDir
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -198,6 +208,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Attach.Veth.Driver != DriverAFPacket && c.Attach.Veth.Driver != DriverAFXDP {
 		bad("attach.veth.driver", "%q: want af_packet or af_xdp", c.Attach.Veth.Driver)
+	}
+	if !filepath.IsAbs(c.Attach.SocketDir) {
+		bad("attach.socket_dir", "%q: want an absolute path", c.Attach.SocketDir)
+	} else if len(filepath.Clean(c.Attach.SocketDir)) > attach.MaxSocketBase {
+		bad("attach.socket_dir", "%q is %d bytes: at most %d (the sockets under it are unix socket paths, at most 107 bytes)",
+			c.Attach.SocketDir, len(c.Attach.SocketDir), attach.MaxSocketBase)
 	}
 	if len(c.Networks) == 0 {
 		bad("networks", "at least one network is required")

@@ -47,7 +47,8 @@ networks: [{name: red, vrf: 2, label: 20, encap: mplsoudp, subnet: 10.1.0.0/24, 
 		t.Fatal(err)
 	}
 	if c.Sockets.CNI != "/run/filament/cni.sock" || c.Sockets.Dataplane != "/run/filament/dataplane.sock" ||
-		c.StateDir != DefaultStateDir || c.Fabric.MTU != 1500 || c.PodMTU(&c.Networks[0]) != 1468 {
+		c.StateDir != DefaultStateDir || c.Fabric.MTU != 1500 || c.PodMTU(&c.Networks[0]) != 1468 ||
+		c.Attach.SocketDir != "/run/filament/pods" {
 		t.Errorf("%+v", c)
 	}
 }
@@ -69,6 +70,9 @@ func TestBad(t *testing.T) {
 		{"state_dir: /var/lib/filament", "state_dir: /var/lib/filament\nmetrics: {listen: nope}", `metrics.listen: "nope": want host:port`},
 		{"cni: /run/f/cni.sock", "cni: run/cni.sock", `sockets.cni: "run/cni.sock": want an absolute path`},
 		{"state_dir: /var/lib/filament", "state_dir: state", `state_dir: "state": want an absolute path`},
+		{"state_dir: /var/lib/filament", "state_dir: /var/lib/filament\nattach: {socket_dir: pods}", `attach.socket_dir: "pods": want an absolute path`},
+		{"state_dir: /var/lib/filament", "state_dir: /var/lib/filament\nattach: {socket_dir: /" + strings.Repeat("d", 76) + "}",
+			`attach.socket_dir: "/ddd`},
 		{"subnet: 10.20.0.0/16", "subnet: nope", `networks[0].subnet: "nope" is not an IPv4 prefix`},
 	} {
 		if !strings.Contains(good, tc.from) {

@@ -304,6 +304,7 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	if err := n.saveState(); err != nil {
 		return err
 	}
+	n.beforeResync(cur)
 	if fixed := n.fixedChanges(cur, want); len(fixed.Ops) > 0 {
 		// Pod ports whose devargs (the driver, the workers) changed cannot
 		// be replaced: they go first, with what points to them, and come
@@ -320,6 +321,7 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	n.gen = r.Generation
 	n.log.Info("desired state applied", zap.Uint32("created", r.Created), zap.Uint32("updated", r.Updated),
 		zap.Uint32("unchanged", r.Unchanged))
+	n.afterResync()
 	stale := n.stale(cur, want)
 	if len(stale.Ops) > 0 {
 		r, err := n.dp.ApplyBatch(ctx, stale)
@@ -412,9 +414,9 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 				zap.String("containerID", a.ContainerID), zap.String("network", a.Network))
 			continue
 		}
-		if !attach.HostExists(a.HostIf) {
-			n.log.Warn("attachment's veth is gone: not programmed", zap.String("containerID", a.ContainerID),
-				zap.String("hostIf", a.HostIf))
+		if !n.present(a) {
+			n.log.Warn("attachment's interface is gone: not programmed", zap.String("containerID", a.ContainerID),
+				zap.String("hostIf", a.HostIf), zap.String("mode", a.mode()))
 			continue
 		}
 		port, nh, rt := n.podObjects(a, nw)
@@ -438,7 +440,7 @@ func (n *Node) devargs(hostIf string) string {
 func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, *pb.Route) {
 	port := &pb.Port{
 		Name:    a.HostIf,
-		Devargs: n.devargs(a.HostIf),
+		Devargs: n.portDevargs(a),
 		Kind:    pb.PortKind_PORT_KIND_POD,
 		Vrf:     nw.VRF,
 		Mac:     a.MAC,
@@ -635,9 +637,6 @@ func validIfName(s string) error {
 // attachment out); the dataplane batch under it again. A failed first ADD
 // undoes itself: no record, address or host end is left behind.
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	if req.Mode != "" && req.Mode != cniapi.ModeVeth {
-		return cniErr(cniapi.CodeInvalidConfig, "unsupported mode", fmt.Errorf("mode %q: only veth for now", req.Mode))
-	}
 	nw, ok := n.cfg.Network(req.Network)
 	if !ok {
 		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
@@ -672,11 +671,8 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return resp
 	}
 
-	mac, _ := parseMAC(a.MAC)
-	v := attach.Veth{HostIf: a.HostIf, Netns: req.Netns, IfName: req.IfName, MAC: mac, Address: a.Address,
-		Gateway: nw.Gateway, MTU: mtu}
 	setupStart := time.Now()
-	fresh, err := attach.Setup(ctx, v)
+	fresh, err := n.prepare(ctx, a, nw, made)
 	setupTook := time.Since(setupStart)
 	if err != nil {
 		if made {
@@ -713,10 +709,14 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
 	}
 	n.gen = max(n.gen, r.Generation)
+	if err := n.finish(a, nw); err != nil {
+		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+	}
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
+		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
-		zap.Duration("veth", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
+		zap.Duration("interface", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
 }
 
@@ -731,6 +731,10 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 	if a != nil && a.Network != nw.Name {
 		return nil, false, cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
 			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
+	}
+	if a != nil && a.mode() != cmp.Or(req.Mode, cniapi.ModeVeth) {
+		return nil, false, cniErr(cniapi.CodeInvalidRequest, "attachment exists in another mode",
+			fmt.Errorf("(%s, %s) is attached as %s", req.ContainerID, req.IfName, a.mode()))
 	}
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
@@ -751,6 +755,7 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
 			VRF:     nw.VRF,
 			PodName: req.PodName, PodNS: req.PodNamespace}
+		n.newAttachmentMode(a, req.Mode)
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
 			n.forget(a)
@@ -771,8 +776,8 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 // got that far), the record, the next-hop id and the address. Called with
 // the attachment's lock, without the state lock.
 func (n *Node) undo(a *Attachment) {
-	if err := attach.Teardown(a.HostIf); err != nil {
-		n.log.Warn("failed ADD: cannot delete its host end", zap.String("hostIf", a.HostIf), zap.Error(err))
+	if err := n.teardown(a); err != nil {
+		n.log.Warn("failed ADD: cannot delete what it made", zap.String("hostIf", a.HostIf), zap.Error(err))
 	}
 	n.lock()
 	defer n.unlock()
@@ -797,7 +802,7 @@ func (n *Node) forget(a *Attachment) {
 
 func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result {
 	return &cniapi.Result{
-		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns}},
+		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns, SocketPath: n.socketPath(a)}},
 		IPs:        []cniapi.IP{{Interface: 0, Address: a.Address, Gateway: nw.Gateway}},
 		Routes:     []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}},
 	}
@@ -863,11 +868,11 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 	a.deleting = true
 	n.unlock()
 
-	if err := attach.Teardown(a.HostIf); err != nil {
+	if err := n.teardown(a); err != nil {
 		n.lock()
 		a.deleting = false
 		n.unlock()
-		return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's veth", err)
+		return cniErr(cniapi.CodeIOFailure, "cannot delete the pod's interface", err)
 	}
 
 	n.lock()
@@ -894,12 +899,8 @@ func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response 
 	if a == nil {
 		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
 	}
-	mac, _ := parseMAC(a.MAC)
-	if err := attach.Check(attach.Veth{Netns: req.Netns, IfName: a.IfName, MAC: mac, Address: a.Address}); err != nil {
+	if err := n.check(req.Netns, a); err != nil {
 		return cniErr(cniapi.CodeIOFailure, "the pod's interface is not as made", err)
-	}
-	if !attach.HostExists(a.HostIf) {
-		return cniErr(cniapi.CodeIOFailure, "the pod's veth host end is gone", errors.New(a.HostIf))
 	}
 	return nil
 }

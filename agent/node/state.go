@@ -28,12 +28,17 @@ type Attachment struct {
 	Address     netip.Prefix `json:"address"`
 	NextHop     uint32       `json:"nextHop"`
 	MTU         int          `json:"mtu,omitempty"`
-	PodName     string       `json:"podName,omitempty"`
-	PodNS       string       `json:"podNamespace,omitempty"`
+	// Mode is the attach mode (cniapi.Mode*; "" in records of older
+	// agents: veth). SocketDir is a vhost-user or memif attachment's
+	// socket directory.
+	Mode      string `json:"mode,omitempty"`
+	SocketDir string `json:"socketDir,omitempty"`
+	PodName   string `json:"podName,omitempty"`
+	PodNS     string `json:"podNamespace,omitempty"`
 
 	// deleting: a DEL removed its dataplane objects and is deleting the
-	// veth; the resync must not program it again (not persisted: a DEL
-	// cut short is repeated by kubelet).
+	// pod's interface; the resync must not program it again (not
+	// persisted: a DEL cut short is repeated by kubelet).
 	deleting bool
 }
 
