@@ -18,5 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# OVS-DPDK, the suite's peer (perf/suite TestOVS runs it): its own script
+# so that the system's OVS never starts.
+"$(dirname "$0")/ovs-dpdk.sh"
 pkg-config --exists libdpdk || { echo "deps: pkg-config cannot find libdpdk" >&2; exit 1; }
 echo "deps: ok (DPDK $(pkg-config --modversion libdpdk), $(go version | cut -d' ' -f3))"

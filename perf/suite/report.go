@@ -64,6 +64,7 @@ func Markdown(w io.Writer, m Meta, sums []Summary) {
 			p("|  | %d failed samples: %s | | | | | | | |\n", len(s.Errors), oneLine(s.Errors))
 		}
 	}
+	writeOVSRatios(w, sums)
 	if len(m.NotHereYet) > 0 {
 		p("\n## Not measured yet\n\n")
 		for _, n := range m.NotHereYet {

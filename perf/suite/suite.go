@@ -33,7 +33,8 @@ type Row struct {
 const Baseline = "testpmd-io"
 
 // Headline rows: testpmd's io and 5tswap on the same ports, then filament
-// in each forwarding mode.
+// in each forwarding mode, then OVS-DPDK doing filament's L3 and VXLAN
+// encapsulation work.
 func Headline(flows int) []Row {
 	rows := []Row{
 		{Name: "testpmd-io", DUT: Testpmd{"io"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd io: the port pair's limit"},
@@ -55,7 +56,7 @@ func Headline(flows int) []Row {
 		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(f.m, f.routes, flows), What: f.what,
 			Overhead: Overhead(f.m)})
 	}
-	return rows
+	return append(rows, OVSRows(flows)...)
 }
 
 // Plan is an interleaved run: every round runs every (size, row) once.
@@ -252,6 +253,10 @@ type Summary struct {
 	// because the host moved the vCPUs during them.
 	Places []placement.Label
 	Mixed  int
+	// Peer is the OVS-DPDK row doing this row's work (OVSPeer), and
+	// PeerNDRRatio, PeerPDRRatio this row's rates over its, round by round.
+	Peer                       string
+	PeerNDRRatio, PeerPDRRatio Stat
 }
 
 // Summarize groups samples by (size, row) in plan order, ratios taken
@@ -291,6 +296,8 @@ func Summarize(p Plan, samples []Sample) []Summary {
 			}
 			sm.NDR, sm.PDR, sm.NDRRatio, sm.PDRRatio = stat(ndr), stat(pdr), stat(rn), stat(rp)
 			sm.P50, sm.P99, sm.P999 = stat(p50), stat(p99), stat(p999)
+			sm.Peer = OVSPeer(row.Name)
+			sm.PeerNDRRatio, sm.PeerPDRRatio = peerRatios(row.Name, sm.Peer, size, samples)
 			out = append(out, sm)
 		}
 	}

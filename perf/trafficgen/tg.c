@@ -176,20 +176,25 @@ idle(void)
 	return s == TG_IDLE || s == TG_DONE;
 }
 
+/* Frames leave on TX queue 0; every RX queue is polled: some peers send on
+ * a queue other than 0 (OVS-DPDK's PMD thread takes TX queue 1 on memif,
+ * queue 0 being its main thread's). */
 static int
-port_setup(uint16_t id, char *err)
+port_setup(struct tg_port *p, uint16_t nb_rxq, char *err)
 {
 	struct rte_eth_conf conf;
 	uint16_t nrxd = (uint16_t)tg->conf.nb_desc, ntxd = (uint16_t)tg->conf.nb_desc;
+	uint16_t id = p->id, q;
 	int ret;
 
 	memset(&conf, 0, sizeof(conf));
-	ret = rte_eth_dev_configure(id, 1, 1, &conf);
-	if (ret == 0) {
+	ret = rte_eth_dev_configure(id, nb_rxq, 1, &conf);
+	if (ret == 0)
 		rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrxd, &ntxd);
-		ret = rte_eth_rx_queue_setup(id, 0, nrxd, rte_eth_dev_socket_id(id), NULL,
+	for (q = 0; ret == 0 && q < nb_rxq; q++)
+		ret = rte_eth_rx_queue_setup(id, q, nrxd, rte_eth_dev_socket_id(id), NULL,
 			tg->rx_pool);
-	}
+	p->nb_rxq = nb_rxq;
 	if (ret == 0)
 		ret = rte_eth_tx_queue_setup(id, 0, ntxd, rte_eth_dev_socket_id(id), NULL);
 	if (ret != 0) {
@@ -283,7 +288,7 @@ tg_port_add(const char *devargs, char *err)
 		return -ENODEV;
 	}
 	p->id = id;
-	ret = port_setup(id, err);
+	ret = port_setup(p, (uint16_t)RTE_MAX(tg->conf.rx_queues, 1u), err);
 	if (ret != 0) {
 		port_release(p);
 		return ret;
@@ -321,7 +326,7 @@ tg_port_add_ring(const char *name, char *err)
 	}
 	p->id = (uint16_t)id;
 	p->is_ring = true;
-	ret = port_setup(p->id, err);
+	ret = port_setup(p, 1, err);
 	if (ret != 0) {
 		port_release(p);
 		return ret;

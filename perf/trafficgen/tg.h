@@ -42,6 +42,7 @@ struct tg_conf {
 	unsigned mbufs;		  /* per pool (TX and RX pools are separate) */
 	unsigned data_room;	  /* mbuf data room: >= largest frame + headroom */
 	unsigned nb_desc;	  /* RX/TX descriptors per queue */
+	unsigned rx_queues;	  /* RX queues per device port, all polled (0: 1) */
 	unsigned idle_sleep_us;	  /* between polls when no trial runs */
 };
 

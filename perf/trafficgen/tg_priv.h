@@ -30,6 +30,7 @@ struct tg_port {
 	bool used;
 	bool is_ring;
 	uint16_t id; /* ethdev port id */
+	uint16_t nb_rxq; /* RX queues polled */
 	struct rte_ring *rx_ring, *tx_ring;
 	/* frames built but not yet taken by the device, in sequence order */
 	struct rte_mbuf *pend[TG_BURST_MAX];

@@ -239,32 +239,41 @@ foreign:
 }
 
 static unsigned
+receive_queue(struct tg_port *port, uint16_t q, bool trial)
+{
+	struct rte_mbuf *m[RX_BURST];
+	uint16_t i, n;
+	uint64_t now;
+
+	n = rte_eth_rx_burst(port->id, q, m, RX_BURST);
+	if (n == 0)
+		return 0;
+	now = rte_rdtsc();
+	for (i = 0; i < n && i < 4; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(m[i], void *));
+	for (i = 0; i < n; i++) {
+		if (i + 4 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(m[i + 4], void *));
+		count(port, m[i], now, trial);
+	}
+	rte_pktmbuf_free_bulk(m, n);
+	return n;
+}
+
+static unsigned
 receive(bool trial)
 {
 	unsigned nb_ports = __atomic_load_n(&tg->nb_ports, __ATOMIC_ACQUIRE);
-	struct rte_mbuf *m[RX_BURST];
-	unsigned i, p, total = 0;
+	unsigned p, total = 0;
+	uint16_t q;
 
 	for (p = 0; p < nb_ports; p++) {
 		struct tg_port *port = &tg->port[p];
-		uint16_t n;
-		uint64_t now;
 
 		if (!port->used)
 			continue;
-		n = rte_eth_rx_burst(port->id, 0, m, RX_BURST);
-		if (n == 0)
-			continue;
-		now = rte_rdtsc();
-		for (i = 0; i < n && i < 4; i++)
-			rte_prefetch0(rte_pktmbuf_mtod(m[i], void *));
-		for (i = 0; i < n; i++) {
-			if (i + 4 < n)
-				rte_prefetch0(rte_pktmbuf_mtod(m[i + 4], void *));
-			count(port, m[i], now, trial);
-		}
-		rte_pktmbuf_free_bulk(m, n);
-		total += n;
+		for (q = 0; q < port->nb_rxq; q++)
+			total += receive_queue(port, q, trial);
 	}
 	return total;
 }

@@ -50,11 +50,14 @@ func cerr(op string, ret C.int, buf *C.char) error {
 // main one (control) and Lcore, the worker.
 type Config struct {
 	EALArgs     []string
-	Lcore       uint          // worker lcore id
-	Mbufs       int           // per pool (TX and RX)
-	DataRoom    int           // bytes per mbuf: >= the largest frame
-	Descriptors int           // per RX/TX queue
-	IdleSleep   time.Duration // worker nap between polls when no trial runs
+	Lcore       uint // worker lcore id
+	Mbufs       int  // per pool (TX and RX)
+	DataRoom    int  // bytes per mbuf: >= the largest frame
+	Descriptors int  // per RX/TX queue
+	// RxQueues is how many RX queues each device port has, all polled
+	// (0: one). Frames leave on TX queue 0 whatever it is.
+	RxQueues  int
+	IdleSleep time.Duration // worker nap between polls when no trial runs
 }
 
 // DefaultConfig: worker lcore 1, frames up to 2048 bytes, 16K mbufs a pool.
@@ -89,7 +92,7 @@ func Start(cfg Config) (*Generator, error) {
 	}
 	// The EAL keeps pointers into argv: these strings are never freed.
 	c := C.struct_tg_conf{lcore: C.uint(cfg.Lcore), mbufs: C.uint(cfg.Mbufs),
-		data_room: C.uint(cfg.DataRoom), nb_desc: C.uint(cfg.Descriptors),
+		data_room: C.uint(cfg.DataRoom), nb_desc: C.uint(cfg.Descriptors), rx_queues: C.uint(max(cfg.RxQueues, 1)),
 		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond)}
 	var buf [C.TG_ERRLEN]C.char
 	ret := C.tg_init(C.int(len(argv)), &argv[0], &c, &buf[0])

@@ -26,6 +26,7 @@ type traffic struct {
 	cpu      int
 	memoryMB int
 	waitLink time.Duration
+	rxQueues int
 
 	txPort, rxPort   int
 	reverse          bool
@@ -54,6 +55,7 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.IntVar(&t.cpu, "cpu", 0, "`CPU` the generator's worker lcore runs on (the device under test should have another)")
 	fs.IntVar(&t.memoryMB, "memory", 512, "`MiB` of memory when there are no hugepages (--no-huge)")
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
+	fs.IntVar(&t.rxQueues, "rx-queues", 1, "RX `queues` per port, all polled (OVS-DPDK sends on memif queue 1)")
 	fs.IntVar(&t.txPort, "tx-port", 0, "`index` (in --port order) of the port the stream leaves from")
 	fs.IntVar(&t.rxPort, "rx-port", 1, "`index` of the port frames come back on (used by --reverse)")
 	fs.BoolVar(&t.reverse, "reverse", false, "also send the mirrored stream (addresses and ports swapped; MACs kept: --dmac is the device's) from --rx-port")

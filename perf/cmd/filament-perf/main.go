@@ -111,10 +111,14 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if len(t.ports) == 0 {
 		return nil, usageError{errors.New("give at least one --port")}
 	}
+	if t.rxQueues < 1 || t.rxQueues > 16 {
+		return nil, usageError{fmt.Errorf("--rx-queues %d: want 1 to 16", t.rxQueues)}
+	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
 	cfg.Mbufs = 8191
+	cfg.RxQueues = t.rxQueues
 	cfg.EALArgs = append([]string{"--lcores", fmt.Sprintf("0@%d,1@%d", t.cpu, t.cpu),
 		"--file-prefix", fmt.Sprintf("filament-perf-%d", os.Getpid()), "--log-level", "*:notice"}, mem...)
 	if huge {

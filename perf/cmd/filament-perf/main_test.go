@@ -63,6 +63,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--size", "abc"}, 2, "--size"},
 		{[]string{"run", "--port", "x", "--tx-port", "3"}, 2, "--tx-port 3: there are 1 ports"},
 		{[]string{"run", "--port", "x", "--reverse"}, 2, "--reverse needs --rx-port"},
+		{[]string{"run", "--port", "x", "--rx-queues", "0"}, 2, "--rx-queues 0: want 1 to 16"},
 		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
 		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
 	} {
