@@ -9,7 +9,8 @@ import (
 
 // configurePod gives a kernel pod interface (a veth's pod end, a TAP) in
 // the pod's netns (handle ph) the attachment's MAC, MTU, address, a
-// default route via the gateway, and TX checksum offload and TSO off.
+// default route via the gateway if it is the primary, and TX checksum
+// offload and TSO off.
 func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 	if pod.Attrs().HardwareAddr.String() != v.MAC.String() {
 		if err := ph.LinkSetHardwareAddr(pod, v.MAC); err != nil {
@@ -28,9 +29,14 @@ func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 	if err := ph.LinkSetUp(pod); err != nil {
 		return fmt.Errorf("set %s up: %w", v.IfName, err)
 	}
-	if err := ph.RouteReplace(&netlink.Route{LinkIndex: pod.Attrs().Index, Gw: v.Gateway.AsSlice(),
-		Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}}); err != nil {
-		return fmt.Errorf("default route via %s: %w", v.Gateway, err)
+	// Only the pod's primary interface takes the default route: a second
+	// network's interface (Multus' net1...) taking it would send the
+	// replies to eth0's peers out of net1, where anti-spoofing drops them.
+	if v.DefaultRoute {
+		if err := ph.RouteReplace(&netlink.Route{LinkIndex: pod.Attrs().Index, Gw: v.Gateway.AsSlice(),
+			Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}}); err != nil {
+			return fmt.Errorf("default route via %s: %w", v.Gateway, err)
+		}
 	}
 	return OffloadsOff(v.Netns, v.IfName)
 }

@@ -63,6 +63,9 @@ type Veth struct {
 	Address netip.Prefix // the pod's address with the subnet's length
 	Gateway netip.Addr
 	MTU     int
+	// DefaultRoute: the pod's primary interface (eth0) routes everything
+	// via the gateway; others reach their network's subnet only.
+	DefaultRoute bool
 }
 
 // Setup makes the veth as described. It is idempotent: if the host end

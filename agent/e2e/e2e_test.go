@@ -732,4 +732,31 @@ func TestDriverSwitch(t *testing.T) {
 	p3 := n.add(t, tn, "p3")
 	ping(t, tn, p3, p1.ip)
 	ping(t, tn, p2, netip.MustParseAddr("10.20.0.1"))
+
+	// And back: DPDK leaves its XDP program on each veth when the af_xdp
+	// port closes; the agent removes it before the af_packet port comes.
+	for _, p := range []pod{p1, p2, p3} {
+		if out, _ := exec.Command("ip", "-n", nodeNS, "link", "show", hostIf(p)).CombinedOutput(); !strings.Contains(string(out), "prog/xdp") {
+			t.Fatalf("%s under af_xdp has no XDP program:\n%s", hostIf(p), out)
+		}
+	}
+	if err := n.agent.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.agentCfg, append(cfg, "attach:\n  veth: {driver: af_packet}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.startAgent(t)
+	for _, p := range dump(t, c).Ports {
+		if p.Kind == pb.PortKind_PORT_KIND_POD && !strings.HasPrefix(p.Devargs, "net_af_packet") {
+			t.Errorf("port %s: devargs %s, want af_packet", p.Name, p.Devargs)
+		}
+	}
+	for _, p := range []pod{p1, p2, p3} {
+		if out, _ := exec.Command("ip", "-n", nodeNS, "link", "show", hostIf(p)).CombinedOutput(); strings.Contains(string(out), "xdp") {
+			t.Fatalf("%s keeps an XDP program after the switch to af_packet:\n%s", hostIf(p), out)
+		}
+	}
+	ping(t, tn, p1, p2.ip)
+	ping(t, tn, p3, p1.ip)
 }

@@ -38,10 +38,14 @@ func (n *Node) newAttachmentMode(a *Attachment, mode string) {
 	}
 }
 
+// primary: kubelet names a pod's primary interface eth0; other networks'
+// interfaces (Multus: net1, net2...) get no default route.
+func primary(ifName string) bool { return ifName == "eth0" }
+
 func (n *Node) kernelIf(a *Attachment, nw *config.Network) attach.Veth {
 	mac, _ := parseMAC(a.MAC)
 	return attach.Veth{HostIf: a.HostIf, Netns: a.Netns, IfName: a.IfName, MAC: mac, Address: a.Address,
-		Gateway: nw.Gateway, MTU: cmp.Or(a.MTU, n.cfg.PodMTU(nw))}
+		Gateway: nw.Gateway, MTU: cmp.Or(a.MTU, n.cfg.PodMTU(nw)), DefaultRoute: primary(a.IfName)}
 }
 
 // portDevargs is the DPDK device of the attachment's dataplane port.
@@ -176,6 +180,21 @@ func (n *Node) beforeResync(cur *apiclient.State) {
 				n.log.Warn("memif socket", zap.String("containerID", a.ContainerID), zap.Error(err))
 			}
 		}
+		if a.mode() == cniapi.ModeVeth && !have[a.HostIf] {
+			n.clearXDP(a.HostIf)
+		}
+	}
+}
+
+// clearXDP removes an XDP program a dead or closed af_xdp port left on a
+// veth whose port the dataplane is about to make again.
+func (n *Node) clearXDP(hostIf string) {
+	cleared, err := attach.ClearXDP(hostIf)
+	switch {
+	case err != nil:
+		n.log.Warn("stale XDP program", zap.String("hostIf", hostIf), zap.Error(err))
+	case cleared:
+		n.log.Info("stale XDP program removed", zap.String("hostIf", hostIf))
 	}
 }
 

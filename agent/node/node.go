@@ -312,6 +312,11 @@ func (n *Node) resync(ctx context.Context) (err error) {
 		if _, err := n.dp.ApplyBatch(ctx, fixed); err != nil {
 			return fmt.Errorf("delete pod ports to recreate: %w", err)
 		}
+		for _, op := range fixed.Ops {
+			if p := op.GetPort(); p != nil && op.Action == pb.Action_ACTION_DELETE {
+				n.clearXDP(p.Name)
+			}
+		}
 		n.log.Info("pod ports recreated (devargs changed)", zap.Int("ops", len(fixed.Ops)))
 	}
 	r, err := n.dp.ApplyBatch(ctx, want.Batch(pb.Action_ACTION_REPLACE))
@@ -801,11 +806,14 @@ func (n *Node) forget(a *Attachment) {
 }
 
 func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result {
-	return &cniapi.Result{
+	r := &cniapi.Result{
 		Interfaces: []cniapi.Interface{{Name: a.IfName, MAC: a.MAC, MTU: mtu, Sandbox: a.Netns, SocketPath: n.socketPath(a)}},
 		IPs:        []cniapi.IP{{Interface: 0, Address: a.Address, Gateway: nw.Gateway}},
-		Routes:     []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}},
 	}
+	if primary(a.IfName) {
+		r.Routes = []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}}
+	}
+	return r
 }
 
 // Del removes an attachment: route, next-hop, port, veth, address. An
