@@ -38,9 +38,10 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# Forwarding rate side by side (filament-perf suite, about 10 minutes):
+# Forwarding rate side by side (filament-perf suite, about 13 minutes):
 # testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
-# encap/decap at 64 B, 3 interleaved rounds; rewrites docs/benchmarks/perf.md.
+# encap/decap, a kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, 3
+# interleaved rounds; rewrites docs/benchmarks/perf.md.
 bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench"

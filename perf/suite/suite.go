@@ -26,13 +26,16 @@ type Row struct {
 	// Overhead is added to every frame size (decapsulation rows send the
 	// pod-side size plus the outer headers).
 	Overhead int
+	// NDRFlags come after the plan's (the last of a flag wins): what the
+	// row's device needs, e.g. its own --max-rate.
+	NDRFlags []string
 }
 
 // Baseline is the row every ratio refers to.
 const Baseline = "testpmd-io"
 
 // Headline rows: testpmd's io and 5tswap on the same ports, then filament
-// in each forwarding mode.
+// in each forwarding mode, then through a kernel pod with each driver.
 func Headline(flows int) []Row {
 	rows := []Row{
 		{Name: "testpmd-io", DUT: Testpmd{"io"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd io: the port pair's limit"},
@@ -53,6 +56,12 @@ func Headline(flows int) []Row {
 		d := Filament{Mode: f.m, Routes: f.routes}
 		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(f.m, f.routes, flows), What: f.what,
 			Overhead: Overhead(f.m)})
+	}
+	for _, drv := range []string{"af_xdp", "af_packet", "tap"} {
+		d := KernelPod{Driver: drv, Routes: 10}
+		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(L3, 10, flows),
+			What:     "pod -> " + drv + " -> a kernel pod forwarding -> " + drv + " -> pod; 10 routes",
+			NDRFlags: []string{"--max-rate", KernelPodMaxRate}})
 	}
 	return rows
 }
@@ -130,7 +139,7 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) Sample 
 		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,
 		"--port", "net_memif1,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + b,
 		"--size", wireSizes(size, row.Overhead), "--json", res}
-	args = append(append(args, p.NDRFlags...), row.Traffic...)
+	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	out, err := cmd.CombinedOutput()
 	// The generator goes first: a memif peer that disconnects can crash

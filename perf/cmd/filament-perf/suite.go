@@ -35,7 +35,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap. Each\ndevice gets --dut-cpu and two memif links to the generator on --gen-cpu.\nNeeds hugepages, dpdk-testpmd and filament-dataplane.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap, and\nthrough a kernel pod (AF_XDP, AF_PACKET and TAP ports). Each device gets\n--dut-cpu and two memif links to the generator on --gen-cpu. Needs root,\nhugepages, dpdk-testpmd and filament-dataplane.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -97,7 +97,6 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
 		NotHereYet: []string{
 			"OVS-DPDK (`openvswitch-switch-dpdk`) doing the same L3 rewrite and VXLAN encap on the same ports",
-			"the kernel pod path: a pod's veth through the dataplane (AF_XDP and AF_PACKET)",
 			"placement labels (near/far vCPUs) per sample and the PNG plots"}}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
