@@ -39,10 +39,12 @@ const (
 	RouterGW2  = "10.1.2.1"
 )
 
-// KernelPodMaxRate bounds the search of the kernel pod rows: the kernel
+// KernelPodNDRFlags bound the search of the kernel pod rows: the kernel
 // forwards about 1 Mpps at best on one core, so searching down from
-// memif's 10+ Mpps would spend most trials on rates that lose everything.
-const KernelPodMaxRate = "2M"
+// memif's 10+ Mpps would spend most trials on rates that lose everything;
+// and its rate varies by more than 2% from trial to trial, so a finer
+// resolution only adds trials (and failed confirmations).
+var KernelPodNDRFlags = []string{"--max-rate", "1M", "--resolution", "0.02"}
 
 func (k KernelPod) Name() string {
 	return "filament-kernelpod-" + strings.ReplaceAll(k.Driver, "_", "")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,6 +34,8 @@ func TestKernelPodRows(t *testing.T) {
 	var rows []Row
 	for _, r := range Headline(64) {
 		if strings.HasPrefix(r.Name, "filament-kernelpod-") {
+			// A coarse search: the test wants a confirmed rate, fast.
+			r.NDRFlags = append(slices.Clone(r.NDRFlags), "--resolution", "0.1")
 			rows = append(rows, r)
 		}
 	}
@@ -51,8 +54,8 @@ func TestKernelPodRows(t *testing.T) {
 	for _, s := range samples {
 		// PDR is confirmed; NDR may be 0 (the kernel loses a frame now
 		// and then) and, the kernel being noisy, even above PDR; the
-		// row's own --max-rate (2M) wins over the plan's.
-		if s.Err != "" || s.PDR <= 0 || s.PDR > 2e6 || s.NDR > 2e6 || s.P50 <= 0 {
+		// row's own --max-rate (1M) wins over the plan's.
+		if s.Err != "" || s.PDR <= 0 || s.PDR > 1e6 || s.NDR > 1e6 || s.P50 <= 0 {
 			t.Errorf("sample %+v", s)
 		}
 	}

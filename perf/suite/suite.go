@@ -61,7 +61,7 @@ func Headline(flows int) []Row {
 		d := KernelPod{Driver: drv, Routes: 10}
 		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(L3, 10, flows),
 			What:     "pod -> " + drv + " -> a kernel pod forwarding -> " + drv + " -> pod; 10 routes",
-			NDRFlags: []string{"--max-rate", KernelPodMaxRate}})
+			NDRFlags: KernelPodNDRFlags})
 	}
 	return rows
 }

@@ -97,8 +97,13 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err != nil {
 				return rfc2544.Sample{}, err
 			}
-			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d (%.4f%%)\n", goal.Name, rate/1e6, r.Lost, r.TxPackets, 100*r.LossRatio)
-			return rfc2544.Sample{TxPackets: offered(r, rate), RxPackets: r.RxPackets, Detail: r}, nil
+			off := offered(r, rate)
+			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d (%.4f%%)", goal.Name, rate/1e6, r.Lost, r.TxPackets, 100*r.LossRatio)
+			if off > r.TxPackets {
+				fmt.Fprintf(stderr, ", %d not taken by the port", off-r.TxPackets)
+			}
+			fmt.Fprintln(stderr)
+			return rfc2544.Sample{TxPackets: off, RxPackets: r.RxPackets, Detail: r}, nil
 		})
 		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials)}
 		if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
