@@ -38,7 +38,8 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# Forwarding rate side by side (filament-perf suite, about 13 minutes):
+# Forwarding rate side by side (filament-perf suite, 15 minutes or more:
+# the kernel pod rows' searches take 30 s to 3 min each on a busy machine):
 # testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
 # encap/decap, a kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, 3
 # interleaved rounds; rewrites docs/benchmarks/perf.md.
@@ -57,7 +58,7 @@ bench-fastpath: build hugepages
 	FPBENCH_COMMAND="make bench-fastpath" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
 
 # CNI ADD/DEL latency over 200 pods on a real node, and the kernel pod
-# path's rates (the suite's kernel pod rows, 3 rounds): about 6 minutes;
+# path's rates (the suite's kernel pod rows, 3 rounds): about 10 minutes;
 # rewrites docs/benchmarks/pods.md. Run it on a machine with nothing else
 # heavy running (make test's DPDK packages take the same cores).
 bench-pods: build hugepages

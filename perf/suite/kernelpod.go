@@ -68,7 +68,9 @@ func newKernelPodNet(driver string) *kernelPodNet {
 	}
 }
 
-func run(ctx context.Context, args ...string) error {
+// runTool runs a command (ip, ethtool, sysctl) and returns its output in
+// the error.
+func runTool(ctx context.Context, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
@@ -82,7 +84,7 @@ func run(ctx context.Context, args ...string) error {
 // exist before the dataplane probes its ports.
 func (n *kernelPodNet) create(ctx context.Context) error {
 	for _, ns := range []string{n.dp, n.router} {
-		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
+		if err := runTool(ctx, "ip", "netns", "add", ns); err != nil {
 			return err
 		}
 		n.createdNetns = append(n.createdNetns, ns)
@@ -93,7 +95,7 @@ func (n *kernelPodNet) create(ctx context.Context) error {
 			{"sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"},
 			{"ip", "link", "set", "lo", "up"},
 		} {
-			if err := run(ctx, append([]string{"ip", "netns", "exec", ns}, c...)...); err != nil {
+			if err := runTool(ctx, append([]string{"ip", "netns", "exec", ns}, c...)...); err != nil {
 				return err
 			}
 		}
@@ -102,14 +104,14 @@ func (n *kernelPodNet) create(ctx context.Context) error {
 		return nil // the dataplane creates the TAPs
 	}
 	for i := range n.host {
-		if err := run(ctx, "ip", "-n", n.dp, "link", "add", n.host[i], "type", "veth",
+		if err := runTool(ctx, "ip", "-n", n.dp, "link", "add", n.host[i], "type", "veth",
 			"peer", "name", n.pod[i], "netns", n.router); err != nil {
 			return err
 		}
 		if err := n.offloadsOff(ctx, n.dp, n.host[i]); err != nil {
 			return err
 		}
-		if err := run(ctx, "ip", "-n", n.dp, "link", "set", n.host[i], "up"); err != nil {
+		if err := runTool(ctx, "ip", "-n", n.dp, "link", "set", n.host[i], "up"); err != nil {
 			return err
 		}
 	}
@@ -120,18 +122,18 @@ func (n *kernelPodNet) create(ctx context.Context) error {
 // checksums, segment) and GRO, which would hand the kernel or the PMD
 // coalesced frames, as the agent does for pods (agent/attach).
 func (n *kernelPodNet) offloadsOff(ctx context.Context, ns, dev string) error {
-	return run(ctx, "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off")
+	return runTool(ctx, "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off")
 }
 
 // plumb makes the router pod: its two interfaces (TAPs moved in first),
 // addresses, forwarding, routes and the gateway's MAC.
 func (n *kernelPodNet) plumb(ctx context.Context) error {
 	in := func(args ...string) error {
-		return run(ctx, append([]string{"ip", "netns", "exec", n.router}, args...)...)
+		return runTool(ctx, append([]string{"ip", "netns", "exec", n.router}, args...)...)
 	}
 	if n.driver == "tap" {
 		for _, p := range n.pod {
-			if err := run(ctx, "ip", "-n", n.dp, "link", "set", p, "netns", n.router); err != nil {
+			if err := runTool(ctx, "ip", "-n", n.dp, "link", "set", p, "netns", n.router); err != nil {
 				return err
 			}
 		}
@@ -181,13 +183,13 @@ func (n *kernelPodNet) remove() error {
 	var errs []error
 	if n.driver != "tap" && len(n.createdNetns) > 0 {
 		for _, h := range n.host {
-			if err := run(ctx, "ip", "-n", n.dp, "link", "del", h); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			if err := runTool(ctx, "ip", "-n", n.dp, "link", "del", h); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 				errs = append(errs, err)
 			}
 		}
 	}
 	for _, ns := range n.createdNetns {
-		if err := run(ctx, "ip", "netns", "del", ns); err != nil {
+		if err := runTool(ctx, "ip", "netns", "del", ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
