@@ -264,8 +264,13 @@ func Summarize(p Plan, samples []Sample) []Summary {
 				}
 				ndr, pdr = append(ndr, s.NDR), append(pdr, s.PDR)
 				p50, p99, p999 = append(p50, s.P50), append(p99, s.P99), append(p999, s.P999)
-				if b, ok := base[[2]any{size, s.Round}]; ok && b.NDR > 0 && b.PDR > 0 {
-					rn, rp = append(rn, s.NDR/b.NDR), append(rp, s.PDR/b.PDR)
+				// A noisy round can leave the baseline without an NDR
+				// (a frame lost at every rate) and still with a PDR.
+				if b, ok := base[[2]any{size, s.Round}]; ok && b.NDR > 0 {
+					rn = append(rn, s.NDR/b.NDR)
+				}
+				if b, ok := base[[2]any{size, s.Round}]; ok && b.PDR > 0 {
+					rp = append(rp, s.PDR/b.PDR)
 				}
 			}
 			sm.NDR, sm.PDR, sm.NDRRatio, sm.PDRRatio = stat(ndr), stat(pdr), stat(rn), stat(rp)
