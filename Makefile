@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | run | bench | bench-full | bench-fastpath | generate | clean
+# Filament: make deps | build | test | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go run run-agents bench bench-full bench-fastpath generate check-generate clean
+.PHONY: all deps hugepages build vet test test-go run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
 
 all: build
 
@@ -38,10 +38,12 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# Forwarding rate side by side (filament-perf suite, about 13 minutes):
+# Forwarding rate side by side (filament-perf suite, 20 minutes or more:
+# the kernel pod rows' searches take 30 s to 3 min each on a busy machine):
 # testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
-# encap/decap, OVS-DPDK L3 and VXLAN encap at 64 B, 3 interleaved rounds;
-# rewrites docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
+# encap/decap, OVS-DPDK L3 and VXLAN encap, a kernel pod over AF_XDP,
+# AF_PACKET and TAP at 64 B, 3 interleaved rounds; rewrites
+# docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
 bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench"
@@ -55,6 +57,14 @@ bench-full: build hugepages
 # few minutes, best on a quiet machine): rewrites docs/benchmarks/fastpath.md.
 bench-fastpath: build hugepages
 	FPBENCH_COMMAND="make bench-fastpath" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
+
+# CNI ADD/DEL latency over 200 pods on a real node, and the kernel pod
+# path's rates (the suite's kernel pod rows, 3 rounds): about 10 minutes;
+# rewrites docs/benchmarks/pods.md. Run it on a machine with nothing else
+# heavy running (make test's DPDK packages take the same cores).
+bench-pods: build hugepages
+	FILAMENT_BENCH_PODS=$(CURDIR)/docs/benchmarks/pods.md FILAMENT_BENCH_PODS_COMMAND="make bench-pods" \
+		$(GO) test -count=1 -timeout 40m -run '^TestBenchPods$$' -v ./agent/e2e/
 
 # The Go code of the protobuf APIs (dpdk/api), committed: regenerated with
 # pinned tools that it installs if missing (Debian protobuf-compiler,

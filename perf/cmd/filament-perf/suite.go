@@ -36,7 +36,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap, and\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample). Each device gets --dut-cpu and two memif\nlinks to the generator on --gen-cpu. Needs hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -95,9 +95,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		command = "filament-perf suite " + strings.Join(args, " ")
 	}
 	meta := suite.Meta{Command: command, Date: time.Now(), CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
-		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
-		NotHereYet: []string{
-			"the kernel pod path: a pod's veth through the dataplane (AF_XDP and AF_PACKET)"}}
+		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
 			meta.TSCHz = s.TSCHz

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/filament-net/filament/perf/trafficgen"
+)
+
+// A device that back-pressures the generator loses what it did not take;
+// the pacing's slack (up to 0.1% short) is not loss.
+func TestOffered(t *testing.T) {
+	for _, c := range []struct {
+		sent uint64
+		rate float64
+		want uint64
+	}{
+		{sent: 100000, rate: 100000, want: 100000},
+		{sent: 99950, rate: 100000, want: 99950},  // 0.05% short: slack
+		{sent: 40000, rate: 100000, want: 100000}, // back-pressured to 40%
+		{sent: 100010, rate: 100000, want: 100010},
+	} {
+		r := &trafficgen.Result{TxTime: time.Second, TxPackets: c.sent}
+		if got := offered(r, c.rate); got != c.want {
+			t.Errorf("offered(sent %d, rate %v) = %d, want %d", c.sent, c.rate, got, c.want)
+		}
+	}
+}
