@@ -135,6 +135,18 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 		return s
 	}
 	defer os.RemoveAll(dir)
+	defer func() {
+		// A failed sample says what the device under test logged.
+		if s.Err == "" {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, l := range logs {
+			if b, err := os.ReadFile(l); err == nil {
+				s.Err += fmt.Sprintf("\n%s:\n%s", filepath.Base(l), tailLines(string(b), 8))
+			}
+		}
+	}()
 	// The placement is probed while neither side runs: both poll
 	// without pause, and a probe sharing a CPU with them measures the
 	// scheduler instead.

@@ -16,6 +16,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pause.h>
 
 #include "tg_priv.h"
 
@@ -353,6 +354,32 @@ tg_port_link_up(unsigned port)
 	if (rte_eth_link_get_nowait(p->id, &link) != 0)
 		return 0;
 	return link.link_status == RTE_ETH_LINK_UP;
+}
+
+int
+tg_port_restart(unsigned port, char *err)
+{
+	struct tg_port *p = port_get(port);
+	int ret;
+
+	if (p == NULL) {
+		tg_err(err, "port %u does not exist", port);
+		return -ENOENT;
+	}
+	if (!idle()) {
+		tg_err(err, "a trial is running");
+		return -EBUSY;
+	}
+	__atomic_store_n(&tg->pause, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&tg->paused, __ATOMIC_ACQUIRE))
+		rte_pause();
+	ret = rte_eth_dev_stop(p->id);
+	if (ret == 0)
+		ret = rte_eth_dev_start(p->id);
+	__atomic_store_n(&tg->pause, 0, __ATOMIC_RELEASE);
+	if (ret != 0)
+		tg_err(err, "port %u: restart: %s", port, strerror(-ret));
+	return ret;
 }
 
 int

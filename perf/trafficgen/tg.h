@@ -119,6 +119,9 @@ int tg_port_add(const char *devargs, char *err); /* returns the port index */
  * sent are kept for tg_ring_drain (tests). */
 int tg_port_add_ring(const char *name, char *err);
 int tg_port_link_up(unsigned port);
+/* Stops and starts a port between trials (a memif client connects only
+ * when its port starts: this retries a connection the server missed). */
+int tg_port_restart(unsigned port, char *err);
 int tg_port_stats(unsigned port, struct tg_port_stats *s);
 int tg_ring_inject(unsigned port, const uint8_t *buf, const uint32_t *lens, unsigned n);
 int tg_ring_drain(unsigned port, uint8_t *buf, uint32_t buflen, uint32_t *lens, unsigned max);

@@ -58,6 +58,8 @@ struct tg {
 	int state;   /* enum tg_state; atomics */
 	int abort;   /* atomics: end TX now */
 	int quit;    /* atomics: worker exits */
+	int pause;   /* atomics: control wants the idle worker off the ports */
+	int paused;  /* atomics: the worker is off the ports */
 	int running; /* atomics: worker loop alive */
 };
 

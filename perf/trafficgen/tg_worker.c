@@ -342,6 +342,14 @@ tg_worker_main(void *arg)
 			__atomic_store_n(&tg->state, TG_DONE, __ATOMIC_RELEASE);
 			continue;
 		}
+		if (__atomic_load_n(&tg->pause, __ATOMIC_ACQUIRE)) {
+			/* Control restarts a port: stay off every port. */
+			__atomic_store_n(&tg->paused, 1, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&tg->pause, __ATOMIC_ACQUIRE))
+				rte_delay_us_sleep(100);
+			__atomic_store_n(&tg->paused, 0, __ATOMIC_RELEASE);
+			continue;
+		}
 		/* Between trials: keep the ports drained (late frames are
 		 * foreign to the next trial) without burning the core. */
 		if (receive(false) == 0)

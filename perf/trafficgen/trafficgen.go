@@ -149,6 +149,14 @@ func (g *Generator) LinkUp(port int) bool {
 	return C.tg_port_link_up(C.uint(port)) == 1
 }
 
+// RestartPort stops and starts a port between trials: a memif client
+// connects only when its port starts, so a server that was not listening
+// yet is tried again this way.
+func (g *Generator) RestartPort(port int) error {
+	_, err := g.call(fmt.Sprintf("restart port %d", port), func(e *C.char) C.int { return C.tg_port_restart(C.uint(port), e) })
+	return err
+}
+
 // PortStats are a port's counters since it was added.
 type PortStats struct {
 	RxPackets, RxBytes, RxForeign uint64 // RxForeign: frames without a signature of the trial

@@ -374,3 +374,35 @@ func TestMemifLoopback(t *testing.T) {
 		t.Fatalf("bytes tx %d rx %d, want %d (the IMIX schedule)", st.TxBytes, st.RxBytes, bytes)
 	}
 }
+
+// A port restarted between trials (what filament-perf does when a memif
+// link stays down: the client tries to connect only when its port starts)
+// comes back up and carries a trial.
+func TestRestartPort(t *testing.T) {
+	if _, huge := hugepages.EALArgs(0); !huge {
+		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
+	}
+	sock := t.TempDir() + "/late.sock"
+	srv, err := gen.AddPort("net_memif_tgls,role=server,id=0,socket-abstract=no,socket=" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := gen.AddPort("net_memif_tgl,role=client,id=0,socket-abstract=no,socket=" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "memif link up", func() bool { return gen.LinkUp(cli) && gen.LinkUp(srv) })
+	if err := gen.RestartPort(cli); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "memif link up after the restart", func() bool { return gen.LinkUp(cli) && gen.LinkUp(srv) })
+	s := Stream{Port: cli, SrcMAC: macA, DstMAC: macB, Src: one("10.0.0.1"), Dst: one("10.0.0.2"),
+		SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2}, Proto: UDP}
+	r, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, MaxPackets: 1000})
+	if err != nil || r.TxPackets != 1000 || r.RxPackets != 1000 {
+		t.Fatalf("trial after the restart: %+v (%v)", r, err)
+	}
+	if err := gen.RestartPort(99); err == nil {
+		t.Fatal("restart of a port that does not exist")
+	}
+}

@@ -154,10 +154,22 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	}
 	deadline := time.Now().Add(t.waitLink)
 	for i := range t.ports {
+		retry := time.Now().Add(time.Second)
 		for !g.LinkUp(i) {
 			if time.Now().After(deadline) {
 				g.Close()
 				return nil, fmt.Errorf("port %d (%s): link down after %v: is the device under test up?", i, t.ports[i], t.waitLink)
+			}
+			if time.Now().After(retry) {
+				// A memif client tries to connect only when its port
+				// starts: if the server was not listening yet, start
+				// the port again.
+				fmt.Fprintf(stderr, "filament-perf: port %d: link down after 1s: restarting it\n", i)
+				if err := g.RestartPort(i); err != nil {
+					g.Close()
+					return nil, err
+				}
+				retry = time.Now().Add(time.Second)
 			}
 			select {
 			case <-ctx.Done():
