@@ -31,15 +31,23 @@ const (
 const (
 	EncapVXLAN    = "vxlan"
 	EncapMPLSoUDP = "mplsoudp"
+	EncapMPLSoGRE = "mplsogre"
 )
 
-// Overhead is what an encapsulation adds to the pod's packet (bytes).
+// Overhead is what an encapsulation adds to the pod's packet (bytes): the
+// dataplane's fastpath.*Overhead, which the agent does not link.
 func Overhead(encap string) int {
-	if encap == EncapMPLSoUDP {
-		return 32
+	switch encap {
+	case EncapMPLSoUDP:
+		return 32 // IPv4 20 + UDP 8 + label 4
+	case EncapMPLSoGRE:
+		return 28 // IPv4 20 + GRE 4 + label 4
 	}
-	return 50
+	return 50 // IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 }
+
+// IsMPLS: the encapsulation carries the network's label, not its VNI.
+func IsMPLS(encap string) bool { return encap == EncapMPLSoUDP || encap == EncapMPLSoGRE }
 
 // Config is the whole file.
 type Config struct {
@@ -79,7 +87,7 @@ type Network struct {
 	Label    uint32       `yaml:"label"` // MPLS label (0: none)
 	Subnet   netip.Prefix `yaml:"subnet"`
 	Gateway  netip.Addr   `yaml:"gateway"`
-	Encap    string       `yaml:"encap"`     // vxlan (default) or mplsoudp: what this node sends
+	Encap    string       `yaml:"encap"`     // vxlan (default), mplsoudp or mplsogre: what this node sends
 	PodBlock netip.Prefix `yaml:"pod_block"` // this node's addresses, inside subnet
 }
 
@@ -261,12 +269,12 @@ func (c *Config) Validate() error {
 			if n.VNI == 0 {
 				bad(f+".vni", "required with encap vxlan")
 			}
-		case EncapMPLSoUDP:
+		case EncapMPLSoUDP, EncapMPLSoGRE:
 			if n.Label == 0 {
-				bad(f+".label", "required with encap mplsoudp")
+				bad(f+".label", "required with encap %s", n.Encap)
 			}
 		default:
-			bad(f+".encap", "%q: want vxlan or mplsoudp", n.Encap)
+			bad(f+".encap", "%q: want vxlan, mplsoudp or mplsogre", n.Encap)
 		}
 		if !n.Subnet.IsValid() || !n.Subnet.Addr().Is4() {
 			bad(f+".subnet", "required, an IPv4 prefix")

@@ -53,6 +53,31 @@ networks: [{name: red, vrf: 2, label: 20, encap: mplsoudp, subnet: 10.1.0.0/24, 
 	}
 }
 
+// encap: mplsogre takes the network's label; pods lose 28 bytes of MTU
+// (1472 on a 1500 fabric), and it needs a label as mplsoudp does.
+func TestMPLSoGRE(t *testing.T) {
+	const in = `node: n
+fabric: {underlay_ip: 10.0.0.1, mtu: 9000}
+networks: [{name: red, vrf: 2, label: 20, encap: mplsogre, subnet: 10.1.0.0/24, gateway: 10.1.0.1, pod_block: 10.1.0.0/24}]
+`
+	c, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := &c.Networks[0]; n.Encap != EncapMPLSoGRE || n.Label != 20 || c.PodMTU(n) != 9000-28 || !IsMPLS(n.Encap) {
+		t.Errorf("%+v, pod MTU %d", *n, c.PodMTU(n))
+	}
+	for encap, want := range map[string]int{EncapVXLAN: 50, EncapMPLSoUDP: 32, EncapMPLSoGRE: 28} {
+		if got := Overhead(encap); got != want {
+			t.Errorf("Overhead(%s) = %d, want %d", encap, got, want)
+		}
+	}
+	_, err = Parse([]byte(strings.Replace(in, "label: 20, ", "vni: 20, ", 1)))
+	if err == nil || !strings.Contains(err.Error(), "networks[0].label: required with encap mplsogre") {
+		t.Errorf("mplsogre without a label: %v", err)
+	}
+}
+
 func TestBad(t *testing.T) {
 	for _, tc := range []struct{ from, to, want string }{
 		{"node: node1", "node: Node_1", "node: \"Node_1\""},
@@ -61,7 +86,7 @@ func TestBad(t *testing.T) {
 		{"pod_block: 10.20.1.0/24", "pod_block: 10.21.1.0/24", "networks[0].pod_block: 10.21.1.0/24 is not inside subnet 10.20.0.0/16"},
 		{"pod_block: 10.20.1.0/24", "pod_block: 10.20.1.1/24", "networks[0].pod_block: 10.20.1.1/24 has host bits set"},
 		{"gateway: 10.20.0.1", "gateway: 10.30.0.1", "networks[0].gateway"},
-		{"encap: vxlan", "encap: gre", "networks[0].encap: \"gre\""},
+		{"encap: vxlan", "encap: gre", "networks[0].encap: \"gre\": want vxlan, mplsoudp or mplsogre"},
 		{"    vni: 100\n", "", "networks[0].vni: required with encap vxlan"},
 		{"{red: 10.20.2.0/24}", "{red: 10.20.1.128/25}", "peers[0].pod_blocks.red: 10.20.1.128/25 overlaps this node's pod_block"},
 		{"{red: 10.20.2.0/24}", "{blue: 10.20.2.0/24}", "peers[0].pod_blocks.blue: no network \"blue\""},

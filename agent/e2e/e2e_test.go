@@ -452,9 +452,10 @@ func TestOneNode(t *testing.T) {
 
 func hostIf(p pod) string { return attach.HostIfName(p.cid, "eth0") }
 
-// TestTwoNodes: one pod per node, ping across VXLAN and MPLSoUDP.
+// TestTwoNodes: one pod per node, ping across VXLAN, MPLSoUDP and MPLSoGRE;
+// the pods' MTU is the fabric's minus the encapsulation's overhead.
 func TestTwoNodes(t *testing.T) {
-	for _, encap := range []string{"vxlan", "mplsoudp"} {
+	for _, encap := range []string{"vxlan", "mplsoudp", "mplsogre"} {
 		t.Run(encap, func(t *testing.T) {
 			tn := testnet.New(t)
 			ns1, ns2 := tn.NS("n1"), tn.NS("n2")
@@ -465,10 +466,18 @@ func TestTwoNodes(t *testing.T) {
 			p2 := n2.add(t, tn, "p2")
 			ping(t, tn, p1, p2.ip)
 			ping(t, tn, p2, p1.ip)
-			want := "mtu 1450"
-			if encap == "mplsoudp" {
-				want = "mtu 1468"
+			// The ping went over the encapsulation asked for: node1's
+			// one tunnel next-hop is of it (vxlan would carry it too).
+			var tunnels []string
+			for _, nh := range dump(t, dial(t, n1)).NextHops {
+				if nh.Type == pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
+					tunnels = append(tunnels, strings.ToLower(strings.TrimPrefix(nh.Encap.String(), "ENCAP_")))
+				}
 			}
+			if len(tunnels) != 1 || tunnels[0] != encap {
+				t.Errorf("node1's tunnel next-hops: %v, want one %s", tunnels, encap)
+			}
+			want := map[string]string{"vxlan": "mtu 1450", "mplsoudp": "mtu 1468", "mplsogre": "mtu 1472"}[encap]
 			if out := tn.MustIn(p2.ns, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, want) {
 				t.Errorf("pod eth0: %s, want %s", out, want)
 			}

@@ -15,7 +15,7 @@ import (
 // pseudo-random data go over TCP between pods of one node and across the
 // nodes both ways, with the same SHA-256 at both ends.
 func TestTraffic(t *testing.T) {
-	for _, encap := range []string{"vxlan", "mplsoudp"} {
+	for _, encap := range []string{"vxlan", "mplsoudp", "mplsogre"} {
 		t.Run(encap, func(t *testing.T) {
 			tn := testnet.New(t)
 			ns1, ns2 := tn.NS("n1"), tn.NS("n2")

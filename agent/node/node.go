@@ -400,9 +400,12 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 			}
 			nh := &pb.NextHop{Id: id, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: n.fabric,
 				TunnelDst: p.UnderlayIP.String()}
-			if nw.Encap == config.EncapMPLSoUDP {
+			switch nw.Encap {
+			case config.EncapMPLSoUDP:
 				nh.Encap, nh.Label = pb.Encap_ENCAP_MPLSOUDP, nw.Label
-			} else {
+			case config.EncapMPLSoGRE:
+				nh.Encap, nh.Label = pb.Encap_ENCAP_MPLSOGRE, nw.Label
+			default:
 				nh.Encap, nh.Vni = pb.Encap_ENCAP_VXLAN, nw.VNI
 			}
 			s.NextHops = append(s.NextHops, nh)

@@ -58,6 +58,12 @@ var nhTypes = map[pb.NextHopType]fastpath.NHType{
 var encaps = map[pb.Encap]fastpath.Encap{
 	pb.Encap_ENCAP_VXLAN:    fastpath.EncapVXLAN,
 	pb.Encap_ENCAP_MPLSOUDP: fastpath.EncapMPLSoUDP,
+	pb.Encap_ENCAP_MPLSOGRE: fastpath.EncapMPLSoGRE,
+}
+
+// isMPLS: the encapsulation carries a label (MPLSoUDP, MPLSoGRE).
+func isMPLS(e pb.Encap) bool {
+	return e == pb.Encap_ENCAP_MPLSOUDP || e == pb.Encap_ENCAP_MPLSOGRE
 }
 
 func kindName(k fastpath.PortKind) string { return k.String() }
@@ -185,7 +191,7 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 		{"tunnel_dst", n.TunnelDst != "", typ == fastpath.NHTunnel},
 		{"tunnel_gw", n.TunnelGw != "", typ == fastpath.NHTunnel},
 		{"vni", n.Vni != 0, typ == fastpath.NHTunnel && n.Encap == pb.Encap_ENCAP_VXLAN},
-		{"label", n.Label != 0, typ == fastpath.NHTunnel && n.Encap == pb.Encap_ENCAP_MPLSOUDP},
+		{"label", n.Label != 0, typ == fastpath.NHTunnel && isMPLS(n.Encap)},
 		{"members", len(n.Members) > 0, typ == fastpath.NHECMP},
 	} {
 		if f.set && !f.ok {
@@ -207,7 +213,7 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 	case fastpath.NHTunnel:
 		enc, ok := encaps[n.Encap]
 		if !ok {
-			e.add(path+".encap", "%v: must be ENCAP_VXLAN or ENCAP_MPLSOUDP", n.Encap)
+			e.add(path+".encap", "%v: must be ENCAP_VXLAN, ENCAP_MPLSOUDP or ENCAP_MPLSOGRE", n.Encap)
 		}
 		out.encap = enc
 		if n.TunnelDst == "" {
@@ -230,9 +236,10 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 				e.add(path+".vni", "%d out of range 0..%d", n.Vni, maxVNI)
 			}
 			out.tag = n.Vni
-		case n.Encap == pb.Encap_ENCAP_MPLSOUDP:
+		case isMPLS(n.Encap):
 			if n.Label < minLabel || n.Label > maxLabel {
-				e.add(path+".label", "%d out of range %d..%d (required for mplsoudp)", n.Label, minLabel, maxLabel)
+				e.add(path+".label", "%d out of range %d..%d (required for %s)", n.Label, minLabel, maxLabel,
+					strings.ToLower(strings.TrimPrefix(n.Encap.String(), "ENCAP_")))
 			}
 			out.tag = n.Label
 		}

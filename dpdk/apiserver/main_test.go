@@ -145,6 +145,11 @@ func mplsNH(id uint32, dst, gw string, label uint32) *pb.NextHop {
 		Encap: pb.Encap_ENCAP_MPLSOUDP, TunnelDst: dst, TunnelGw: gw, Label: label}
 }
 
+func greNH(id uint32, dst string, label uint32) *pb.NextHop {
+	return &pb.NextHop{Id: id, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric",
+		Encap: pb.Encap_ENCAP_MPLSOGRE, TunnelDst: dst, Label: label}
+}
+
 func ecmpNH(id uint32, members ...uint32) *pb.NextHop {
 	return &pb.NextHop{Id: id, Type: pb.NextHopType_NEXT_HOP_TYPE_ECMP, Members: members}
 }

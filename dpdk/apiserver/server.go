@@ -197,7 +197,7 @@ func (s *Server) Ports() []PortRef {
 
 // Capabilities lists what this server supports beyond the base API.
 func (s *Server) Capabilities() []string {
-	c := []string{"ipv4", "vxlan", "mplsoudp", "ecmp", "vrf-address", "static-neighbors", "trace", "capture"}
+	c := []string{"ipv4", "vxlan", "mplsoudp", "mplsogre", "ecmp", "vrf-address", "static-neighbors", "trace", "capture"}
 	if _, ok := s.dp.(neighborDeleter); ok {
 		c = append(c, "neighbor-delete")
 	}

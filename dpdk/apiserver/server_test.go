@@ -32,7 +32,7 @@ func TestHello(t *testing.T) {
 	if h.VrouterMac != fpConfig.VRouterMAC.String() {
 		t.Errorf("vRouter MAC %q, want %q", h.VrouterMac, fpConfig.VRouterMAC)
 	}
-	for _, c := range []string{"ipv4", "vxlan", "mplsoudp", "ecmp", "trace", "capture"} {
+	for _, c := range []string{"ipv4", "vxlan", "mplsoudp", "mplsogre", "ecmp", "trace", "capture"} {
 		if !cl.Has(c) {
 			t.Errorf("capability %q missing: %v", c, h.Capabilities)
 		}
@@ -126,6 +126,16 @@ func TestInvalid(t *testing.T) {
 			[]string{"ops[0].next_hop.id: 256 out of range 0..255"}},
 		{"VNI out of range", b().Create(vxlanNH(20, "192.168.100.9", 1<<24)),
 			[]string{"ops[0].next_hop.vni: 16777216 out of range 0..16777215"}},
+		{"MPLSoGRE label out of range", b().Create(greNH(20, "192.168.100.9", 15)),
+			[]string{"ops[0].next_hop.label: 15 out of range 16..1048575 (required for mplsogre)"}},
+		{"MPLSoGRE without a label", b().Create(greNH(20, "192.168.100.9", 0)),
+			[]string{"ops[0].next_hop.label: 0 out of range 16..1048575 (required for mplsogre)"}},
+		{"MPLSoGRE with a VNI", b().Create(&pb.NextHop{Id: 20, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric",
+			Encap: pb.Encap_ENCAP_MPLSOGRE, TunnelDst: "192.168.100.9", Label: 300, Vni: 9}),
+			[]string{"ops[0].next_hop.vni: does not apply to a tunnel mplsogre next-hop"}},
+		{"unknown encapsulation", b().Create(&pb.NextHop{Id: 20, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric",
+			Encap: pb.Encap(9), TunnelDst: "192.168.100.9", Label: 300}),
+			[]string{"ops[0].next_hop.encap: 9: must be ENCAP_VXLAN, ENCAP_MPLSOUDP or ENCAP_MPLSOGRE"}},
 		{"field of another type", b().Create(&pb.NextHop{Id: 20, Type: pb.NextHopType_NEXT_HOP_TYPE_DISCARD, Port: "pod1"}),
 			[]string{"ops[0].next_hop.port: does not apply to a discard next-hop"}},
 		{"label out of range", b().Create(&pb.LabelMap{Label: 3, Vrf: 1}),
@@ -177,6 +187,32 @@ func TestInvalid(t *testing.T) {
 
 // TestNeighborDelete: the fast path cannot delete static neighbours yet;
 // the request is refused whole (UNIMPLEMENTED), a missing one is no-op.
+// An MPLSoGRE next-hop is taken, reaches the fast path and reads back as
+// it was given, label and all; it can be an ECMP member like the others.
+func TestMPLSoGRE(t *testing.T) {
+	fresh(t)
+	mustApply(t, baseBatch())
+	gre := greNH(8, "192.168.100.4", 300)
+	mustApply(t, (&apiclient.Batch{}).Create(gre, ecmpNH(9, 3, 8), route(1, "10.3.0.0/16", 8),
+		route(1, "10.4.0.0/16", 9), &pb.LabelMap{Label: 300, Vrf: 1}))
+	if nh := lookup(1, "10.3.0.1"); nh != 8 {
+		t.Errorf("10.3.0.1 routes to next-hop %d in the fast path, want 8", nh)
+	}
+	if nh := lookup(1, "10.4.0.1"); nh != 9 {
+		t.Errorf("10.4.0.1 routes to next-hop %d in the fast path, want 9", nh)
+	}
+	var got *pb.NextHop
+	for _, n := range dump(t).NextHops {
+		if n.Id == 8 {
+			got = n
+		}
+	}
+	if got == nil || got.Encap != pb.Encap_ENCAP_MPLSOGRE || got.Label != 300 || got.Vni != 0 ||
+		got.TunnelDst != "192.168.100.4" || got.Port != "fabric" || got.Type != pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
+		t.Errorf("next-hop 8 reads back as %v, want %v", got, gre)
+	}
+}
+
 func TestNeighborDelete(t *testing.T) {
 	fresh(t)
 	mustApply(t, (&apiclient.Batch{}).Create(&pb.Neighbor{Ip: "192.168.100.77", Mac: "02:fe:00:00:00:77"}))

@@ -171,7 +171,7 @@ type NextHop struct {
 	Port string `yaml:"port"`
 	// DstMAC (interface) is written as the frame's destination.
 	DstMAC string `yaml:"dst_mac"`
-	// Encap (tunnel) is vxlan (with vni) or mplsoudp (with label).
+	// Encap (tunnel) is vxlan (with vni), mplsoudp or mplsogre (with label).
 	Encap string `yaml:"encap"`
 	// TunnelDst (tunnel) is the remote vRouter's underlay address;
 	// TunnelGW the underlay next hop when it is not on the fabric's L2.
@@ -204,7 +204,7 @@ type VNI struct {
 	VRF int  `yaml:"vrf"`
 }
 
-// Label maps an MPLS label (MPLSoUDP) to a VRF.
+// Label maps an MPLS label (MPLSoUDP and MPLSoGRE) to a VRF.
 type Label struct {
 	Label *int `yaml:"label"`
 	VRF   int  `yaml:"vrf"`

@@ -76,6 +76,19 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+// encap: mplsogre is a tunnel with a label, like mplsoudp.
+func TestParseMPLSoGRE(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(good, "encap: mplsoudp", "encap: mplsogre", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nh := c.NextHops[2]
+	if nh.typ != fastpath.NHTunnel || nh.encap != fastpath.EncapMPLSoGRE || nh.Label == nil || *nh.Label != 100 ||
+		nh.tunDst != netip.MustParseAddr("192.168.100.3") || nh.tunGW != netip.MustParseAddr("192.168.100.254") {
+		t.Errorf("mplsogre next-hop: %+v", nh)
+	}
+}
+
 func TestParseMinimalAndEmpty(t *testing.T) {
 	for _, in := range []string{"", "# only a comment\n", "{}", "eal:\n"} {
 		c, err := Parse([]byte(in))
@@ -308,7 +321,19 @@ func TestParseBad(t *testing.T) {
 			return sub(t, "port: fabric, encap: vxlan", "port: pod1, encap: vxlan")
 		}, []string{`next_hops[1].port: "pod1" is a pod port: tunnels leave by the fabric port`}},
 		{"tunnel encap", func(t *testing.T) string { return sub(t, "encap: vxlan", "encap: gre") },
-			[]string{`next_hops[1].encap: "gre": must be vxlan or mplsoudp`}},
+			[]string{`next_hops[1].encap: "gre": must be vxlan, mplsoudp or mplsogre`}},
+		{"mplsogre without a label", func(t *testing.T) string {
+			return sub(t, "encap: mplsoudp, tunnel_dst: 192.168.100.3,\n     tunnel_gw: 192.168.100.254, label: 100}",
+				"encap: mplsogre, tunnel_dst: 192.168.100.3}")
+		}, []string{"next_hops[2].label: required for an mplsogre tunnel"}},
+		{"mplsogre with a vni", func(t *testing.T) string {
+			return sub(t, "encap: mplsoudp, tunnel_dst: 192.168.100.3,\n     tunnel_gw: 192.168.100.254, label: 100}",
+				"encap: mplsogre, tunnel_dst: 192.168.100.3, label: 100, vni: 7}")
+		}, []string{"next_hops[2].vni: an mplsogre tunnel takes a label, not a vni"}},
+		{"mplsogre label range", func(t *testing.T) string {
+			return sub(t, "encap: mplsoudp, tunnel_dst: 192.168.100.3,\n     tunnel_gw: 192.168.100.254, label: 100}",
+				"encap: mplsogre, tunnel_dst: 192.168.100.3, label: 1048576}")
+		}, []string{"next_hops[2].label: 1048576 out of range 16..1048575"}},
 		{"tunnel without destination", func(t *testing.T) string {
 			return sub(t, "tunnel_dst: 192.168.100.2, ", "")
 		}, []string{"next_hops[1].tunnel_dst: required"}},

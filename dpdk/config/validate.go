@@ -40,6 +40,7 @@ var nhTypes = map[string]fastpath.NHType{
 var encaps = map[string]fastpath.Encap{
 	"vxlan":    fastpath.EncapVXLAN,
 	"mplsoudp": fastpath.EncapMPLSoUDP,
+	"mplsogre": fastpath.EncapMPLSoGRE,
 }
 
 // Validate checks the whole configuration and returns every error found,
@@ -391,7 +392,7 @@ func (c *Config) validateNextHops(errs *errList, ports map[string]*Port) map[int
 		case fastpath.NHTunnel:
 			enc, ok := encaps[nh.Encap]
 			if !ok {
-				errs.add(path+".encap", "%q: must be vxlan or mplsoudp", nh.Encap)
+				errs.add(path+".encap", "%q: must be vxlan, mplsoudp or mplsogre", nh.Encap)
 			}
 			nh.encap = enc
 			if nh.TunnelDst == "" {
@@ -419,17 +420,18 @@ func (c *Config) validateNextHops(errs *errList, ports map[string]*Port) map[int
 			case nh.VNI != nil && (*nh.VNI < 0 || *nh.VNI > maxTunnelID):
 				errs.add(path+".vni", "%d out of range 0..%d", *nh.VNI, maxTunnelID)
 			}
+			mpls := enc == fastpath.EncapMPLSoUDP || enc == fastpath.EncapMPLSoGRE
 			switch {
-			case ok && enc == fastpath.EncapMPLSoUDP && nh.Label == nil:
-				errs.add(path+".label", "required for an mplsoudp tunnel")
+			case ok && mpls && nh.Label == nil:
+				errs.add(path+".label", "required for an %s tunnel", nh.Encap)
 			case nh.Label != nil && (*nh.Label < minLabel || *nh.Label > maxLabel):
 				errs.add(path+".label", "%d out of range %d..%d", *nh.Label, minLabel, maxLabel)
 			}
 			if ok && enc == fastpath.EncapVXLAN && nh.Label != nil {
 				errs.add(path+".label", "a vxlan tunnel takes a vni, not a label")
 			}
-			if ok && enc == fastpath.EncapMPLSoUDP && nh.VNI != nil {
-				errs.add(path+".vni", "an mplsoudp tunnel takes a label, not a vni")
+			if ok && mpls && nh.VNI != nil {
+				errs.add(path+".vni", "an %s tunnel takes a label, not a vni", nh.Encap)
 			}
 		case fastpath.NHECMP:
 			if len(nh.Members) == 0 || len(nh.Members) > fastpath.MaxECMP {

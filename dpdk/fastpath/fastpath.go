@@ -60,10 +60,12 @@ const (
 	MaxWorkers   = C.FP_MAX_WORKERS
 	MaxRxQueues  = C.FP_MAX_RXQ
 	MaxNeighbors = C.FP_MAX_NEIGH
-	// VXLANOverhead and MPLSoUDPOverhead are what each encapsulation adds
-	// to an inner IPv4 packet: a pod's MTU is the fabric MTU minus this.
+	// VXLANOverhead, MPLSoUDPOverhead and MPLSoGREOverhead are what each
+	// encapsulation adds to an inner IPv4 packet: a pod's MTU is the
+	// fabric MTU minus this.
 	VXLANOverhead    = C.FP_VXLAN_OVERHEAD
 	MPLSoUDPOverhead = C.FP_MPLSOUDP_OVERHEAD
+	MPLSoGREOverhead = C.FP_MPLSOGRE_OVERHEAD
 )
 
 // Config sizes the tables and the packet pool.
@@ -346,6 +348,7 @@ type Encap uint8
 const (
 	EncapVXLAN    Encap = C.FP_ENCAP_VXLAN
 	EncapMPLSoUDP Encap = C.FP_ENCAP_MPLSOUDP
+	EncapMPLSoGRE Encap = C.FP_ENCAP_MPLSOGRE
 )
 
 // NextHop is what a route points to.
@@ -357,7 +360,7 @@ type NextHop struct {
 	DstMAC net.HardwareAddr
 	// Tunnel: encapsulation, the remote vRouter, the underlay next hop
 	// (zero: the remote itself is on the fabric's L2), and the VNI (VXLAN)
-	// or MPLS label (MPLSoUDP).
+	// or MPLS label (MPLSoUDP, MPLSoGRE).
 	Encap     Encap
 	TunnelDst netip.Addr
 	TunnelGW  netip.Addr

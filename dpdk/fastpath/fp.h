@@ -29,8 +29,10 @@
 /* Overhead added in front of the inner IPv4 packet, for MTU accounting. */
 #define FP_VXLAN_OVERHEAD 50   /* outer eth 14 + ip 20 + udp 8 + vxlan 8 (+ inner eth 14 - 14 on the pod side) */
 #define FP_MPLSOUDP_OVERHEAD 32 /* ip 20 + udp 8 + label 4, inner eth replaced by outer eth */
+#define FP_MPLSOGRE_OVERHEAD 28 /* ip 20 + gre 4 + label 4, inner eth replaced by outer eth */
 #define FP_VXLAN_PORT 4789
 #define FP_MPLSOUDP_PORT 6635
+#define FP_GRE_PROTO_MPLS 0x8847 /* GRE protocol type: MPLS unicast (RFC 4023) */
 
 struct fp_config {
 	uint32_t nh_max;          /* next-hop ids are 0..nh_max-1 */
@@ -102,6 +104,7 @@ enum fp_nh_type {
 enum fp_encap {
 	FP_ENCAP_VXLAN = 0,
 	FP_ENCAP_MPLSOUDP = 1,
+	FP_ENCAP_MPLSOGRE = 2,
 };
 
 struct fp_nh_conf {
@@ -112,7 +115,7 @@ struct fp_nh_conf {
 	uint8_t encap;     /* TUNNEL: enum fp_encap */
 	uint32_t tun_dst;  /* TUNNEL: remote vRouter underlay IP (NBO) */
 	uint32_t tun_gw;   /* TUNNEL: underlay next hop (NBO), 0 = tun_dst */
-	uint32_t vni;      /* TUNNEL: VNI (VXLAN) or label (MPLSoUDP) */
+	uint32_t vni;      /* TUNNEL: VNI (VXLAN) or label (MPLSoUDP, MPLSoGRE) */
 	uint32_t nb_members;          /* ECMP */
 	uint32_t members[FP_MAX_ECMP];/* ECMP: IFACE or TUNNEL next-hop ids */
 };

@@ -39,7 +39,9 @@
 	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4 */   \
 	X(NO_HOST_PORT, "no_host_port")           /* punt with no host port */     \
 	X(TX_FULL, "tx_full")                     /* NIC TX queue full */          \
-	X(IPV6, "ipv6_unsupported")               /* until the IPv6 issue */
+	X(IPV6, "ipv6_unsupported")               /* until the IPv6 issue */      \
+	X(GRE_TRUNCATED, "gre_truncated")         /* < 4 bytes of GRE */           \
+	X(GRE_UNSUPPORTED, "gre_unsupported")     /* version, C/K/S/R bits set */
 
 enum fp_drop_reason {
 #define FP_DROP_ENUM(e, s) FP_DROP_##e,

@@ -64,8 +64,8 @@ struct fp_port_ctl {
 };
 
 struct fp_tun_tmpl {
-	uint8_t hdr[64];  /* outer eth + ip + udp + (vxlan | mpls) */
-	uint16_t len;     /* 50 VXLAN, 46 MPLSoUDP */
+	uint8_t hdr[64];  /* outer eth + ip + (udp + (vxlan | mpls) | gre + mpls) */
+	uint16_t len;     /* 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE */
 	uint32_t ip_sum;  /* partial IP checksum without tos and total length */
 };
 

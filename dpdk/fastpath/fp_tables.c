@@ -212,6 +212,20 @@ fp_neigh_get(uint32_t ip, uint8_t mac[6])
 
 /* ---- next-hops ---------------------------------------------------------- */
 
+/* What an encapsulation adds in front of the inner IPv4 packet. */
+static uint16_t
+fp_encap_overhead(uint8_t encap)
+{
+	switch (encap) {
+	case FP_ENCAP_VXLAN:
+		return FP_VXLAN_OVERHEAD;
+	case FP_ENCAP_MPLSOUDP:
+		return FP_MPLSOUDP_OVERHEAD;
+	default:
+		return FP_MPLSOGRE_OVERHEAD;
+	}
+}
+
 static void
 tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_conf *nc)
 {
@@ -228,7 +242,7 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 	 * that do not fit are dropped (too_big) before encapsulation. */
 	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
+	ip->next_proto_id = nc->encap == FP_ENCAP_MPLSOGRE ? IPPROTO_GRE : IPPROTO_UDP;
 	ip->src_addr = fab->ip4[0];
 	ip->dst_addr = nc->tun_dst;
 	/* Partial sum with tos = 0, total_length = 0, checksum = 0; the
@@ -244,13 +258,23 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		vx->vx_flags = rte_cpu_to_be_32(0x08000000);
 		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + sizeof(*vx);
-	} else {
+	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
 		uint32_t *label = (uint32_t *)(udp + 1);
 
 		udp->dst_port = rte_cpu_to_be_16(FP_MPLSOUDP_PORT);
 		/* label | TC 0 | bottom of stack | TTL 64 */
 		*label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + 4;
+	} else {
+		/* GRE without checksum, key or sequence number (RFC 2784):
+		 * flags and version 0, then the protocol. Nothing varies per
+		 * packet but the outer IP's tos, length and checksum. */
+		uint16_t *gre = (uint16_t *)(ip + 1);
+		uint32_t *label = (uint32_t *)(gre + 2);
+
+		gre[1] = rte_cpu_to_be_16(FP_GRE_PROTO_MPLS);
+		*label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
+		nh->tun.len = sizeof(*eth) + sizeof(*ip) + 4 + 4;
 	}
 }
 
@@ -286,12 +310,13 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 			fp_err(err, "next-hop %u: VNI %u out of range 0..16777215", id, nc->vni);
 			return -EINVAL;
 		}
-		if (nc->encap == FP_ENCAP_MPLSOUDP && (nc->vni < 16 || nc->vni >= (1u << 20))) {
+		if ((nc->encap == FP_ENCAP_MPLSOUDP || nc->encap == FP_ENCAP_MPLSOGRE) &&
+		    (nc->vni < 16 || nc->vni >= (1u << 20))) {
 			fp_err(err, "next-hop %u: MPLS label %u out of range 16..1048575",
 				id, nc->vni);
 			return -EINVAL;
 		}
-		if (nc->encap > FP_ENCAP_MPLSOUDP) {
+		if (nc->encap > FP_ENCAP_MPLSOGRE) {
 			fp_err(err, "next-hop %u: unknown encapsulation %u", id, nc->encap);
 			return -EINVAL;
 		}
@@ -350,8 +375,7 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 		nh->vni = nc->vni;
 		nh->port = nc->port;
 		nh->encap = nc->encap;
-		nh->mtu = p->mtu - (nc->encap == FP_ENCAP_VXLAN ? FP_VXLAN_OVERHEAD
-								: FP_MPLSOUDP_OVERHEAD);
+		nh->mtu = p->mtu - fp_encap_overhead(nc->encap);
 		tun_template(nh, p, nc);
 		break;
 	}

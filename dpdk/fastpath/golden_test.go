@@ -134,7 +134,7 @@ type encapWant struct {
 // byte against the frame built with the UDP source port it carries (the
 // flow's entropy, whose value is the fast path's choice). innerIP is the
 // inner IPv4 packet expected (TTL already decremented). Returns the UDP
-// source port.
+// source port (0 for MPLSoGRE, which has none).
 func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 	t.Helper()
 	p, err := frames.Parse(got)
@@ -147,8 +147,9 @@ func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 			t.Errorf("outer %s: got %v, want %v", what, gotv, wantv)
 		}
 	}
-	if p.Eth == nil || p.IPv4 == nil || p.UDP == nil {
-		t.Fatalf("not Ethernet/IPv4/UDP: %s", frames.Summary(got))
+	gre := w.encap == fastpath.EncapMPLSoGRE
+	if p.Eth == nil || p.IPv4 == nil || (p.UDP == nil && !gre) || (p.GRE == nil && gre) {
+		t.Fatalf("not Ethernet/IPv4/UDP or GRE: %s", frames.Summary(got))
 	}
 	check("eth dst (neighbour MAC)", bytes.Equal(p.Eth.Dst, w.nbrMAC), p.Eth.Dst, w.nbrMAC)
 	check("eth src (fabric MAC)", bytes.Equal(p.Eth.Src, fabricMAC), p.Eth.Src, fabricMAC)
@@ -159,20 +160,32 @@ func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 	check("ip tos (copied from inner)", h.TOS == w.tos, h.TOS, w.tos)
 	check("ip DF", h.Flags == frames.IPv4DF && h.FragOff == 0, h.Flags, "DF only")
 	check("ip ttl", h.TTL == 64, h.TTL, 64)
-	check("ip proto", h.Protocol == frames.ProtoUDP, h.Protocol, frames.ProtoUDP)
+	proto := uint8(frames.ProtoUDP)
+	if gre {
+		proto = frames.ProtoGRE
+	}
+	check("ip proto", h.Protocol == proto, h.Protocol, proto)
 	check("ip src (underlay)", h.Src == underlay, h.Src, underlay)
 	check("ip dst (remote vRouter)", h.Dst == w.remote, h.Dst, w.remote)
 	check("ip total length", int(h.TotalLen) == len(got)-frames.EthernetLen, h.TotalLen, len(got)-frames.EthernetLen)
 	check("ip checksum", h.ChecksumOK, frames.IPv4Checksum(got[14:]), "correct")
-	u := p.UDP
-	dport := uint16(frames.PortVXLAN)
-	if w.encap == fastpath.EncapMPLSoUDP {
-		dport = frames.PortMPLSoUDP
+	var sport uint16
+	if gre {
+		g := p.GRE
+		check("gre flags and version", g.Flags == 0, g.Flags, 0)
+		check("gre protocol", g.Protocol == frames.GREProtoMPLS, g.Protocol, frames.GREProtoMPLS)
+	} else {
+		u := p.UDP
+		dport := uint16(frames.PortVXLAN)
+		if w.encap == fastpath.EncapMPLSoUDP {
+			dport = frames.PortMPLSoUDP
+		}
+		check("udp dst port", u.DstPort == dport, u.DstPort, dport)
+		check("udp src port in 49152..65535", u.SrcPort >= 49152, u.SrcPort, ">= 49152")
+		check("udp length", int(u.Length) == int(h.TotalLen)-20, u.Length, int(h.TotalLen)-20)
+		check("udp checksum", u.Checksum == 0, u.Checksum, 0)
+		sport = u.SrcPort
 	}
-	check("udp dst port", u.DstPort == dport, u.DstPort, dport)
-	check("udp src port in 49152..65535", u.SrcPort >= 49152, u.SrcPort, ">= 49152")
-	check("udp length", int(u.Length) == int(h.TotalLen)-20, u.Length, int(h.TotalLen)-20)
-	check("udp checksum", u.Checksum == 0, u.Checksum, 0)
 
 	var inner []byte
 	if w.encap == fastpath.EncapVXLAN {
@@ -196,6 +209,9 @@ func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 		check("mpls ttl", m.TTL == 64, m.TTL, 64)
 		check("mpls tc", m.TC == 0, m.TC, 0)
 		inner = got[14+20+8+4:]
+		if gre {
+			inner = got[14+20+4+4:]
+		}
 	}
 	if len(inner) >= 20 {
 		check("inner ip checksum", frames.IPv4ChecksumValid(inner), frames.IPv4Checksum(inner), "correct")
@@ -203,52 +219,64 @@ func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 	if d := frames.Diff(innerIP, inner); d != "" {
 		t.Errorf("inner packet:\n%s", d)
 	}
-	want := encapFrame(w, u.SrcPort, innerIP)
+	want := encapFrame(w, sport, innerIP)
 	if d := frames.Diff(want, got); d != "" {
 		t.Errorf("encapsulated frame:\n%s", d)
 	}
-	return u.SrcPort
+	return sport
 }
 
 // encapFrame is what a tunnel next-hop sends for innerIP.
 func encapFrame(w encapWant, sport uint16, innerIP []byte) []byte {
-	var udp []byte
-	if w.encap == fastpath.EncapVXLAN {
-		udp = frames.UDP{SrcPort: sport, DstPort: frames.PortVXLAN}.Build(
+	var l4 []byte
+	proto := uint8(frames.ProtoUDP)
+	switch w.encap {
+	case fastpath.EncapVXLAN:
+		l4 = frames.UDP{SrcPort: sport, DstPort: frames.PortVXLAN}.Build(
 			frames.VXLAN{Flags: frames.VXLANFlagI, VNI: w.vni}.Build(eth(vrMAC, vrMAC, innerIP)))
-	} else {
-		udp = frames.UDP{SrcPort: sport, DstPort: frames.PortMPLSoUDP}.Build(
+	case fastpath.EncapMPLSoUDP:
+		l4 = frames.UDP{SrcPort: sport, DstPort: frames.PortMPLSoUDP}.Build(
+			frames.MPLS{Label: w.vni, BoS: true, TTL: 64}.Build(innerIP))
+	default:
+		proto = frames.ProtoGRE
+		l4 = frames.GRE{Protocol: frames.GREProtoMPLS}.Build(
 			frames.MPLS{Label: w.vni, BoS: true, TTL: 64}.Build(innerIP))
 	}
 	return eth(w.nbrMAC, fabricMAC, frames.IPv4{TOS: w.tos, Flags: frames.IPv4DF, TTL: 64,
-		Protocol: frames.ProtoUDP, Src: underlay, Dst: w.remote}.Build(udp))
+		Protocol: proto, Src: underlay, Dst: w.remote}.Build(l4))
 }
 
-// tunnels sets up a fabric port (MTU 1500), a pod in vrf, and two tunnel
-// next-hops: VXLAN VNI 5000+vrf to remote 2 for 10.<vrf>.1.0/24 and
-// MPLSoUDP label 500+vrf to remote 3 for 10.<vrf>.2.0/24.
-func tunnels(t *testing.T, e *env, vrf uint16) (fab fastpath.PortID, a pod, vx, mp encapWant) {
+// tunnels sets up a fabric port (MTU 1500), a pod in vrf, and three tunnel
+// next-hops: VXLAN VNI 5000+vrf to remote 2 for 10.<vrf>.1.0/24, MPLSoUDP
+// label 500+vrf to remote 3 for 10.<vrf>.2.0/24 and MPLSoGRE label 600+vrf
+// to remote 4 for 10.<vrf>.3.0/24.
+func tunnels(t *testing.T, e *env, vrf uint16) (fab fastpath.PortID, a pod, vx, mp, gr encapWant) {
 	fab = e.fabric(1500)
 	a = e.pod(vrf, "02:00:00:00:00:0a", netip.AddrFrom4([4]byte{10, byte(vrf), 0, 10}).String())
 	r2, m2 := remote(t, 2)
 	r3, m3 := remote(t, 3)
+	r4, m4 := remote(t, 4)
 	vx = encapWant{encap: fastpath.EncapVXLAN, remote: r2, nbrMAC: m2, vni: 5000 + uint32(vrf)}
 	mp = encapWant{encap: fastpath.EncapMPLSoUDP, remote: r3, nbrMAC: m3, vni: 500 + uint32(vrf)}
-	for i, w := range []encapWant{vx, mp} {
+	gr = encapWant{encap: fastpath.EncapMPLSoGRE, remote: r4, nbrMAC: m4, vni: 600 + uint32(vrf)}
+	for i, w := range []encapWant{vx, mp, gr} {
 		id := e.nh(fastpath.NextHop{Type: fastpath.NHTunnel, Port: fab, Encap: w.encap, TunnelDst: w.remote, VNI: w.vni})
 		e.route(vrf, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(vrf), byte(i + 1), 0}), 24).String(), id)
 	}
-	return fab, a, vx, mp
+	return fab, a, vx, mp, gr
 }
 
 func TestEncap(t *testing.T) {
 	e := newEnv(t)
-	fab, a, vx, mp := tunnels(t, e, 20)
-	for _, w := range []encapWant{vx, mp} {
+	fab, a, vx, mp, gr := tunnels(t, e, 20)
+	for _, w := range []encapWant{vx, mp, gr} {
 		net3 := byte(1)
 		name := "vxlan"
-		if w.encap == fastpath.EncapMPLSoUDP {
+		switch w.encap {
+		case fastpath.EncapMPLSoUDP:
 			net3, name = 2, "mplsoudp"
+		case fastpath.EncapMPLSoGRE:
+			net3, name = 3, "mplsogre"
 		}
 		dst := netip.AddrFrom4([4]byte{10, 20, net3, 5})
 		t.Run(name, func(t *testing.T) {
@@ -283,10 +311,10 @@ func TestEncap(t *testing.T) {
 }
 
 // A pod packet must fit the fabric MTU once encapsulated: 1500 - 50 for
-// VXLAN, 1500 - 32 for MPLSoUDP.
+// VXLAN, 1500 - 32 for MPLSoUDP, 1500 - 28 for MPLSoGRE.
 func TestEncapTooBig(t *testing.T) {
 	e := newEnv(t)
-	fab, a, vx, mp := tunnels(t, e, 21)
+	fab, a, vx, mp, gr := tunnels(t, e, 21)
 	for _, c := range []struct {
 		w   encapWant
 		dst netip.Addr
@@ -294,9 +322,12 @@ func TestEncapTooBig(t *testing.T) {
 	}{
 		{vx, ip("10.21.1.9"), 1500 - fastpath.VXLANOverhead},
 		{mp, ip("10.21.2.9"), 1500 - fastpath.MPLSoUDPOverhead},
+		{gr, ip("10.21.3.9"), 1500 - fastpath.MPLSoGREOverhead},
 	} {
-		if c.w.encap == fastpath.EncapVXLAN && c.max != 1450 || c.w.encap == fastpath.EncapMPLSoUDP && c.max != 1468 {
-			t.Errorf("overhead constants: %d, %d", fastpath.VXLANOverhead, fastpath.MPLSoUDPOverhead)
+		if c.w.encap == fastpath.EncapVXLAN && c.max != 1450 || c.w.encap == fastpath.EncapMPLSoUDP && c.max != 1468 ||
+			c.w.encap == fastpath.EncapMPLSoGRE && c.max != 1472 {
+			t.Errorf("overhead constants: %d, %d, %d", fastpath.VXLANOverhead, fastpath.MPLSoUDPOverhead,
+				fastpath.MPLSoGREOverhead)
 		}
 		fit := pkt{src: a.ip, dst: c.dst, sport: 9, dport: 9, payload: make([]byte, c.max-20-8)}
 		big := fit
@@ -338,6 +369,20 @@ func TestDecap(t *testing.T) {
 		e.inject(fabID, mplsIn(t, 3, frames.MPLS{Label: 530, BoS: true, TTL: 64}, p.ip4(60)))
 		e.expectFrame(a.id, a.to(p.ip4(59)))
 	})
+	t.Run("mplsogre", func(t *testing.T) {
+		e := e.with(t)
+		p := pkt{proto: frames.ProtoTCP, src: ip("10.30.9.9"), dst: a.ip, sport: 4000, dport: 23, tos: 0x10, payload: []byte("over gre")}
+		e.inject(fabID, greIn(t, 4, frames.GRE{Protocol: frames.GREProtoMPLS}, frames.MPLS{Label: 530, BoS: true, TTL: 64}, p.ip4(60)))
+		e.expectFrame(a.id, a.to(p.ip4(59)))
+	})
+	t.Run("mplsogre trailer", func(t *testing.T) {
+		e := e.with(t)
+		// Bytes after the outer IPv4 packet do not travel on.
+		p := pkt{src: ip("10.30.9.9"), dst: a.ip, sport: 4000, dport: 5002}
+		f := greIn(t, 4, frames.GRE{Protocol: frames.GREProtoMPLS}, frames.MPLS{Label: 530, BoS: true, TTL: 64}, p.ip4(60))
+		e.inject(fabID, frames.Pad(f, len(f)+8, 0xee))
+		e.expectFrame(a.id, a.to(p.ip4(59)))
+	})
 }
 
 // Overlay frames the fast path cannot map or parse.
@@ -355,9 +400,14 @@ func TestDecapRejects(t *testing.T) {
 	e.expectDrop("vxlan_flags", 1, fab, vxlanIn(t, 2, 0, 5031, inner))
 	e.expectDrop("mpls_stack", 1, fab, mplsIn(t, 3, frames.MPLS{Label: 531, TTL: 64},
 		frames.MPLS{Label: 531, BoS: true, TTL: 64}.Build(p.ip4(64))))
+	gre := frames.GRE{Protocol: frames.GREProtoMPLS}
+	e.expectDrop("mpls_label_unknown", 1, fab, greIn(t, 4, gre, frames.MPLS{Label: 532, BoS: true, TTL: 64}, p.ip4(64)))
+	e.expectDrop("mpls_stack", 1, fab, greIn(t, 4, gre, frames.MPLS{Label: 531, TTL: 64},
+		frames.MPLS{Label: 531, BoS: true, TTL: 64}.Build(p.ip4(64))))
 	// And the valid ones still go through.
-	e.inject(fab, vxlanIn(t, 2, frames.VXLANFlagI, 5031, inner), mplsIn(t, 3, frames.MPLS{Label: 531, BoS: true, TTL: 64}, p.ip4(64)))
-	for _, f := range e.expectFrames(a.id, 2, timeout) {
+	e.inject(fab, vxlanIn(t, 2, frames.VXLANFlagI, 5031, inner), mplsIn(t, 3, frames.MPLS{Label: 531, BoS: true, TTL: 64}, p.ip4(64)),
+		greIn(t, 4, gre, frames.MPLS{Label: 531, BoS: true, TTL: 64}, p.ip4(64)))
+	for _, f := range e.expectFrames(a.id, 3, timeout) {
 		if d := frames.Diff(a.to(p.ip4(63)), f); d != "" {
 			t.Error(d)
 		}

@@ -40,7 +40,7 @@ func icmpError(from netip.Addr, orig []byte, typ, code uint8, mtu uint16) []byte
 func TestICMPErrors(t *testing.T) {
 	e := newEnv(t)
 	const vrf = 31
-	fab, a, vx, mp := tunnels(t, e, vrf)
+	fab, a, vx, mp, gr := tunnels(t, e, vrf)
 	_ = fab
 	e.toPod(a)
 	b := e.pod(vrf, "02:00:00:1f:00:0b", "10.31.0.11")
@@ -72,7 +72,7 @@ func TestICMPErrors(t *testing.T) {
 		w   encapWant
 		dst string
 		mtu uint16
-	}{{vx, "10.31.1.9", 1450}, {mp, "10.31.2.9", 1468}} {
+	}{{vx, "10.31.1.9", 1450}, {mp, "10.31.2.9", 1468}, {gr, "10.31.3.9", 1472}} {
 		big := pkt{src: a.ip, dst: ip(c.dst), flags: frames.IPv4DF, sport: 7, dport: 9,
 			payload: make([]byte, int(c.mtu)-28+1)}.ip4(64)
 		expectError("frag needed, tunnel", big, icmpError(gw, big, 3, 4, c.mtu), "too_big")

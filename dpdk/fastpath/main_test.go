@@ -457,3 +457,11 @@ func mplsIn(t *testing.T, n int, label frames.MPLS, innerIP []byte) []byte {
 	return eth(fabricMAC, rm, frames.IPv4{Flags: frames.IPv4DF, TTL: 64, Protocol: frames.ProtoUDP, Src: ra, Dst: underlay}.Build(
 		frames.UDP{SrcPort: 51000, DstPort: frames.PortMPLSoUDP}.Build(label.Build(innerIP))))
 }
+
+// greIn is an MPLSoGRE frame from remote vRouter n: the GRE header as given,
+// then one label entry.
+func greIn(t *testing.T, n int, gre frames.GRE, label frames.MPLS, innerIP []byte) []byte {
+	ra, rm := remote(t, n)
+	return eth(fabricMAC, rm, frames.IPv4{Flags: frames.IPv4DF, TTL: 64, Protocol: frames.ProtoGRE, Src: ra, Dst: underlay}.Build(
+		gre.Build(label.Build(innerIP))))
+}

@@ -44,6 +44,30 @@ func TestMalformed(t *testing.T) {
 	const outerUDP = frames.EthernetLen + frames.IPv4Len
 	const vxInnerIP = outerUDP + frames.UDPLen + frames.VXLANLen + frames.EthernetLen
 	const mplsInnerIP = outerUDP + frames.UDPLen + frames.MPLSLen
+	label := frames.MPLS{Label: 580, BoS: true, TTL: 64}
+	plainGRE := frames.GRE{Protocol: frames.GREProtoMPLS}
+	goodGRE := greIn(t, 4, plainGRE, label, inner.ip4(64))
+	const greInnerIP = outerUDP + frames.GRELen + frames.MPLSLen
+	r4, m4 := remote(t, 4)
+	// greTo is a GRE packet from remote 4 carrying payload as it is (a
+	// header with options, or no valid header at all).
+	greTo := func(ipFlags uint8, payload []byte) []byte {
+		return eth(fabricMAC, m4, frames.IPv4{Flags: ipFlags, TTL: 64, Protocol: frames.ProtoGRE, Src: r4, Dst: underlay}.Build(payload))
+	}
+	// withOption is a GRE header with flags announcing one 4-byte option
+	// (checksum, key or sequence number), then a valid label and packet.
+	withOption := func(flags uint16) []byte {
+		return greTo(frames.IPv4DF, frames.GRE{Flags: flags, Protocol: frames.GREProtoMPLS}.Build(
+			append([]byte{0, 0, 0, 0}, label.Build(inner.ip4(64))...)))
+	}
+	// cutGRE cuts goodGRE to n bytes after the GRE header, outer IPv4
+	// length and checksum consistent.
+	cutGRE := func(n int) []byte {
+		g := frames.Clone(goodGRE[:outerUDP+frames.GRELen+n])
+		binary.BigEndian.PutUint16(g[ipOff+frames.IPv4TotalLenOff:], uint16(len(g)-ipOff))
+		frames.FixIPv4Checksum(g[ipOff:])
+		return g
+	}
 
 	// shorten cuts an overlay frame to n bytes after the outer UDP header,
 	// with consistent outer IPv4 and UDP lengths.
@@ -121,6 +145,31 @@ func TestMalformed(t *testing.T) {
 		{"mpls inner total length beyond the packet", fab, breakIP(goodMPLS, mplsInnerIP, true, func(h []byte) {
 			binary.BigEndian.PutUint16(h[frames.IPv4TotalLenOff:], 1000)
 		}), "ip_total_length"},
+		{"gre truncated", fab, greTo(frames.IPv4DF, []byte{0, 0, 0x88}), "gre_truncated"},
+		{"gre empty", fab, greTo(frames.IPv4DF, nil), "gre_truncated"},
+		{"gre checksum present", fab, withOption(frames.GREFlagChecksum), "gre_unsupported"},
+		{"gre routing present", fab, withOption(frames.GREFlagRouting), "gre_unsupported"},
+		{"gre key present", fab, withOption(frames.GREFlagKey), "gre_unsupported"},
+		{"gre sequence number present", fab, withOption(frames.GREFlagSeq), "gre_unsupported"},
+		{"gre strict source route", fab, greIn(t, 4, frames.GRE{Flags: 0x0800, Protocol: frames.GREProtoMPLS}, label, inner.ip4(64)), "gre_unsupported"},
+		{"gre recursion control", fab, greIn(t, 4, frames.GRE{Flags: 0x0400, Protocol: frames.GREProtoMPLS}, label, inner.ip4(64)), "gre_unsupported"},
+		{"gre version 1 (pptp)", fab, greIn(t, 4, frames.GRE{Flags: 1, Protocol: frames.GREProtoMPLS}, label, inner.ip4(64)), "gre_unsupported"},
+		{"gre version 7", fab, greIn(t, 4, frames.GRE{Flags: 7, Protocol: frames.GREProtoMPLS}, label, inner.ip4(64)), "gre_unsupported"},
+		{"mplsogre without a label", fab, cutGRE(0), "mpls_truncated"},
+		{"mplsogre truncated", fab, cutGRE(frames.MPLSLen + 19), "mpls_truncated"},
+		{"mplsogre without bottom of stack", fab, greIn(t, 4, plainGRE, frames.MPLS{Label: 580, TTL: 64}, label.Build(inner.ip4(64))), "mpls_stack"},
+		{"mplsogre unknown label", fab, greIn(t, 4, plainGRE, frames.MPLS{Label: 581, BoS: true, TTL: 64}, inner.ip4(64)), "mpls_label_unknown"},
+		{"mplsogre inner ipv6", fab, greIn(t, 4, plainGRE, label, append([]byte{0x60}, make([]byte, 39)...)), "inner_not_ipv4"},
+		{"mplsogre inner bad checksum", fab, breakIP(goodGRE, greInnerIP, false, func(h []byte) { h[frames.IPv4ChecksumOff]++ }), "ip_checksum"},
+		{"mplsogre inner total length beyond the packet", fab, breakIP(goodGRE, greInnerIP, true, func(h []byte) {
+			binary.BigEndian.PutUint16(h[frames.IPv4TotalLenOff:], 1000)
+		}), "ip_total_length"},
+		{"mplsogre inner ttl 1", fab, greIn(t, 4, plainGRE, label, inner.ip4(1)), "ttl_exceeded"},
+		{"mplsogre outer bad checksum", fab, breakIP(goodGRE, ipOff, false, func(h []byte) { h[frames.IPv4TTLOff]-- }), "ip_checksum"},
+		// Not the vRouter's: the node's own GRE, and fragments (never
+		// reassembled here), go to the host stack.
+		{"gre not carrying mpls, no host port", fab, greIn(t, 4, frames.GRE{Protocol: frames.EtherTypeIPv4}, label, inner.ip4(64)), "no_host_port"},
+		{"mplsogre fragment, no host port", fab, greTo(frames.IPv4MF, plainGRE.Build(label.Build(inner.ip4(64)))), "no_host_port"},
 		{"fabric ipv4 not for an overlay, no host port", fab, eth(fabricMAC, m2, pkt{proto: frames.ProtoTCP, src: r2, dst: underlay, sport: 1, dport: 22}.ip4(64)), "no_host_port"},
 		{"fabric arp for someone else, no host port", fab, arpFrame(frames.Broadcast, m2, frames.ARP{Op: frames.ARPRequest, SenderMAC: m2, SenderIP: r2, TargetIP: ip("192.168.100.99")}), "arp_ignored"},
 		{"fabric arp malformed", fab, func() []byte {
@@ -147,8 +196,10 @@ func TestMalformed(t *testing.T) {
 	// The frames all of the above were made from are fine.
 	e.inject(a.id, good)
 	e.expectFrame(b.id, b.to(ok.ip4(63)))
-	e.inject(fab, goodVX, goodMPLS)
-	for _, f := range e.expectFrames(b.id, 2, timeout) {
+	// GRE reserved bits 6-12 are ignored on receipt (RFC 2784 2.3).
+	reserved := greIn(t, 4, frames.GRE{Flags: 0x03f8, Protocol: frames.GREProtoMPLS}, label, inner.ip4(64))
+	e.inject(fab, goodVX, goodMPLS, goodGRE, reserved)
+	for _, f := range e.expectFrames(b.id, 4, timeout) {
 		if d := frames.Diff(b.to(inner.ip4(63)), f); d != "" {
 			t.Error(d)
 		}
@@ -167,7 +218,8 @@ func TestDropReasonNames(t *testing.T) {
 	}
 	for _, n := range []string{"eth_truncated", "ip_checksum", "spoof_mac", "spoof_ip", "ttl_exceeded", "no_route",
 		"too_big", "neigh_unresolved", "vni_unknown", "mpls_label_unknown", "vxlan_flags", "mpls_stack",
-		"inner_not_ipv4", "no_host_port", "ipv6_unsupported", "arp_ignored", "l2_not_for_us"} {
+		"inner_not_ipv4", "no_host_port", "ipv6_unsupported", "arp_ignored", "l2_not_for_us",
+		"gre_truncated", "gre_unsupported"} {
 		if !seen[n] {
 			t.Errorf("no drop reason %q", n)
 		}

@@ -93,7 +93,7 @@ func checkOut(t *testing.T, i int, r fastpath.TraceRecord, v fastpath.Verdict, r
 func TestTrace(t *testing.T) {
 	e := newEnv(t)
 	const vrf = 80
-	fab, a, vx, _ := tunnels(t, e, vrf)
+	fab, a, vx, _, _ := tunnels(t, e, vrf)
 	b := e.pod(vrf, "02:00:00:50:00:0b", "10.80.0.11")
 	e.toPod(a)
 	e.toPod(b)

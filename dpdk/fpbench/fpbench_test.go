@@ -123,6 +123,8 @@ func BenchmarkVXLANEncap(b *testing.B)    { bench(b, "vxlan-encap") }
 func BenchmarkVXLANDecap(b *testing.B)    { bench(b, "vxlan-decap") }
 func BenchmarkMPLSoUDPEncap(b *testing.B) { bench(b, "mplsoudp-encap") }
 func BenchmarkMPLSoUDPDecap(b *testing.B) { bench(b, "mplsoudp-decap") }
+func BenchmarkMPLSoGREEncap(b *testing.B) { bench(b, "mplsogre-encap") }
+func BenchmarkMPLSoGREDecap(b *testing.B) { bench(b, "mplsogre-decap") }
 
 // TestExecuteAndReport runs a tiny interleaved plan through the runner and
 // the report, as filament-fpbench does.

@@ -15,9 +15,11 @@ const (
 	udpLen  = 8
 	vxlLen  = 8
 	mplsLen = 4
+	greLen  = 4
 
 	etherIPv4 = 0x0800
 	protoUDP  = 17
+	protoGRE  = 47
 )
 
 func putEth(b []byte, dst, src net.HardwareAddr, typ uint16) []byte {
@@ -41,9 +43,9 @@ func csum(b []byte) uint16 {
 	return ^uint16(s)
 }
 
-// putIPv4UDP writes an IPv4 header (TTL 64, DF) and a UDP header for a
-// datagram of total IPv4 length tot; returns the UDP payload.
-func putIPv4UDP(b []byte, src, dst netip.Addr, sport, dport uint16, tot int) []byte {
+// putIPv4 writes an IPv4 header (TTL 64, DF) of a packet of total length
+// tot; returns its payload.
+func putIPv4(b []byte, src, dst netip.Addr, proto uint8, tot int) []byte {
 	ip := b[:ipLen]
 	ip[0] = 0x45
 	ip[1] = 0
@@ -51,12 +53,19 @@ func putIPv4UDP(b []byte, src, dst netip.Addr, sport, dport uint16, tot int) []b
 	binary.BigEndian.PutUint16(ip[4:], 0x1234)
 	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
 	ip[8] = 64
-	ip[9] = protoUDP
+	ip[9] = proto
 	ip[10], ip[11] = 0, 0
 	s, d := src.As4(), dst.As4()
 	copy(ip[12:16], s[:])
 	copy(ip[16:20], d[:])
 	binary.BigEndian.PutUint16(ip[10:], csum(ip))
+	return b[ipLen:tot]
+}
+
+// putIPv4UDP writes an IPv4 header (TTL 64, DF) and a UDP header for a
+// datagram of total IPv4 length tot; returns the UDP payload.
+func putIPv4UDP(b []byte, src, dst netip.Addr, sport, dport uint16, tot int) []byte {
+	putIPv4(b, src, dst, protoUDP, tot)
 	u := b[ipLen : ipLen+udpLen]
 	binary.BigEndian.PutUint16(u[0:], sport)
 	binary.BigEndian.PutUint16(u[2:], dport)
@@ -115,5 +124,18 @@ func (u underlay) mplsoudp(label uint32, in inner) []byte {
 	pl := putIPv4UDP(p, u.src, u.dst, u.sport, 6635, len(b)-ethLen)
 	binary.BigEndian.PutUint32(pl[0:], label<<12|0x100|64) // bottom of stack, TTL 64
 	copy(pl[mplsLen:], f[ethLen:])
+	return b
+}
+
+// mplsogre carries the inner IPv4 packet under one label in plain GRE
+// (RFC 4023: no checksum, key or sequence number, protocol 0x8847).
+func (u underlay) mplsogre(label uint32, in inner) []byte {
+	f := in.frame()
+	b := make([]byte, ethLen+ipLen+greLen+mplsLen+in.size-ethLen)
+	p := putEth(b, u.dstMAC, u.srcMAC, etherIPv4)
+	g := putIPv4(p, u.src, u.dst, protoGRE, len(b)-ethLen)
+	binary.BigEndian.PutUint32(g[0:], 0x8847) // flags and version 0, protocol MPLS
+	binary.BigEndian.PutUint32(g[greLen:], label<<12|0x100|64)
+	copy(g[greLen+mplsLen:], f[ethLen:])
 	return b
 }

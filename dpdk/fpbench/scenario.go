@@ -17,7 +17,7 @@ import (
 // Goals of the fast path core issue, in cycles per packet over io-forward.
 const (
 	GoalRoute  = 35 // IPv4 route + rewrite
-	GoalTunnel = 60 // VXLAN / MPLSoUDP encap or decap
+	GoalTunnel = 60 // VXLAN / MPLSoUDP / MPLSoGRE encap or decap
 )
 
 // Scenario is one forwarding path under test.
@@ -136,16 +136,19 @@ func (e *Env) fromPodA(dst netip.Addr, flows, size int) [][]byte {
 }
 
 // fromRemote is what the remote vRouter sends to pod B over the fabric.
-func (e *Env) fromRemote(fabMAC net.HardwareAddr, mpls bool, flows, size int) [][]byte {
+func (e *Env) fromRemote(fabMAC net.HardwareAddr, encap fastpath.Encap, flows, size int) [][]byte {
 	out := make([][]byte, flows)
 	for i := range out {
 		in := inner{dstMAC: e.VRouterMAC, srcMAC: e.VRouterMAC, src: remotePod, dst: podB,
 			sport: flowPort(i), dport: 5001, size: size}
 		u := underlay{dstMAC: fabMAC, srcMAC: remoteMAC, src: remoteVR, dst: underlayIP,
 			sport: uint16(0xc000 | i&0x3fff)}
-		if mpls {
+		switch encap {
+		case fastpath.EncapMPLSoUDP:
 			out[i] = u.mplsoudp(label, in)
-		} else {
+		case fastpath.EncapMPLSoGRE:
+			out[i] = u.mplsogre(label, in)
+		default:
 			out[i] = u.vxlan(vni, in)
 		}
 	}
@@ -200,7 +203,7 @@ func setupEncap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) er
 			return err
 		}
 		id := uint32(vni)
-		if encap == fastpath.EncapMPLSoUDP {
+		if encap != fastpath.EncapVXLAN {
 			id = label
 		}
 		if err := e.nextHop(s, fastpath.NextHop{Type: fastpath.NHTunnel, Port: f,
@@ -216,7 +219,7 @@ func setupEncap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) er
 	}
 }
 
-func setupDecap(mpls bool) func(e *Env, s *Setup, flows, size int) error {
+func setupDecap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) error {
 	return func(e *Env, s *Setup, flows, size int) error {
 		f, fmac, err := e.fabricPort(s)
 		if err != nil {
@@ -226,7 +229,7 @@ func setupDecap(mpls bool) func(e *Env, s *Setup, flows, size int) error {
 		if err != nil {
 			return err
 		}
-		if mpls {
+		if encap != fastpath.EncapVXLAN {
 			if err := e.DP.SetLabel(label, vrf); err != nil {
 				return err
 			}
@@ -244,7 +247,7 @@ func setupDecap(mpls bool) func(e *Env, s *Setup, flows, size int) error {
 			return err
 		}
 		s.In, s.Out = f, b
-		s.Frames = e.fromRemote(fmac, mpls, flows, size)
+		s.Frames = e.fromRemote(fmac, encap, flows, size)
 		return nil
 	}
 }
@@ -258,12 +261,16 @@ func Scenarios() []*Scenario {
 			About: "pod -> VRF 1 FIB (/32) -> interface next-hop: TTL, checksum, MAC rewrite"},
 		{Name: "vxlan-encap", Goal: GoalTunnel, setup: setupEncap(fastpath.EncapVXLAN),
 			About: "pod -> FIB -> VXLAN tunnel next-hop out of the fabric port"},
-		{Name: "vxlan-decap", Goal: GoalTunnel, setup: setupDecap(false),
+		{Name: "vxlan-decap", Goal: GoalTunnel, setup: setupDecap(fastpath.EncapVXLAN),
 			About: "VXLAN to the underlay address -> VNI -> VRF 1 FIB -> pod"},
 		{Name: "mplsoudp-encap", Goal: GoalTunnel, setup: setupEncap(fastpath.EncapMPLSoUDP),
 			About: "pod -> FIB -> MPLSoUDP tunnel next-hop out of the fabric port"},
-		{Name: "mplsoudp-decap", Goal: GoalTunnel, setup: setupDecap(true),
+		{Name: "mplsoudp-decap", Goal: GoalTunnel, setup: setupDecap(fastpath.EncapMPLSoUDP),
 			About: "MPLSoUDP to the underlay address -> label -> VRF 1 FIB -> pod"},
+		{Name: "mplsogre-encap", Goal: GoalTunnel, setup: setupEncap(fastpath.EncapMPLSoGRE),
+			About: "pod -> FIB -> MPLSoGRE tunnel next-hop out of the fabric port"},
+		{Name: "mplsogre-decap", Goal: GoalTunnel, setup: setupDecap(fastpath.EncapMPLSoGRE),
+			About: "MPLSoGRE to the underlay address -> label -> VRF 1 FIB -> pod"},
 	}
 }
 

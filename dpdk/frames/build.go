@@ -1,5 +1,5 @@
 // Package frames builds and parses the Ethernet frames of the fast path's
-// golden tests: Ethernet, ARP, IPv4, UDP, TCP, ICMP echo, VXLAN and MPLS.
+// golden tests: Ethernet, ARP, IPv4, UDP, TCP, ICMP echo, VXLAN, GRE and MPLS.
 //
 // Builders fill in what a valid packet needs (lengths, checksums) and nest:
 //
@@ -31,6 +31,10 @@ const (
 	ProtoICMP = 1
 	ProtoTCP  = 6
 	ProtoUDP  = 17
+	ProtoGRE  = 47
+
+	// GREProtoMPLS is the GRE protocol type of MPLS unicast (RFC 4023).
+	GREProtoMPLS = 0x8847
 
 	PortVXLAN    = 4789
 	PortMPLSoUDP = 6635
@@ -46,6 +50,7 @@ const (
 	ICMPLen     = 8  // echo: type, code, checksum, id, sequence
 	VXLANLen    = 8
 	MPLSLen     = 4
+	GRELen      = 4 // without checksum, key or sequence number
 	// MinFrame is the shortest Ethernet frame without FCS: shorter ones
 	// are padded to it on the wire.
 	MinFrame = 60
@@ -289,6 +294,31 @@ func (v VXLAN) Build(inner []byte) []byte {
 	b[0] = v.Flags
 	binary.BigEndian.PutUint32(b[4:8], v.VNI<<8)
 	return concat(b, inner)
+}
+
+// GRE flag bits (RFC 2784, RFC 2890) in the first 16-bit word.
+const (
+	GREFlagChecksum = 0x8000
+	GREFlagRouting  = 0x4000
+	GREFlagKey      = 0x2000
+	GREFlagSeq      = 0x1000
+)
+
+// GRE is a GRE header without options. Flags is the first 16-bit word as
+// given (flags, reserved bits and version): a plain header has 0. Options
+// the flags announce are not added: a header with them is malformed unless
+// the caller appends them to the payload.
+type GRE struct {
+	Flags    uint16
+	Protocol uint16 // GREProtoMPLS
+}
+
+// Build returns the 4-byte header followed by payload.
+func (g GRE) Build(payload []byte) []byte {
+	b := make([]byte, GRELen)
+	binary.BigEndian.PutUint16(b[0:2], g.Flags)
+	binary.BigEndian.PutUint16(b[2:4], g.Protocol)
+	return concat(b, payload)
 }
 
 // MPLS is one MPLS label stack entry.

@@ -154,6 +154,39 @@ func TestParse(t *testing.T) {
 		t.Errorf("MPLSoUDP: %v", p)
 	}
 
+	mplsogre := Ethernet{Dst: macB, Src: macA, Type: EtherTypeIPv4}.Build(
+		IPv4{TTL: 64, Protocol: ProtoGRE, Src: ipA, Dst: ipB}.Build(
+			GRE{Protocol: GREProtoMPLS}.Build(
+				MPLS{Label: 4321, BoS: true, TTL: 64}.Build(
+					IPv4{TTL: 9, Protocol: ProtoTCP, Src: ipB, Dst: ipA}.Build(
+						TCP{SrcPort: 1, DstPort: 2, Flags: TCPAck}.Build(ipB, ipA, []byte("y")))))))
+	if got := mplsogre[EthernetLen+IPv4Len : EthernetLen+IPv4Len+GRELen+MPLSLen]; !bytes.Equal(got,
+		[]byte{0, 0, 0x88, 0x47, 0x01, 0x0e, 0x11, 0x40}) {
+		t.Errorf("GRE + MPLS bytes % x", got)
+	}
+	p, err = Parse(mplsogre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.GRE == nil || p.GRE.Flags != 0 || p.GRE.Protocol != GREProtoMPLS || p.MPLS == nil ||
+		p.MPLS.Label != 4321 || !p.MPLS.BoS || p.Inner == nil || p.Inner.Eth != nil ||
+		p.Inner.TCP == nil || string(p.Inner.Payload) != "y" {
+		t.Errorf("MPLSoGRE: %v", p)
+	}
+	// A GRE key is not decoded further: the 4 bytes after the header are
+	// the key, not a label.
+	keyed := Ethernet{Dst: macB, Src: macA, Type: EtherTypeIPv4}.Build(
+		IPv4{TTL: 64, Protocol: ProtoGRE, Src: ipA, Dst: ipB}.Build(
+			GRE{Flags: GREFlagKey, Protocol: GREProtoMPLS}.Build([]byte{1, 2, 3, 4})))
+	p, err = Parse(keyed)
+	if err != nil || p.GRE == nil || p.GRE.Flags != GREFlagKey || p.MPLS != nil || !bytes.Equal(p.Payload, []byte{1, 2, 3, 4}) {
+		t.Errorf("keyed GRE: %v %v", p, err)
+	}
+	if _, err := Parse(Ethernet{Dst: macB, Src: macA, Type: EtherTypeIPv4}.Build(
+		IPv4{TTL: 64, Protocol: ProtoGRE, Src: ipA, Dst: ipB}.Build([]byte{0, 0}))); err == nil {
+		t.Error("2 bytes of GRE parsed without error")
+	}
+
 	// Ethernet padding ends up in Trailer, not in the payload.
 	short := Ethernet{Dst: macB, Src: macA, Type: EtherTypeIPv4}.Build(
 		IPv4{TTL: 64, Protocol: ProtoUDP, Src: ipA, Dst: ipB}.Build(UDP{SrcPort: 1, DstPort: 2}.Build(nil)))

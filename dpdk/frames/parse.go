@@ -55,8 +55,8 @@ type VXLANHeader struct {
 }
 
 // Packet is a decoded frame. Headers that are not present are nil. For
-// VXLAN, Inner is the inner Ethernet frame; for MPLSoUDP it is the inner
-// IPv4 packet (Inner.Eth nil).
+// VXLAN, Inner is the inner Ethernet frame; for MPLSoUDP and MPLSoGRE it is
+// the inner IPv4 packet (Inner.Eth nil).
 type Packet struct {
 	Eth   *Ethernet
 	ARP   *ARPHeader
@@ -65,6 +65,7 @@ type Packet struct {
 	TCP   *TCPHeader
 	ICMP  *ICMPHeader
 	VXLAN *VXLANHeader
+	GRE   *GRE
 	MPLS  *MPLS
 	Inner *Packet
 	// Payload is what follows the last decoded header, up to the end of
@@ -220,9 +221,46 @@ func (p *Packet) parseIPv4(b []byte) {
 		p.parseTCP(l4)
 	case ProtoICMP:
 		p.parseICMP(l4)
+	case ProtoGRE:
+		p.parseGRE(l4)
 	default:
 		p.Payload = l4
 	}
+}
+
+// parseGRE decodes a GRE header; only a plain one (no flags, version 0)
+// carrying MPLS is decoded further.
+func (p *Packet) parseGRE(b []byte) {
+	if len(b) < GRELen {
+		p.Payload = b
+		p.fail("GRE truncated: %d bytes", len(b))
+		return
+	}
+	p.GRE = &GRE{Flags: binary.BigEndian.Uint16(b[0:]), Protocol: binary.BigEndian.Uint16(b[2:])}
+	data := b[GRELen:]
+	if p.GRE.Flags != 0 || p.GRE.Protocol != GREProtoMPLS {
+		p.Payload = data
+		return
+	}
+	p.parseMPLS(data)
+}
+
+// parseMPLS decodes one label stack entry and, at the bottom of the stack,
+// the IPv4 packet under it.
+func (p *Packet) parseMPLS(data []byte) {
+	if len(data) < MPLSLen {
+		p.Payload = data
+		p.fail("MPLS truncated: %d bytes", len(data))
+		return
+	}
+	w := binary.BigEndian.Uint32(data)
+	p.MPLS = &MPLS{Label: w >> 12, TC: uint8(w>>9) & 7, BoS: w&0x100 != 0, TTL: uint8(w)}
+	if !p.MPLS.BoS {
+		p.Payload = data[MPLSLen:]
+		return
+	}
+	p.Inner = &Packet{}
+	p.Inner.parseIPv4(data[MPLSLen:])
 }
 
 func (p *Packet) parseUDP(b []byte) {
@@ -248,14 +286,7 @@ func (p *Packet) parseUDP(b []byte) {
 		p.Inner = &Packet{}
 		p.Inner.parseEth(data[VXLANLen:])
 	case u.DstPort == PortMPLSoUDP && len(data) >= MPLSLen:
-		w := binary.BigEndian.Uint32(data)
-		p.MPLS = &MPLS{Label: w >> 12, TC: uint8(w>>9) & 7, BoS: w&0x100 != 0, TTL: uint8(w)}
-		if !p.MPLS.BoS {
-			p.Payload = data[MPLSLen:]
-			return
-		}
-		p.Inner = &Packet{}
-		p.Inner.parseIPv4(data[MPLSLen:])
+		p.parseMPLS(data)
 	default:
 		p.Payload = data
 	}
@@ -319,7 +350,7 @@ var etherTypeNames = map[uint16]string{
 	EtherTypeIPv4: "IPv4", EtherTypeARP: "ARP", EtherTypeIPv6: "IPv6", EtherTypeLLDP: "LLDP",
 }
 
-var protoNames = map[uint8]string{ProtoICMP: "ICMP", ProtoTCP: "TCP", ProtoUDP: "UDP"}
+var protoNames = map[uint8]string{ProtoICMP: "ICMP", ProtoTCP: "TCP", ProtoUDP: "UDP", ProtoGRE: "GRE"}
 
 func hexBytes(b []byte) string {
 	const max = 48
@@ -411,6 +442,10 @@ func (p *Packet) appendFields(fs *[]Field, prefix string) {
 		add("vxlan.vni", "%d", v.VNI)
 		add("vxlan.rsvd2", "%#02x", v.Reserved2)
 	}
+	if g := p.GRE; g != nil {
+		add("gre.flags", "%#04x", g.Flags)
+		add("gre.proto", "%#04x", g.Protocol)
+	}
 	if m := p.MPLS; m != nil {
 		add("mpls.label", "%d", m.Label)
 		add("mpls.tc", "%d", m.TC)
@@ -459,6 +494,12 @@ func (p *Packet) String() string {
 		}
 		if v := q.VXLAN; v != nil {
 			s = append(s, fmt.Sprintf("VXLAN vni %d", v.VNI))
+		}
+		if g := q.GRE; g != nil {
+			s = append(s, fmt.Sprintf("GRE %#04x", g.Protocol))
+			if g.Flags != 0 {
+				s = append(s, fmt.Sprintf("flags %#04x", g.Flags))
+			}
 		}
 		if m := q.MPLS; m != nil {
 			s = append(s, fmt.Sprintf("MPLS %d", m.Label))

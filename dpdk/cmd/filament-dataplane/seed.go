@@ -25,7 +25,8 @@ func seedOps(c *config.Config) []*pb.Op {
 	types := map[string]pb.NextHopType{"interface": pb.NextHopType_NEXT_HOP_TYPE_INTERFACE,
 		"tunnel": pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, "ecmp": pb.NextHopType_NEXT_HOP_TYPE_ECMP,
 		"receive": pb.NextHopType_NEXT_HOP_TYPE_RECEIVE, "discard": pb.NextHopType_NEXT_HOP_TYPE_DISCARD}
-	encaps := map[string]pb.Encap{"vxlan": pb.Encap_ENCAP_VXLAN, "mplsoudp": pb.Encap_ENCAP_MPLSOUDP}
+	encaps := map[string]pb.Encap{"vxlan": pb.Encap_ENCAP_VXLAN, "mplsoudp": pb.Encap_ENCAP_MPLSOUDP,
+		"mplsogre": pb.Encap_ENCAP_MPLSOGRE}
 	// ECMP groups after their members, as config.Apply does.
 	for _, groups := range []bool{false, true} {
 		for _, n := range c.NextHops {

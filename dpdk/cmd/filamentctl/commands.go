@@ -48,9 +48,9 @@ func init() {
 			help: "Columns: VNI; VRF the VRF its decapsulated packets are routed in. A VXLAN packet for a\n" +
 				"VNI not listed is dropped as vni_unknown.\n",
 			run: cmdVNIs},
-		{name: "labels", summary: "MPLS label -> VRF maps (MPLSoUDP decapsulation, like TF's mpls --dump)",
-			help: "Columns: LABEL; VRF the VRF its decapsulated packets are routed in. An MPLSoUDP packet\n" +
-				"with a label not listed is dropped as mpls_label_unknown.\n",
+		{name: "labels", summary: "MPLS label -> VRF maps (MPLSoUDP and MPLSoGRE decapsulation, like TF's mpls --dump)",
+			help: "Columns: LABEL; VRF the VRF its decapsulated packets are routed in. An MPLSoUDP or\n" +
+				"MPLSoGRE packet with a label not listed is dropped as mpls_label_unknown.\n",
 			run: cmdLabels},
 		{name: "neighbors", summary: "underlay neighbours: static ones and tunnel endpoints",
 			help: "Columns: IP the underlay address; MAC its MAC (- while unresolved); STATE static (pinned),\n" +
@@ -292,7 +292,7 @@ func via(n *pb.NextHop) string {
 		return n.Port + " " + n.DstMac
 	case pb.NextHopType_NEXT_HOP_TYPE_TUNNEL:
 		s := fmt.Sprintf("%s %s to %s", n.Port, encapName(n.Encap), n.TunnelDst)
-		if n.Encap == pb.Encap_ENCAP_MPLSOUDP {
+		if isMPLS(n.Encap) {
 			s += " label " + u32(n.Label)
 		} else {
 			s += " vni " + u32(n.Vni)
@@ -374,7 +374,7 @@ func cmdNextHops(ctx context.Context, c *apiclient.Client, o *output) error {
 			details = "dst " + n.DstMac
 		case pb.NextHopType_NEXT_HOP_TYPE_TUNNEL:
 			j.Encap = encapName(n.Encap)
-			if n.Encap == pb.Encap_ENCAP_MPLSOUDP {
+			if isMPLS(n.Encap) {
 				j.Label = &n.Label
 			} else {
 				j.VNI = &n.Vni

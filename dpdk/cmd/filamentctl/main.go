@@ -210,6 +210,11 @@ func lower(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(
 func kindName(k pb.PortKind) string  { return lower(k.String(), "PORT_KIND_") }
 func nhType(t pb.NextHopType) string { return lower(t.String(), "NEXT_HOP_TYPE_") }
 func encapName(e pb.Encap) string    { return lower(e.String(), "ENCAP_") }
+
+// isMPLS: the encapsulation carries a label, not a VNI.
+func isMPLS(e pb.Encap) bool {
+	return e == pb.Encap_ENCAP_MPLSOUDP || e == pb.Encap_ENCAP_MPLSOGRE
+}
 func effectiveMTU(m uint32) uint32 {
 	if m == 0 {
 		return 1500

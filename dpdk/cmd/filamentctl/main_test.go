@@ -36,6 +36,7 @@ next_hops:
   - {id: 3, type: tunnel, port: fabric, encap: mplsoudp, tunnel_dst: 192.168.100.3, tunnel_gw: 192.168.100.254, label: 200}
   - {id: 4, type: ecmp, members: [2, 3]}
   - {id: 5, type: receive}
+  - {id: 6, type: tunnel, port: fabric, encap: mplsogre, tunnel_dst: 192.168.100.4, tunnel_gw: 192.168.100.254, label: 300}
 routes:
   - {vrf: 1, prefix: 10.10.1.2/32, next_hop: 1}
   - {vrf: 1, prefix: 10.10.2.0/24, next_hop: 4}
@@ -226,7 +227,7 @@ func TestCLI(t *testing.T) {
 			NextHops []nextHopJSON `json:"next_hops"`
 		}
 		jsonOf(t, bin, sock, &v, "nexthops")
-		if len(v.NextHops) != 5 {
+		if len(v.NextHops) != 6 {
 			t.Fatalf("%+v", v)
 		}
 		tun := v.NextHops[2]
@@ -236,6 +237,10 @@ func TestCLI(t *testing.T) {
 		}
 		if g := v.NextHops[3]; g.Type != "ecmp" || fmt.Sprint(g.Members) != "[2 3]" || g.Routes != 1 {
 			t.Errorf("next-hop 4: %+v", g)
+		}
+		if gre := v.NextHops[5]; gre.Type != "tunnel" || gre.Encap != "mplsogre" || gre.Label == nil || *gre.Label != 300 ||
+			gre.VNI != nil || gre.TunnelDst != "192.168.100.4" || gre.TunnelGW != "192.168.100.254" {
+			t.Errorf("next-hop 6: %+v", gre)
 		}
 	})
 	t.Run("vnis and labels", func(t *testing.T) {
@@ -259,7 +264,7 @@ func TestCLI(t *testing.T) {
 		if n := v.Neighbors[0]; n.IP != "192.168.100.2" || n.Static || n.Resolved || n.MAC != "" || fmt.Sprint(n.NextHops) != "[2]" {
 			t.Errorf("tunnel endpoint: %+v", n)
 		}
-		if n := v.Neighbors[1]; n.IP != "192.168.100.254" || !n.Static || n.MAC != "02:fb:00:00:00:fe" || fmt.Sprint(n.NextHops) != "[3]" {
+		if n := v.Neighbors[1]; n.IP != "192.168.100.254" || !n.Static || n.MAC != "02:fb:00:00:00:fe" || fmt.Sprint(n.NextHops) != "[3 6]" {
 			t.Errorf("static neighbour: %+v", n)
 		}
 	})
@@ -316,7 +321,7 @@ func TestCLI(t *testing.T) {
 			"nexthops":  "3   tunnel     fabric  mplsoudp to 192.168.100.3 label 200 via 192.168.100.254",
 			"vnis":      "100  1",
 			"labels":    "200    1",
-			"neighbors": "192.168.100.254  02:fb:00:00:00:fe  static      3",
+			"neighbors": "192.168.100.254  02:fb:00:00:00:fe  static      3,6",
 			"drops":     "no drops",
 			"stats":     "mbufs in use:",
 		} {
@@ -327,6 +332,12 @@ func TestCLI(t *testing.T) {
 			if r := ctl(t, bin, cmd, "--help"); r.code != 0 || !strings.Contains(r.stderr, "Usage: filamentctl "+cmd) {
 				t.Errorf("%s --help: %+v", cmd, r)
 			}
+		}
+	})
+	t.Run("mplsogre next-hop", func(t *testing.T) {
+		want := "6   tunnel     fabric  mplsogre to 192.168.100.4 label 300 via 192.168.100.254"
+		if r := ctl(t, bin, "--socket", sock, "nexthops"); r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("nexthops: exit %d, want a line with %q:\n%s%s", r.code, want, r.stdout, r.stderr)
 		}
 	})
 	t.Run("usage", func(t *testing.T) {

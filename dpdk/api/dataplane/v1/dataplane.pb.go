@@ -161,6 +161,7 @@ const (
 	Encap_ENCAP_UNSPECIFIED Encap = 0
 	Encap_ENCAP_VXLAN       Encap = 1
 	Encap_ENCAP_MPLSOUDP    Encap = 2
+	Encap_ENCAP_MPLSOGRE    Encap = 3 // GRE (no options) protocol 0x8847, one label
 )
 
 // Enum value maps for Encap.
@@ -169,11 +170,13 @@ var (
 		0: "ENCAP_UNSPECIFIED",
 		1: "ENCAP_VXLAN",
 		2: "ENCAP_MPLSOUDP",
+		3: "ENCAP_MPLSOGRE",
 	}
 	Encap_value = map[string]int32{
 		"ENCAP_UNSPECIFIED": 0,
 		"ENCAP_VXLAN":       1,
 		"ENCAP_MPLSOUDP":    2,
+		"ENCAP_MPLSOGRE":    3,
 	}
 )
 
@@ -730,7 +733,7 @@ type NextHop struct {
 	TunnelDst     string                 `protobuf:"bytes,6,opt,name=tunnel_dst,json=tunnelDst,proto3" json:"tunnel_dst,omitempty"`          // tunnel: the remote vRouter's underlay address
 	TunnelGw      string                 `protobuf:"bytes,7,opt,name=tunnel_gw,json=tunnelGw,proto3" json:"tunnel_gw,omitempty"`             // tunnel: the underlay next hop, "" when the remote is on the fabric's L2
 	Vni           uint32                 `protobuf:"varint,8,opt,name=vni,proto3" json:"vni,omitempty"`                                      // tunnel vxlan: 0..16777215
-	Label         uint32                 `protobuf:"varint,9,opt,name=label,proto3" json:"label,omitempty"`                                  // tunnel mplsoudp: 16..1048575
+	Label         uint32                 `protobuf:"varint,9,opt,name=label,proto3" json:"label,omitempty"`                                  // tunnel mplsoudp, mplsogre: 16..1048575
 	Members       []uint32               `protobuf:"varint,10,rep,packed,name=members,proto3" json:"members,omitempty"`                      // ecmp: ids of interface or tunnel next-hops
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -950,7 +953,7 @@ func (x *VniMap) GetVrf() uint32 {
 	return 0
 }
 
-// LabelMap maps an MPLS label (the key, MPLSoUDP) to a VRF.
+// LabelMap maps an MPLS label (the key, MPLSoUDP and MPLSoGRE) to a VRF.
 type LabelMap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Label         uint32                 `protobuf:"varint,1,opt,name=label,proto3" json:"label,omitempty"`
@@ -3420,11 +3423,12 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\x14NEXT_HOP_TYPE_TUNNEL\x10\x02\x12\x16\n" +
 	"\x12NEXT_HOP_TYPE_ECMP\x10\x03\x12\x19\n" +
 	"\x15NEXT_HOP_TYPE_RECEIVE\x10\x04\x12\x19\n" +
-	"\x15NEXT_HOP_TYPE_DISCARD\x10\x05*C\n" +
+	"\x15NEXT_HOP_TYPE_DISCARD\x10\x05*W\n" +
 	"\x05Encap\x12\x15\n" +
 	"\x11ENCAP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vENCAP_VXLAN\x10\x01\x12\x12\n" +
-	"\x0eENCAP_MPLSOUDP\x10\x02*Z\n" +
+	"\x0eENCAP_MPLSOUDP\x10\x02\x12\x12\n" +
+	"\x0eENCAP_MPLSOGRE\x10\x03*Z\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACTION_CREATE\x10\x01\x12\x12\n" +
