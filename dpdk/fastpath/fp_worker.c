@@ -129,14 +129,18 @@ fp_flow_hash(const struct rte_ipv4_hdr *ip, uint16_t l3_avail)
 {
 	uint32_t h = rte_hash_crc_4byte(ip->src_addr, 0x9e3779b9);
 	uint16_t ihl = (ip->version_ihl & 0xf) << 2;
+	uint32_t ports;
 
 	h = rte_hash_crc_4byte(ip->dst_addr, h);
 	h = rte_hash_crc_4byte(ip->next_proto_id, h);
 	if ((ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_UDP) &&
 	    !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
 						     RTE_IPV4_HDR_OFFSET_MASK)) &&
-	    l3_avail >= ihl + 4)
-		h = rte_hash_crc_4byte(*(const uint32_t *)((const uint8_t *)ip + ihl), h);
+	    l3_avail >= ihl + 4) {
+		/* memcpy: the ports are only 2-byte aligned (one load all the same) */
+		memcpy(&ports, (const uint8_t *)ip + ihl, sizeof(ports));
+		h = rte_hash_crc_4byte(ports, h);
+	}
 	return h;
 }
 
@@ -695,7 +699,8 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 			fp_drop(lc, m, FP_DROP_MPLS_TRUNCATED);
 			return;
 		}
-		w = rte_be_to_cpu_32(*(const uint32_t *)(udp + 1));
+		memcpy(&w, udp + 1, sizeof(w)); /* 2-byte aligned */
+		w = rte_be_to_cpu_32(w);
 		if (unlikely(!(w & 0x100))) {
 			fp_drop(lc, m, FP_DROP_MPLS_STACK);
 			return;
