@@ -2,7 +2,7 @@
 # Build the fast path's libFuzzer harness: the fast path's C files and the
 # harness with ASan and UBSan (any UBSan report aborts), against Debian's
 # DPDK (not instrumented). Usage: build.sh OUT (default bin/fuzz-fastpath at
-# the repository's root). Needs clang (scripts/deps.sh installs it).
+# the repository's root). Needs clang and libclang-rt-dev (scripts/deps.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fp=$(dirname "$here")
