@@ -5,9 +5,8 @@
  * (build.sh); DPDK itself is not instrumented. EAL starts once, on anonymous
  * memory, with the one worker lcore fp_init needs stopped right away: every
  * input is run on the calling thread through the worker's own stages
- * (fp_worker.c is compiled here a second time, as fp_trace_worker.c does),
- * so each run is deterministic up to timers (ICMP token bucket, ARP request
- * gap) and the counters can be checked exactly.
+ * (fp_worker.c is compiled here a second time, as fp_trace_worker.c does):
+ * nothing runs concurrently, so the counters can be checked exactly.
  *
  * Input: one mode byte, then frames as { port selector, length (2 bytes, big
  * endian, low 11 bits used), bytes }; a last frame shorter than its length
