@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
+# Filament: make deps | build | test | fuzz | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
+.PHONY: all deps hugepages build vet test test-go fuzz run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
 
 all: build
 
@@ -28,9 +28,19 @@ vet: deps
 	$(GO) vet ./...
 
 # Everything CI runs: deps, hugepages (--no-huge fallback inside the tests),
-# vet, then all Go tests (the DPDK ones one package at a time).
+# vet, then all Go tests (the DPDK ones one package at a time), the fast
+# path's sanitizer fuzzing among them (about 40 s: dpdk/fastpath/fuzz).
 test: deps hugepages vet build
 	$(GO) test -p 1 $(GOFLAGS_TEST) ./...
+
+# Coverage-guided fuzzing of the fast path's packet path (libFuzzer, ASan,
+# UBSan; docs/fuzzing.md) for FUZZ_TIME seconds (default 600) with FUZZ_JOBS
+# processes (default 1). make test fuzzes for a bounded time too
+# (dpdk/fastpath/fuzz TestFuzz, FUZZ_TEST_SECONDS, default 25).
+FUZZ_TIME ?= 600
+FUZZ_JOBS ?= 1
+fuzz: deps
+	FUZZ_TIME=$(FUZZ_TIME) FUZZ_JOBS=$(FUZZ_JOBS) dpdk/fastpath/fuzz/run.sh
 
 run: build hugepages
 	@scripts/demo.sh

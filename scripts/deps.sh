@@ -2,7 +2,9 @@
 # Install what building and testing Filament needs, idempotently: Debian
 # packages only when one is missing (apt-get update at most once).
 set -euo pipefail
-pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config gcc clang iproute2 iputils-ping
+# libclang-rt-dev: libFuzzer and the sanitizer runtimes of clang (only a
+# Recommends of clang, which --no-install-recommends skips): make fuzz, make test.
+pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config gcc clang libclang-rt-dev iproute2 iputils-ping
       libpcap-dev tcpdump ethtool procps iperf3)
 missing=()
 for p in "${pkgs[@]}"; do

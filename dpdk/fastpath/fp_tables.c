@@ -259,21 +259,23 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + sizeof(*vx);
 	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
-		uint32_t *label = (uint32_t *)(udp + 1);
+		/* label | TC 0 | bottom of stack | TTL 64; at offset 42, so
+		 * stored unaligned (memcpy: a uint32_t store there is UB) */
+		uint32_t label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
 
 		udp->dst_port = rte_cpu_to_be_16(FP_MPLSOUDP_PORT);
-		/* label | TC 0 | bottom of stack | TTL 64 */
-		*label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
+		memcpy(udp + 1, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + 4;
 	} else {
 		/* GRE without checksum, key or sequence number (RFC 2784):
 		 * flags and version 0, then the protocol. Nothing varies per
 		 * packet but the outer IP's tos, length and checksum. */
 		uint16_t *gre = (uint16_t *)(ip + 1);
-		uint32_t *label = (uint32_t *)(gre + 2);
+		/* at offset 38: stored unaligned, as MPLSoUDP's */
+		uint32_t label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
 
 		gre[1] = rte_cpu_to_be_16(FP_GRE_PROTO_MPLS);
-		*label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
+		memcpy(gre + 2, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + 4 + 4;
 	}
 }

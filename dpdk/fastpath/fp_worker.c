@@ -129,14 +129,18 @@ fp_flow_hash(const struct rte_ipv4_hdr *ip, uint16_t l3_avail)
 {
 	uint32_t h = rte_hash_crc_4byte(ip->src_addr, 0x9e3779b9);
 	uint16_t ihl = (ip->version_ihl & 0xf) << 2;
+	uint32_t ports;
 
 	h = rte_hash_crc_4byte(ip->dst_addr, h);
 	h = rte_hash_crc_4byte(ip->next_proto_id, h);
 	if ((ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_UDP) &&
 	    !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
 						     RTE_IPV4_HDR_OFFSET_MASK)) &&
-	    l3_avail >= ihl + 4)
-		h = rte_hash_crc_4byte(*(const uint32_t *)((const uint8_t *)ip + ihl), h);
+	    l3_avail >= ihl + 4) {
+		/* memcpy: the ports are only 2-byte aligned (one load all the same) */
+		memcpy(&ports, (const uint8_t *)ip + ihl, sizeof(ports));
+		h = rte_hash_crc_4byte(ports, h);
+	}
 	return h;
 }
 
@@ -657,9 +661,13 @@ fp_pod_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 static __rte_always_inline uint16_t
 fp_mpls_pop(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t off)
 {
-	uint32_t w = rte_be_to_cpu_32(*rte_pktmbuf_mtod_offset(m, const unaligned_uint32_t *, off));
 	struct rte_ether_hdr *eth;
 	uint16_t vrf1;
+	uint32_t w;
+
+	/* 2-byte aligned: a uint32_t load there is undefined behaviour */
+	memcpy(&w, rte_pktmbuf_mtod_offset(m, const void *, off), sizeof(w));
+	w = rte_be_to_cpu_32(w);
 
 	if (unlikely(!(w & 0x100))) {
 		fp_drop(lc, m, FP_DROP_MPLS_STACK);

@@ -1,0 +1,195 @@
+// Package fuzz runs the fast path's libFuzzer harness (harness/, built by
+// build.sh with ASan and UBSan) and holds its seed corpus: the golden tests'
+// kinds of frames, addressed to the harness's table state
+// (harness/fuzz_topology.h), in the harness's input format.
+package fuzz
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/filament-net/filament/dpdk/frames"
+)
+
+// Port selectors of the harness (harness/fuzz_topology.h).
+const (
+	PodA byte = iota
+	PodB
+	Fabric
+	Host
+	PodC
+	XConnect
+)
+
+// Input modes: the first byte of an input.
+const (
+	OneByOne byte = 0 // each frame injected, processed and accounted alone
+	Burst    byte = 1 // all injected, then every port polled in bursts
+	// State set before the input (the rest of the mode byte):
+	NoICMP   byte = 2 // the ICMP error budget is spent
+	Resolved byte = 4 // the learnt neighbour 192.168.100.9 is resolved
+)
+
+// Frame is one frame of an input, received on port (a selector).
+type Frame struct {
+	Port  byte
+	Bytes []byte
+}
+
+// Encode writes an input as the harness reads it: the mode, then per frame
+// the port selector, its length (2 bytes, big endian) and its bytes.
+func Encode(mode byte, fs ...Frame) []byte {
+	b := []byte{mode}
+	for _, f := range fs {
+		if len(f.Bytes) > 0x7ff {
+			panic(fmt.Sprintf("fuzz: %d-byte frame: at most 2047", len(f.Bytes)))
+		}
+		b = append(b, f.Port, 0, 0)
+		binary.BigEndian.PutUint16(b[len(b)-2:], uint16(len(f.Bytes)))
+		b = append(b, f.Bytes...)
+	}
+	return b
+}
+
+var (
+	vrMAC     = frames.MustMAC("00:00:5e:00:01:00") // fp_config_defaults
+	podAMAC   = frames.MustMAC("02:00:00:01:00:0a")
+	podBMAC   = frames.MustMAC("02:00:00:01:00:0b")
+	podCMAC   = frames.MustMAC("02:00:00:02:00:0a")
+	fabricMAC = frames.MustMAC("02:fa:00:00:00:01")
+	remoteMAC = frames.MustMAC("02:fb:00:00:00:02")
+	hostMAC   = frames.MustMAC("02:40:00:00:00:01")
+	underlay  = ip("192.168.100.1")
+	remote2   = ip("192.168.100.2")
+	podA      = ip("10.1.0.10")
+	podB      = ip("10.1.0.11")
+	gateway   = ip("10.1.0.1")
+)
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func eth(dst, src net.HardwareAddr, typ uint16, payload []byte) []byte {
+	return frames.Ethernet{Dst: dst, Src: src, Type: typ}.Build(payload)
+}
+
+func udp4(src, dst netip.Addr, ttl uint8, payload []byte) []byte {
+	return frames.IPv4{TTL: ttl, Protocol: frames.ProtoUDP, Src: src, Dst: dst}.Build(
+		frames.UDP{SrcPort: 1000, DstPort: 2000}.Build(payload))
+}
+
+// fromPodA is an IPv4 packet as pod A sends it to its gateway.
+func fromPodA(pkt []byte) Frame {
+	return Frame{PodA, eth(vrMAC, podAMAC, frames.EtherTypeIPv4, pkt)}
+}
+
+// fromFabric is an outer UDP packet from the remote vRouter 192.168.100.2.
+func fromFabric(dport uint16, payload []byte) Frame {
+	return Frame{Fabric, eth(fabricMAC, remoteMAC, frames.EtherTypeIPv4,
+		frames.IPv4{TTL: 64, Protocol: frames.ProtoUDP, Src: remote2, Dst: underlay}.Build(
+			frames.UDP{SrcPort: 50000, DstPort: dport}.Build(payload)))}
+}
+
+func vxlan(vni uint32, flags uint8, inner []byte) Frame {
+	return fromFabric(frames.PortVXLAN, frames.VXLAN{Flags: flags, VNI: vni}.Build(
+		eth(vrMAC, vrMAC, frames.EtherTypeIPv4, inner)))
+}
+
+func mpls(label uint32, bos bool, inner []byte) Frame {
+	return fromFabric(frames.PortMPLSoUDP, frames.MPLS{Label: label, BoS: bos, TTL: 64}.Build(inner))
+}
+
+// broken returns a copy of f with b[off] set to v (off counts from the
+// frame's start).
+func broken(f Frame, off int, v byte) Frame {
+	b := frames.Clone(f.Bytes)
+	b[off] = v
+	return Frame{f.Port, b}
+}
+
+// Seeds returns the seed corpus by file name: one input per kind of frame
+// of the golden tests (one by one), and all of them in one burst.
+func Seeds() map[string][]byte {
+	payload := []byte("filament fuzz seed")
+	big := make([]byte, 1460) // > 1500 with VXLAN's 50 bytes
+	toB := fromPodA(udp4(podA, podB, 64, payload))
+	ipOff := frames.EthernetLen
+	named := []struct {
+		name string
+		f    Frame
+	}{
+		{"pod-to-pod", toB},
+		{"pod-to-pod-tcp", fromPodA(frames.IPv4{TTL: 64, Protocol: frames.ProtoTCP, Src: podA, Dst: podB}.Build(
+			frames.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, Flags: 0x02, Window: 65535}.Build(podA, podB, nil)))},
+		{"padded", Frame{PodA, frames.Pad(toB.Bytes, frames.MinFrame, 0xa5)}},
+		{"encap-vxlan", fromPodA(udp4(podA, ip("10.2.0.5"), 64, payload))},
+		{"encap-mplsoudp", fromPodA(udp4(podA, ip("10.3.0.5"), 64, payload))},
+		{"encap-ecmp-1", fromPodA(udp4(podA, ip("10.4.0.1"), 64, payload))},
+		{"encap-ecmp-2", fromPodA(udp4(podA, ip("10.4.0.2"), 64, payload))},
+		{"discard", fromPodA(udp4(podA, ip("10.5.0.1"), 64, payload))},
+		{"neigh-unresolved", fromPodA(udp4(podA, ip("10.9.0.1"), 64, payload))},
+		{"no-route", fromPodA(udp4(podA, ip("172.16.0.1"), 64, payload))},
+		{"ttl-1", fromPodA(udp4(podA, podB, 1, payload))},
+		{"ttl-0", fromPodA(udp4(podA, podB, 0, payload))},
+		{"too-big-df", fromPodA(frames.IPv4{TTL: 64, Flags: frames.IPv4DF, Protocol: frames.ProtoUDP, Src: podA, Dst: ip("10.2.0.5")}.Build(
+			frames.UDP{SrcPort: 1, DstPort: 2}.Build(big)))},
+		{"ip-options", fromPodA(frames.IPv4{TTL: 64, Protocol: frames.ProtoUDP, Src: podA, Dst: podB, Options: []byte{1, 1, 1, 0}}.Build(
+			frames.UDP{SrcPort: 1, DstPort: 2}.Build(payload)))},
+		{"echo-gateway", fromPodA(frames.IPv4{TTL: 64, Protocol: frames.ProtoICMP, Src: podA, Dst: gateway}.Build(
+			frames.ICMPEcho{Type: frames.ICMPEchoRequest, ID: 7, Seq: 1}.Build(payload)))},
+		{"punt-host", fromPodA(udp4(podA, gateway, 64, payload))},
+		{"arp-request", Frame{PodA, eth(frames.Broadcast, podAMAC, frames.EtherTypeARP, frames.ARP{
+			Op: frames.ARPRequest, SenderMAC: podAMAC, SenderIP: podA, TargetIP: gateway}.Build())}},
+		{"spoof-ip", fromPodA(udp4(ip("10.1.0.99"), podB, 64, payload))},
+		{"spoof-mac", Frame{PodA, eth(vrMAC, podBMAC, frames.EtherTypeIPv4, udp4(podA, podB, 64, payload))}},
+		{"l2-not-for-us", Frame{PodA, eth(podBMAC, podAMAC, frames.EtherTypeIPv4, udp4(podA, podB, 64, payload))}},
+		{"ipv6", Frame{PodA, eth(vrMAC, podAMAC, frames.EtherTypeIPv6, make([]byte, 40))}},
+		{"lldp", Frame{PodA, eth(vrMAC, podAMAC, frames.EtherTypeLLDP, payload)}},
+		{"eth-truncated", Frame{PodA, toB.Bytes[:13]}},
+		{"ip-truncated", Frame{PodA, toB.Bytes[:ipOff+19]}},
+		{"ip-version", broken(toB, ipOff+frames.IPv4VersionIHLOff, 0x65)},
+		{"ip-ihl", broken(toB, ipOff+frames.IPv4VersionIHLOff, 0x4f)},
+		{"ip-total-length", broken(toB, ipOff+frames.IPv4TotalLenOff, 0xff)},
+		{"ip-checksum", broken(toB, ipOff+frames.IPv4ChecksumOff, toB.Bytes[ipOff+frames.IPv4ChecksumOff]^0xff)},
+		{"decap-vxlan", vxlan(100, frames.VXLANFlagI, udp4(ip("10.2.0.5"), podA, 64, payload))},
+		{"decap-vxlan-vrf2", vxlan(102, frames.VXLANFlagI, udp4(ip("10.2.0.5"), podA, 64, payload))},
+		{"decap-vxlan-no-fib", vxlan(103, frames.VXLANFlagI, udp4(ip("10.2.0.5"), podA, 64, payload))},
+		{"decap-vxlan-vni-unknown", vxlan(999, frames.VXLANFlagI, udp4(ip("10.2.0.5"), podA, 64, payload))},
+		{"decap-vxlan-flags", vxlan(100, 0, udp4(ip("10.2.0.5"), podA, 64, payload))},
+		{"decap-vxlan-empty", vxlan(100, frames.VXLANFlagI, nil)},
+		{"decap-mplsoudp", mpls(200, true, udp4(ip("10.3.0.5"), podB, 64, payload))},
+		{"decap-mplsoudp-label-unknown", mpls(201, true, udp4(ip("10.3.0.5"), podB, 64, payload))},
+		{"decap-mplsoudp-stack", mpls(200, false, udp4(ip("10.3.0.5"), podB, 64, payload))},
+		{"decap-mplsoudp-not-ip", mpls(200, true, make([]byte, 20))},
+		{"fabric-arp-reply", Frame{Fabric, eth(fabricMAC, frames.MustMAC("02:fb:00:00:00:09"), frames.EtherTypeARP, frames.ARP{
+			Op: frames.ARPReply, SenderMAC: frames.MustMAC("02:fb:00:00:00:09"), SenderIP: ip("192.168.100.9"),
+			TargetMAC: fabricMAC, TargetIP: underlay}.Build())}},
+		{"fabric-arp-request", Frame{Fabric, eth(frames.Broadcast, remoteMAC, frames.EtherTypeARP, frames.ARP{
+			Op: frames.ARPRequest, SenderMAC: remoteMAC, SenderIP: remote2, TargetIP: underlay}.Build())}},
+		{"fabric-echo", Frame{Fabric, eth(fabricMAC, remoteMAC, frames.EtherTypeIPv4,
+			frames.IPv4{TTL: 64, Protocol: frames.ProtoICMP, Src: remote2, Dst: underlay}.Build(
+				frames.ICMPEcho{Type: frames.ICMPEchoRequest, ID: 1, Seq: 1}.Build(payload)))}},
+		{"host-to-pod", Frame{Host, eth(vrMAC, hostMAC, frames.EtherTypeIPv4, udp4(gateway, podA, 64, payload))}},
+		{"pod-c-too-big", Frame{PodC, eth(vrMAC, podCMAC, frames.EtherTypeIPv4,
+			frames.IPv4{TTL: 64, Flags: frames.IPv4DF, Protocol: frames.ProtoUDP, Src: podA, Dst: ip("10.7.0.1")}.Build(
+				frames.UDP{SrcPort: 1, DstPort: 2}.Build(big)))}},
+		{"pod-c-echo", Frame{PodC, eth(vrMAC, podCMAC, frames.EtherTypeIPv4,
+			frames.IPv4{TTL: 64, Protocol: frames.ProtoICMP, Src: podA, Dst: gateway}.Build(
+				frames.ICMPEcho{Type: frames.ICMPEchoRequest, ID: 2, Seq: 1}.Build(payload)))}},
+		{"xconnect", Frame{XConnect, toB.Bytes}},
+	}
+	out := make(map[string][]byte, len(named)+1)
+	all := make([]Frame, 0, len(named))
+	for _, n := range named {
+		out[n.name] = Encode(OneByOne, n.f)
+		all = append(all, n.f)
+	}
+	out["burst-all"] = Encode(Burst, all...)
+	out["ttl-1-no-icmp"] = Encode(OneByOne|NoICMP, fromPodA(udp4(podA, podB, 1, payload)))
+	unresolved := fromPodA(udp4(podA, ip("10.9.0.1"), 64, payload))
+	out["neigh-resolved"] = Encode(OneByOne|Resolved, unresolved)
+	// The second is dropped: one ARP request per neighbour per 100 ms.
+	out["neigh-unresolved-twice"] = Encode(OneByOne, unresolved, unresolved)
+	return out
+}
