@@ -131,9 +131,10 @@ type Testpmd struct{ Mode string }
 func (t Testpmd) Name() string { return "testpmd-" + t.Mode }
 
 func (t Testpmd) Start(ctx context.Context, env *Env, a, b string) (func() error, error) {
+	prefix := fmt.Sprintf("fil-suite-testpmd-%d", os.Getpid())
 	p, err := startProcess(env, t.Name(), "dpdk-testpmd",
 		"--lcores", fmt.Sprintf("0@%d,1@%d", env.DUTCPU, env.DUTCPU), "--no-pci", "--in-memory",
-		"--single-file-segments", "--file-prefix", fmt.Sprintf("fil-suite-testpmd-%d", os.Getpid()),
+		"--single-file-segments", "--file-prefix", prefix,
 		"--log-level", "*:notice",
 		"--vdev", "net_memif0,role=server,id=0,socket-abstract=no,socket="+a,
 		"--vdev", "net_memif1,role=server,id=0,socket-abstract=no,socket="+b,
@@ -141,11 +142,17 @@ func (t Testpmd) Start(ctx context.Context, env *Env, a, b string) (func() error
 	if err != nil {
 		return nil, err
 	}
+	stop := func() error {
+		err := p.stop()
+		// EAL leaves its runtime directory behind.
+		_ = os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
+		return err
+	}
 	if err := waitSockets(ctx, p, a, b); err != nil {
-		_ = p.stop()
+		_ = stop()
 		return nil, err
 	}
-	return p.stop, nil
+	return stop, nil
 }
 
 // Mode is what a filament row measures.

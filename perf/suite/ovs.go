@@ -147,6 +147,8 @@ func (in *ovsInstance) stop() error {
 	if in.db != nil {
 		errs = append(errs, in.db.stop())
 	}
+	// DPDK in ovs-vswitchd leaves its runtime directory behind.
+	_ = os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fil-suite-ovs-%d", os.Getpid()))
 	return errors.Join(errs...)
 }
 

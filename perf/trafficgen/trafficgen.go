@@ -13,6 +13,7 @@ package trafficgen
 #cgo CFLAGS: -O3 -Wall -Wno-address-of-packed-member -DALLOW_EXPERIMENTAL_API
 #include <stdlib.h>
 #include <rte_version.h>
+#include <rte_eal.h>
 #include "tg.h"
 */
 import "C"
@@ -20,6 +21,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -102,11 +104,17 @@ func Start(cfg Config) (*Generator, error) {
 	return &Generator{hz: uint64(C.tg_tsc_hz())}, nil
 }
 
-// Close stops the worker, closes the ports and releases the EAL.
+// Close stops the worker, closes the ports and releases the EAL, then
+// removes the EAL's runtime directory (/var/run/dpdk/<file-prefix>), which
+// DPDK 22.11 leaves behind: the generator is the only process of its prefix.
 func (g *Generator) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	dir := C.GoString(C.rte_eal_get_runtime_dir())
 	C.tg_fini()
+	if dir != "" && dir != "/" {
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // DPDKVersion is the linked DPDK's version string.

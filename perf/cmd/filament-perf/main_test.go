@@ -83,9 +83,10 @@ func testpmd(t *testing.T) string {
 		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
 	}
 	sock := filepath.Join(t.TempDir(), "dut.sock")
+	prefix := fmt.Sprintf("fil-perftest-dut-%d", os.Getpid())
 	var log bytes.Buffer
 	cmd := exec.Command("dpdk-testpmd", "--lcores", "0@1,1@1", "--no-pci", "--in-memory", "--single-file-segments",
-		"--file-prefix", fmt.Sprintf("fil-perftest-dut-%d", os.Getpid()), "--log-level", "*:notice",
+		"--file-prefix", prefix, "--log-level", "*:notice",
 		"--vdev", "net_memif0,role=server,id=0,socket-abstract=no,socket="+sock,
 		"--", "--forward-mode=io", "--nb-cores=1", "--stats-period=60")
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -103,6 +104,7 @@ func testpmd(t *testing.T) string {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+		_ = os.RemoveAll(filepath.Join("/var/run/dpdk", prefix)) // EAL leaves it behind
 		if t.Failed() {
 			t.Logf("testpmd:\n%s", log.String())
 		}
