@@ -50,6 +50,11 @@ func Markdown(w io.Writer, m Meta, sums []Summary) {
 			p("| row | what | NDR Mpps | PDR Mpps | NDR / %s | PDR / %s | cycles/pkt at PDR | latency at 50%% PDR p50 / p99 / p99.9 (us) | placement |\n", Baseline, Baseline)
 			p("|---|---|---|---|---|---|---|---|---|\n")
 		}
+		if s.NDR.N == 0 && len(s.Errors) == 0 && s.Mixed > 0 {
+			p("| %s | %s | left out: the host moved the vCPUs during its %d sample(s) (mixed) | | | | | | %s |\n",
+				s.Row, s.What, s.Mixed, places(s))
+			continue
+		}
 		if s.NDR.N == 0 {
 			p("| %s | %s | failed: %s | | | | | | |\n", s.Row, s.What, oneLine(s.Errors))
 			continue

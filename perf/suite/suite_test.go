@@ -105,3 +105,19 @@ func TestWireSizes(t *testing.T) {
 		}
 	}
 }
+
+// A row whose only sample saw the placement change is left out of the
+// table with that reason, not reported as failed.
+func TestMarkdownMixed(t *testing.T) {
+	plan := Plan{Rows: []Row{{Name: Baseline, What: "b"}, {Name: "x", What: "x row"}}, Sizes: []string{"64"}}
+	samples := []Sample{
+		{Row: Baseline, Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Near},
+		{Row: "x", Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Mixed},
+	}
+	var b strings.Builder
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples))
+	if !strings.Contains(b.String(), "| x | x row | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
+		strings.Contains(b.String(), "failed") {
+		t.Fatalf("report:\n%s", b.String())
+	}
+}
