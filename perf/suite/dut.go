@@ -94,8 +94,7 @@ func (p *process) stop() error {
 
 func (p *process) tail() string {
 	b, _ := os.ReadFile(p.log.Name())
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+	return tailLines(string(b), 15)
 }
 
 // waitSockets polls until both memif sockets exist or the process dies.

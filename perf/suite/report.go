@@ -3,6 +3,7 @@ package suite
 import (
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -41,7 +42,7 @@ func Markdown(w io.Writer, m Meta, sums []Summary) {
 	p("- Placement: the cache-line round trip between the two CPUs is probed before and after every sample (near < %d ns: the host runs the vCPUs on cores that share a cache; far otherwise, and every rate roughly halves). A ratio pairs a sample only with the baseline of the same round in the same placement; samples during which the placement changed (mixed) are left out.\n", placement.NearMaxNs)
 	p("- Ratios are taken round by round against `%s` of the same round and size: they travel between machines, the absolute rates do not (2 shared vCPUs, see `../shared/notes/benchmarking.md`). Cycles/packet = TSC Hz / PDR: the device's core is saturated at PDR. At 64 B `testpmd-io` may be bounded by the generator rather than the ports.\n\n", Baseline)
 	for _, img := range m.Images {
-		p("![%s](%s)\n\n", strings.TrimSuffix(filepathBase(img), ".png"), img)
+		p("![%s](%s)\n\n", strings.TrimSuffix(path.Base(img), ".png"), img)
 	}
 	var size string
 	for _, s := range sums {
@@ -127,11 +128,4 @@ func oneLine(errs []string) string {
 		l = l[:200] + "..."
 	}
 	return l
-}
-
-func filepathBase(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }
