@@ -721,22 +721,34 @@ func TestDriverSwitch(t *testing.T) {
 	p2 := n.add(t, tn, "p2")
 	ping(t, tn, p1, p2.ip)
 
-	if err := n.agent.stop(); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := os.ReadFile(n.agentCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(n.agentCfg, append(cfg, "attach:\n  veth: {driver: af_xdp}\n"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.startAgent(t)
-	for _, p := range dump(t, c).Ports {
-		if p.Kind == pb.PortKind_PORT_KIND_POD && !strings.HasPrefix(p.Devargs, "net_af_xdp_") {
-			t.Errorf("port %s: devargs %s, want af_xdp", p.Name, p.Devargs)
+	// switchTo restarts the agent with the veth driver and checks every pod
+	// port uses it and whether the veths carry an XDP program.
+	switchTo := func(driver, devargs string, xdp bool, pods ...pod) {
+		t.Helper()
+		if err := n.agent.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(n.agentCfg, append(cfg, "attach:\n  veth: {driver: "+driver+"}\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.startAgent(t)
+		for _, p := range dump(t, c).Ports {
+			if p.Kind == pb.PortKind_PORT_KIND_POD && !strings.HasPrefix(p.Devargs, devargs) {
+				t.Errorf("port %s: devargs %s, want %s", p.Name, p.Devargs, devargs)
+			}
+		}
+		for _, p := range pods {
+			out, _ := exec.Command("ip", "-n", nodeNS, "link", "show", hostIf(p)).CombinedOutput()
+			if strings.Contains(string(out), "prog/xdp") != xdp {
+				t.Fatalf("%s with %s: XDP program %v expected:\n%s", hostIf(p), driver, xdp, out)
+			}
 		}
 	}
+	switchTo("af_xdp", "net_af_xdp_", true, p1, p2)
 	ping(t, tn, p1, p2.ip)
 	p3 := n.add(t, tn, "p3")
 	ping(t, tn, p3, p1.ip)
@@ -744,28 +756,7 @@ func TestDriverSwitch(t *testing.T) {
 
 	// And back: DPDK leaves its XDP program on each veth when the af_xdp
 	// port closes; the agent removes it before the af_packet port comes.
-	for _, p := range []pod{p1, p2, p3} {
-		if out, _ := exec.Command("ip", "-n", nodeNS, "link", "show", hostIf(p)).CombinedOutput(); !strings.Contains(string(out), "prog/xdp") {
-			t.Fatalf("%s under af_xdp has no XDP program:\n%s", hostIf(p), out)
-		}
-	}
-	if err := n.agent.stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(n.agentCfg, append(cfg, "attach:\n  veth: {driver: af_packet}\n"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.startAgent(t)
-	for _, p := range dump(t, c).Ports {
-		if p.Kind == pb.PortKind_PORT_KIND_POD && !strings.HasPrefix(p.Devargs, "net_af_packet") {
-			t.Errorf("port %s: devargs %s, want af_packet", p.Name, p.Devargs)
-		}
-	}
-	for _, p := range []pod{p1, p2, p3} {
-		if out, _ := exec.Command("ip", "-n", nodeNS, "link", "show", hostIf(p)).CombinedOutput(); strings.Contains(string(out), "xdp") {
-			t.Fatalf("%s keeps an XDP program after the switch to af_packet:\n%s", hostIf(p), out)
-		}
-	}
+	switchTo("af_packet", "net_af_packet", false, p1, p2, p3)
 	ping(t, tn, p1, p2.ip)
 	ping(t, tn, p3, p1.ip)
 }
