@@ -628,9 +628,13 @@ type Port struct {
 	Mac string `protobuf:"bytes,5,opt,name=mac,proto3" json:"mac,omitempty"`
 	// Pod: the addresses it may send from (1..8). Fabric: exactly one, the
 	// node's underlay address. Host: optional.
-	Ipv4          []string `protobuf:"bytes,6,rep,name=ipv4,proto3" json:"ipv4,omitempty"`
-	Mtu           uint32   `protobuf:"varint,7,opt,name=mtu,proto3" json:"mtu,omitempty"`                           // L3 MTU, 576..9600; 0 is 1500
-	RxQueues      uint32   `protobuf:"varint,8,opt,name=rx_queues,json=rxQueues,proto3" json:"rx_queues,omitempty"` // 0: one per worker, as many as the device has
+	Ipv4     []string `protobuf:"bytes,6,rep,name=ipv4,proto3" json:"ipv4,omitempty"`
+	Mtu      uint32   `protobuf:"varint,7,opt,name=mtu,proto3" json:"mtu,omitempty"`                           // L3 MTU, 576..9600; 0 is 1500
+	RxQueues uint32   `protobuf:"varint,8,opt,name=rx_queues,json=rxQueues,proto3" json:"rx_queues,omitempty"` // 0: one per worker, as many as the device has
+	// Pod: the IPv6 addresses it may send from (0..8; its link-local address
+	// is derived from mac and always allowed). Fabric: at most one, the
+	// node's IPv6 underlay address. Host: optional.
+	Ipv6          []string `protobuf:"bytes,9,rep,name=ipv6,proto3" json:"ipv6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -719,6 +723,13 @@ func (x *Port) GetRxQueues() uint32 {
 		return x.RxQueues
 	}
 	return 0
+}
+
+func (x *Port) GetIpv6() []string {
+	if x != nil {
+		return x.Ipv6
+	}
+	return nil
 }
 
 // NextHop is what routes point to, known by its id. Fields that do not
@@ -839,11 +850,11 @@ func (x *NextHop) GetMembers() []uint32 {
 	return nil
 }
 
-// Route is an IPv4 route, known by (vrf, prefix).
+// Route is an IPv4 or IPv6 route, known by (vrf, prefix).
 type Route struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vrf           uint32                 `protobuf:"varint,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
-	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"` // host bits clear: "10.1.0.0/24", "0.0.0.0/0"
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"` // host bits clear: "10.1.0.0/24", "0.0.0.0/0", "fd00:1::/64", "::/0"
 	NextHop       uint32                 `protobuf:"varint,3,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3201,7 +3212,7 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\x05ports\x18\x06 \x01(\rR\x05ports\x12!\n" +
 	"\fecmp_members\x18\a \x01(\rR\vecmpMembers\x12\x1c\n" +
 	"\tneighbors\x18\b \x01(\rR\tneighbors\x12%\n" +
-	"\x0eport_addresses\x18\t \x01(\rR\rportAddresses\"\xd0\x01\n" +
+	"\x0eport_addresses\x18\t \x01(\rR\rportAddresses\"\xe4\x01\n" +
 	"\x04Port\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adevargs\x18\x02 \x01(\tR\adevargs\x123\n" +
@@ -3210,7 +3221,8 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\x03mac\x18\x05 \x01(\tR\x03mac\x12\x12\n" +
 	"\x04ipv4\x18\x06 \x03(\tR\x04ipv4\x12\x10\n" +
 	"\x03mtu\x18\a \x01(\rR\x03mtu\x12\x1b\n" +
-	"\trx_queues\x18\b \x01(\rR\brxQueues\"\xb0\x02\n" +
+	"\trx_queues\x18\b \x01(\rR\brxQueues\x12\x12\n" +
+	"\x04ipv6\x18\t \x03(\tR\x04ipv6\"\xb0\x02\n" +
 	"\aNextHop\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x126\n" +
 	"\x04type\x18\x02 \x01(\x0e2\".filament.dataplane.v1.NextHopTypeR\x04type\x12\x12\n" +

@@ -67,7 +67,7 @@ type DataplaneClient interface {
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	ListPorts(ctx context.Context, in *ListPortsRequest, opts ...grpc.CallOption) (*ListPortsResponse, error)
 	ListNextHops(ctx context.Context, in *ListNextHopsRequest, opts ...grpc.CallOption) (*ListNextHopsResponse, error)
-	// ListRoutes streams the IPv4 routes in chunks, by VRF then prefix.
+	// ListRoutes streams the routes (IPv4, then IPv6 once served) in chunks, by VRF then prefix.
 	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListRoutesResponse], error)
 	ListVNIs(ctx context.Context, in *ListVNIsRequest, opts ...grpc.CallOption) (*ListVNIsResponse, error)
 	ListLabels(ctx context.Context, in *ListLabelsRequest, opts ...grpc.CallOption) (*ListLabelsResponse, error)
@@ -242,7 +242,7 @@ type DataplaneServer interface {
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	ListPorts(context.Context, *ListPortsRequest) (*ListPortsResponse, error)
 	ListNextHops(context.Context, *ListNextHopsRequest) (*ListNextHopsResponse, error)
-	// ListRoutes streams the IPv4 routes in chunks, by VRF then prefix.
+	// ListRoutes streams the routes (IPv4, then IPv6 once served) in chunks, by VRF then prefix.
 	ListRoutes(*ListRoutesRequest, grpc.ServerStreamingServer[ListRoutesResponse]) error
 	ListVNIs(context.Context, *ListVNIsRequest) (*ListVNIsResponse, error)
 	ListLabels(context.Context, *ListLabelsRequest) (*ListLabelsResponse, error)
