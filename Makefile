@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | fuzz | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
+# Filament: make deps | build | test | testenv | fuzz | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test test-go fuzz run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
+.PHONY: all deps hugepages build vet test testenv test-go fuzz run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
 
 all: build
 
@@ -30,8 +30,16 @@ vet: deps
 # Everything CI runs: deps, hugepages (--no-huge fallback inside the tests),
 # vet, then all Go tests (the DPDK ones one package at a time), the fast
 # path's sanitizer fuzzing among them (about 40 s: dpdk/fastpath/fuzz).
+# The Kubernetes tests get kube-apiserver and etcd from scripts/testenv.sh
+# (about 4 min the first time on a machine, then cached: docs/kubernetes.md).
 test: deps hugepages vet build
-	$(GO) test -p 1 $(GOFLAGS_TEST) ./...
+	testenv=$$(scripts/testenv.sh) && FILAMENT_TESTENV_BIN=$$testenv $(GO) test -p 1 $(GOFLAGS_TEST) ./...
+
+# kube-apiserver and etcd for the Kubernetes tests (internal/kubetest), built
+# from the Go module proxy (hack/testenv) once per machine: prints their
+# directory under ${XDG_CACHE_HOME:-~/.cache}/filament/testenv.
+testenv:
+	@scripts/testenv.sh
 
 # Coverage-guided fuzzing of the fast path's packet path (libFuzzer, ASan,
 # UBSan; docs/fuzzing.md) for FUZZ_TIME seconds (default 600) with FUZZ_JOBS
