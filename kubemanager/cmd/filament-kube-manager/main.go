@@ -1,0 +1,129 @@
+// filament-kube-manager is Filament's cluster-wide controller. So far a
+// skeleton: it takes part in leader election on a Lease (two replicas, one
+// leads) and serves /healthz and /metrics; the controllers that turn
+// Kubernetes objects into Filament's resources (issue 7) run only while it
+// leads.
+//
+// SIGTERM or SIGINT: release the Lease (the other replica takes over within
+// one retry period) and exit 0. Losing the Lease while running: exit 1, so
+// that the restarted process starts from the API server's state.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/filament-net/filament/kubemanager/leader"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig `file`; empty: the pod's service account (in-cluster)")
+	listen := flag.String("listen", ":9465", "host:port of /healthz and /metrics")
+	level := flag.String("log-level", "info", "debug, info, warn or error")
+	var lc leader.Config
+	host, _ := os.Hostname()
+	flag.StringVar(&lc.Namespace, "lease-namespace", "filament-system", "namespace of the leader election Lease")
+	flag.StringVar(&lc.Name, "lease-name", "filament-kube-manager", "name of the leader election Lease")
+	flag.StringVar(&lc.Identity, "identity", host, "this replica's name in the Lease (unique: the pod's name)")
+	flag.DurationVar(&lc.LeaseDuration, "lease-duration", 15*time.Second, "how long a Lease not renewed keeps the other replicas waiting")
+	flag.DurationVar(&lc.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
+	flag.DurationVar(&lc.RetryPeriod, "retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
+	flag.Parse()
+
+	lvl, err := zapcore.ParseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "filament-kube-manager: --log-level: %v\n", err)
+		return 2
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	log, err := zc.Build()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "filament-kube-manager: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("identity", lc.Identity))
+
+	var cfg *rest.Config
+	if *kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		log.Error("no API server configuration", zap.String("kubeconfig", *kubeconfig), zap.Error(err))
+		return 2
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		log.Error("cannot make a client", zap.Error(err))
+		return 1
+	}
+	el, err := leader.New(lc, cs, log)
+	if err != nil {
+		log.Error("bad leader election flags", zap.Error(err))
+		return 2
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(el.Collectors()...)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := el.Healthz(r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Error("cannot serve /healthz and /metrics", zap.String("listen", *listen), zap.Error(err))
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	log.Info("serving /healthz and /metrics", zap.String("listen", ln.Addr().String()))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = el.Run(ctx, func(ctx context.Context) {
+		// The controllers (issue 7) start here and stop with ctx.
+		<-ctx.Done()
+	})
+	if errors.Is(err, leader.ErrLost) {
+		log.Error("lost the lease: exiting so that a fresh start takes over")
+		return 1
+	}
+	if err != nil {
+		log.Error("leader election failed", zap.Error(err))
+		return 1
+	}
+	log.Info("stopped, the lease released")
+	return 0
+}
