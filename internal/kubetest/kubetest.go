@@ -56,6 +56,8 @@ type Options struct {
 	Users  []User // extra static token users (authenticated, no RBAC rights unless a test grants them)
 	// APIServerArgs are appended to kube-apiserver's flags ("--name=value").
 	APIServerArgs []string
+
+	freePorts func(n int) ([]int, error) // tests: ports taken between choice and use
 }
 
 // Env is a running etcd and kube-apiserver.
@@ -79,20 +81,33 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 			return nil, err
 		}
 	}
-	dir, err := os.MkdirTemp("", "filament-kubetest-")
-	if err != nil {
-		return nil, fmt.Errorf("kubetest: %w", err)
-	}
-	e := &Env{Dir: dir, tokens: map[string]string{}}
-	if err := e.start(ctx, binDir, opts); err != nil {
+	// The free ports are free only until another process takes one: start
+	// again on new ones if a process could not bind.
+	for attempt := 1; ; attempt++ {
+		dir, err := os.MkdirTemp("", "filament-kubetest-")
+		if err != nil {
+			return nil, fmt.Errorf("kubetest: %w", err)
+		}
+		e := &Env{Dir: dir, tokens: map[string]string{}}
+		err = e.start(ctx, binDir, opts)
+		if err == nil {
+			return e, nil
+		}
 		e.Stop()
-		return nil, err
+		if !errors.Is(err, errAddrInUse) || attempt == 3 {
+			return nil, err
+		}
 	}
-	return e, nil
 }
 
+// errAddrInUse marks a start that failed because a port was taken.
+var errAddrInUse = errors.New("address already in use")
+
 func (e *Env) start(ctx context.Context, binDir string, opts Options) error {
-	ports, err := freePorts(3)
+	if opts.freePorts == nil {
+		opts.freePorts = freePorts
+	}
+	ports, err := opts.freePorts(3)
 	if err != nil {
 		return err
 	}
@@ -216,7 +231,12 @@ func (e *Env) poll(ctx context.Context, what string, cond func() (bool, error)) 
 		}
 		for _, p := range []*process{e.etcd, e.apiserver} {
 			if p != nil && p.exited() {
-				return fmt.Errorf("kubetest: waiting for %s: %s exited: %v; log:\n%s", what, p.name, p.err, p.logTail(20))
+				log := p.logTail(20)
+				err := fmt.Errorf("kubetest: waiting for %s: %s exited: %v; log:\n%s", what, p.name, p.err, log)
+				if strings.Contains(log, errAddrInUse.Error()) {
+					err = fmt.Errorf("%w: %w", errAddrInUse, err)
+				}
+				return err
 			}
 		}
 		select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -169,13 +170,21 @@ func TestServiceAccountToken(t *testing.T) {
 }
 
 // If the test binary is killed (go test -timeout sends SIGQUIT, a user
-// SIGKILL), etcd and kube-apiserver must die with it.
+// SIGKILL), etcd and kube-apiserver must die with it. The helper's first
+// try is also given a secure port that this test holds: Start must try
+// again on other ports.
 func TestDiesWithTestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a second API server")
 	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", BinDirEnv+"="+os.Getenv(BinDirEnv))
+	cmd.Env = append(os.Environ(), helperEnv+"="+strconv.Itoa(busyPort), BinDirEnv+"="+os.Getenv(BinDirEnv))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -189,14 +198,17 @@ func TestDiesWithTestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper: %v", err)
 	}
-	// "READY dir apiserver-pid etcd-pid"
+	// "READY dir host attempts apiserver-pid etcd-pid"
 	f := strings.Fields(line)
-	if len(f) != 4 || f[0] != "READY" {
+	if len(f) != 6 || f[0] != "READY" {
 		t.Fatalf("helper said %q", line)
 	}
 	defer os.RemoveAll(f[1]) // its Stop never runs
+	if f[2] == fmt.Sprintf("https://127.0.0.1:%d", busyPort) || f[3] != "2" {
+		t.Errorf("helper's API server at %s after %s port choices; want 2, the first with the busy port %d", f[2], f[3], busyPort)
+	}
 	var pids []int
-	for _, s := range f[2:] {
+	for _, s := range f[4:] {
 		pid, _ := strconv.Atoi(s)
 		pids = append(pids, pid)
 		if err := syscall.Kill(pid, 0); err != nil {
@@ -218,12 +230,21 @@ func TestDiesWithTestBinary(t *testing.T) {
 func helperMain() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e, err := Start(ctx, Options{})
+	busy, _ := strconv.Atoi(os.Getenv(helperEnv))
+	choices := 0
+	e, err := Start(ctx, Options{freePorts: func(n int) ([]int, error) {
+		choices++
+		ports, err := freePorts(n)
+		if choices == 1 && err == nil {
+			ports[2] = busy // the secure port
+		}
+		return ports, err
+	}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
 	}
-	fmt.Printf("READY %s %d %d\n", e.Dir, e.apiserver.cmd.Process.Pid, e.etcd.cmd.Process.Pid)
+	fmt.Printf("READY %s %s %d %d %d\n", e.Dir, e.Config.Host, choices, e.apiserver.cmd.Process.Pid, e.etcd.cmd.Process.Pid)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig // the test sends SIGKILL instead: only Pdeathsig cleans up
