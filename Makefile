@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | testenv | fuzz | run | bench | bench-full | bench-fastpath | bench-pods | generate | clean
+# Filament: make deps | build | test | testenv | fuzz | run | bench | bench-full | bench-fastpath | bench-pods | generate | image | image-test | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test testenv test-go fuzz run run-agents bench bench-full bench-fastpath bench-pods generate check-generate clean
+.PHONY: all deps hugepages build vet test testenv test-go fuzz run run-agents bench bench-full bench-fastpath bench-pods generate check-generate image image-test clean
 
 all: build
 
@@ -94,6 +94,35 @@ generate:
 check-generate: generate
 	@git diff --exit-code -- dpdk/api || { echo "dpdk/api: generated code is stale: run make generate and commit it"; exit 1; }
 	@test -z "$$(git status --porcelain -- dpdk/api | grep '^??')" || { echo "dpdk/api: generated files not committed:"; git status --porcelain -- dpdk/api; exit 1; }
+
+# The container images (Dockerfile; docs/operations.md, "Container image"):
+# $(IMAGE_PREFIX)-node:$(IMAGE_TAG) and $(IMAGE_PREFIX)-kube-manager:$(IMAGE_TAG),
+# with the first of podman, buildah and docker found (IMAGE_TOOL=... to
+# choose). Without a registry, scripts/image-bases.sh makes the FROM images
+# first. Not part of make test. IMAGE_BUILD_FLAGS adds flags (--network host,
+# --build-arg DPDK_PMDS=...).
+IMAGE_TOOL ?= $(firstword $(foreach t,podman buildah docker,$(shell command -v $(t) 2>/dev/null)))
+IMAGE_PREFIX ?= filament
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_BUILD_FLAGS ?=
+# buildah: keep layers (warm builds) and run RUN steps in a chroot, with no
+# OCI runtime or cgroups (crun refuses hybrid cgroups, as on this machine;
+# BUILDAH_ISOLATION=oci to change). --pull=false: use a local FROM image
+# (scripts/image-bases.sh) if there is one, pull only a missing one.
+export BUILDAH_ISOLATION ?= chroot
+image_build = $(if $(filter buildah,$(notdir $(IMAGE_TOOL))),$(IMAGE_TOOL) build --layers,$(IMAGE_TOOL) build) --pull=false \
+	--build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	--build-arg GOPROXY=$$($(GO) env GOPROXY) $(IMAGE_BUILD_FLAGS)
+
+image:
+	@test -n "$(IMAGE_TOOL)" || { echo "image: none of podman, buildah or docker is installed (Debian: apt-get install buildah)"; exit 1; }
+	$(image_build) --target node -t $(IMAGE_PREFIX)-node:$(IMAGE_TAG) .
+	$(image_build) --target kube-manager -t $(IMAGE_PREFIX)-kube-manager:$(IMAGE_TAG) .
+
+# Runs the images' binaries: --help of each, ldd, the dataplane started on
+# ring and pcap ports with filamentctl reading it (scripts/image-test.sh).
+image-test:
+	IMAGE_TOOL=$(IMAGE_TOOL) scripts/image-test.sh $(IMAGE_PREFIX)-node:$(IMAGE_TAG) $(IMAGE_PREFIX)-kube-manager:$(IMAGE_TAG) $(IMAGE_TAG)
 
 clean:
 	rm -rf $(BIN)
