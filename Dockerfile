@@ -38,6 +38,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 # ---- kube-manager: a static binary; needs nothing of the node, nor root.
 FROM ${DEBIAN_IMAGE} AS kube-manager
+# The global ARGs reach FROM lines only: DEBIAN_IMAGE again, for the label.
+ARG DEBIAN_IMAGE
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="filament-kube-manager" \
@@ -96,6 +98,8 @@ RUN set -e; pmds=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0; \
 	for f in /usr/local/bin/filament-dataplane $pmds/*.so.23; do \
 		ldd "$f" >/tmp/ldd; if grep "not found" /tmp/ldd; then echo "$f: library missing" >&2; exit 1; fi; \
 	done; rm /tmp/ldd
+# The global ARGs reach FROM lines only: DEBIAN_IMAGE again, for the label.
+ARG DEBIAN_IMAGE
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="filament-node" \

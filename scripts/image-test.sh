@@ -43,6 +43,9 @@ label() { # label IMAGE NAME
 for img in "$node" "$km"; do
 	got=$(label "$img" org.opencontainers.image.version)
 	[ "$got" = "$version" ] || fail "$img: label org.opencontainers.image.version is '$got', want '$version'"
+	for l in title revision source base.name; do
+		[ -n "$(label "$img" "org.opencontainers.image.$l")" ] || fail "$img: label org.opencontainers.image.$l is empty"
+	done
 done
 echo "image-test: labels ok"
 
