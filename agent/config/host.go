@@ -83,7 +83,19 @@ func (c *Config) validateHost(bad func(string, string, ...any)) {
 		for k, p := range c.Peers {
 			nodes = append(nodes, node{fmt.Sprintf("peers[%d].underlay_ip", k), p.UnderlayIP})
 		}
+		if c.Fabric.UnderlayIPv6.IsValid() {
+			nodes = append(nodes, node{"fabric.underlay_ipv6", c.Fabric.UnderlayIPv6})
+		}
+		for k, p := range c.Peers {
+			if p.UnderlayIPv6.IsValid() {
+				nodes = append(nodes, node{fmt.Sprintf("peers[%d].underlay_ipv6", k), p.UnderlayIPv6})
+			}
+		}
 		for _, nd := range nodes {
+			if n.Subnet6.IsValid() && n.Subnet6.Contains(nd.addr) {
+				bad(nd.field, "%s is inside networks[%d]'s subnet6 %s: with a host port, node addresses are routed in the networks",
+					nd.addr, i, n.Subnet6)
+			}
 			if n.Subnet.Contains(nd.addr) {
 				bad(nd.field, "%s is inside networks[%d]'s subnet %s: with a host port, node addresses are routed in the networks",
 					nd.addr, i, n.Subnet)
