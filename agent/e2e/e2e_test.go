@@ -368,8 +368,8 @@ func TestOneNode(t *testing.T) {
 	for _, want := range []string{
 		"filament_agent_dataplane_ready 1",
 		`filament_agent_attachments{network="red"} 2`,
-		`filament_agent_ipam_allocated{network="red"} 2`,
-		`filament_agent_ipam_capacity{network="red"} 254`,
+		`filament_agent_ipam_allocated{family="ipv4",network="red"} 2`,
+		`filament_agent_ipam_capacity{family="ipv4",network="red"} 254`,
 		`filament_agent_cni_requests_total{code="0",command="add"} 2`,
 		`filament_agent_resyncs_total{result="ok"} 1`,
 	} {

@@ -21,9 +21,9 @@ import (
 // host) in VRF config.HostVRF, and programs:
 //
 //   - the host VRF: a copy of every route that leads to a pod (local pods'
-//     /32s, peers' blocks through their tunnels) and a discard route for
-//     each network's subnet (the rest of a network does not leak onto the
-//     fabric);
+//     /32s and /128s, peers' blocks through their tunnels) and a discard
+//     route for each network's subnet and subnet6 (the rest of a network
+//     does not leak onto the fabric);
 //   - each network's VRF: the node's underlay address through the host
 //     port, each peer's through its tunnel (the peer delivers it to its
 //     own host port);
@@ -138,6 +138,9 @@ func (n *Node) addHost(s *apiclient.State) error {
 	s.Routes = append(s.Routes, hostRoutes...)
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
+		if nw.DualStack() {
+			s.Routes = append(s.Routes, &pb.Route{Vrf: config.HostVRF, Prefix: nw.Subnet6.String(), NextHop: discard})
+		}
 		s.Routes = append(s.Routes,
 			&pb.Route{Vrf: config.HostVRF, Prefix: nw.Subnet.String(), NextHop: discard},
 			&pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(n.cfg.Fabric.UnderlayIP, 32).String(), NextHop: toNode})
