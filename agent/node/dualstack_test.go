@@ -11,6 +11,7 @@ import (
 	"github.com/filament-net/filament/agent/cniapi"
 	"github.com/filament-net/filament/agent/config"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
+	"github.com/filament-net/filament/dpdk/apiclient"
 )
 
 const dualCfg = `node: node1
@@ -130,5 +131,20 @@ func TestPodDualStack(t *testing.T) {
 	r.IPs = r.IPs[:1]
 	if err := checkPrev(r, a); err == nil || !strings.Contains(err.Error(), "lacks fd00:20::1:1/64") {
 		t.Errorf("CHECK of a result without the IPv6 address: %v", err)
+	}
+}
+
+// The sweep compares IPv6 prefixes by value, not by how the dataplane
+// spells them.
+func TestStaleIPv6Spelling(t *testing.T) {
+	n := &Node{nhBase: 512, nhEnd: 1024}
+	cur := &apiclient.State{Routes: []*pb.Route{
+		{Vrf: 1, Prefix: "fd00:20:0:0::1:0/112", NextHop: 600},
+		{Vrf: 1, Prefix: "fd00:21::/112", NextHop: 600},
+	}}
+	want := &apiclient.State{Routes: []*pb.Route{{Vrf: 1, Prefix: "fd00:20::1:0/112", NextHop: 600}}}
+	ops := n.stale(cur, want).Ops
+	if len(ops) != 1 || ops[0].GetRoute().GetPrefix() != "fd00:21::/112" {
+		t.Errorf("stale: %v, want only fd00:21::/112", ops)
 	}
 }

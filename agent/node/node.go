@@ -603,7 +603,13 @@ func keyOf(m proto.Message) any {
 	case *pb.NextHop:
 		return o.Id
 	case *pb.Route:
-		return fmt.Sprint(o.Vrf, " ", o.Prefix)
+		// Canonical text: an IPv6 prefix listed as "fd00:20:0::/64" is
+		// the agent's "fd00:20::/64", not a stale route.
+		prefix := o.Prefix
+		if p, err := netip.ParsePrefix(prefix); err == nil {
+			prefix = p.String()
+		}
+		return fmt.Sprint(o.Vrf, " ", prefix)
 	case *pb.VniMap:
 		return o.Vni
 	case *pb.LabelMap:
