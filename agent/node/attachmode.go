@@ -46,7 +46,7 @@ func (n *Node) kernelIf(a *Attachment, nw *config.Network) attach.Veth {
 	mac, _ := parseMAC(a.MAC)
 	v := attach.Veth{HostIf: a.HostIf, Netns: a.Netns, IfName: a.IfName, MAC: mac, Address: a.Address,
 		Gateway: nw.Gateway, MTU: cmp.Or(a.MTU, n.cfg.PodMTU(nw)), DefaultRoute: primary(a.IfName)}
-	if a.Address6.IsValid() {
+	if has6(a, nw) {
 		v.Address6, v.Gateway6 = a.Address6, nw.Gateway6
 	}
 	return v

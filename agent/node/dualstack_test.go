@@ -128,6 +128,13 @@ func TestPodDualStack(t *testing.T) {
 	if err := checkPrev(r, a); err != nil {
 		t.Errorf("CHECK of ADD's result: %v", err)
 	}
+	// subnet6 gone from the configuration: the pod's IPv6 address is no
+	// longer programmed nor reported.
+	v4only := *nw
+	v4only.Subnet6, v4only.Gateway6, v4only.PodBlock6 = netip.Prefix{}, netip.Addr{}, netip.Prefix{}
+	if port, _, rts := n.podObjects(a, &v4only); len(port.Ipv6) != 0 || len(rts) != 1 || len(n.result(a, &v4only, 1430).IPs) != 1 {
+		t.Errorf("without subnet6: port ipv6 %v, routes %v", port.Ipv6, rts)
+	}
 	r.IPs = r.IPs[:1]
 	if err := checkPrev(r, a); err == nil || !strings.Contains(err.Error(), "lacks fd00:20::1:1/64") {
 		t.Errorf("CHECK of a result without the IPv6 address: %v", err)

@@ -488,11 +488,18 @@ func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.Next
 	}
 	nh := &pb.NextHop{Id: a.NextHop, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: a.HostIf, DstMac: a.MAC}
 	rts := []*pb.Route{{Vrf: nw.VRF, Prefix: hostPrefix(a.Address.Addr()), NextHop: a.NextHop}}
-	if a.Address6.IsValid() {
+	if has6(a, nw) {
 		port.Ipv6 = []string{a.Address6.Addr().String()}
 		rts = append(rts, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(a.Address6.Addr()), NextHop: a.NextHop})
 	}
 	return port, nh, rts
+}
+
+// has6: the attachment has an IPv6 address of its network's subnet6 (a
+// network whose subnet6 went from the configuration leaves its pods'
+// IPv6 addresses unprogrammed: the sweep removes their /128s).
+func has6(a *Attachment, nw *config.Network) bool {
+	return a.Address6.IsValid() && nw.DualStack() && nw.Subnet6.Contains(a.Address6.Addr())
 }
 
 // podRoutes is the delete list of a pod's routes in the pod's VRF and
@@ -904,7 +911,7 @@ func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result
 	if primary(a.IfName) {
 		r.Routes = []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}}
 	}
-	if a.Address6.IsValid() {
+	if has6(a, nw) {
 		r.IPs = append(r.IPs, cniapi.IP{Interface: 0, Address: a.Address6, Gateway: nw.Gateway6})
 		if primary(a.IfName) {
 			r.Routes = append(r.Routes, cniapi.Route{Dst: netip.MustParsePrefix("::/0"), GW: nw.Gateway6})
