@@ -61,11 +61,13 @@ func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 
 // ipv6Sysctls turns IPv6 on for the pod's interface (a runtime may have it
 // off by default), DAD off (the vRouter answers ND for every address: DAD
-// would only delay the address by a second) and router advertisements
-// off (the vRouter sends none; the routes are the agent's).
+// would only delay the address by a second), router advertisements off
+// (the vRouter sends none; the routes are the agent's), and the
+// link-local address derived from the MAC (EUI-64, addr_gen_mode 0, not a
+// stable-privacy one): the one the vRouter's anti-spoofing lets through.
 func ipv6Sysctls(nsPath, ifName string) error {
 	return inNetns(nsPath, func() error {
-		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"accept_ra", "0"}} {
+		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"accept_ra", "0"}, {"addr_gen_mode", "0"}} {
 			f := "/proc/sys/net/ipv6/conf/" + ifName + "/" + kv[0]
 			if err := os.WriteFile(f, []byte(kv[1]), 0o644); err != nil {
 				return fmt.Errorf("%s in %s: %w", f, nsPath, err)

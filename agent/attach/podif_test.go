@@ -20,7 +20,7 @@ import (
 func TestConfigurePodDualStack(t *testing.T) {
 	tn := testnet.New(t)
 	ns := tn.NS("pod")
-	tn.MustIn(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+	tn.MustIn(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.default.addr_gen_mode=2")
 	tn.MustIn(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
 	tn.MustIn(ns, "ip", "link", "set", "peer0", "up") // eth0 gets a carrier when up
 	h, err := netns.GetFromName(ns)
@@ -47,7 +47,9 @@ func TestConfigurePodDualStack(t *testing.T) {
 	if !strings.Contains(global, "fd00:20::1:2/64") || !strings.Contains(global, "nodad") || strings.Contains(global, "tentative") {
 		t.Errorf("IPv6 address: %q", global)
 	}
-	if ll := tn.MustIn(ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"); !strings.Contains(ll, "fe80::") ||
+	// EUI-64 of 02:00:0a:14:01:02, whatever the namespace's default
+	// addr_gen_mode (stable-privacy here).
+	if ll := tn.MustIn(ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"); !strings.Contains(ll, "fe80::aff:fe14:102/64") ||
 		strings.Contains(ll, "tentative") {
 		t.Errorf("link-local address: %q", ll)
 	}
