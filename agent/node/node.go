@@ -204,6 +204,17 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	return n, nil
 }
 
+// dualStackNetworks names the configured networks with subnet6.
+func (n *Node) dualStackNetworks() []string {
+	var out []string
+	for i := range n.cfg.Networks {
+		if n.cfg.Networks[i].DualStack() {
+			out = append(out, n.cfg.Networks[i].Name)
+		}
+	}
+	return out
+}
+
 // poolOf is the network's IPAM pool.
 func poolOf(nw *config.Network) ipam.Pool {
 	return ipam.Pool{Subnet: nw.Subnet, Block: nw.PodBlock, Gateway: nw.Gateway,
@@ -275,6 +286,11 @@ func (n *Node) connectAndSyncLocked(ctx context.Context) error {
 		n.nhBase, n.nhEnd = t/2, t
 		n.log.Info("dataplane connected", zap.String("version", c.Server.ServerVersion),
 			zap.Uint32("workers", c.Server.Workers), zap.Uint32("next_hop_base", n.nhBase))
+		if dual := n.dualStackNetworks(); len(dual) > 0 && !c.Has("ipv6") {
+			// A hint only: the dataplane's answer to the IPv6 routes decides.
+			n.log.Warn("dual-stack networks, but the dataplane does not announce the ipv6 capability: it may refuse their IPv6 routes and ports",
+				zap.Strings("networks", dual), zap.Strings("capabilities", c.Server.GetCapabilities()))
+		}
 	}
 	return n.resync(ctx)
 }
