@@ -614,7 +614,8 @@ func (r *rawConfig) convert() (*Config, error) {
 	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
 		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP),
 			UnderlayIPv6: addr6("fabric.underlay_ipv6", r.Fabric.UnderlayIPv6), MTU: r.Fabric.MTU},
-		Host: Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway)}}
+		Host: Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway),
+			PrefixLen6: r.Host.PrefixLen6}}
 	for i, n := range r.Networks {
 		f := fmt.Sprintf("networks[%d].", i)
 		c.Networks = append(c.Networks, Network{Name: n.Name, VRF: n.VRF, VNI: n.VNI, Label: n.Label, Encap: n.Encap,
