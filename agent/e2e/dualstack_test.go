@@ -82,6 +82,32 @@ func requireIPv6Fabric(t *testing.T, dpPath string) {
 	t.Fatalf("filament-dataplane --check of a fabric port with an IPv6 address: %v\n%s", err, out)
 }
 
+// requireIPv6Underlay skips the test when node n's dataplane refuses a
+// tunnel to an IPv6 address with exactly its "an IPv6 underlay is not
+// served" message; any other refusal fails it. Called before the agent
+// starts (next-hop 2 is below the agent's range).
+func requireIPv6Underlay(t *testing.T, n *node) {
+	t.Helper()
+	c := dial(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const dst = "fd00:100::99"
+	nh := &pb.NextHop{Id: 2, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric", Encap: pb.Encap_ENCAP_VXLAN,
+		Vni: 999, TunnelDst: dst}
+	_, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(nh))
+	if err == nil {
+		if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(nh)); err != nil {
+			t.Fatalf("delete the IPv6 tunnel probe: %v", err)
+		}
+		return
+	}
+	if st := status.Convert(err); st.Code() == codes.InvalidArgument &&
+		strings.Contains(st.Message(), "tunnel_dst: "+dst+": an IPv6 underlay is not served") {
+		t.Skipf("the dataplane refuses IPv6 tunnels (%s)", st.Message())
+	}
+	t.Fatalf("IPv6 tunnel probe refused for another reason: %v", err)
+}
+
 // dualNodes starts two dual-stack nodes, each the other's peer, joined by
 // a veth fabric.
 func dualNodes(t *testing.T, tn *testnet.Net, encap string, underlay6 bool) (*node, *node) {

@@ -208,6 +208,9 @@ ports:
 	if o.dual {
 		requireIPv6(t, n)
 	}
+	if o.underlay6 {
+		requireIPv6Underlay(t, n)
+	}
 
 	var ps strings.Builder
 	for _, p := range peers {
