@@ -18,6 +18,9 @@
 # path, and each node's own stack has its underlay address on its host port
 # (vhost0, a TAP the agent has the dataplane make, TF's vhost0), through
 # which the node pings its pod, the other node's pod and the other node.
+# When both dataplanes announce the "ipv6" capability, red is dual stack
+# (fd00:10::/64): the pods get IPv6 addresses too and ping each other and
+# their gateway over IPv6; otherwise the script leaves red's IPv6 lines out.
 # With hugepages, a DPDK pod joins node2 on eth0's network (fil-dpdk2:
 # dpdk-testpmd on a vhost-user attachment, virtio-user as the server,
 # icmpecho answering ARP and ping) and pod1 pings it across the fabric.
@@ -186,6 +189,8 @@ It shows:
   * each pod's gateway (10.10.0.1 on red, 10.20.0.1 on blue) is its node's vRouter
   * pod1 <-> pod2 across the fabric over VXLAN (red) and MPLSoUDP (blue); the vRouters
     resolve each other's underlay MAC by ARP in the fast path (no kernel address on fab1/fab2)
+  * red is dual stack when the dataplanes announce IPv6: pods get an IPv6 address too
+    (fd00:10::/64) and ping each other and gateway6 fd00:10::1 over IPv6 across the fabric
   * each node's host port (vhost0, TF's vhost0) holds its underlay address: node1 pings
     pod1, pod2 (over the overlay) and node2; pod2 pings node1
   * with hugepages, a DPDK pod on node2 (testpmd on vhost-user, icmpecho) answers pod1's pings
@@ -261,18 +266,47 @@ wait_ready() {
 	done
 	die "node$n's agent not ready after 60 s"
 }
+# Dual stack: network red carries IPv6 too (subnet6 in agent-nodeN.yaml)
+# when both dataplanes announce the "ipv6" capability; otherwise the
+# dual-stack lines are left out of the agents' configurations and red
+# stays IPv4-only (an agent cannot program IPv6 into a dataplane without it).
+IPV6=true
+for n in 1 2; do
+	v=""
+	for ((i = 0; i < 300; i++)); do
+		v=$("$CTL" --socket "$RUN/node$n/dataplane.sock" -o json version 2>/dev/null) && break
+		sleep 0.2
+	done
+	[ -n "$v" ] || die "node$n's dataplane does not answer after 60 s"
+	grep -q '"ipv6"' <<<"$v" || IPV6=false
+done
+if [ "$IPV6" = true ]; then
+	echo "both dataplanes announce \"ipv6\": red is dual stack (fd00:10::/64)"
+	IPV6_RESULT="ok"
+else
+	echo "a dataplane does not announce \"ipv6\": red stays IPv4-only (subnet6, pod_block6, pod_blocks6 left out)"
+	for n in 1 2; do
+		sed -i -E '/^ *(subnet6|gateway6|pod_block6|pod_blocks6):/d' "$RUN/agent-node$n.yaml"
+		"$BIN/filament-agent" --check --config "$RUN/agent-node$n.yaml" | sed "s/^/node$n: /"
+	done
+	IPV6_RESULT="skipped (the dataplane does not announce the \"ipv6\" capability)"
+fi
 for n in 1 2; do start_agent "$n"; done
 for n in 1 2; do wait_ready "$n"; done
 
 say "kubelet's part: filament-cni ADD, eth0 on $NET0 and net1 on $NET1"
-declare -A IP
+declare -A IP IP6
 for n in 1 2; do
 	for spec in "eth0:$NET0" "net1:$NET1"; do
 		ifc=${spec%%:*} net=${spec#*:}
 		out=$(cni "$n" ADD "$net" "$ifc") || die "filament-cni ADD $ifc for pod$n failed: $out"
 		IP[$n,$net]=$(sed -n 's|.*"address": *"\([0-9.]*\)/.*|\1|p' <<<"$out" | head -1)
 		[ -n "${IP[$n,$net]}" ] || die "filament-cni ADD $ifc for pod$n: no address"
-		echo "pod$n: $ifc ${IP[$n,$net]} on ${NET_NAME[$net]}"
+		IP6[$n,$net]=$(sed -n 's|.*"address": *"\([0-9a-f]*:[0-9a-f:]*\)/.*|\1|p' <<<"$out" | head -1)
+		if [ "$IPV6" = true ] && [ "$net" = red ] && [ -z "${IP6[$n,$net]}" ]; then
+			die "filament-cni ADD $ifc for pod$n: no IPv6 address on dual-stack red: $out"
+		fi
+		echo "pod$n: $ifc ${IP[$n,$net]} ${IP6[$n,$net]:-} on ${NET_NAME[$net]}"
 	done
 done
 
@@ -307,6 +341,14 @@ for net in "$NET0" "$NET1"; do
 	ping_check "pod1 -> pod2 ${IP[2,$net]} ($e)" fil-pod1 -c 5 -i 0.2 -w 10 -I "${IP[1,$net]}" "${IP[2,$net]}"
 	ping_check "pod2 -> pod1 ${IP[1,$net]} ($e)" fil-pod2 -c 5 -i 0.2 -w 10 -I "${IP[2,$net]}" "${IP[1,$net]}"
 done
+
+if [ "$IPV6" = true ]; then
+	say "network red over IPv6: gateway6, then pod1 <-> pod2 across the fabric (VXLAN)"
+	ip -n fil-pod1 -6 -o addr show scope global | sed 's/^/  /'
+	ping_check "pod1 -> gateway6 fd00:10::1 (red)" fil-pod1 -c 3 -i 0.2 -w 10 -I "${IP6[1,red]}" fd00:10::1
+	ping_check "pod1 -> pod2 ${IP6[2,red]} (VXLAN)" fil-pod1 -c 5 -i 0.2 -w 10 -I "${IP6[1,red]}" "${IP6[2,red]}"
+	ping_check "pod2 -> pod1 ${IP6[1,red]} (VXLAN)" fil-pod2 -c 5 -i 0.2 -w 10 -I "${IP6[2,red]}" "${IP6[1,red]}"
+fi
 
 say "host ports: the nodes' own stacks (underlay address on vhost0) reach the pods through their vRouters"
 echo "\$ ip -n fil-node1 -4 -o addr show dev vhost0; ip -n fil-node1 route show dev vhost0"
@@ -470,6 +512,7 @@ say "summary: Filament demo, agents + filament-cni, eth0 on $NET0, net1 on $NET1
 for k in "${KEYS[@]}"; do
 	printf '  %-40s %s\n' "$k" "${RESULT[$k]}"
 done
+[ "$IPV6" = true ] || printf '  %-40s %s\n' "IPv6 on red (dual stack)" "$IPV6_RESULT"
 printf '  %-40s %s\n' "DPDK pod on node2 (vhost-user, testpmd)" "$DPDK"
 printf '  %-40s %s\n' "pod1 -> pod2 too big (DF, eth0)" "${RESULT[too big]}"
 printf '  %-40s %s\n' "TCP pod1 -> pod2 (eth0)" "$TCP"

@@ -3,8 +3,10 @@ package attach
 import (
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // configurePod gives a kernel pod interface (a veth's pod end, a TAP) in
@@ -26,6 +28,16 @@ func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 	if err := ph.AddrReplace(pod, addr); err != nil {
 		return fmt.Errorf("address %s on %s: %w", v.Address, v.IfName, err)
 	}
+	if v.Address6.IsValid() {
+		// Before the link is up: its link-local address skips DAD too.
+		if err := ipv6Sysctls(v.Netns, v.IfName); err != nil {
+			return err
+		}
+		addr6 := &netlink.Addr{IPNet: ipNet(v.Address6), Flags: unix.IFA_F_NODAD}
+		if err := ph.AddrReplace(pod, addr6); err != nil {
+			return fmt.Errorf("address %s on %s: %w", v.Address6, v.IfName, err)
+		}
+	}
 	if err := ph.LinkSetUp(pod); err != nil {
 		return fmt.Errorf("set %s up: %w", v.IfName, err)
 	}
@@ -37,6 +49,30 @@ func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 			Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}}); err != nil {
 			return fmt.Errorf("default route via %s: %w", v.Gateway, err)
 		}
+		if v.Address6.IsValid() {
+			if err := ph.RouteReplace(&netlink.Route{LinkIndex: pod.Attrs().Index, Gw: v.Gateway6.AsSlice(),
+				Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}); err != nil {
+				return fmt.Errorf("default IPv6 route via %s: %w", v.Gateway6, err)
+			}
+		}
 	}
 	return OffloadsOff(v.Netns, v.IfName)
+}
+
+// ipv6Sysctls turns IPv6 on for the pod's interface (a runtime may have it
+// off by default), DAD off (the vRouter answers ND for every address: DAD
+// would only delay the address by a second), router advertisements off
+// (the vRouter sends none; the routes are the agent's), and the
+// link-local address derived from the MAC (EUI-64, addr_gen_mode 0, not a
+// stable-privacy one): the one the vRouter's anti-spoofing lets through.
+func ipv6Sysctls(nsPath, ifName string) error {
+	return inNetns(nsPath, func() error {
+		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"accept_ra", "0"}, {"addr_gen_mode", "0"}} {
+			f := "/proc/sys/net/ipv6/conf/" + ifName + "/" + kv[0]
+			if err := os.WriteFile(f, []byte(kv[1]), 0o644); err != nil {
+				return fmt.Errorf("%s in %s: %w", f, nsPath, err)
+			}
+		}
+		return nil
+	})
 }

@@ -39,7 +39,11 @@ type PodInterface struct {
 	MAC     string       `json:"mac"`     // the pod must send from this MAC (anti-spoofing)
 	Address netip.Prefix `json:"address"` // with the subnet's prefix length
 	Gateway netip.Addr   `json:"gateway"` // the vRouter: the next hop for everything
-	MTU     int          `json:"mtu"`
+	// Address6 and Gateway6: the same for IPv6, in a dual-stack network
+	// (absent otherwise). The vRouter answers ND for every address.
+	Address6 netip.Prefix `json:"address6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
+	MTU      int          `json:"mtu"`
 	// Who it is for.
 	ContainerID  string `json:"containerID"`
 	IfName       string `json:"ifName"`

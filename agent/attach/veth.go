@@ -14,6 +14,9 @@
 // overhead), a default route via the gateway (the vRouter answers ARP for
 // it) and TX checksum offload and TSO off: the fast path does not complete
 // partial checksums (ethtool.go, an ioctl from a thread in the pod's netns).
+// In a dual-stack network it gets its IPv6 address too, without duplicate
+// address detection (usable at once: the vRouter answers ND for every
+// address, so DAD could only fail), and a default IPv6 route via gateway6.
 package attach
 
 import (
@@ -66,6 +69,11 @@ type Veth struct {
 	// DefaultRoute: the pod's primary interface (eth0) routes everything
 	// via the gateway; others reach their network's subnet only.
 	DefaultRoute bool
+	// Address6 and Gateway6 (dual-stack networks; zero otherwise): the
+	// pod's IPv6 address, with subnet6's length, and its gateway, with a
+	// default IPv6 route under the same rule as IPv4's.
+	Address6 netip.Prefix
+	Gateway6 netip.Addr
 }
 
 // Setup makes the veth as described. It is idempotent: if the host end
@@ -149,16 +157,23 @@ func Check(v Veth) error {
 	if pod.Attrs().HardwareAddr.String() != v.MAC.String() {
 		return fmt.Errorf("%s has MAC %s, want %s", v.IfName, pod.Attrs().HardwareAddr, v.MAC)
 	}
-	addrs, err := ph.AddrList(pod, netlink.FAMILY_V4)
+	addrs, err := ph.AddrList(pod, netlink.FAMILY_ALL)
 	if err != nil {
 		return err
 	}
-	for _, a := range addrs {
-		if a.IPNet.String() == ipNet(v.Address).String() {
-			return nil
+	for _, want := range []netip.Prefix{v.Address, v.Address6} {
+		if !want.IsValid() {
+			continue
+		}
+		found := false
+		for _, a := range addrs {
+			found = found || a.IPNet.String() == ipNet(want).String()
+		}
+		if !found {
+			return fmt.Errorf("%s in %s does not have address %s", v.IfName, v.Netns, want)
 		}
 	}
-	return fmt.Errorf("%s in %s does not have address %s", v.IfName, v.Netns, v.Address)
+	return nil
 }
 
 // Teardown deletes the host end (the pod end goes with it); a missing one
@@ -182,5 +197,5 @@ func HostExists(hostIf string) bool {
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

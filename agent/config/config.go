@@ -27,7 +27,7 @@ const (
 	DefaultMTU      = 1500
 )
 
-// Encapsulations and their overhead in front of the pod's IPv4 packet.
+// Encapsulations and their overhead in front of the pod's packet.
 const (
 	EncapVXLAN    = "vxlan"
 	EncapMPLSoUDP = "mplsoudp"
@@ -45,6 +45,18 @@ func Overhead(encap string) int {
 	}
 	return 50 // IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 }
+
+// OuterIPv6Extra is what an IPv6 outer header adds to Overhead (40 bytes
+// instead of IPv4's 20).
+const OuterIPv6Extra = 20
+
+// IPv6MinMTU is the smallest link MTU IPv6 allows (RFC 8200): a dual-stack
+// network's pods need at least that.
+const IPv6MinMTU = 1280
+
+// MaxIPv6PrefixLen is the longest IPv6 subnet or pod block accepted: a
+// block smaller than 256 addresses is not worth a route.
+const MaxIPv6PrefixLen = 120
 
 // IsMPLS: the encapsulation carries the network's label, not its VNI.
 func IsMPLS(encap string) bool { return encap == EncapMPLSoUDP || encap == EncapMPLSoGRE }
@@ -76,26 +88,50 @@ type Sockets struct {
 // Fabric is this node's underlay.
 type Fabric struct {
 	UnderlayIP netip.Addr `yaml:"underlay_ip"`
-	MTU        int        `yaml:"mtu"` // default 1500
+	// UnderlayIPv6 (optional) is the fabric port's IPv6 address: tunnels
+	// to a peer that has one too are IPv6 (see TunnelDst).
+	UnderlayIPv6 netip.Addr `yaml:"underlay_ipv6"`
+	MTU          int        `yaml:"mtu"` // default 1500
 }
 
-// Network is a virtual network (one VRF on every node).
+// Network is a virtual network (one VRF on every node): IPv4, or dual
+// stack with Subnet6.
 type Network struct {
 	Name     string       `yaml:"name"`
 	VRF      uint32       `yaml:"vrf"`
 	VNI      uint32       `yaml:"vni"`   // VXLAN network id (0: none)
 	Label    uint32       `yaml:"label"` // MPLS label (0: none)
 	Subnet   netip.Prefix `yaml:"subnet"`
-	Gateway  netip.Addr   `yaml:"gateway"`
+	Gateway  netip.Addr   `yaml:"gateway"`   // default: subnet's first address
 	Encap    string       `yaml:"encap"`     // vxlan (default), mplsoudp or mplsogre: what this node sends
 	PodBlock netip.Prefix `yaml:"pod_block"` // this node's addresses, inside subnet
+	// IPv6 (optional: all three or none; gateway6 defaults to subnet6's
+	// first address).
+	Subnet6   netip.Prefix `yaml:"subnet6"`
+	Gateway6  netip.Addr   `yaml:"gateway6"`
+	PodBlock6 netip.Prefix `yaml:"pod_block6"`
 }
+
+// DualStack reports whether the network has IPv6 besides IPv4.
+func (n *Network) DualStack() bool { return n.Subnet6.IsValid() }
 
 // Peer is another node: tunnels to it carry its pod blocks.
 type Peer struct {
-	Name       string                  `yaml:"name"`
-	UnderlayIP netip.Addr              `yaml:"underlay_ip"`
-	PodBlocks  map[string]netip.Prefix `yaml:"pod_blocks"` // network name -> block
+	Name         string                  `yaml:"name"`
+	UnderlayIP   netip.Addr              `yaml:"underlay_ip"`
+	UnderlayIPv6 netip.Addr              `yaml:"underlay_ipv6"` // optional: see TunnelDst
+	PodBlocks    map[string]netip.Prefix `yaml:"pod_blocks"`    // network name -> block
+	PodBlocks6   map[string]netip.Prefix `yaml:"pod_blocks6"`   // network name -> IPv6 block
+}
+
+// TunnelDst is the underlay address tunnels to p go to: its IPv6 one when
+// both this node and p have one (one tunnel per peer and network carries
+// both families inside), its IPv4 one otherwise.
+func (c *Config) TunnelDst(p *Peer) netip.Addr {
+	if c.Fabric.UnderlayIPv6.IsValid() && p.UnderlayIPv6.IsValid() {
+		return p.UnderlayIPv6
+	}
+	return p.UnderlayIP
 }
 
 // Attach says how pods are plugged in.
@@ -167,8 +203,17 @@ func (c *Config) Default() {
 		c.Fabric.MTU = DefaultMTU
 	}
 	for i := range c.Networks {
-		if c.Networks[i].Encap == "" {
-			c.Networks[i].Encap = EncapVXLAN
+		n := &c.Networks[i]
+		if n.Encap == "" {
+			n.Encap = EncapVXLAN
+		}
+		// The gateways default to the subnets' first addresses (10.1.0.1,
+		// fd00:1::1).
+		if !n.Gateway.IsValid() && n.Subnet.IsValid() && n.Subnet.Addr().Is4() {
+			n.Gateway = n.Subnet.Masked().Addr().Next()
+		}
+		if !n.Gateway6.IsValid() && n.Subnet6.IsValid() && n.Subnet6.Addr().Is6() {
+			n.Gateway6 = n.Subnet6.Masked().Addr().Next()
 		}
 	}
 	if c.Attach.Veth.Driver == "" {
@@ -211,8 +256,17 @@ func (c *Config) Validate() error {
 	if !c.Fabric.UnderlayIP.Is4() {
 		bad("fabric.underlay_ip", "required, an IPv4 address")
 	}
+	if c.Fabric.UnderlayIPv6.IsValid() && !globalUnicast6(c.Fabric.UnderlayIPv6) {
+		bad("fabric.underlay_ipv6", "%s: want a global unicast IPv6 address", c.Fabric.UnderlayIPv6)
+	}
 	if c.Fabric.MTU < 576+50 || c.Fabric.MTU > 9600 {
 		bad("fabric.mtu", "%d: want %d..9600", c.Fabric.MTU, 576+50)
+	} else {
+		for i := range c.Networks {
+			if n := &c.Networks[i]; n.DualStack() && c.PodMTU(n) < IPv6MinMTU {
+				bad("fabric.mtu", "%d leaves networks[%d]'s pods %d bytes: IPv6 needs %d", c.Fabric.MTU, i, c.PodMTU(n), IPv6MinMTU)
+			}
+		}
 	}
 	if c.Attach.Veth.Driver != DriverAFPacket && c.Attach.Veth.Driver != DriverAFXDP {
 		bad("attach.veth.driver", "%q: want af_packet or af_xdp", c.Attach.Veth.Driver)
@@ -276,8 +330,9 @@ func (c *Config) Validate() error {
 		default:
 			bad(f+".encap", "%q: want vxlan, mplsoudp or mplsogre", n.Encap)
 		}
+		checkNetwork6(bad, f, n)
 		if !n.Subnet.IsValid() || !n.Subnet.Addr().Is4() {
-			bad(f+".subnet", "required, an IPv4 prefix")
+			bad(f+".subnet", "required, an IPv4 prefix (a network is IPv4 or dual stack with subnet6: IPv6-only networks are not supported)")
 			continue
 		}
 		if n.Subnet != n.Subnet.Masked() {
@@ -291,8 +346,21 @@ func (c *Config) Validate() error {
 		}
 		checkBlock(bad, f+".pod_block", n.PodBlock, n.Subnet, true)
 	}
+	// IPv6 subnets never overlap (IPv4 ones may, in separate VRFs, without
+	// a host port: host.go): ULA space is plenty, and an overlap is
+	// almost surely a typo.
+	for i, n := range c.Networks {
+		for j := range i {
+			if o := c.Networks[j].Subnet6; o.IsValid() && n.Subnet6.IsValid() && o.Overlaps(n.Subnet6) {
+				bad(fmt.Sprintf("networks[%d].subnet6", i), "%s overlaps networks[%d]'s %s", n.Subnet6, j, o)
+			}
+		}
+	}
 	pnames := map[string]int{}
 	under := map[netip.Addr]string{c.Fabric.UnderlayIP: "fabric.underlay_ip"}
+	if c.Fabric.UnderlayIPv6.IsValid() {
+		under[c.Fabric.UnderlayIPv6] = "fabric.underlay_ipv6"
+	}
 	for i, p := range c.Peers {
 		f := fmt.Sprintf("peers[%d]", i)
 		if p.Name == "" {
@@ -310,6 +378,31 @@ func (c *Config) Validate() error {
 			bad(f+".underlay_ip", "%s already used by %s", p.UnderlayIP, other)
 		} else {
 			under[p.UnderlayIP] = f + ".underlay_ip"
+		}
+		if a := p.UnderlayIPv6; a.IsValid() {
+			if !globalUnicast6(a) {
+				bad(f+".underlay_ipv6", "%s: want a global unicast IPv6 address", a)
+			} else if other, ok := under[a]; ok {
+				bad(f+".underlay_ipv6", "%s already used by %s", a, other)
+			} else {
+				under[a] = f + ".underlay_ipv6"
+			}
+		}
+		for nn, blk := range p.PodBlocks6 {
+			j, ok := names[nn]
+			if !ok {
+				bad(f+".pod_blocks6."+nn, "no network %q", nn)
+				continue
+			}
+			n := c.Networks[j]
+			if !n.Subnet6.IsValid() {
+				bad(f+".pod_blocks6."+nn, "network %q has no subnet6", nn)
+				continue
+			}
+			checkBlock6(bad, f+".pod_blocks6."+nn, blk, n.Subnet6)
+			if n.PodBlock6.IsValid() && blk.Overlaps(n.PodBlock6) {
+				bad(f+".pod_blocks6."+nn, "%s overlaps this node's pod_block6 %s", blk, n.PodBlock6)
+			}
 		}
 		for nn, blk := range p.PodBlocks {
 			j, ok := names[nn]
@@ -344,6 +437,58 @@ func checkBlock(bad func(string, string, ...any), f string, blk, subnet netip.Pr
 	}
 }
 
+// checkNetwork6 checks a network's IPv6 keys (field f is "networks[i]"):
+// none, or subnet6 and pod_block6 (gateway6 defaults).
+func checkNetwork6(bad func(string, string, ...any), f string, n Network) {
+	if !n.Subnet6.IsValid() {
+		if n.Gateway6.IsValid() || n.PodBlock6.IsValid() {
+			bad(f+".subnet6", "required with gateway6 and pod_block6")
+		}
+		return
+	}
+	s := n.Subnet6
+	switch {
+	case !s.Addr().Is6() || s.Addr().Is4In6():
+		bad(f+".subnet6", "%s: want an IPv6 prefix", s)
+		return
+	case s != s.Masked():
+		bad(f+".subnet6", "%s has host bits set (want %s)", s, s.Masked())
+		return
+	case !globalUnicast6(s.Addr()):
+		bad(f+".subnet6", "%s: want a global unicast or unique local prefix (not link-local, multicast or unspecified)", s)
+		return
+	case s.Bits() > MaxIPv6PrefixLen:
+		bad(f+".subnet6", "%s: at most /%d", s, MaxIPv6PrefixLen)
+		return
+	}
+	switch g := n.Gateway6; {
+	case !g.Is6() || !s.Contains(g):
+		bad(f+".gateway6", "%v: want an address inside subnet6 %s", g, s)
+	case g == s.Addr():
+		bad(f+".gateway6", "%s is subnet6's subnet-router anycast address: want another", g)
+	}
+	checkBlock6(bad, f+".pod_block6", n.PodBlock6, s)
+}
+
+// checkBlock6 checks an IPv6 pod block of subnet6 s.
+func checkBlock6(bad func(string, string, ...any), f string, blk, s netip.Prefix) {
+	switch {
+	case !blk.IsValid() || !blk.Addr().Is6() || blk.Addr().Is4In6():
+		bad(f, "required with subnet6, an IPv6 prefix")
+	case blk != blk.Masked():
+		bad(f, "%s has host bits set (want %s)", blk, blk.Masked())
+	case blk.Bits() < s.Bits() || !s.Contains(blk.Addr()):
+		bad(f, "%s is not inside subnet6 %s", blk, s)
+	case blk.Bits() > MaxIPv6PrefixLen:
+		bad(f, "%s: at most /%d", blk, MaxIPv6PrefixLen)
+	}
+}
+
+// globalUnicast6: an IPv6 unicast address that routes (fd00::/8 included).
+func globalUnicast6(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && a.IsGlobalUnicast()
+}
+
 // Network returns the network named name ("" is the first, the default).
 func (c *Config) Network(name string) (*Network, bool) {
 	if name == "" && len(c.Networks) > 0 {
@@ -359,7 +504,25 @@ func (c *Config) Network(name string) (*Network, bool) {
 
 // PodMTU is the MTU of the network's pod interfaces: the fabric's minus the
 // encapsulation's overhead.
-func (c *Config) PodMTU(n *Network) int { return c.Fabric.MTU - Overhead(n.Encap) }
+// With an IPv6 underlay to some peer, every tunnel counts the 20 bytes of
+// an IPv6 outer header (a pod's MTU is one for all its destinations).
+func (c *Config) PodMTU(n *Network) int {
+	mtu := c.Fabric.MTU - Overhead(n.Encap)
+	if c.outerIPv6() {
+		mtu -= OuterIPv6Extra
+	}
+	return mtu
+}
+
+// outerIPv6 reports whether some tunnel of this node is IPv6 (TunnelDst).
+func (c *Config) outerIPv6() bool {
+	for i := range c.Peers {
+		if c.TunnelDst(&c.Peers[i]).Is6() {
+			return true
+		}
+	}
+	return false
+}
 
 // The file as written: addresses as text, converted with errors that name
 // the field (yaml's own would not).
@@ -376,8 +539,9 @@ type rawConfig struct {
 }
 
 type rawFabric struct {
-	UnderlayIP string `yaml:"underlay_ip"`
-	MTU        int    `yaml:"mtu"`
+	UnderlayIP   string `yaml:"underlay_ip"`
+	UnderlayIPv6 string `yaml:"underlay_ipv6"`
+	MTU          int    `yaml:"mtu"`
 }
 
 type rawNetwork struct {
@@ -389,12 +553,18 @@ type rawNetwork struct {
 	Gateway  string `yaml:"gateway"`
 	Encap    string `yaml:"encap"`
 	PodBlock string `yaml:"pod_block"`
+
+	Subnet6   string `yaml:"subnet6"`
+	Gateway6  string `yaml:"gateway6"`
+	PodBlock6 string `yaml:"pod_block6"`
 }
 
 type rawPeer struct {
-	Name       string            `yaml:"name"`
-	UnderlayIP string            `yaml:"underlay_ip"`
-	PodBlocks  map[string]string `yaml:"pod_blocks"`
+	Name         string            `yaml:"name"`
+	UnderlayIP   string            `yaml:"underlay_ip"`
+	UnderlayIPv6 string            `yaml:"underlay_ipv6"`
+	PodBlocks    map[string]string `yaml:"pod_blocks"`
+	PodBlocks6   map[string]string `yaml:"pod_blocks6"`
 }
 
 func (r *rawConfig) convert() (*Config, error) {
@@ -419,19 +589,48 @@ func (r *rawConfig) convert() (*Config, error) {
 		}
 		return p
 	}
+	addr6 := func(field, s string) netip.Addr {
+		if s == "" {
+			return netip.Addr{}
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv6 address", field, s))
+			return netip.Addr{}
+		}
+		return a
+	}
+	prefix6 := func(field, s string) netip.Prefix {
+		if s == "" {
+			return netip.Prefix{}
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IPv6 prefix (fd00:20::/64)", field, s))
+			return netip.Prefix{}
+		}
+		return p
+	}
 	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
-		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP), MTU: r.Fabric.MTU},
-		Host:   Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway)}}
+		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP),
+			UnderlayIPv6: addr6("fabric.underlay_ipv6", r.Fabric.UnderlayIPv6), MTU: r.Fabric.MTU},
+		Host: Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway),
+			PrefixLen6: r.Host.PrefixLen6}}
 	for i, n := range r.Networks {
 		f := fmt.Sprintf("networks[%d].", i)
 		c.Networks = append(c.Networks, Network{Name: n.Name, VRF: n.VRF, VNI: n.VNI, Label: n.Label, Encap: n.Encap,
-			Subnet: prefix(f+"subnet", n.Subnet), Gateway: addr(f+"gateway", n.Gateway), PodBlock: prefix(f+"pod_block", n.PodBlock)})
+			Subnet: prefix(f+"subnet", n.Subnet), Gateway: addr(f+"gateway", n.Gateway), PodBlock: prefix(f+"pod_block", n.PodBlock),
+			Subnet6: prefix6(f+"subnet6", n.Subnet6), Gateway6: addr6(f+"gateway6", n.Gateway6), PodBlock6: prefix6(f+"pod_block6", n.PodBlock6)})
 	}
 	for i, p := range r.Peers {
 		f := fmt.Sprintf("peers[%d].", i)
-		pp := Peer{Name: p.Name, UnderlayIP: addr(f+"underlay_ip", p.UnderlayIP), PodBlocks: map[string]netip.Prefix{}}
+		pp := Peer{Name: p.Name, UnderlayIP: addr(f+"underlay_ip", p.UnderlayIP), UnderlayIPv6: addr6(f+"underlay_ipv6", p.UnderlayIPv6),
+			PodBlocks: map[string]netip.Prefix{}, PodBlocks6: map[string]netip.Prefix{}}
 		for k, v := range p.PodBlocks {
 			pp.PodBlocks[k] = prefix(f+"pod_blocks."+k, v)
+		}
+		for k, v := range p.PodBlocks6 {
+			pp.PodBlocks6[k] = prefix6(f+"pod_blocks6."+k, v)
 		}
 		c.Peers = append(c.Peers, pp)
 	}

@@ -26,6 +26,10 @@ type Host struct {
 	// Gateway, if set, is the underlay's router: the kernel's default
 	// route goes through it on the TAP.
 	Gateway netip.Addr `yaml:"gateway"`
+	// PrefixLen6 (optional, with fabric.underlay_ipv6) is the IPv6
+	// underlay subnet's length: with it the TAP holds the IPv6 underlay
+	// address too, and the node reaches dual-stack pods over IPv6.
+	PrefixLen6 int `yaml:"prefix_len6"`
 }
 
 // Enabled reports whether the configuration has a host port.
@@ -37,10 +41,20 @@ func (c *Config) Underlay() netip.Prefix {
 	return netip.PrefixFrom(c.Fabric.UnderlayIP, c.Host.PrefixLen)
 }
 
+// Underlay6 is the TAP's IPv6 address (zero when the host port is IPv4
+// only): the IPv6 underlay address with host.prefix_len6.
+func (c *Config) Underlay6() netip.Prefix {
+	if !c.Host.Enabled() || c.Host.PrefixLen6 == 0 || !c.Fabric.UnderlayIPv6.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(c.Fabric.UnderlayIPv6, c.Host.PrefixLen6)
+}
+
 type rawHost struct {
-	Interface string `yaml:"interface"`
-	PrefixLen int    `yaml:"prefix_len"`
-	Gateway   string `yaml:"gateway"`
+	Interface  string `yaml:"interface"`
+	PrefixLen  int    `yaml:"prefix_len"`
+	Gateway    string `yaml:"gateway"`
+	PrefixLen6 int    `yaml:"prefix_len6"`
 }
 
 // A Linux interface name that is also a dataplane port name.
@@ -49,10 +63,17 @@ var ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 func (c *Config) validateHost(bad func(string, string, ...any)) {
 	h := c.Host
 	if !h.Enabled() {
-		if h.PrefixLen != 0 || h.Gateway.IsValid() {
-			bad("host.interface", "required with host.prefix_len or host.gateway")
+		if h.PrefixLen != 0 || h.Gateway.IsValid() || h.PrefixLen6 != 0 {
+			bad("host.interface", "required with host.prefix_len, host.gateway or host.prefix_len6")
 		}
 		return
+	}
+	if h.PrefixLen6 != 0 {
+		if h.PrefixLen6 < 1 || h.PrefixLen6 > 128 {
+			bad("host.prefix_len6", "%d: want 1..128, the IPv6 underlay subnet's length", h.PrefixLen6)
+		} else if !c.Fabric.UnderlayIPv6.IsValid() {
+			bad("host.prefix_len6", "needs fabric.underlay_ipv6 (the address the host port holds)")
+		}
 	}
 	if !ifNameRE.MatchString(h.Interface) {
 		bad("host.interface", "%q: want an interface name of 1..15 letters, digits, '_', '.' or '-'", h.Interface)
@@ -83,7 +104,19 @@ func (c *Config) validateHost(bad func(string, string, ...any)) {
 		for k, p := range c.Peers {
 			nodes = append(nodes, node{fmt.Sprintf("peers[%d].underlay_ip", k), p.UnderlayIP})
 		}
+		if c.Fabric.UnderlayIPv6.IsValid() {
+			nodes = append(nodes, node{"fabric.underlay_ipv6", c.Fabric.UnderlayIPv6})
+		}
+		for k, p := range c.Peers {
+			if p.UnderlayIPv6.IsValid() {
+				nodes = append(nodes, node{fmt.Sprintf("peers[%d].underlay_ipv6", k), p.UnderlayIPv6})
+			}
+		}
 		for _, nd := range nodes {
+			if n.Subnet6.IsValid() && n.Subnet6.Contains(nd.addr) {
+				bad(nd.field, "%s is inside networks[%d]'s subnet6 %s: with a host port, node addresses are routed in the networks",
+					nd.addr, i, n.Subnet6)
+			}
 			if n.Subnet.Contains(nd.addr) {
 				bad(nd.field, "%s is inside networks[%d]'s subnet %s: with a host port, node addresses are routed in the networks",
 					nd.addr, i, n.Subnet)

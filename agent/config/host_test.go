@@ -52,3 +52,33 @@ func TestHostBad(t *testing.T) {
 		t.Errorf("without a host port: %v", err)
 	}
 }
+
+// An IPv6 host port: opt-in with host.prefix_len6, which needs the IPv6
+// underlay address.
+func TestHostIPv6(t *testing.T) {
+	dualHost := strings.Replace(dual, `fabric: {underlay_ip: 192.168.100.1, underlay_ipv6: "fd00:100::1"}`,
+		`fabric: {underlay_ip: 192.168.100.1, underlay_ipv6: "fd00:100::1"}
+host: {interface: vhost0, prefix_len: 24, prefix_len6: 64}`, 1)
+	c, err := Parse([]byte(dualHost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Underlay6().String() != "fd00:100::1/64" {
+		t.Errorf("Underlay6 %v", c.Underlay6())
+	}
+	// Without prefix_len6 the host port stays IPv4.
+	c, err = Parse([]byte(strings.Replace(dualHost, ", prefix_len6: 64", "", 1)))
+	if err != nil || c.Underlay6().IsValid() {
+		t.Errorf("without prefix_len6: %v %v", c.Underlay6(), err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"prefix_len6: 64", "prefix_len6: 129", "host.prefix_len6: 129: want 1..128"},
+		{`, underlay_ipv6: "fd00:100::1"}`, "}", "host.prefix_len6: needs fabric.underlay_ipv6"},
+		{"interface: vhost0, prefix_len: 24, ", "", "host.interface: required with host.prefix_len, host.gateway or host.prefix_len6"},
+	} {
+		_, err := Parse([]byte(strings.Replace(dualHost, tc.from, tc.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q -> %q: %v, want %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+}

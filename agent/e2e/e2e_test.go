@@ -65,6 +65,7 @@ type node struct {
 	dpArgs          []string
 	agentCfg        string
 	underlay        string
+	dual            bool // network red is dual stack: pods have ip6 too
 }
 
 func hugepagesFree() bool {
@@ -150,7 +151,29 @@ type peer struct {
 // agent's configuration.
 func startNode(t *testing.T, tn *testnet.Net, idx int, ns, fabricIf, encap string, peers []peer, agentExtra ...string) *node {
 	t.Helper()
-	n := &node{name: fmt.Sprintf("node%d", idx), ns: ns, dir: t.TempDir(), underlay: fmt.Sprintf("192.168.100.%d", idx)}
+	return startNodeWith(t, tn, nodeOpts{idx: idx, ns: ns, fabricIf: fabricIf, encap: encap, peers: peers}, agentExtra...)
+}
+
+// nodeOpts are startNode's arguments, and dual: network "red" is dual
+// stack (subnet6 fd00:20::/64, this node's block fd00:20::<idx>:0/112,
+// each peer's fd00:20::<its idx>:0/112, its idx read from its name
+// "node<idx>"). A dual-stack node skips the test when its dataplane
+// cannot do IPv6 (requireIPv6). underlay6: the fabric port has the IPv6
+// address fd00:100::<idx> too, in the dataplane's and the agent's
+// configurations, and each peer fd00:100::<its idx> (tunnels are IPv6);
+// the test skips when the dataplane's configuration cannot carry it
+// (requireIPv6Fabric).
+type nodeOpts struct {
+	idx                 int
+	ns, fabricIf, encap string
+	peers               []peer
+	dual, underlay6     bool
+}
+
+func startNodeWith(t *testing.T, tn *testnet.Net, o nodeOpts, agentExtra ...string) *node {
+	t.Helper()
+	idx, ns, fabricIf, encap, peers := o.idx, o.ns, o.fabricIf, o.encap, o.peers
+	n := &node{name: fmt.Sprintf("node%d", idx), ns: ns, dir: t.TempDir(), underlay: fmt.Sprintf("192.168.100.%d", idx), dual: o.dual}
 	n.dpSock = filepath.Join(n.dir, "dp.sock")
 	n.cniSock = filepath.Join(n.dir, "cni.sock")
 	noHuge := !hugepagesFree()
@@ -169,22 +192,48 @@ ports:
     ipv4: [%s]
     mtu: 1500
 `, noHuge, tn.Name(fmt.Sprintf("dp%d", idx)), fabricIf, idx, n.underlay)
+	if o.underlay6 {
+		dpCfg += fmt.Sprintf("    ipv6: [\"fd00:100::%d\"]\n", idx)
+	}
 	dpPath := filepath.Join(n.dir, "dataplane.yaml")
 	if err := os.WriteFile(dpPath, []byte(dpCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if o.underlay6 {
+		requireIPv6Fabric(t, dpPath)
+	}
 	t.Cleanup(func() { _ = os.RemoveAll("/var/run/dpdk/" + tn.Name(fmt.Sprintf("dp%d", idx))) })
 	n.dpArgs = []string{"ip", "netns", "exec", ns, filepath.Join(binDir, "filament-dataplane"), "--config", dpPath, "--socket", n.dpSock}
 	n.dataplane = start(t, filepath.Join(n.dir, "dataplane.log"), n.dpArgs...)
+	if o.dual {
+		requireIPv6(t, n)
+	}
+	if o.underlay6 {
+		requireIPv6Underlay(t, n)
+	}
 
 	var ps strings.Builder
 	for _, p := range peers {
 		fmt.Fprintf(&ps, "  - name: %s\n    underlay_ip: %s\n    pod_blocks: {red: %s}\n", p.name, p.underlay, p.block)
+		if o.underlay6 {
+			fmt.Fprintf(&ps, "    underlay_ipv6: \"fd00:100::%s\"\n", strings.TrimPrefix(p.name, "node"))
+		}
+		if o.dual {
+			fmt.Fprintf(&ps, "    pod_blocks6: {red: \"fd00:20::%s:0/112\"}\n", strings.TrimPrefix(p.name, "node"))
+		}
+	}
+	dual := ""
+	if o.dual {
+		dual = fmt.Sprintf("    subnet6: \"fd00:20::/64\"\n    pod_block6: \"fd00:20::%d:0/112\"\n", idx)
+	}
+	fabric6 := ""
+	if o.underlay6 {
+		fabric6 = fmt.Sprintf(", underlay_ipv6: \"fd00:100::%d\"", idx)
 	}
 	agentCfg := fmt.Sprintf(`node: %s
 sockets: {dataplane: %s, cni: %s}
 state_dir: %s
-fabric: {underlay_ip: %s, mtu: 1500}
+fabric: {underlay_ip: %s%s, mtu: 1500}
 metrics: {listen: "127.0.0.1:9464"}
 networks:
   - name: red
@@ -195,8 +244,8 @@ networks:
     gateway: 10.20.0.1
     encap: %s
     pod_block: 10.20.%d.0/24
-peers:
-%s`, n.name, n.dpSock, n.cniSock, filepath.Join(n.dir, "state"), n.underlay, encap, idx, ps.String())
+%speers:
+%s`, n.name, n.dpSock, n.cniSock, filepath.Join(n.dir, "state"), n.underlay, fabric6, encap, idx, dual, ps.String())
 	if len(peers) == 0 {
 		agentCfg = strings.Replace(agentCfg, "peers:\n", "", 1)
 	}
@@ -255,6 +304,7 @@ func (n *node) cniConf(t *testing.T, command, cid, netns, ifName string, more ma
 type pod struct {
 	ns, netns, cid string
 	ip             netip.Addr
+	ip6            netip.Addr // on a dual-stack node
 	mac            string
 	result         json.RawMessage // ADD's stdout
 }
@@ -274,11 +324,17 @@ func (n *node) add(t *testing.T, tn *testnet.Net, name string) pod {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("ADD result %s: %v", out, err)
 	}
-	if len(res.IPs) != 1 || len(res.Interfaces) != 1 {
-		t.Fatalf("ADD result %s", out)
+	if want := map[bool]int{false: 1, true: 2}[n.dual]; len(res.IPs) != want || len(res.Interfaces) != 1 {
+		t.Fatalf("ADD result %s: want %d IPs", out, want)
 	}
 	p.result = out
 	p.ip = netip.MustParsePrefix(res.IPs[0].Address).Addr()
+	if n.dual {
+		p.ip6 = netip.MustParsePrefix(res.IPs[1].Address).Addr()
+		if !p.ip.Is4() || !p.ip6.Is6() {
+			t.Fatalf("ADD result %s: want an IPv4 address, then an IPv6 one", out)
+		}
+	}
 	p.mac = res.Interfaces[0].Mac
 	t.Cleanup(func() { _, _ = n.cni(t, "DEL", p.cid, p.netns, "eth0") })
 	return p
@@ -368,8 +424,8 @@ func TestOneNode(t *testing.T) {
 	for _, want := range []string{
 		"filament_agent_dataplane_ready 1",
 		`filament_agent_attachments{network="red"} 2`,
-		`filament_agent_ipam_allocated{network="red"} 2`,
-		`filament_agent_ipam_capacity{network="red"} 254`,
+		`filament_agent_ipam_allocated{family="ipv4",network="red"} 2`,
+		`filament_agent_ipam_capacity{family="ipv4",network="red"} 254`,
 		`filament_agent_cni_requests_total{code="0",command="add"} 2`,
 		`filament_agent_resyncs_total{result="ok"} 1`,
 	} {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -43,16 +44,27 @@ func TestTraffic(t *testing.T) {
 // TCP and compares the SHA-256 of what was sent and what was received.
 func tcpTransfer(t *testing.T, what string, from, to pod, size int, seed int) {
 	t.Helper()
-	recv := runHelper(t, to.ns, "tcp-recv", "0.0.0.0:5201")
+	tcpTransferTo(t, what, from, to, to.ip, size, seed)
+}
+
+// tcpTransferTo is tcpTransfer to one of to's addresses, dst (IPv4 or
+// IPv6: the receiver listens on the family's wildcard address).
+func tcpTransferTo(t *testing.T, what string, from, to pod, dst netip.Addr, size int, seed int) {
+	t.Helper()
+	any := netip.IPv4Unspecified()
+	if dst.Is6() {
+		any = netip.IPv6Unspecified()
+	}
+	recv := runHelper(t, to.ns, "tcp-recv", netip.AddrPortFrom(any, 5201).String())
 	start := time.Now()
-	send := runHelper(t, from.ns, "tcp-send", to.ip.String()+":5201", fmt.Sprint(size), fmt.Sprint(seed))
+	send := runHelper(t, from.ns, "tcp-send", netip.AddrPortFrom(dst, 5201).String(), fmt.Sprint(size), fmt.Sprint(seed))
 	sent := send.result(t, "bytes=", 60*time.Second)
 	got := recv.result(t, "bytes=", 10*time.Second)
 	took := time.Since(start)
 	if want := fmt.Sprintf("bytes=%d ", size); !strings.HasPrefix(sent, want) || sent != got {
-		t.Fatalf("TCP %s (%v -> %v): sent %q, received %q", what, from.ip, to.ip, sent, got)
+		t.Fatalf("TCP %s (%s -> %v): sent %q, received %q", what, from.ns, dst, sent, got)
 	}
-	t.Logf("TCP %s (%v -> %v): %d bytes in %v (%.0f Mbit/s), %s", what, from.ip, to.ip, size,
+	t.Logf("TCP %s (%s -> %v): %d bytes in %v (%.0f Mbit/s), %s", what, from.ns, dst, size,
 		took.Round(time.Millisecond), float64(size)*8/took.Seconds()/1e6, got[strings.Index(got, "sha256="):])
 }
 

@@ -1,6 +1,7 @@
 // Package hostnet sets up the kernel side of the node's host port
 // (Tungsten Fabric's vhost0): the TAP the dataplane made gets the fabric
-// port's MAC, the node's underlay address, and routes to the pod networks
+// port's MAC, the node's underlay address (and its IPv6 one, optionally),
+// and routes to the pod networks
 // through the vRouter; the underlay address leaves any other interface;
 // and the fabric interface the dataplane polls through the kernel
 // (af_packet, af_xdp) is kept out of the kernel's own use.
@@ -39,9 +40,13 @@ type Route struct {
 
 // Config is the kernel side of the host port.
 type Config struct {
-	IfName    string
-	MAC       net.HardwareAddr // the fabric port's: what peers address the node's frames to
-	Address   netip.Prefix     // the underlay address and subnet
+	IfName  string
+	MAC     net.HardwareAddr // the fabric port's: what peers address the node's frames to
+	Address netip.Prefix     // the underlay address and subnet
+	// Address6 (optional) is the IPv6 underlay address and subnet; without
+	// it the TAP has no global IPv6 address (one left by an earlier
+	// configuration is removed).
+	Address6  netip.Prefix
 	MTU       int
 	Gateway   netip.Addr       // optional: the default route's next hop, on the underlay
 	RouterMAC net.HardwareAddr // the vRouter's MAC, behind every Route's Via
@@ -106,6 +111,11 @@ func Setup(ctx context.Context, c Config) (Result, error) {
 	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: want}); err != nil {
 		return res, fmt.Errorf("address %s on %s: %w", c.Address, c.IfName, err)
 	}
+	moved, err := setupIPv6(link, c)
+	res.AddressMovedFrom = append(res.AddressMovedFrom, moved...)
+	if err != nil {
+		return res, err
+	}
 
 	// Neighbours: each network's gateway is the vRouter.
 	vias := map[netip.Addr]bool{}
@@ -114,7 +124,7 @@ func Setup(ctx context.Context, c Config) (Result, error) {
 			continue
 		}
 		vias[r.Via] = true
-		n := &netlink.Neigh{LinkIndex: idx, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		n := &netlink.Neigh{LinkIndex: idx, Family: family(r.Via), State: netlink.NUD_PERMANENT,
 			IP: r.Via.AsSlice(), HardwareAddr: c.RouterMAC}
 		if err := netlink.NeighSet(n); err != nil {
 			return res, fmt.Errorf("neighbour %s on %s: %w", r.Via, c.IfName, err)
@@ -124,7 +134,11 @@ func Setup(ctx context.Context, c Config) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("list neighbours of %s: %w", c.IfName, err)
 	}
-	for _, n := range neighs {
+	neighs6, err := netlink.NeighList(idx, netlink.FAMILY_V6)
+	if err != nil {
+		return res, fmt.Errorf("list IPv6 neighbours of %s: %w", c.IfName, err)
+	}
+	for _, n := range append(neighs, neighs6...) {
 		a, ok := netip.AddrFromSlice(n.IP)
 		if ok && n.State&netlink.NUD_PERMANENT != 0 && n.HardwareAddr.String() == c.RouterMAC.String() && !vias[a.Unmap()] {
 			if err := netlink.NeighDel(&n); err != nil {
@@ -151,10 +165,14 @@ func Setup(ctx context.Context, c Config) (Result, error) {
 		}
 		wanted[r.Dst.String()] = true
 	}
-	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{LinkIndex: idx, Protocol: Protocol},
-		netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
-	if err != nil {
-		return res, fmt.Errorf("list routes of %s: %w", c.IfName, err)
+	var have []netlink.Route
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		l, err := netlink.RouteListFiltered(fam, &netlink.Route{LinkIndex: idx, Protocol: Protocol},
+			netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL)
+		if err != nil {
+			return res, fmt.Errorf("list routes of %s: %w", c.IfName, err)
+		}
+		have = append(have, l...)
 	}
 	for _, r := range have {
 		if r.Dst == nil || !wanted[r.Dst.String()] {
@@ -206,6 +224,63 @@ func QuietFabric(ifName string) (warning string, err error) {
 	return warning, nil
 }
 
+// setupIPv6 gives the TAP c.Address6 (usable at once: no DAD; the
+// vRouter answers ND for the pods' gateways by the permanent neighbours)
+// and no other global IPv6 address, and removes c.Address6 from any other
+// interface (reported, as for IPv4). Without c.Address6 it only removes
+// the TAP's global IPv6 addresses: link-local ones stay.
+func setupIPv6(link netlink.Link, c Config) (movedFrom []string, err error) {
+	idx := link.Attrs().Index
+	if c.Address6.IsValid() {
+		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"accept_ra", "0"}} {
+			f := "/proc/sys/net/ipv6/conf/" + c.IfName + "/" + kv[0]
+			if err := os.WriteFile(f, []byte(kv[1]), 0o644); err != nil {
+				return nil, fmt.Errorf("host port %s: %w", c.IfName, err)
+			}
+		}
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V6)
+	if err != nil {
+		return nil, fmt.Errorf("list IPv6 addresses: %w", err)
+	}
+	want := ipNet(c.Address6)
+	for _, a := range addrs {
+		mine := a.LinkIndex == idx
+		stale := mine && a.Scope == int(netlink.SCOPE_UNIVERSE) && (!c.Address6.IsValid() || a.IPNet.String() != want.String())
+		elsewhere := !mine && c.Address6.IsValid() && a.IP.Equal(want.IP)
+		if !stale && !elsewhere {
+			continue
+		}
+		l, err := netlink.LinkByIndex(a.LinkIndex)
+		if err != nil {
+			return movedFrom, fmt.Errorf("address %s: interface %d: %w", a.IPNet, a.LinkIndex, err)
+		}
+		if err := netlink.AddrDel(l, &a); err != nil {
+			return movedFrom, fmt.Errorf("remove %s from %s: %w", a.IPNet, l.Attrs().Name, err)
+		}
+		if elsewhere {
+			movedFrom = append(movedFrom, l.Attrs().Name)
+		}
+	}
+	if !c.Address6.IsValid() {
+		return movedFrom, nil
+	}
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: want, Flags: unix.IFA_F_NODAD}); err != nil {
+		return movedFrom, fmt.Errorf("address %s on %s: %w", c.Address6, c.IfName, err)
+	}
+	return movedFrom, nil
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
 func ipNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+	if !p.IsValid() {
+		return &net.IPNet{}
+	}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

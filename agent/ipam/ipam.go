@@ -1,14 +1,17 @@
 // Package ipam allocates pod addresses from this node's block of each
-// network (standalone mode). Allocations are keyed by (containerID,
-// ifName), persisted atomically in the state directory (statefile) after
-// every change, and reloaded at start: an ADD repeated, or repeated after
-// an agent restart, gets the same address; a DEL releases only the
-// allocation of its own containerID, never a newer sandbox's.
+// network (standalone mode): one IPv4 address per attachment, and one
+// IPv6 address too in a dual-stack network. Allocations are keyed by
+// (containerID, ifName), persisted atomically in the state directory
+// (statefile) after every change, and reloaded at start: an ADD repeated,
+// or repeated after an agent restart, gets the same addresses; a DEL
+// releases only the allocations of its own containerID, never a newer
+// sandbox's.
 package ipam
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -30,6 +33,24 @@ type Pool struct {
 	Subnet  netip.Prefix // the network's: its network and broadcast addresses are never given
 	Block   netip.Prefix // this node's part of it: its first and last address are never given either (blocks of /30 and larger)
 	Gateway netip.Addr   // never given
+
+	// IPv6, in a dual-stack network (else zero). Never given: Subnet6's
+	// first address (the subnet-router anycast address), Block6's first
+	// (the same if the block is the subnet; a tidy rule otherwise) and
+	// Gateway6.
+	Subnet6  netip.Prefix
+	Block6   netip.Prefix
+	Gateway6 netip.Addr
+}
+
+// DualStack reports whether the pool gives IPv6 addresses too.
+func (p Pool) DualStack() bool { return p.Block6.IsValid() }
+
+// Addresses are an attachment's addresses: IPv6 is zero in an IPv4-only
+// network.
+type Addresses struct {
+	IPv4 netip.Addr
+	IPv6 netip.Addr
 }
 
 // Allocation is one address given out.
@@ -74,21 +95,55 @@ func Open(dir string, pools map[string]Pool) (*IPAM, error) {
 	return m, nil
 }
 
-// Allocate returns the address of (network, key), allocating the lowest
-// free one of the block if it has none.
-func (m *IPAM) Allocate(network string, key Key) (netip.Addr, error) {
+// Allocate returns the addresses of (network, key), allocating the lowest
+// free one of each block (IPv4, and IPv6 in a dual-stack network) that it
+// has none of, saved together: on an error nothing new is held.
+func (m *IPAM) Allocate(network string, key Key) (Addresses, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.pools[network]
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("no network %q", network)
+		return Addresses{}, fmt.Errorf("no network %q", network)
 	}
-	used := m.alloc[network]
-	for a, k := range used {
-		if k == key {
-			return a, nil
+	have := m.lookup(network, key)
+	var got Addresses
+	var err error
+	if got.IPv4 = have.IPv4; !got.IPv4.IsValid() {
+		if got.IPv4, err = m.free4(network, p); err != nil {
+			return Addresses{}, err
 		}
 	}
+	if got.IPv6 = have.IPv6; !got.IPv6.IsValid() && p.DualStack() {
+		if got.IPv6, err = m.free6(network, p); err != nil {
+			return Addresses{}, err
+		}
+	}
+	if got == have {
+		return got, nil
+	}
+	used := m.alloc[network]
+	if used == nil {
+		used = map[netip.Addr]Key{}
+		m.alloc[network] = used
+	}
+	var added []netip.Addr
+	for _, a := range []netip.Addr{got.IPv4, got.IPv6} {
+		if a.IsValid() && a != have.IPv4 && a != have.IPv6 {
+			used[a] = key
+			added = append(added, a)
+		}
+	}
+	if err := m.save(); err != nil {
+		for _, a := range added {
+			delete(used, a)
+		}
+		return Addresses{}, err
+	}
+	return got, nil
+}
+
+// free4 is the lowest free IPv4 address of p's block.
+func (m *IPAM) free4(network string, p Pool) (netip.Addr, error) {
 	skip := map[netip.Addr]bool{p.Subnet.Addr(): true, last(p.Subnet): true, p.Gateway: true}
 	if p.Block.Bits() <= 30 {
 		// nor the block's own first and last (10.1.2.0 and 10.1.2.255
@@ -96,37 +151,51 @@ func (m *IPAM) Allocate(network string, key Key) (netip.Addr, error) {
 		// people and some tools
 		skip[p.Block.Addr()], skip[last(p.Block)] = true, true
 	}
-	for a := p.Block.Addr(); p.Block.Contains(a); a = a.Next() {
+	return m.lowestFree(network, p.Block, skip)
+}
+
+// free6 is the lowest free IPv6 address of p's IPv6 block.
+func (m *IPAM) free6(network string, p Pool) (netip.Addr, error) {
+	skip := map[netip.Addr]bool{p.Subnet6.Addr(): true, p.Block6.Addr(): true, p.Gateway6: true}
+	return m.lowestFree(network, p.Block6, skip)
+}
+
+// lowestFree walks blk from its first address: at most one step per
+// address held, plus the skipped ones.
+func (m *IPAM) lowestFree(network string, blk netip.Prefix, skip map[netip.Addr]bool) (netip.Addr, error) {
+	used := m.alloc[network]
+	for a := blk.Addr(); a.IsValid() && blk.Contains(a); a = a.Next() {
 		if skip[a] {
 			continue
 		}
-		if _, taken := used[a]; taken {
-			continue
+		if _, taken := used[a]; !taken {
+			return a, nil
 		}
-		if used == nil {
-			used = map[netip.Addr]Key{}
-			m.alloc[network] = used
-		}
-		used[a] = key
-		if err := m.save(); err != nil {
-			delete(used, a)
-			return netip.Addr{}, err
-		}
-		return a, nil
 	}
-	return netip.Addr{}, fmt.Errorf("network %q block %s: %w", network, p.Block, ErrExhausted)
+	return netip.Addr{}, fmt.Errorf("network %q block %s: %w", network, blk, ErrExhausted)
 }
 
-// Lookup returns the address of (network, key) if it has one.
-func (m *IPAM) Lookup(network string, key Key) (netip.Addr, bool) {
+// Lookup returns the addresses of (network, key) if it has any.
+func (m *IPAM) Lookup(network string, key Key) (Addresses, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	a := m.lookup(network, key)
+	return a, a.IPv4.IsValid() || a.IPv6.IsValid()
+}
+
+func (m *IPAM) lookup(network string, key Key) Addresses {
+	var out Addresses
 	for a, k := range m.alloc[network] {
-		if k == key {
-			return a, true
+		if k != key {
+			continue
+		}
+		if a.Is4() {
+			out.IPv4 = a
+		} else {
+			out.IPv6 = a
 		}
 	}
-	return netip.Addr{}, false
+	return out
 }
 
 // Release frees the addresses held by exactly key (same containerID and
@@ -180,6 +249,31 @@ func (m *IPAM) save() error {
 		}
 	}
 	return statefile.Save(m.path, &f)
+}
+
+// Capacity is how many addresses the pool's IPv4 block and IPv6 block
+// (0 if none) can give: the block's size less what is never given.
+func (p Pool) Capacity() (v4, v6 float64) {
+	count := func(blk netip.Prefix, skip ...netip.Addr) float64 {
+		n := math.Ldexp(1, blk.Addr().BitLen()-blk.Bits())
+		seen := map[netip.Addr]bool{}
+		for _, a := range skip {
+			if a.IsValid() && blk.Contains(a) && !seen[a] {
+				seen[a] = true
+				n--
+			}
+		}
+		return max(n, 0)
+	}
+	skip4 := []netip.Addr{p.Subnet.Addr(), last(p.Subnet), p.Gateway}
+	if p.Block.Bits() <= 30 {
+		skip4 = append(skip4, p.Block.Addr(), last(p.Block))
+	}
+	v4 = count(p.Block, skip4...)
+	if p.DualStack() {
+		v6 = count(p.Block6, p.Subnet6.Addr(), p.Block6.Addr(), p.Gateway6)
+	}
+	return v4, v6
 }
 
 func last(p netip.Prefix) netip.Addr {

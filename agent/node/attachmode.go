@@ -44,8 +44,12 @@ func primary(ifName string) bool { return ifName == "eth0" }
 
 func (n *Node) kernelIf(a *Attachment, nw *config.Network) attach.Veth {
 	mac, _ := parseMAC(a.MAC)
-	return attach.Veth{HostIf: a.HostIf, Netns: a.Netns, IfName: a.IfName, MAC: mac, Address: a.Address,
+	v := attach.Veth{HostIf: a.HostIf, Netns: a.Netns, IfName: a.IfName, MAC: mac, Address: a.Address,
 		Gateway: nw.Gateway, MTU: cmp.Or(a.MTU, n.cfg.PodMTU(nw)), DefaultRoute: primary(a.IfName)}
+	if has6(a, nw) {
+		v.Address6, v.Gateway6 = a.Address6, nw.Gateway6
+	}
+	return v
 }
 
 // portDevargs is the DPDK device of the attachment's dataplane port.
@@ -85,7 +89,11 @@ func (n *Node) prepare(ctx context.Context, a *Attachment, nw *config.Network, c
 	case cniapi.ModeVhostUser, cniapi.ModeMemif:
 		pi := attach.PodInterface{Mode: a.Mode, Socket: n.socketPath(a), Role: "server", MAC: a.MAC,
 			Address: a.Address, Gateway: nw.Gateway, MTU: cmp.Or(a.MTU, n.cfg.PodMTU(nw)),
+			Address6:    a.Address6,
 			ContainerID: a.ContainerID, IfName: a.IfName, PodNamespace: a.PodNS, PodName: a.PodName}
+		if a.Address6.IsValid() {
+			pi.Gateway6 = nw.Gateway6
+		}
 		if a.Mode == cniapi.ModeMemif {
 			pi.Role = "client"
 			if created {
@@ -134,9 +142,9 @@ func (n *Node) check(netns string, a *Attachment) error {
 		if err != nil {
 			return fmt.Errorf("the pod's socket directory: %w", err)
 		}
-		if pi.MAC != a.MAC || pi.Address != a.Address || pi.Socket != n.socketPath(a) {
-			return fmt.Errorf("%s/%s says %s %s %s, want %s %s %s", a.SocketDir, attach.InterfaceFile,
-				pi.MAC, pi.Address, pi.Socket, a.MAC, a.Address, n.socketPath(a))
+		if pi.MAC != a.MAC || pi.Address != a.Address || pi.Address6 != a.Address6 || pi.Socket != n.socketPath(a) {
+			return fmt.Errorf("%s/%s says %s %s %v %s, want %s %s %v %s", a.SocketDir, attach.InterfaceFile,
+				pi.MAC, pi.Address, pi.Address6, pi.Socket, a.MAC, a.Address, a.Address6, n.socketPath(a))
 		}
 		if a.Mode == cniapi.ModeMemif {
 			if _, err := os.Stat(n.socketPath(a)); err != nil {
@@ -146,7 +154,7 @@ func (n *Node) check(netns string, a *Attachment) error {
 		return nil
 	}
 	mac, _ := parseMAC(a.MAC)
-	if err := attach.Check(attach.Veth{Netns: netns, IfName: a.IfName, MAC: mac, Address: a.Address}); err != nil {
+	if err := attach.Check(attach.Veth{Netns: netns, IfName: a.IfName, MAC: mac, Address: a.Address, Address6: a.Address6}); err != nil {
 		return err
 	}
 	if a.mode() == cniapi.ModeVeth && !attach.HostExists(a.HostIf) {

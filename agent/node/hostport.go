@@ -21,12 +21,13 @@ import (
 // host) in VRF config.HostVRF, and programs:
 //
 //   - the host VRF: a copy of every route that leads to a pod (local pods'
-//     /32s, peers' blocks through their tunnels) and a discard route for
-//     each network's subnet (the rest of a network does not leak onto the
-//     fabric);
+//     /32s and /128s, peers' blocks through their tunnels) and a discard
+//     route for each network's subnet and subnet6 (the rest of a network
+//     does not leak onto the fabric);
 //   - each network's VRF: the node's underlay address through the host
 //     port, each peer's through its tunnel (the peer delivers it to its
-//     own host port);
+//     own host port); with host.prefix_len6, the same for the IPv6
+//     underlay addresses in dual-stack networks;
 //
 // then the TAP's kernel side (agent/hostnet). The host port is never
 // deleted by a restart: a resync replaces it with itself.
@@ -123,7 +124,7 @@ func (n *Node) addHost(s *apiclient.State) error {
 			hostRoutes = append(hostRoutes, hostCopy(r))
 		}
 	}
-	s.Ports = append(s.Ports, &pb.Port{
+	port := &pb.Port{
 		Name:    h.Interface,
 		Devargs: fmt.Sprintf("net_tap_%s,iface=%s", h.Interface, h.Interface),
 		Kind:    pb.PortKind_PORT_KIND_HOST,
@@ -131,25 +132,45 @@ func (n *Node) addHost(s *apiclient.State) error {
 		Mac:     n.hostFab.mac,
 		Ipv4:    []string{n.cfg.Fabric.UnderlayIP.String()},
 		Mtu:     uint32(n.cfg.Fabric.MTU),
-	})
+	}
+	under6 := n.cfg.Underlay6()
+	if under6.IsValid() {
+		port.Ipv6 = []string{under6.Addr().String()}
+	}
+	s.Ports = append(s.Ports, port)
 	s.NextHops = append(s.NextHops,
 		&pb.NextHop{Id: toNode, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: h.Interface, DstMac: n.hostFab.mac},
 		&pb.NextHop{Id: discard, Type: pb.NextHopType_NEXT_HOP_TYPE_DISCARD})
 	s.Routes = append(s.Routes, hostRoutes...)
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
+		if nw.DualStack() {
+			s.Routes = append(s.Routes, &pb.Route{Vrf: config.HostVRF, Prefix: nw.Subnet6.String(), NextHop: discard})
+		}
 		s.Routes = append(s.Routes,
 			&pb.Route{Vrf: config.HostVRF, Prefix: nw.Subnet.String(), NextHop: discard},
 			&pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(n.cfg.Fabric.UnderlayIP, 32).String(), NextHop: toNode})
-		for _, p := range n.cfg.Peers {
-			if _, ok := p.PodBlocks[nw.Name]; !ok {
-				continue
+		// An IPv6 host port: a dual-stack network's pods reach the node's
+		// IPv6 underlay address, and the peers' through their tunnels.
+		v6 := under6.IsValid() && nw.DualStack()
+		if v6 {
+			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(under6.Addr()), NextHop: toNode})
+		}
+		for i := range n.cfg.Peers {
+			p := &n.cfg.Peers[i]
+			_, ok := p.PodBlocks[nw.Name]
+			_, ok6 := p.PodBlocks6[nw.Name]
+			if !ok && !(ok6 && nw.DualStack()) {
+				continue // no tunnel to p in this network (desiredState)
 			}
 			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
 			if err != nil {
 				return err
 			}
 			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(p.UnderlayIP, 32).String(), NextHop: id})
+			if v6 && p.UnderlayIPv6.IsValid() {
+				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(p.UnderlayIPv6), NextHop: id})
+			}
 		}
 	}
 	return nil
@@ -208,10 +229,13 @@ func (n *Node) setupHostKernel(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("host port: vRouter MAC %q: %w", n.dp.Server.GetVrouterMac(), err)
 	}
-	c := hostnet.Config{IfName: h.Interface, MAC: mac, Address: n.cfg.Underlay(), MTU: n.cfg.Fabric.MTU,
-		Gateway: h.Gateway, RouterMAC: rmac}
+	c := hostnet.Config{IfName: h.Interface, MAC: mac, Address: n.cfg.Underlay(), Address6: n.cfg.Underlay6(),
+		MTU: n.cfg.Fabric.MTU, Gateway: h.Gateway, RouterMAC: rmac}
 	for _, nw := range n.cfg.Networks {
 		c.Routes = append(c.Routes, hostnet.Route{Dst: nw.Subnet, Via: nw.Gateway, MTU: n.cfg.PodMTU(&nw)})
+		if c.Address6.IsValid() && nw.DualStack() {
+			c.Routes = append(c.Routes, hostnet.Route{Dst: nw.Subnet6, Via: nw.Gateway6, MTU: n.cfg.PodMTU(&nw)})
+		}
 	}
 	if n.hostFab.kernel != "" {
 		warning, err := hostnet.QuietFabric(n.hostFab.kernel)

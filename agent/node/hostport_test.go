@@ -132,3 +132,50 @@ func TestHostDisabled(t *testing.T) {
 		t.Errorf("ports swept %v, want the agent's host port vhost0 only", swept)
 	}
 }
+
+// An IPv6 host port (host.prefix_len6): the TAP's port carries the IPv6
+// underlay address; in the dual-stack network the node's and the peer's
+// IPv6 underlay addresses are routed as their IPv4 ones; the host VRF
+// discards the rest of subnet6. Without prefix_len6 none of it.
+func TestAddHostIPv6(t *testing.T) {
+	const cfg = `node: node1
+fabric: {underlay_ip: 192.168.100.1, underlay_ipv6: "fd00:100::1"}
+networks:
+  - {name: red, vrf: 1, vni: 100, subnet: 10.10.0.0/16, pod_block: 10.10.1.0/24, subnet6: "fd00:10::/64", pod_block6: "fd00:10::1:0/112"}
+  - {name: blue, vrf: 2, vni: 200, subnet: 10.20.0.0/16, pod_block: 10.20.1.0/24}
+peers:
+  - {name: node2, underlay_ip: 192.168.100.2, underlay_ipv6: "fd00:100::2", pod_blocks: {red: 10.10.2.0/24, blue: 10.20.2.0/24}, pod_blocks6: {red: "fd00:10::2:0/112"}}
+host: {interface: vhost0, prefix_len: 24, prefix_len6: 64}
+`
+	for _, with6 := range []bool{true, false} {
+		c := cfg
+		if !with6 {
+			c = strings.Replace(cfg, ", prefix_len6: 64", "", 1)
+		}
+		n := hostNode(t, c)
+		s, err := n.desiredState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.addHost(s); err != nil {
+			t.Fatal(err)
+		}
+		host, discard, tun := n.st.NextHops["host/vhost0"], n.st.NextHops["host/discard"], n.st.NextHops["tun/red/node2"]
+		all := routeSet(s.Routes)
+		has := func(r string) bool { return slices.Contains(all, r) }
+		port := s.Ports[len(s.Ports)-1]
+		if with6 {
+			if !slices.Equal(port.Ipv6, []string{"fd00:100::1"}) || !has("1 fd00:100::1/128 "+itoa(host)) ||
+				!has("1 fd00:100::2/128 "+itoa(tun)) || has("2 fd00:100::1/128 "+itoa(host)) {
+				t.Errorf("IPv6 host port: port ipv6 %v, routes:\n%s", port.Ipv6, strings.Join(all, "\n"))
+			}
+		} else if len(port.Ipv6) != 0 || has("1 fd00:100::1/128 "+itoa(host)) || has("1 fd00:100::2/128 "+itoa(tun)) {
+			t.Errorf("IPv4 host port: port ipv6 %v, routes:\n%s", port.Ipv6, strings.Join(all, "\n"))
+		}
+		// Either way the host VRF discards the rest of subnet6 and has
+		// the peer's IPv6 block.
+		if !has("0 fd00:10::/64 "+itoa(discard)) || !has("0 fd00:10::2:0/112 "+itoa(tun)) {
+			t.Errorf("host VRF (IPv6 host port %v):\n%s", with6, strings.Join(all, "\n"))
+		}
+	}
+}

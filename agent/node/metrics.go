@@ -1,7 +1,6 @@
 package node
 
 import (
-	"math/big"
 	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,9 +28,10 @@ var (
 	descAttachments = prometheus.NewDesc("filament_agent_attachments",
 		"Pod interfaces attached, by network.", []string{"network"}, nil)
 	descAllocated = prometheus.NewDesc("filament_agent_ipam_allocated",
-		"Addresses given from this node's block, by network.", []string{"network"}, nil)
+		"Addresses given from this node's block, by network and family (ipv4, ipv6).", []string{"network", "family"}, nil)
 	descCapacity = prometheus.NewDesc("filament_agent_ipam_capacity",
-		"Addresses this node's block can give, by network.", []string{"network"}, nil)
+		"Addresses this node's block can give, by network and family (ipv6 only for dual-stack networks).",
+		[]string{"network", "family"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -52,9 +52,10 @@ func (n *Node) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
-	alloc := map[string]int{}
+	type fam struct{ network, family string }
+	alloc := map[fam]int{}
 	for _, a := range n.ipam.All() {
-		alloc[a.Network]++
+		alloc[fam{a.Network, family(a.Address)}]++
 	}
 	n.countMu.Lock()
 	att := map[string]int{}
@@ -62,34 +63,22 @@ func (n *Node) Collect(ch chan<- prometheus.Metric) {
 		att[k] = v
 	}
 	n.countMu.Unlock()
-	for _, nw := range n.cfg.Networks {
+	for i := range n.cfg.Networks {
+		nw := &n.cfg.Networks[i]
 		ch <- prometheus.MustNewConstMetric(descAttachments, prometheus.GaugeValue, float64(att[nw.Name]), nw.Name)
-		ch <- prometheus.MustNewConstMetric(descAllocated, prometheus.GaugeValue, float64(alloc[nw.Name]), nw.Name)
-		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, capacity(nw.Subnet, nw.PodBlock, nw.Gateway), nw.Name)
-	}
-}
-
-// capacity counts the block's addresses IPAM may give (see ipam.Pool).
-func capacity(subnet, block netip.Prefix, gw netip.Addr) float64 {
-	total := new(big.Int).Lsh(big.NewInt(1), uint(32-block.Bits()))
-	c := total.Int64()
-	skip := map[netip.Addr]bool{subnet.Addr(): true, gw: true}
-	if block.Bits() <= 30 {
-		skip[block.Addr()] = true
-		skip[lastAddr(block)] = true
-	}
-	skip[lastAddr(subnet)] = true
-	for a := range skip {
-		if block.Contains(a) {
-			c--
+		v4, v6 := poolOf(nw).Capacity()
+		ch <- prometheus.MustNewConstMetric(descAllocated, prometheus.GaugeValue, float64(alloc[fam{nw.Name, "ipv4"}]), nw.Name, "ipv4")
+		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, v4, nw.Name, "ipv4")
+		if nw.DualStack() {
+			ch <- prometheus.MustNewConstMetric(descAllocated, prometheus.GaugeValue, float64(alloc[fam{nw.Name, "ipv6"}]), nw.Name, "ipv6")
+			ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, v6, nw.Name, "ipv6")
 		}
 	}
-	return float64(max(c, 0))
 }
 
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= uint32(uint64(1)<<(32-p.Bits()) - 1)
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -177,7 +178,7 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 	}
 	pools := map[string]ipam.Pool{}
 	for _, nw := range cfg.Networks {
-		pools[nw.Name] = ipam.Pool{Subnet: nw.Subnet, Block: nw.PodBlock, Gateway: nw.Gateway}
+		pools[nw.Name] = poolOf(&nw)
 	}
 	im, err := ipam.Open(cfg.StateDir, pools)
 	if err != nil {
@@ -201,6 +202,23 @@ func New(cfg *config.Config, log *zap.Logger) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// dualStackNetworks names the configured networks with subnet6.
+func (n *Node) dualStackNetworks() []string {
+	var out []string
+	for i := range n.cfg.Networks {
+		if n.cfg.Networks[i].DualStack() {
+			out = append(out, n.cfg.Networks[i].Name)
+		}
+	}
+	return out
+}
+
+// poolOf is the network's IPAM pool.
+func poolOf(nw *config.Network) ipam.Pool {
+	return ipam.Pool{Subnet: nw.Subnet, Block: nw.PodBlock, Gateway: nw.Gateway,
+		Subnet6: nw.Subnet6, Block6: nw.PodBlock6, Gateway6: nw.Gateway6}
 }
 
 // Ready reports whether the node programmed the dataplane and serves ADD.
@@ -268,6 +286,11 @@ func (n *Node) connectAndSyncLocked(ctx context.Context) error {
 		n.nhBase, n.nhEnd = t/2, t
 		n.log.Info("dataplane connected", zap.String("version", c.Server.ServerVersion),
 			zap.Uint32("workers", c.Server.Workers), zap.Uint32("next_hop_base", n.nhBase))
+		if dual := n.dualStackNetworks(); len(dual) > 0 && !c.Has("ipv6") {
+			// A hint only: the dataplane's answer to the IPv6 routes decides.
+			n.log.Warn("dual-stack networks, but the dataplane does not announce the ipv6 capability: it may refuse their IPv6 routes and ports",
+				zap.Strings("networks", dual), zap.Strings("capabilities", c.Server.GetCapabilities()))
+		}
 	}
 	return n.resync(ctx)
 }
@@ -289,6 +312,11 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	for _, p := range cur.Ports {
 		if p.Kind == pb.PortKind_PORT_KIND_FABRIC {
 			n.fabric = p.Name
+			if u := n.cfg.Fabric.UnderlayIPv6; u.IsValid() && !slices.Contains(p.Ipv6, u.String()) {
+				// Not fatal: IPv4 tunnels still work; IPv6 ones get no source.
+				n.log.Warn("fabric.underlay_ipv6 is not the fabric port's IPv6 address (the dataplane's config)",
+					zap.Stringer("underlay_ipv6", u), zap.Strings("fabric_port_ipv6", p.Ipv6))
+			}
 		}
 	}
 	if n.fabric == "" && len(n.cfg.Peers) > 0 {
@@ -388,18 +416,27 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 			return nil, err
 		}
 		s.NextHops = append(s.NextHops, &pb.NextHop{Id: recv, Type: pb.NextHopType_NEXT_HOP_TYPE_RECEIVE})
-		s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(nw.Gateway, 32).String(), NextHop: recv})
-		for _, p := range n.cfg.Peers {
+		s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(nw.Gateway), NextHop: recv})
+		if nw.DualStack() {
+			// The vRouter answers ND for gateway6 as for every address
+			// on a pod port; this route makes it answer pings too.
+			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(nw.Gateway6), NextHop: recv})
+		}
+		for i := range n.cfg.Peers {
+			p := &n.cfg.Peers[i]
 			blk, ok := p.PodBlocks[nw.Name]
-			if !ok {
+			blk6, ok6 := p.PodBlocks6[nw.Name]
+			ok6 = ok6 && nw.DualStack()
+			if !ok && !ok6 {
 				continue
 			}
 			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
 			if err != nil {
 				return nil, err
 			}
+			// One tunnel carries both families (config.TunnelDst).
 			nh := &pb.NextHop{Id: id, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: n.fabric,
-				TunnelDst: p.UnderlayIP.String()}
+				TunnelDst: n.cfg.TunnelDst(p).String()}
 			switch nw.Encap {
 			case config.EncapMPLSoUDP:
 				nh.Encap, nh.Label = pb.Encap_ENCAP_MPLSOUDP, nw.Label
@@ -409,7 +446,12 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 				nh.Encap, nh.Vni = pb.Encap_ENCAP_VXLAN, nw.VNI
 			}
 			s.NextHops = append(s.NextHops, nh)
-			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: blk.String(), NextHop: id})
+			if ok {
+				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: blk.String(), NextHop: id})
+			}
+			if ok6 {
+				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: blk6.String(), NextHop: id})
+			}
 		}
 	}
 	for _, a := range n.st.Attachments {
@@ -427,13 +469,16 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 				zap.String("hostIf", a.HostIf), zap.String("mode", a.mode()))
 			continue
 		}
-		port, nh, rt := n.podObjects(a, nw)
+		port, nh, rts := n.podObjects(a, nw)
 		s.Ports = append(s.Ports, port)
 		s.NextHops = append(s.NextHops, nh)
-		s.Routes = append(s.Routes, rt)
+		s.Routes = append(s.Routes, rts...)
 	}
 	return s, nil
 }
+
+// hostPrefix is the route to one address: a /32 or a /128.
+func hostPrefix(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
 
 // devargs is the DPDK device of a pod's host end: af_packet with one
 // queue pair per worker (each worker has its own TX queue), or af_xdp on
@@ -445,7 +490,9 @@ func (n *Node) devargs(hostIf string) string {
 	return fmt.Sprintf("net_af_packet_%s,iface=%s,qpairs=%d", hostIf, hostIf, max(1, n.dp.Server.Workers))
 }
 
-func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, *pb.Route) {
+// podObjects are a pod's port, next-hop and routes: its /32, and its /128
+// in a dual-stack network.
+func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.NextHop, []*pb.Route) {
 	port := &pb.Port{
 		Name:    a.HostIf,
 		Devargs: n.portDevargs(a),
@@ -456,8 +503,32 @@ func (n *Node) podObjects(a *Attachment, nw *config.Network) (*pb.Port, *pb.Next
 		Mtu:     uint32(cmp.Or(a.MTU, n.cfg.PodMTU(nw))),
 	}
 	nh := &pb.NextHop{Id: a.NextHop, Type: pb.NextHopType_NEXT_HOP_TYPE_INTERFACE, Port: a.HostIf, DstMac: a.MAC}
-	rt := &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String(), NextHop: a.NextHop}
-	return port, nh, rt
+	rts := []*pb.Route{{Vrf: nw.VRF, Prefix: hostPrefix(a.Address.Addr()), NextHop: a.NextHop}}
+	if has6(a, nw) {
+		port.Ipv6 = []string{a.Address6.Addr().String()}
+		rts = append(rts, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(a.Address6.Addr()), NextHop: a.NextHop})
+	}
+	return port, nh, rts
+}
+
+// has6: the attachment has an IPv6 address of its network's subnet6 (a
+// network whose subnet6 went from the configuration leaves its pods'
+// IPv6 addresses unprogrammed: the sweep removes their /128s).
+func has6(a *Attachment, nw *config.Network) bool {
+	return a.Address6.IsValid() && nw.DualStack() && nw.Subnet6.Contains(a.Address6.Addr())
+}
+
+// podRoutes is the delete list of a pod's routes in the pod's VRF and
+// their copies in the host VRF (the next-hop is not needed to delete).
+func (n *Node) podRoutes(vrf uint32, a *Attachment) []proto.Message {
+	var out []proto.Message
+	for _, p := range []netip.Prefix{a.Address, a.Address6} {
+		if p.IsValid() {
+			rt := &pb.Route{Vrf: vrf, Prefix: hostPrefix(p.Addr())}
+			out = append(append(out, rt), n.hostRoutes(rt)...)
+		}
+	}
+	return out
 }
 
 // fixedChanges is the delete batch of the agent's pod ports whose fields
@@ -555,7 +626,13 @@ func keyOf(m proto.Message) any {
 	case *pb.NextHop:
 		return o.Id
 	case *pb.Route:
-		return fmt.Sprint(o.Vrf, " ", o.Prefix)
+		// Canonical text: an IPv6 prefix listed as "fd00:20:0::/64" is
+		// the agent's "fd00:20::/64", not a stale route.
+		prefix := o.Prefix
+		if p, err := netip.ParsePrefix(prefix); err == nil {
+			prefix = p.String()
+		}
+		return fmt.Sprint(o.Vrf, " ", prefix)
 	case *pb.VniMap:
 		return o.Vni
 	case *pb.LabelMap:
@@ -698,17 +775,21 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return notReady()
 	}
 	dpStart := time.Now()
-	port, nh, rt := n.podObjects(a, nw)
+	port, nh, rts := n.podObjects(a, nw)
+	var routes []proto.Message
+	for _, rt := range rts {
+		routes = append(append(routes, rt), n.hostRoutes(rt)...)
+	}
 	if fresh {
 		// A port polling an older host end of that name must go first.
-		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh, port).Delete(n.hostRoutes(rt)...)); status.Code(err) == codes.Unavailable {
+		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(routes...).Delete(nh, port)); status.Code(err) == codes.Unavailable {
 			n.setReady(false)
 			return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
 		} else if err != nil {
 			return cniErr(cniapi.CodeDataplane, "the dataplane refused", err)
 		}
 	}
-	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh, rt).Replace(n.hostRoutes(rt)...))
+	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh).Replace(routes...))
 	if status.Code(err) == codes.Unavailable {
 		n.setReady(false) // the next probe reconnects and resyncs
 		return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
@@ -721,7 +802,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
 	}
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
-		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.String("hostIf", a.HostIf),
+		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.Stringer("address6", a.Address6), zap.String("hostIf", a.HostIf),
 		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
 		zap.Duration("interface", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
@@ -746,13 +827,11 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 	}
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
-		addr, err := n.ipam.Allocate(nw.Name, key)
-		if err != nil {
-			if errors.Is(err, ipam.ErrExhausted) {
-				return nil, false, cniErr(cniapi.CodeNoAddress, "no address", err)
-			}
-			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
+		addrs, resp := n.allocate(nw, key)
+		if resp != nil {
+			return nil, false, resp
 		}
+		addr := addrs.IPv4
 		id, err := n.nextHopID("pod/" + req.ContainerID + "/" + req.IfName)
 		if err != nil {
 			_, _ = n.ipam.Release(key)
@@ -760,7 +839,8 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 		}
 		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
 			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
-			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()), NextHop: id, MTU: mtu,
+			MAC: attach.MAC(addr).String(), Address: netip.PrefixFrom(addr, nw.Subnet.Bits()),
+			Address6: prefix6(addrs.IPv6, nw), NextHop: id, MTU: mtu,
 			VRF:     nw.VRF,
 			PodName: req.PodName, PodNS: req.PodNamespace}
 		n.newAttachmentMode(a, req.Mode)
@@ -771,13 +851,44 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 		}
 		return a, true, nil
 	}
-	if a.MTU != mtu || a.Netns != req.Netns {
+	changed := a.MTU != mtu || a.Netns != req.Netns
+	if nw.DualStack() && !a.Address6.IsValid() {
+		// Attached while its network was IPv4-only: it gets its IPv6
+		// address now (ipam keeps its IPv4 one).
+		addrs, resp := n.allocate(nw, ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName})
+		if resp != nil {
+			return nil, false, resp
+		}
+		a.Address6, changed = prefix6(addrs.IPv6, nw), true
+	}
+	if changed {
 		a.MTU, a.Netns = mtu, req.Netns
 		if err := n.saveState(); err != nil {
 			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 		}
 	}
 	return a, false, nil
+}
+
+// allocate gives (or finds) the attachment's addresses, one per family of
+// the network.
+func (n *Node) allocate(nw *config.Network, key ipam.Key) (ipam.Addresses, *cniapi.Response) {
+	addrs, err := n.ipam.Allocate(nw.Name, key)
+	if errors.Is(err, ipam.ErrExhausted) {
+		return addrs, cniErr(cniapi.CodeNoAddress, "no address", err)
+	}
+	if err != nil {
+		return addrs, cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
+	}
+	return addrs, nil
+}
+
+// prefix6 is an IPv6 address with subnet6's length (zero for none).
+func prefix6(a netip.Addr, nw *config.Network) netip.Prefix {
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a, nw.Subnet6.Bits())
 }
 
 // undo removes what a failed first ADD made: the host end (if the veth
@@ -816,6 +927,12 @@ func (n *Node) result(a *Attachment, nw *config.Network, mtu int) *cniapi.Result
 	if primary(a.IfName) {
 		r.Routes = []cniapi.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: nw.Gateway}}
 	}
+	if has6(a, nw) {
+		r.IPs = append(r.IPs, cniapi.IP{Interface: 0, Address: a.Address6, Gateway: nw.Gateway6})
+		if primary(a.IfName) {
+			r.Routes = append(r.Routes, cniapi.Route{Dst: netip.MustParsePrefix("::/0"), GW: nw.Gateway6})
+		}
+	}
 	return r
 }
 
@@ -851,14 +968,13 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 		}
 		return nil
 	}
-	b := &apiclient.Batch{}
-	b.Delete(&pb.Route{Vrf: a.VRF, Prefix: netip.PrefixFrom(a.Address.Addr(), 32).String()})
-	if a.VRF == 0 { // a record of an older agent: the VRF from the config
+	vrf := a.VRF
+	if vrf == 0 { // a record of an older agent: the VRF from the config
 		if nw, ok := n.cfg.Network(a.Network); ok {
-			b.Ops[0].GetRoute().Vrf = nw.VRF
+			vrf = nw.VRF
 		}
 	}
-	b.Delete(n.hostRoutes(b.Ops[0].GetRoute())...)
+	b := (&apiclient.Batch{}).Delete(n.podRoutes(vrf, a)...)
 	b.Delete(&pb.NextHop{Id: a.NextHop}, &pb.Port{Name: a.HostIf})
 	var err error
 	if n.dp != nil && n.Ready() {
@@ -892,7 +1008,8 @@ func (n *Node) del(ctx context.Context, cid, ifName string) *cniapi.Response {
 	if err := n.saveState(); err != nil {
 		return cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 	}
-	n.log.Info("DEL", zap.String("containerID", cid), zap.String("ifName", ifName), zap.Stringer("address", a.Address))
+	n.log.Info("DEL", zap.String("containerID", cid), zap.String("ifName", ifName), zap.Stringer("address", a.Address),
+		zap.Stringer("address6", a.Address6))
 	return nil
 }
 
@@ -910,8 +1027,32 @@ func (n *Node) Check(ctx context.Context, req *cniapi.Request) *cniapi.Response 
 	if a == nil {
 		return cniErr(cniapi.CodeUnknownContainer, "no such attachment", fmt.Errorf("(%s, %s)", req.ContainerID, req.IfName))
 	}
+	if err := checkPrev(req.Prev, a); err != nil {
+		return cniErr(cniapi.CodeInvalidRequest, "prevResult is not what ADD gave", err)
+	}
 	if err := n.check(req.Netns, a); err != nil {
 		return cniErr(cniapi.CodeIOFailure, "the pod's interface is not as made", err)
+	}
+	return nil
+}
+
+// checkPrev: CHECK's prevResult lists each of the attachment's addresses
+// (both families in a dual-stack network).
+func checkPrev(prev *cniapi.Result, a *Attachment) error {
+	if prev == nil {
+		return nil
+	}
+	for _, want := range []netip.Prefix{a.Address, a.Address6} {
+		if !want.IsValid() {
+			continue
+		}
+		found := false
+		for _, ip := range prev.IPs {
+			found = found || ip.Address == want
+		}
+		if !found {
+			return fmt.Errorf("it lacks %s", want)
+		}
 	}
 	return nil
 }

@@ -26,8 +26,11 @@ type Attachment struct {
 	HostIf      string       `json:"hostIf"`
 	MAC         string       `json:"mac"`
 	Address     netip.Prefix `json:"address"`
-	NextHop     uint32       `json:"nextHop"`
-	MTU         int          `json:"mtu,omitempty"`
+	// Address6 is the IPv6 address of an attachment of a dual-stack
+	// network (with subnet6's prefix length); absent otherwise.
+	Address6 netip.Prefix `json:"address6,omitzero"`
+	NextHop  uint32       `json:"nextHop"`
+	MTU      int          `json:"mtu,omitempty"`
 	// Mode is the attach mode (cniapi.Mode*; "" in records of older
 	// agents: veth). SocketDir is a vhost-user or memif attachment's
 	// socket directory.

@@ -192,3 +192,44 @@ func TestCallerBadResponse(t *testing.T) {
 		t.Errorf("error %v after %d requests", err, n.Load())
 	}
 }
+
+// A dual-stack attachment's result (both addresses on eth0, a default
+// route per family) prints as the runtime's version with both IPs and
+// their gateways: 1.1.0, and 0.3.1 with each IP's version.
+func TestDualStackResult(t *testing.T) {
+	in := &cniapi.Result{
+		Interfaces: []cniapi.Interface{{Name: "eth0", MAC: "02:00:0a:14:01:02", MTU: 1450, Sandbox: "/var/run/netns/p"}},
+		IPs: []cniapi.IP{
+			{Interface: 0, Address: netip.MustParsePrefix("10.20.1.2/16"), Gateway: netip.MustParseAddr("10.20.0.1")},
+			{Interface: 0, Address: netip.MustParsePrefix("fd00:20::1:2/64"), Gateway: netip.MustParseAddr("fd00:20::1")},
+		},
+		Routes: []cniapi.Route{
+			{Dst: netip.MustParsePrefix("0.0.0.0/0"), GW: netip.MustParseAddr("10.20.0.1")},
+			{Dst: netip.MustParsePrefix("::/0"), GW: netip.MustParseAddr("fd00:20::1")},
+		},
+	}
+	res, err := plugin.ToCNIResult(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ version, want string }{
+		{"1.1.0", `"ips":[{"address":"10.20.1.2/16","gateway":"10.20.0.1","interface":0},` +
+			`{"address":"fd00:20::1:2/64","gateway":"fd00:20::1","interface":0}],` +
+			`"routes":[{"dst":"0.0.0.0/0","gw":"10.20.0.1"},{"dst":"::/0","gw":"fd00:20::1"}]`},
+		{"0.3.1", `"ips":[{"version":"4","interface":0,"address":"10.20.1.2/16","gateway":"10.20.0.1"},` +
+			`{"version":"6","interface":0,"address":"fd00:20::1:2/64","gateway":"fd00:20::1"}]`},
+	} {
+		var b strings.Builder
+		if err := plugin.PrintResult(&b, res, tc.version); err != nil {
+			t.Fatal(err)
+		}
+		compact := strings.Join(strings.Fields(b.String()), "")
+		if !strings.Contains(compact, tc.want) {
+			t.Errorf("%s result:\n%s\nwant it to contain %s", tc.version, compact, tc.want)
+		}
+	}
+	back, err := plugin.FromCNIResult(res)
+	if err != nil || !reflect.DeepEqual(back, in) {
+		t.Errorf("round trip: %v\n got %+v\nwant %+v", err, back, in)
+	}
+}

@@ -1,0 +1,286 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
+	"github.com/filament-net/filament/dpdk/apiclient"
+	"github.com/filament-net/filament/internal/testnet"
+)
+
+// requireIPv6 skips the test when node n's dataplane says it cannot do
+// IPv6, and only then: it announces the "ipv6" capability, or it takes an
+// IPv6 route (the probe, removed at once); a dataplane without IPv6
+// refuses the route with exactly its "is not an IPv4 prefix" message on
+// the route's prefix. Any other answer fails the test. Called before the
+// agent starts, so the probe's objects (next-hop 1, below the agent's
+// range) are never the agent's.
+func requireIPv6(t *testing.T, n *node) {
+	t.Helper()
+	waitFor(t, n.name+"'s dataplane socket", 60*time.Second, func() bool {
+		_, err := os.Stat(n.dpSock)
+		return err == nil
+	})
+	var c *apiclient.Client
+	waitFor(t, n.name+"'s dataplane answering", 60*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		c, err = apiclient.Dial(ctx, n.dpSock, apiclient.WithName("e2e-ipv6-probe"))
+		return err == nil
+	})
+	defer c.Close()
+	if c.Has("ipv6") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const probe = "fd00:ffff::1/128"
+	nh := &pb.NextHop{Id: 1, Type: pb.NextHopType_NEXT_HOP_TYPE_RECEIVE}
+	rt := &pb.Route{Vrf: 1, Prefix: probe, NextHop: 1}
+	_, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(nh, rt))
+	if err == nil {
+		if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh)); err != nil {
+			t.Fatalf("delete the IPv6 probe route: %v", err)
+		}
+		return
+	}
+	if st := status.Convert(err); st.Code() == codes.InvalidArgument &&
+		strings.Contains(st.Message(), `route.prefix: "`+probe+`" is not an IPv4 prefix`) {
+		t.Skipf("the dataplane cannot do IPv6 (no \"ipv6\" capability, and an IPv6 route is refused: %s); "+
+			"dual-stack pods need the fast path's IPv6 (issue 6)", st.Message())
+	}
+	t.Fatalf("IPv6 probe route refused for another reason: %v", err)
+}
+
+// requireIPv6Fabric skips the test when the dataplane's configuration
+// cannot give the fabric port an IPv6 address: `filament-dataplane
+// --check` refuses the config with exactly "ports[0].ipv6: unknown key".
+// Any other refusal fails the test.
+func requireIPv6Fabric(t *testing.T, dpPath string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "filament-dataplane"), "--check", "--config", dpPath,
+		"--socket", filepath.Join(filepath.Dir(dpPath), "check.sock")).CombinedOutput()
+	if err == nil {
+		return
+	}
+	if strings.Contains(string(out), "ports[0].ipv6: unknown key") {
+		t.Skipf("the dataplane's configuration cannot give the fabric port an IPv6 address (%s): "+
+			"IPv6 tunnels need the fast path's IPv6 (issue 6)", strings.TrimSpace(string(out)))
+	}
+	t.Fatalf("filament-dataplane --check of a fabric port with an IPv6 address: %v\n%s", err, out)
+}
+
+// requireIPv6Underlay skips the test when node n's dataplane refuses a
+// tunnel to an IPv6 address with exactly its "an IPv6 underlay is not
+// served" message; any other refusal fails it. Called before the agent
+// starts (next-hop 2 is below the agent's range).
+func requireIPv6Underlay(t *testing.T, n *node) {
+	t.Helper()
+	c := dial(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const dst = "fd00:100::99"
+	nh := &pb.NextHop{Id: 2, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric", Encap: pb.Encap_ENCAP_VXLAN,
+		Vni: 999, TunnelDst: dst}
+	_, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(nh))
+	if err == nil {
+		if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(nh)); err != nil {
+			t.Fatalf("delete the IPv6 tunnel probe: %v", err)
+		}
+		return
+	}
+	if st := status.Convert(err); st.Code() == codes.InvalidArgument &&
+		strings.Contains(st.Message(), "tunnel_dst: "+dst+": an IPv6 underlay is not served") {
+		t.Skipf("the dataplane refuses IPv6 tunnels (%s)", st.Message())
+	}
+	t.Fatalf("IPv6 tunnel probe refused for another reason: %v", err)
+}
+
+// dualNodes starts two dual-stack nodes, each the other's peer, joined by
+// a veth fabric.
+func dualNodes(t *testing.T, tn *testnet.Net, encap string, underlay6 bool) (*node, *node) {
+	t.Helper()
+	ns1, ns2 := tn.NS("n1"), tn.NS("n2")
+	tn.Veth(tn.Name("f1"), ns1, tn.Name("f2"), ns2)
+	n1 := startNodeWith(t, tn, nodeOpts{idx: 1, ns: ns1, fabricIf: tn.Name("f1"), encap: encap, dual: true, underlay6: underlay6,
+		peers: []peer{{"node2", "192.168.100.2", "10.20.2.0/24"}}})
+	n2 := startNodeWith(t, tn, nodeOpts{idx: 2, ns: ns2, fabricIf: tn.Name("f2"), encap: encap, dual: true, underlay6: underlay6,
+		peers: []peer{{"node1", "192.168.100.1", "10.20.1.0/24"}}})
+	return n1, n2
+}
+
+// TestDualStackOneNode: two dual-stack pods on one node. ADD's result
+// lists both addresses with their gateways and a default route per
+// family; the pod's interface has its IPv6 address usable at once (not
+// tentative) and the default IPv6 route; the dataplane has the port's
+// IPv6 address and the /128; the pods ping each other and gateway6 over
+// IPv6; CHECK verifies both addresses; DEL releases both (the next pod
+// gets them) and leaves no route.
+func TestDualStackOneNode(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNodeWith(t, tn, nodeOpts{idx: 1, ns: nodeNS, fabricIf: tn.Name("f1"), encap: "vxlan", dual: true})
+	c := dial(t, n)
+	if s := dump(t, c); !hasRoute(s, 1, "fd00:20::1/128") {
+		t.Fatalf("gateway6 route missing: %v", s.Routes)
+	}
+
+	p1, p2 := n.add(t, tn, "p1"), n.add(t, tn, "p2")
+	if !netip.MustParsePrefix("fd00:20::1:0/112").Contains(p1.ip6) || p1.ip6 == p2.ip6 {
+		t.Fatalf("IPv6 addresses %v %v", p1.ip6, p2.ip6)
+	}
+	var res struct {
+		IPs    []struct{ Address, Gateway string }
+		Routes []struct{ Dst, GW string }
+	}
+	if err := json.Unmarshal(p1.result, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.IPs[1].Address != p1.ip6.String()+"/64" || res.IPs[1].Gateway != "fd00:20::1" ||
+		len(res.Routes) != 2 || res.Routes[1].Dst != "::/0" || res.Routes[1].GW != "fd00:20::1" {
+		t.Errorf("ADD result %s", p1.result)
+	}
+	addr6 := tn.MustIn(p1.ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+	if !strings.Contains(addr6, p1.ip6.String()+"/64") || strings.Contains(addr6, "tentative") {
+		t.Errorf("pod's IPv6 address: %s", addr6)
+	}
+	if r := tn.MustIn(p1.ns, "ip", "-6", "route", "show", "default"); !strings.Contains(r, "via fd00:20::1 dev eth0") {
+		t.Errorf("pod's default IPv6 route: %q", r)
+	}
+	s := dump(t, c)
+	if !hasRoute(s, 1, p1.ip6.String()+"/128") || !hasRoute(s, 1, p2.ip6.String()+"/128") {
+		t.Errorf("pods' /128 routes missing: %v", s.Routes)
+	}
+	for _, p := range s.Ports {
+		if p.Name == hostIf(p1) && (len(p.Ipv6) != 1 || p.Ipv6[0] != p1.ip6.String()) {
+			t.Errorf("p1's port: ipv6 %v, want [%v]", p.Ipv6, p1.ip6)
+		}
+	}
+
+	ping(t, tn, p1, p2.ip6)
+	ping(t, tn, p2, p1.ip6)
+	ping(t, tn, p1, netip.MustParseAddr("fd00:20::1"))
+	ping(t, tn, p1, p2.ip) // IPv4 still
+
+	// Metrics per family.
+	metrics := tn.MustIn(nodeNS, "curl", "-sf", "http://127.0.0.1:9464/metrics")
+	for _, want := range []string{
+		`filament_agent_ipam_allocated{family="ipv4",network="red"} 2`,
+		`filament_agent_ipam_allocated{family="ipv6",network="red"} 2`,
+		`filament_agent_ipam_capacity{family="ipv6",network="red"} 65535`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	// CHECK: fine; fails once the IPv6 address is gone; ADD repairs it.
+	prev := map[string]any{"prevResult": p1.result}
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+	tn.MustIn(p1.ns, "ip", "-6", "addr", "del", p1.ip6.String()+"/64", "dev", "eth0")
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err == nil ||
+		!strings.Contains(err.Error(), "does not have address "+p1.ip6.String()) {
+		t.Errorf("CHECK of a pod without its IPv6 address: %v", err)
+	}
+	if _, err := n.cni(t, "ADD", p1.cid, p1.netns, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.cniConf(t, "CHECK", p1.cid, p1.netns, "eth0", prev); err != nil {
+		t.Errorf("CHECK after repair: %v", err)
+	}
+	ping(t, tn, p2, p1.ip6)
+
+	// DEL p2: both routes go, both addresses are released (ipam.json),
+	// and the next pod gets them.
+	if _, err := n.cni(t, "DEL", p2.cid, p2.netns, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	s = dump(t, c)
+	if hasRoute(s, 1, p2.ip6.String()+"/128") || hasRoute(s, 1, p2.ip.String()+"/32") || len(podPorts(s)) != 1 {
+		t.Errorf("after DEL: routes %v ports %v", s.Routes, podPorts(s))
+	}
+	b, err := os.ReadFile(filepath.Join(n.dir, "state", "ipam.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), p2.cid) || strings.Count(string(b), `"address"`) != 2 {
+		t.Errorf("ipam.json after p2's DEL:\n%s", b)
+	}
+	p3 := n.add(t, tn, "p3")
+	if p3.ip != p2.ip || p3.ip6 != p2.ip6 {
+		t.Errorf("p3 got %v %v, want p2's released %v %v", p3.ip, p3.ip6, p2.ip, p2.ip6)
+	}
+	ping(t, tn, p3, p1.ip6)
+}
+
+// TestDualStackTwoNodes: for each encapsulation, pods a and b on node1
+// and c on node2 ping each other over IPv6, and 4 MB go over TCP/IPv6
+// between pods of one node and across the nodes both ways, with the same
+// SHA-256 at both ends.
+func TestDualStackTwoNodes(t *testing.T) {
+	for _, encap := range []string{"vxlan", "mplsoudp", "mplsogre"} {
+		t.Run(encap, func(t *testing.T) {
+			tn := testnet.New(t)
+			n1, n2 := dualNodes(t, tn, encap, false)
+			a, b := n1.add(t, tn, "a"), n1.add(t, tn, "b")
+			c := n2.add(t, tn, "c")
+			pods := []pod{a, b, c}
+			for _, from := range pods {
+				for _, to := range pods {
+					if from.ns != to.ns {
+						ping(t, tn, from, to.ip6)
+					}
+				}
+			}
+			ping(t, tn, c, a.ip) // IPv4 through the same tunnel
+			if encap == "vxlan" {
+				tcpTransferTo(t, "IPv6 same node", a, b, b.ip6, 4<<20, 1)
+			}
+			tcpTransferTo(t, "IPv6 node1 to node2", a, c, c.ip6, 4<<20, 2)
+			tcpTransferTo(t, "IPv6 node2 to node1", c, b, b.ip6, 4<<20, 3)
+		})
+	}
+}
+
+// TestDualStackIPv6Underlay: both nodes have an IPv6 underlay address, so
+// the tunnel is IPv6 (for both families inside) and the pods' MTU 20
+// bytes smaller (1430 over VXLAN); ping over both families and 4 MB over
+// TCP across the nodes, over IPv6 and over IPv4, SHA-256 equal (full-sized
+// segments: the MTU is right).
+func TestDualStackIPv6Underlay(t *testing.T) {
+	tn := testnet.New(t)
+	n1, n2 := dualNodes(t, tn, "vxlan", true)
+	var tunnels []string
+	for _, nh := range dump(t, dial(t, n1)).NextHops {
+		if nh.Type == pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
+			tunnels = append(tunnels, nh.TunnelDst)
+		}
+	}
+	if len(tunnels) != 1 || tunnels[0] != "fd00:100::2" {
+		t.Fatalf("node1's tunnels go to %v, want fd00:100::2", tunnels)
+	}
+	a, c := n1.add(t, tn, "a"), n2.add(t, tn, "c")
+	if out := tn.MustIn(a.ns, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "mtu 1430") {
+		t.Errorf("pod eth0: %s, want mtu 1430", out)
+	}
+	ping(t, tn, a, c.ip6)
+	ping(t, tn, c, a.ip6)
+	ping(t, tn, a, c.ip)
+	tcpTransferTo(t, "IPv6 in IPv6, node1 to node2", a, c, c.ip6, 4<<20, 4)
+	tcpTransferTo(t, "IPv4 in IPv6, node2 to node1", c, a, a.ip, 4<<20, 5)
+}
