@@ -95,6 +95,9 @@ func run() int {
 		log.Error("no API server configuration", zap.String("kubeconfig", *kubeconfig), zap.Error(err))
 		return 2
 	}
+	// Writes carry the replica's name (the API server's managedFields
+	// manager): which replica wrote an object can be told afterwards.
+	cfg.UserAgent = "filament-kube-manager@" + lc.Identity
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Error("cannot make a client", zap.Error(err))
