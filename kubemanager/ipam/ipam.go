@@ -129,6 +129,8 @@ type pool struct {
 	last    uint32
 
 	mu       sync.Mutex // held across a block's write: one writer per pool in this process
+	qmu      sync.Mutex // guards queue
+	queue    []*request // claims waiting for the next commit
 	loaded   bool
 	blocks   map[uint32]*block // by block index
 	byOffset map[uint32]Owner
@@ -309,54 +311,129 @@ func (a *Allocator) write(ctx context.Context, p *pool, idx uint32, data map[str
 // Claim returns owner's address in network's subnet prefix: want if the
 // owner holds it or it is free, else the one the owner holds, else the
 // next free one.
+//
+// Claims of one subnet are committed in groups: a caller queues its
+// request, and whoever holds the subnet's lock next writes every queued
+// request, one update per block touched. With a few workers claiming at
+// once this divides the API writes by about their number.
 func (a *Allocator) Claim(ctx context.Context, network string, prefix netip.Prefix, owner Owner, want netip.Addr) (netip.Addr, error) {
 	p := a.pool(network, prefix)
+	r := &request{owner: owner, want: want, done: make(chan result, 1)}
+	p.qmu.Lock()
+	p.queue = append(p.queue, r)
+	p.qmu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.qmu.Lock()
+	batch := p.queue
+	p.queue = nil
+	p.qmu.Unlock()
+	if len(batch) > 0 {
+		a.commit(ctx, p, batch)
+	}
+	p.mu.Unlock()
+	// Filled by this caller's commit or by an earlier holder of p.mu.
+	res := <-r.done
+	return res.addr, res.err
+}
+
+type request struct {
+	owner Owner
+	want  netip.Addr
+	done  chan result
+}
+
+type result struct {
+	addr netip.Addr
+	err  error
+}
+
+// commit claims an address for each request; p.mu is held.
+func (a *Allocator) commit(ctx context.Context, p *pool, batch []*request) {
 	if err := a.load(ctx, p); err != nil {
-		return netip.Addr{}, err
+		for _, r := range batch {
+			r.done <- result{err: err}
+		}
+		return
 	}
-	for attempt := 0; attempt < 100; attempt++ {
-		off, ok := uint32(0), false
-		if want.IsValid() {
-			if w, in := p.offset(want); in {
-				o, taken := p.byOffset[w]
-				if taken && o.UID == owner.UID {
-					return want, nil
+	for attempt := 0; len(batch) > 0; attempt++ {
+		if attempt == 100 {
+			for _, r := range batch {
+				r.done <- result{err: fmt.Errorf("ipam: %s %s: too many conflicts", p.network, p.prefix)}
+			}
+			return
+		}
+		// Choose an offset per request, none twice.
+		chosen := map[uint32]*request{}
+		byBlock := map[uint32][]uint32{}
+		for _, r := range batch {
+			off, held, err := p.choose(r.owner, r.want, chosen)
+			switch {
+			case err != nil:
+				r.done <- result{err: fmt.Errorf("ipam: %s %s: %w", p.network, p.prefix, err)}
+			case held:
+				r.done <- result{addr: p.addr(off)}
+			default:
+				chosen[off] = r
+				byBlock[off/BlockSize] = append(byBlock[off/BlockSize], off)
+			}
+		}
+		batch = batch[:0:0]
+		for idx, offs := range byBlock {
+			data := copyMap(p.blocks[idx])
+			for _, off := range offs {
+				data[strconv.FormatUint(uint64(off), 10)] = chosen[off].owner.String()
+			}
+			conflict, err := a.write(ctx, p, idx, data)
+			for _, off := range offs {
+				r := chosen[off]
+				switch {
+				case err != nil:
+					r.done <- result{err: err}
+				case conflict:
+					batch = append(batch, r) // the block read again: choose again
+				default:
+					r.done <- result{addr: p.addr(off)}
 				}
-				off, ok = w, !taken
+			}
+			if conflict {
+				a.log.Info("ipam: block changed under us, trying again", zap.String("block", p.blockName(idx)), zap.Int("claims", len(offs)))
 			}
 		}
-		if held, has := p.byUID[owner.UID]; has && !ok {
-			return p.addr(held), nil
-		}
-		if !ok {
-			if off, ok = p.free(); !ok {
-				return netip.Addr{}, fmt.Errorf("ipam: %s %s: %w", network, prefix, ErrFull)
-			}
-		}
-		idx := off / BlockSize
-		data := copyMap(p.blocks[idx])
-		data[strconv.FormatUint(uint64(off), 10)] = owner.String()
-		conflict, err := a.write(ctx, p, idx, data)
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		if !conflict {
-			p.next = off + 1
-			return p.addr(off), nil
-		}
-		a.log.Info("ipam: block changed under us, trying again", zap.String("block", p.blockName(idx)))
 	}
-	return netip.Addr{}, fmt.Errorf("ipam: %s %s: too many conflicts", network, prefix)
+}
+
+// choose picks owner's offset: want if owner holds it or it is free, else
+// the one owner holds (held true: nothing to write), else a free one;
+// offsets in chosen are taken by other requests of the batch.
+func (p *pool) choose(owner Owner, want netip.Addr, chosen map[uint32]*request) (off uint32, held bool, err error) {
+	if want.IsValid() {
+		if w, in := p.offset(want); in {
+			o, taken := p.byOffset[w]
+			if taken && o.UID == owner.UID {
+				return w, true, nil
+			}
+			if !taken && chosen[w] == nil {
+				return w, false, nil
+			}
+		}
+	}
+	if h, has := p.byUID[owner.UID]; has {
+		return h, true, nil
+	}
+	off, ok := p.free(chosen)
+	if !ok {
+		return 0, false, ErrFull
+	}
+	p.next = off + 1
+	return off, false, nil
 }
 
 // free finds an unclaimed offset from p.next on, wrapping once; the
 // cursor moves on so that a released address is not handed out again at
 // once (an agent or a pod's neighbours may still have it in a cache).
-func (p *pool) free() (uint32, bool) {
+func (p *pool) free(chosen map[uint32]*request) (uint32, bool) {
 	n := p.last - p.first + 1
-	if uint32(len(p.byOffset)) >= n {
+	if uint32(len(p.byOffset)+len(chosen)) >= n {
 		return 0, false
 	}
 	off := p.next
@@ -364,7 +441,7 @@ func (p *pool) free() (uint32, bool) {
 		if off < p.first || off > p.last {
 			off = p.first
 		}
-		if _, taken := p.byOffset[off]; !taken {
+		if _, taken := p.byOffset[off]; !taken && chosen[off] == nil {
 			return off, true
 		}
 		off++
