@@ -14,14 +14,20 @@ import (
 	"testing"
 	"time"
 
-	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 
+	"github.com/filament-net/filament/deploy/crds"
 	"github.com/filament-net/filament/internal/kubetest"
+	"github.com/filament-net/filament/kubemanager/apis/v1alpha1"
+	"github.com/filament-net/filament/kubemanager/crdclient"
 )
 
 var (
@@ -44,6 +50,9 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	env, err = kubetest.Start(ctx, kubetest.Options{})
+	if err == nil {
+		err = crds.Install(ctx, env.Config)
+	}
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -67,6 +76,23 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"-kubeconfig", "-lease-duration", "-retry-period", "-listen"} {
 		if !strings.Contains(string(out), f) {
 			t.Errorf("--help does not mention %s:\n%s", f, out)
+		}
+	}
+}
+
+// A bad network flag: exit 2 before anything else, the flag named.
+func TestBadFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"--pod-subnet-v4", "10.244.0.1/16"},
+		{"--pod-vni", "0"},
+		{"--isolated-pool-v4", "10.244.0.0/20"},
+	} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit 2", args, err)
+		}
+		if !strings.Contains(string(out), args[0]) {
+			t.Errorf("%v: output does not name %s: %s", args, args[0], out)
 		}
 	}
 }
@@ -164,30 +190,19 @@ func holder(t *testing.T, cs kubernetes.Interface, want string, timeout time.Dur
 	return ""
 }
 
-// The kube-manager's ServiceAccount may only read and write Leases in its
-// namespace: leader election needs no more.
+// The kube-manager runs with its ServiceAccount's token and exactly the
+// rights of deploy/kube-manager/rbac.yaml.
 func kubeconfigFor(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
+	admin := kubernetes.NewForConfigOrDie(env.Config)
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "filament-system"}},
+		metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	applyRBAC(t, admin)
 	sa, err := env.ServiceAccountConfig(ctx, "filament-system", "kube-manager")
 	if err != nil {
-		t.Fatal(err)
-	}
-	admin := kubernetes.NewForConfigOrDie(env.Config)
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "filament-system", Name: "kube-manager-leader"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{coordv1.GroupName}, Resources: []string{"leases"},
-			Verbs: []string{"get", "create", "update"}}},
-	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "filament-system", Name: "kube-manager-leader"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "filament-system", Name: "kube-manager"}},
-	}
-	if _, err := admin.RbacV1().Roles("filament-system").Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.RbacV1().RoleBindings("filament-system").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	kc := clientcmdapi.NewConfig()
@@ -221,6 +236,22 @@ func TestFailover(t *testing.T) {
 			t.Errorf("%s /healthz: %d %q %v", r.id, code, body, err)
 		}
 	}
+	// Only the leader runs the controllers and writes.
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-f"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "failover"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p1, managers := podPort(t, "fo-1")
+	wroteOnly(t, "fo-1's Port", managers, lead.id)
+	if other.reconciled() {
+		t.Errorf("%s, not leading, reconciled", other.id)
+	}
+	if !lead.reconciled() {
+		t.Errorf("%s, leading, shows no reconcile", lead.id)
+	}
 
 	// SIGTERM: the leader releases the Lease and exits 0; the other takes
 	// over at its next retry (within 2.2 periods, +1 s for scheduling):
@@ -239,6 +270,8 @@ func TestFailover(t *testing.T) {
 		t.Errorf("%s did not exit after SIGTERM", lead.id)
 	}
 	pollMetric(t, other, "1")
+	p2, managers := podPort(t, "fo-2")
+	wroteOnly(t, "fo-2's Port", managers, other.id)
 	t.Logf("SIGTERM: %s took over after %v (lease %v, retry %v)", other.id, released.Round(time.Millisecond), leaseDuration, retryPeriod)
 
 	// SIGKILL: nobody releases the Lease; a new replica waits, then takes
@@ -257,6 +290,116 @@ func TestFailover(t *testing.T) {
 		t.Errorf("failover after SIGKILL took %v: the Lease (%v) was not honoured", killed, leaseDuration)
 	}
 	pollMetric(t, c, "1")
+	p3, managers := podPort(t, "fo-3")
+	wroteOnly(t, "fo-3's Port", managers, c.id)
+	seen := map[string]string{}
+	for _, p := range []*v1alpha1.Port{p1, p2, p3} {
+		for _, ip := range p.Spec.IPs {
+			if o, dup := seen[ip]; dup {
+				t.Errorf("%s on %s and %s", ip, o, p.Name)
+			}
+			seen[ip] = p.Name
+		}
+	}
+}
+
+// applyRBAC creates the objects of deploy/kube-manager/rbac.yaml.
+func applyRBAC(t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := os.ReadFile("../../../deploy/kube-manager/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var kind struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &kind); err != nil {
+			t.Fatal(err)
+		}
+		switch kind.Kind {
+		case "ClusterRole":
+			var o rbacv1.ClusterRole
+			mustYAML(t, doc, &o)
+			_, err = cs.RbacV1().ClusterRoles().Create(ctx, &o, metav1.CreateOptions{})
+		case "ClusterRoleBinding":
+			var o rbacv1.ClusterRoleBinding
+			mustYAML(t, doc, &o)
+			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &o, metav1.CreateOptions{})
+		case "Role":
+			var o rbacv1.Role
+			mustYAML(t, doc, &o)
+			_, err = cs.RbacV1().Roles(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+		case "RoleBinding":
+			var o rbacv1.RoleBinding
+			mustYAML(t, doc, &o)
+			_, err = cs.RbacV1().RoleBindings(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("rbac.yaml: unexpected kind %q", kind.Kind)
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustYAML(t *testing.T, doc string, into any) {
+	t.Helper()
+	if err := yaml.Unmarshal([]byte(doc), into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// podPort creates a pod on node-f and waits for its Port to be Allocated,
+// returning the managers (replicas) that wrote it.
+func podPort(t *testing.T, name string) (*v1alpha1.Port, []string) {
+	t.Helper()
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	pod, err := cs.CoreV1().Pods("failover").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "failover", Name: name},
+		Spec:       corev1.PodSpec{NodeName: "node-f", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd, err := crdclient.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, err := crd.Ports.Get(ctx, "failover", name+"-eth0")
+		if err == nil && p.Spec.Pod.UID == string(pod.UID) && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionAllocated) {
+			var managers []string
+			for _, mf := range p.ManagedFields {
+				managers = append(managers, mf.Manager)
+			}
+			return p, managers
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no allocated Port for pod %s: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wroteOnly fails unless every manager is the replica id.
+func wroteOnly(t *testing.T, what string, managers []string, id string) {
+	t.Helper()
+	if len(managers) == 0 {
+		t.Errorf("%s: no managedFields", what)
+	}
+	for _, m := range managers {
+		if m != "filament-kube-manager@"+id {
+			t.Errorf("%s written by %q, want only the leader %s", what, m, id)
+		}
+	}
+}
+
+// reconciled tells whether a replica has run any reconcile.
+func (r *replica) reconciled() bool {
+	_, body, _ := r.get("/metrics")
+	return strings.Contains(body, "filament_kube_manager_reconcile_seconds_count")
 }
 
 func pollMetric(t *testing.T, r *replica, want string) {

@@ -1,8 +1,9 @@
-// filament-kube-manager is Filament's cluster-wide controller. So far a
-// skeleton: it takes part in leader election on a Lease (two replicas, one
-// leads) and serves /healthz and /metrics; the controllers that turn
-// Kubernetes objects into Filament's resources (issue 7) run only while it
-// leads.
+// filament-kube-manager is Filament's cluster-wide controller: it takes
+// part in leader election on a Lease (two replicas, one leads), serves
+// /healthz, /metrics and /records, and while it leads runs the controllers
+// (kubemanager/manager) that turn Namespaces, Pods, Nodes, Services,
+// EndpointSlices and NetworkPolicies into VirtualNetworks, Ports with
+// addresses, and compiled records.
 //
 // SIGTERM or SIGINT: release the Lease (the other replica takes over within
 // one retry period) and exit 0. Losing the Lease while running: exit 1, so
@@ -30,7 +31,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/filament-net/filament/kubemanager/crdclient"
 	"github.com/filament-net/filament/kubemanager/leader"
+	"github.com/filament-net/filament/kubemanager/manager"
+	"github.com/filament-net/filament/kubemanager/netconfig"
 )
 
 func main() {
@@ -49,7 +53,23 @@ func run() int {
 	flag.DurationVar(&lc.LeaseDuration, "lease-duration", 15*time.Second, "how long a Lease not renewed keeps the other replicas waiting")
 	flag.DurationVar(&lc.RenewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
 	flag.DurationVar(&lc.RetryPeriod, "retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
+	var netCfg netconfig.Config
+	netCfg.RegisterFlags(flag.CommandLine)
+	mc := manager.Config{Net: &netCfg}
+	flag.StringVar(&mc.IPAMNamespace, "ipam-namespace", "", "namespace of the address blocks (ConfigMaps); empty: --lease-namespace")
+	flag.IntVar(&mc.Workers, "workers", 8, "workers making Ports (API writes in flight)")
+	flag.DurationVar(&mc.Resync, "resync", 10*time.Minute, "how often every cached object is reconciled again")
+	flag.DurationVar(&mc.SweepPeriod, "sweep-period", time.Minute, "how often address claims without a Port are looked for")
+	qps := flag.Float64("kube-api-qps", 500, "requests per second to the API server: about 2.2 per new pod (client-go's default, 5, makes 1,000 pods' Ports take minutes)")
+	burst := flag.Int("kube-api-burst", 1000, "burst of requests to the API server above --kube-api-qps")
 	flag.Parse()
+	if err := netCfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "filament-kube-manager: %v\n", err)
+		return 2
+	}
+	if mc.IPAMNamespace == "" {
+		mc.IPAMNamespace = lc.Namespace
+	}
 
 	lvl, err := zapcore.ParseLevel(*level)
 	if err != nil {
@@ -77,6 +97,10 @@ func run() int {
 		log.Error("no API server configuration", zap.String("kubeconfig", *kubeconfig), zap.Error(err))
 		return 2
 	}
+	// Writes carry the replica's name (the API server's managedFields
+	// manager): which replica wrote an object can be told afterwards.
+	cfg.UserAgent = "filament-kube-manager@" + lc.Identity
+	cfg.QPS, cfg.Burst = float32(*qps), *burst
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Error("cannot make a client", zap.Error(err))
@@ -87,12 +111,24 @@ func run() int {
 		log.Error("bad leader election flags", zap.Error(err))
 		return 2
 	}
+	crd, err := crdclient.New(cfg)
+	if err != nil {
+		log.Error("cannot make a client", zap.Error(err))
+		return 1
+	}
+	mgr, err := manager.New(mc, cs, crd, log)
+	if err != nil {
+		log.Error("bad flags", zap.Error(err))
+		return 2
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(el.Collectors()...)
+	reg.MustRegister(mgr.Collectors()...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/records", mgr.Records())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := el.Healthz(r); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -113,8 +149,9 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	err = el.Run(ctx, func(ctx context.Context) {
-		// The controllers (issue 7) start here and stop with ctx.
-		<-ctx.Done()
+		if err := mgr.Run(ctx); err != nil {
+			log.Error("controllers stopped", zap.Error(err))
+		}
 	})
 	if errors.Is(err, leader.ErrLost) {
 		log.Error("lost the lease: exiting so that a fresh start takes over")
