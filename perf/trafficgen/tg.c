@@ -598,10 +598,13 @@ tg_trial_state(void)
 	return tg ? __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) : TG_IDLE;
 }
 
-uint64_t
-tg_trial_tx_cycles(void)
+int
+tg_trial_stats(struct tg_trial_stats *s)
 {
-	return tg && __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) == TG_DONE ? tg->tx_cycles : 0;
+	if (tg == NULL || __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) != TG_DONE)
+		return -EBUSY;
+	*s = tg->tst;
+	return 0;
 }
 
 void

@@ -53,7 +53,7 @@ struct tg {
 	struct tg_stream_stats st[TG_MAX_STREAMS];
 	uint64_t *hist; /* nb_streams x TG_HIST_BUCKETS */
 	uint8_t sched[TG_SCHED_LEN];
-	uint64_t tx_cycles; /* how long the last trial transmitted */
+	struct tg_trial_stats tst; /* the last trial's */
 
 	int state;   /* enum tg_state; atomics */
 	int abort;   /* atomics: end TX now */

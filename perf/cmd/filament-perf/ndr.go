@@ -37,6 +37,27 @@ type searchReport struct {
 	Confirmed bool
 	Trials    int
 	Result    *trafficgen.Result `json:",omitempty"` // the confirming trial
+	// Each is every trial of the search, in order: what it sent, got
+	// back and why frames were missing.
+	Each []trialReport `json:",omitempty"`
+}
+
+// trialReport is one search trial's accounting. Offered is what the
+// search counted as sent: TxPackets, or Due when the device held the
+// generator back (see offered); Lost = Offered - RxPackets.
+type trialReport struct {
+	PPS       float64
+	Due       uint64 // frames the rate asked for in the trial's TX time
+	TxPackets uint64 // taken by the port
+	NotTaken  uint64 // refused by the port when TX ended
+	Offered   uint64
+	RxPackets uint64
+	Lost      int64
+	Pass      bool
+	// Stalls are the generator's own: its worker's loop late by more than
+	// 50 us (nothing polled its RX then); MaxGap the longest.
+	Stalls uint64
+	MaxGap time.Duration
 }
 
 type latencyReport struct {
@@ -101,20 +122,21 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
 		o := rfc2544.Options{Max: rep.MaxPPS, Resolution: resolution, Confirmations: confirm, Start: start}
+		var each []trialReport
 		res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
 			r, err := trial(rate, trialLen)
 			if err != nil {
 				return rfc2544.Sample{}, err
 			}
-			off := offered(r, rate)
-			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d (%.4f%%)", goal.Name, rate/1e6, r.Lost, r.TxPackets, 100*r.LossRatio)
-			if off > r.TxPackets {
-				fmt.Fprintf(stderr, ", %d not taken by the port", off-r.TxPackets)
-			}
-			fmt.Fprintln(stderr)
-			return rfc2544.Sample{TxPackets: off, RxPackets: r.RxPackets, Detail: r}, nil
+			tr := account(r, rate)
+			tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+			each = append(each, tr)
+			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, not taken %d, due %d; generator stalls %d (longest %v)\n",
+				goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(tr.Offered),
+				r.TxPackets, r.NotTaken, r.Due, r.Stalls, r.MaxGap.Round(time.Microsecond))
+			return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
 		})
-		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials)}
+		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
 		if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
 			sr.Result = d
 		}
@@ -155,16 +177,20 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return t.emit(stdout, rep, rep.text, rep.markdown)
 }
 
-// offered is what a search trial counts as sent: a device that takes
-// frames slower than the rate back-pressures the generator (memif) rather
-// than dropping, so the frames the generator could not send count as lost
-// too. Up to 0.1% short is the pacing's slack, not the device's.
-func offered(r *trafficgen.Result, rate float64) uint64 {
-	want := uint64(rate * r.TxTime.Seconds())
-	if want > r.TxPackets+want/1000 {
-		return want
+// account is what a search trial counts as sent and lost. A device that
+// takes frames slower than the rate back-pressures the generator (memif)
+// rather than dropping, so what the rate asked for and the port did not
+// take counts as lost too. Up to 0.1% short is the pacing's slack, not the
+// device's.
+func account(r *trafficgen.Result, rate float64) trialReport {
+	t := trialReport{PPS: rate, Due: r.Due, TxPackets: r.TxPackets, NotTaken: r.NotTaken, RxPackets: r.RxPackets,
+		Stalls: r.Stalls, MaxGap: r.MaxGap}
+	t.Offered = r.TxPackets
+	if r.Due > r.TxPackets+r.Due/1000 {
+		t.Offered = r.Due
 	}
-	return r.TxPackets
+	t.Lost = int64(t.Offered) - int64(r.RxPackets)
+	return t
 }
 
 func (r ndrReport) text(w io.Writer) {

@@ -9,7 +9,7 @@ import (
 
 // A device that back-pressures the generator loses what it did not take;
 // the pacing's slack (up to 0.1% short) is not loss.
-func TestOffered(t *testing.T) {
+func TestAccount(t *testing.T) {
 	for _, c := range []struct {
 		sent uint64
 		rate float64
@@ -20,9 +20,9 @@ func TestOffered(t *testing.T) {
 		{sent: 40000, rate: 100000, want: 100000}, // back-pressured to 40%
 		{sent: 100010, rate: 100000, want: 100010},
 	} {
-		r := &trafficgen.Result{TxTime: time.Second, TxPackets: c.sent}
-		if got := offered(r, c.rate); got != c.want {
-			t.Errorf("offered(sent %d, rate %v) = %d, want %d", c.sent, c.rate, got, c.want)
+		r := &trafficgen.Result{TxTime: time.Second, TxPackets: c.sent, RxPackets: c.sent, Due: uint64(c.rate)}
+		if got := account(r, c.rate); got.Offered != c.want || got.Lost != int64(c.want-c.sent) {
+			t.Errorf("account(sent %d, rate %v) = %+v, want %d offered", c.sent, c.rate, got, c.want)
 		}
 	}
 }
