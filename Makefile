@@ -58,9 +58,10 @@ bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench"
 
-# Every size (64, 512, IMIX), 5 rounds: about 45 minutes.
+# Every size (64, 512, IMIX), 5 rounds, 1 and 10K flows (the per-flow rows
+# again at 10K): about an hour.
 bench-full: build hugepages
-	bin/filament-perf suite --rounds 5 --sizes 64,512,imix --doc docs/benchmarks/perf.md \
+	bin/filament-perf suite --rounds 5 --sizes 64,512,imix --flows 1,10000 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench-full"
 
 # The fast path's cycles/packet in-process, every scenario interleaved (a

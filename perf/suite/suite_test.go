@@ -92,7 +92,7 @@ func TestSuite(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	Markdown(&b, Meta{Command: "test", TSCHz: samples[0].TSCHz, Rounds: 1, Flows: 64, Images: []string{"../img/perf-throughput.png"}}, sums)
+	Markdown(&b, Meta{Command: "test", TSCHz: samples[0].TSCHz, Rounds: 1, Flows: []int{64}, Images: []string{"../img/perf-throughput.png"}}, sums)
 	if !strings.Contains(b.String(), "| filament-l3-10 | IPv4 L3") || !strings.Contains(b.String(), "| testpmd-io |") ||
 		!strings.Contains(b.String(), "![perf-throughput](../img/perf-throughput.png)") {
 		t.Fatalf("report:\n%s", b.String())
@@ -114,15 +114,62 @@ func TestWireSizes(t *testing.T) {
 // A row whose only sample saw the placement change is left out of the
 // table with that reason, not reported as failed.
 func TestMarkdownMixed(t *testing.T) {
-	plan := Plan{Rows: []Row{{Name: Baseline, What: "b"}, {Name: "x", What: "x row"}}, Sizes: []string{"64"}}
+	plan := Plan{Rows: []Row{{Name: Baseline, What: "b", Flows: 1}, {Name: "x", What: "x row", Flows: 1}}, Sizes: []string{"64"}}
 	samples := []Sample{
 		{Row: Baseline, Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Near},
 		{Row: "x", Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Mixed},
 	}
 	var b strings.Builder
 	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples))
-	if !strings.Contains(b.String(), "| x | x row | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
+	if !strings.Contains(b.String(), "| x | x row | 1 | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
 		strings.Contains(b.String(), "failed") {
 		t.Fatalf("report:\n%s", b.String())
+	}
+}
+
+// Flow counts: every row at the first, the per-flow rows again at the
+// others under their own names, each with its OVS-DPDK peer at the same
+// count; the traffic has as many distinct 5-tuples as it says.
+func TestFlows(t *testing.T) {
+	rows := Rows([]int{1, 10000})
+	byName := map[string]Row{}
+	for _, r := range rows {
+		if _, dup := byName[r.Name]; dup {
+			t.Fatalf("row %s twice", r.Name)
+		}
+		byName[r.Name] = r
+	}
+	for _, want := range []struct {
+		name  string
+		flows int
+	}{
+		{"testpmd-io", 1}, {"filament-l3-10", 1}, {"filament-l3-1048k", 1 << 20}, {"ovs-dpdk-l3-10", 1},
+		{"filament-l3-10-f10k", 10000}, {"filament-vxlan-encap-10-f10k", 10000}, {"filament-vxlan-decap-10-f10k", 10000},
+		{"ovs-dpdk-l3-10-f10k", 10000}, {"ovs-dpdk-vxlan-encap-10-f10k", 10000},
+	} {
+		r, ok := byName[want.name]
+		if !ok || r.Flows != want.flows {
+			t.Errorf("row %s: %+v (present %v), want %d flows", want.name, r.Flows, ok, want.flows)
+		}
+	}
+	if len(rows) != len(Headline(1))+5 {
+		t.Errorf("%d rows, want the %d headline rows and 5 at 10K flows", len(rows), len(Headline(1)))
+	}
+	for row, peer := range map[string]string{"filament-l3-10": "ovs-dpdk-l3-10", "filament-l3-10-f10k": "ovs-dpdk-l3-10-f10k",
+		"filament-vxlan-encap-10-f10k": "ovs-dpdk-vxlan-encap-10-f10k", "filament-vxlan-decap-10-f10k": "", "testpmd-io": ""} {
+		if got := OVSPeer(row); got != peer {
+			t.Errorf("OVSPeer(%s) = %q, want %q", row, got, peer)
+		}
+	}
+	// Flow f: route f mod routes, source port f mod ports.
+	for _, c := range []struct{ flows, routes int }{{1, 10}, {256, 10}, {10000, 10}, {10000, 1}, {1 << 20, 1 << 20}, {64, 4}} {
+		p := ports(c.flows, c.routes)
+		seen := map[[2]int]bool{}
+		for f := 0; f < c.flows; f++ {
+			seen[[2]int{f % c.routes, f % p}] = true
+		}
+		if len(seen) != c.flows {
+			t.Errorf("%d flows over %d routes with %d ports: %d distinct", c.flows, c.routes, p, len(seen))
+		}
 	}
 }

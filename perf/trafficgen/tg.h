@@ -113,6 +113,7 @@ struct tg_trial_stats {
 	uint64_t tx_cycles;  /* how long TX ran */
 	uint64_t due;	     /* frames the rate asked for by the end of TX (0: flat out) */
 	uint64_t not_taken;  /* built but never taken by a port when TX ended */
+	uint64_t held;	     /* frames the rate asked for while a port refused frames */
 	uint64_t loops;	     /* worker loop iterations */
 	uint64_t max_gap;    /* longest time between two loop iterations, cycles */
 	uint64_t stalls;     /* iterations that came more than TG_STALL_US after the last */

@@ -287,8 +287,9 @@ run_trial(void)
 	uint64_t tx_end = start + (uint64_t)((double)t->duration_ns * (double)tg->hz / 1e9);
 	uint64_t stall = tg->hz * TG_STALL_US / 1000000;
 	double per_cycle = t->pps * 1.0 / (double)tg->hz;
+	uint64_t held_cycles = 0;
 	unsigned sched_pos = 0;
-	bool tx = true;
+	bool tx = true, refused = false;
 
 	memset(ts, 0, sizeof(*ts));
 	for (;;) {
@@ -301,17 +302,27 @@ run_trial(void)
 			ts->max_gap = now - last;
 		if (now - last > stall)
 			ts->stalls++;
+		/* Time a port spent refusing frames is the device's: what the
+		 * rate asked for meanwhile is back-pressure, not the
+		 * generator's own shortfall. */
+		if (refused)
+			held_cycles += now - last;
 		last = now;
+		refused = false;
 		if (tx) {
 			if (now >= tx_end || (t->max_packets && sent >= t->max_packets) ||
 			    __atomic_load_n(&tg->abort, __ATOMIC_ACQUIRE)) {
 				tx = false;
 				ts->tx_cycles = now - start;
-				if (t->pps > 0)
+				if (t->pps > 0) {
 					ts->due = (uint64_t)((double)(now - start) * per_cycle);
+					ts->held = (uint64_t)((double)held_cycles * per_cycle);
+				}
 				drain_end = now + (uint64_t)((double)t->drain_ns * (double)tg->hz / 1e9);
 				__atomic_store_n(&tg->state, TG_DRAINING, __ATOMIC_RELEASE);
-			} else if (flush()) {
+			} else if (!flush()) {
+				refused = true;
+			} else {
 				uint64_t n = t->burst;
 
 				if (t->pps > 0) {
@@ -323,7 +334,7 @@ run_trial(void)
 					n = t->max_packets - sent;
 				if (n > 0) {
 					sent += produce((unsigned)n, &sched_pos);
-					flush();
+					refused = !flush();
 				}
 			}
 		} else if (now >= drain_end) {

@@ -72,10 +72,11 @@ type Result struct {
 	TxPPS     float64 // TxPackets / TxTime
 	RxPPS     float64 // RxPackets / TxTime
 	// Due is what the rate asked for by the end of TX (0 flat out);
-	// NotTaken were built but still refused by a port when TX ended
-	// (back-pressure); the rest of Due - TxPackets the generator never
-	// built in time (its own shortfall).
-	Due, NotTaken uint64
+	// NotTaken were built but still refused by a port when TX ended;
+	// Held is what the rate asked for while a port refused frames
+	// (back-pressure). Of Due - TxPackets, what back-pressure does not
+	// explain the generator never built in time: its own shortfall.
+	Due, NotTaken, Held uint64
 	// Stalls count the worker's loop iterations that came more than
 	// StallThreshold after the one before (its lcore preempted: nothing
 	// polled RX then); MaxGap is the longest such time.
@@ -156,7 +157,7 @@ func (g *Generator) result(n int) (*Result, error) {
 	if ret := C.tg_trial_stats(&ts); ret != 0 {
 		return nil, fmt.Errorf("trial: results: %d", int(ret))
 	}
-	r := &Result{TxTime: g.cycles(uint64(ts.tx_cycles)), Due: uint64(ts.due), NotTaken: uint64(ts.not_taken),
+	r := &Result{TxTime: g.cycles(uint64(ts.tx_cycles)), Due: uint64(ts.due), NotTaken: uint64(ts.not_taken), Held: uint64(ts.held),
 		Stalls: uint64(ts.stalls), MaxGap: g.cycles(uint64(ts.max_gap))}
 	for i := 0; i < n; i++ {
 		var s C.struct_tg_stream_stats

@@ -20,6 +20,7 @@ type ndrReport struct {
 	Flows    int
 	TSCHz    uint64
 	MaxPPS   float64 // the search's upper bound: given, or what the generator offered flat out
+	MinPPS   float64 `json:",omitempty"` // its floor, if not the default (MaxPPS/1000)
 	NDR, PDR searchReport
 	Latency  []latencyReport `json:",omitempty"`
 	// BackToBack is the longest burst sent flat out without a loss
@@ -42,22 +43,28 @@ type searchReport struct {
 	Each []trialReport `json:",omitempty"`
 }
 
-// trialReport is one search trial's accounting. Offered is what the
-// search counted as sent: TxPackets, or Due when the device held the
-// generator back (see offered); Lost = Offered - RxPackets.
+// trialReport is one search trial's accounting (see account).
 type trialReport struct {
 	PPS       float64
 	Due       uint64 // frames the rate asked for in the trial's TX time
 	TxPackets uint64 // taken by the port
 	NotTaken  uint64 // refused by the port when TX ended
-	Offered   uint64
-	RxPackets uint64
-	Lost      int64
-	Pass      bool
+	// HeldBack is the part of Due - TxPackets the device refused
+	// (back-pressure): lost. GeneratorShort is the rest: frames the
+	// generator did not build in time (its lcore preempted), not offered.
+	HeldBack, GeneratorShort uint64
+	Offered                  uint64 // TxPackets + HeldBack
+	RxPackets                uint64
+	Lost                     int64 // Offered - RxPackets
+	Pass                     bool
 	// Stalls are the generator's own: its worker's loop late by more than
 	// 50 us (nothing polled its RX then); MaxGap the longest.
 	Stalls uint64
 	MaxGap time.Duration
+	// Void: the generator, not the device, spoiled the trial (see void):
+	// it ran again. The last of voidRetries+1 attempts counts anyway,
+	// the generator's shortfall as lost: the rate was not shown to pass.
+	Void bool `json:",omitempty"`
 }
 
 type latencyReport struct {
@@ -79,7 +86,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	t.register(fs)
 	fs.DurationVar(&trialLen, "trial", time.Second, "length of each search trial")
 	fs.DurationVar(&latLen, "latency-trial", time.Second, "length of each latency trial (10%, 50%, 90% of PDR)")
-	fs.StringVar(&maxRate, "max-rate", "max", "the search's upper `bound`: max (what the generator offers flat out, measured first) or pps")
+	fs.StringVar(&maxRate, "max-rate", "max", "the search's upper `bound`: max (what the generator offers flat out, measured first), received (twice what comes back flat out, and the floor a 20th of it: for devices that drop far below the generator's rate) or pps")
 	fs.Float64Var(&resolution, "resolution", 0.005, "stop when the bounds are this close, relative to the upper one")
 	fs.Float64Var(&pdrLoss, "pdr-loss", 0.005, "loss ratio PDR allows")
 	fs.IntVar(&confirm, "confirm", 1, "confirmation trials the rate found must pass")
@@ -91,6 +98,10 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	byReceived := maxRate == "received"
+	if byReceived {
+		maxRate = "max"
 	}
 	max, err := parseRate(maxRate)
 	if err != nil {
@@ -119,22 +130,50 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		rep.MaxPPS = r.TxPPS
 		fmt.Fprintf(stderr, "flat out: offered %.3f Mpps, received %.3f Mpps\n", r.TxPPS/1e6, r.RxPPS/1e6)
+		if byReceived {
+			// A device far slower than the generator (a kernel path)
+			// drops most of a flat-out trial: its rate is near what came
+			// back, seldom above twice that (overload can cost it some:
+			// receive livelock), and a rate 20 times lower that still
+			// loses says there is no NDR worth the search's trials.
+			if r.RxPPS <= 0 {
+				return fmt.Errorf("flat out: nothing came back in %v", trialLen)
+			}
+			rep.MaxPPS = min(r.TxPPS, 2*r.RxPPS)
+			rep.MinPPS = rep.MaxPPS / 20
+		}
 	}
 	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
-		o := rfc2544.Options{Max: rep.MaxPPS, Resolution: resolution, Confirmations: confirm, Start: start}
+		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start}
 		var each []trialReport
 		res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
-			r, err := trial(rate, trialLen)
-			if err != nil {
-				return rfc2544.Sample{}, err
+			for attempt := 0; ; attempt++ {
+				r, err := trial(rate, trialLen)
+				if err != nil {
+					return rfc2544.Sample{}, err
+				}
+				tr := account(r)
+				tr.PPS = rate
+				tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+				if void(tr) {
+					if attempt < voidRetries {
+						tr.Void = true
+					} else if tr.GeneratorShort > 0 {
+						// Still short: the rate was not shown to pass.
+						tr.Offered += tr.GeneratorShort
+						tr.Lost += int64(tr.GeneratorShort)
+						tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+					}
+				}
+				each = append(each, tr)
+				fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, held back %d, generator short %d; generator stalls %d (longest %v)%s\n",
+					goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(tr.Offered),
+					r.TxPackets, tr.HeldBack, tr.GeneratorShort, r.Stalls, r.MaxGap.Round(time.Microsecond),
+					map[bool]string{true: ": void, again", false: ""}[tr.Void])
+				if !tr.Void {
+					return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
+				}
 			}
-			tr := account(r, rate)
-			tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
-			each = append(each, tr)
-			fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, not taken %d, due %d; generator stalls %d (longest %v)\n",
-				goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(tr.Offered),
-				r.TxPackets, r.NotTaken, r.Due, r.Stalls, r.MaxGap.Round(time.Microsecond))
-			return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
 		})
 		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
 		if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
@@ -177,20 +216,42 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return t.emit(stdout, rep, rep.text, rep.markdown)
 }
 
-// account is what a search trial counts as sent and lost. A device that
+// account is what a search trial counts as offered and lost. A device that
 // takes frames slower than the rate back-pressures the generator (memif)
-// rather than dropping, so what the rate asked for and the port did not
-// take counts as lost too. Up to 0.1% short is the pacing's slack, not the
-// device's.
-func account(r *trafficgen.Result, rate float64) trialReport {
-	t := trialReport{PPS: rate, Due: r.Due, TxPackets: r.TxPackets, NotTaken: r.NotTaken, RxPackets: r.RxPackets,
+// rather than dropping: what the rate asked for while a port refused
+// frames, and the generator then could not send, is lost. What the
+// generator did not send for its own reasons (its lcore preempted, or the
+// rate above what it builds) was never offered: counting it as the
+// device's loss made NDR a measure of the generator's CPU. Up to 0.1%
+// short is the pacing's slack.
+func account(r *trafficgen.Result) trialReport {
+	t := trialReport{Due: r.Due, TxPackets: r.TxPackets, NotTaken: r.NotTaken, RxPackets: r.RxPackets,
 		Stalls: r.Stalls, MaxGap: r.MaxGap}
-	t.Offered = r.TxPackets
-	if r.Due > r.TxPackets+r.Due/1000 {
-		t.Offered = r.Due
+	if r.Due > r.TxPackets {
+		short := r.Due - r.TxPackets
+		t.HeldBack = min(short, max(r.Held, r.NotTaken))
+		t.GeneratorShort = short - t.HeldBack
 	}
+	if t.HeldBack <= r.Due/1000 {
+		t.HeldBack = 0
+	}
+	t.Offered = r.TxPackets + t.HeldBack
 	t.Lost = int64(t.Offered) - int64(r.RxPackets)
 	return t
+}
+
+// voidRetries is how many times a void trial runs again before it counts
+// as it is.
+const voidRetries = 2
+
+// void says a trial measured the generator rather than the device: it
+// fell short of the rate by more than the slack on its own (the rate was
+// not offered, pass or fail), or it lost frames and its worker had
+// stalled for over a millisecond (at 1 Mpps and up, a memif ring's worth
+// of frames the device sends meanwhile finds no room: the device's TX
+// drops, but the generator's doing).
+func void(t trialReport) bool {
+	return t.GeneratorShort > t.Due/1000 || (t.Lost > 0 && t.MaxGap > time.Millisecond)
 }
 
 func (r ndrReport) text(w io.Writer) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +20,13 @@ import (
 )
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var rounds, flows, genCPU, dutCPU int
-	var sizes, rows, doc, jsonOut, dataplane, trial, command, img string
+	var rounds, genCPU, dutCPU int
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, command, img string
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
 	fs.StringVar(&sizes, "sizes", "64", "frame sizes, comma-separated (64,512,imix)")
-	fs.IntVar(&flows, "flows", 256, "flows per row (rows with more routes get one flow per route)")
+	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has one flow per route")
 	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
 	fs.StringVar(&trial, "trial", "1s", "length of each search trial")
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
@@ -62,7 +63,15 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{fmt.Errorf("--rows: %w", err)}
 		}
 	}
-	for _, r := range suite.Headline(flows) {
+	var flows []int
+	for _, f := range strings.Split(flowList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1<<20 {
+			return usageError{fmt.Errorf("--flows %q: want counts from 1 to %d", f, 1<<20)}
+		}
+		flows = append(flows, n)
+	}
+	for _, r := range suite.Rows(flows) {
 		if re == nil || re.MatchString(r.Name) || r.Name == suite.Baseline {
 			plan.Rows = append(plan.Rows, r)
 		}
