@@ -145,41 +145,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
 		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start}
-		var each []trialReport
-		res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
-			for attempt := 0; ; attempt++ {
-				r, err := trial(rate, trialLen)
-				if err != nil {
-					return rfc2544.Sample{}, err
-				}
-				tr := account(r)
-				tr.PPS = rate
-				tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
-				if void(tr) {
-					if attempt < voidRetries {
-						tr.Void = true
-					} else if tr.GeneratorShort > 0 {
-						// Still short: the rate was not shown to pass.
-						tr.Offered += tr.GeneratorShort
-						tr.Lost += int64(tr.GeneratorShort)
-						tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
-					}
-				}
-				each = append(each, tr)
-				fmt.Fprintf(stderr, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, held back %d, generator short %d; generator stalls %d (longest %v)%s\n",
-					goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(tr.Offered),
-					r.TxPackets, tr.HeldBack, tr.GeneratorShort, r.Stalls, r.MaxGap.Round(time.Microsecond),
-					map[bool]string{true: ": void, again", false: ""}[tr.Void])
-				if !tr.Void {
-					return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
-				}
-			}
-		})
-		sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
-		if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
-			sr.Result = d
-		}
-		return sr, err
+		return searchGoal(ctx, o, goal, func(rate float64) (*trafficgen.Result, error) { return trial(rate, trialLen) }, stderr)
 	}
 	if rep.NDR, err = search(rfc2544.NDR, 0); err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
 		return err
@@ -214,6 +180,50 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		rep.BackToBack.Frames, rep.BackToBack.Confirmed, rep.BackToBack.Trials = uint64(res.Rate), res.Confirmed, len(res.Trials)
 	}
 	return t.emit(stdout, rep, rep.text, rep.markdown)
+}
+
+// searchGoal runs one RFC 2544 search with trials at a rate from run,
+// accounted by account and run again while void, each printed to log.
+func searchGoal(ctx context.Context, o rfc2544.Options, goal rfc2544.Goal, run func(rate float64) (*trafficgen.Result, error),
+	log io.Writer) (searchReport, error) {
+	var each []trialReport
+	res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
+		for attempt := 0; ; attempt++ {
+			r, err := run(rate)
+			if err != nil {
+				return rfc2544.Sample{}, err
+			}
+			tr := account(r)
+			tr.PPS = rate
+			tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+			if void(tr) {
+				if attempt < voidRetries {
+					tr.Void = true
+				} else if tr.GeneratorShort > 0 {
+					// Still short: the rate was not shown to pass.
+					tr.Offered += tr.GeneratorShort
+					tr.Lost += int64(tr.GeneratorShort)
+					tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+				}
+			}
+			each = append(each, tr)
+			again := ""
+			if tr.Void {
+				again = ": void, again"
+			}
+			fmt.Fprintf(log, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, held back %d, generator short %d; generator stalls %d (longest %v)%s\n",
+				goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(max(tr.Offered, 1)),
+				r.TxPackets, tr.HeldBack, tr.GeneratorShort, r.Stalls, r.MaxGap.Round(time.Microsecond), again)
+			if !tr.Void {
+				return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
+			}
+		}
+	})
+	sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
+	if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
+		sr.Result = d
+	}
+	return sr, err
 }
 
 // account is what a search trial counts as offered and lost. A device that
