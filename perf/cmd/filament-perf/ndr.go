@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/filament-net/filament/perf/rfc2544"
@@ -80,6 +82,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var resolution, pdrLoss float64
 	var confirm int
 	var noLatency bool
+	var latencyAt string
 	var b2bMax uint64
 	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -91,6 +94,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&pdrLoss, "pdr-loss", 0.005, "loss ratio PDR allows")
 	fs.IntVar(&confirm, "confirm", 1, "confirmation trials the rate found must pass")
 	fs.BoolVar(&noLatency, "no-latency", false, "skip the latency trials")
+	fs.StringVar(&latencyAt, "latency-at", "10,50,90", "`percents` of PDR to measure latency at, comma-separated")
 	fs.Uint64Var(&b2bMax, "b2b", 0, "also find the longest back-to-back burst (flat out, no loss) up to this many `frames` (RFC 2544 26.4); 0: skip")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf ndr [flags]\n\nFinds the RFC 2544 throughput: NDR (no frame lost) and PDR (--pdr-loss lost)\nby binary search over trials, each rate confirmed by another trial; then\nmeasures latency at 10%%, 50%% and 90%% of PDR.\n\nFlags:\n")
@@ -106,6 +110,14 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	max, err := parseRate(maxRate)
 	if err != nil {
 		return usageError{fmt.Errorf("--max-rate: %w", err)}
+	}
+	var latPcts []int
+	for _, f := range strings.Split(latencyAt, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 100 {
+			return usageError{fmt.Errorf("--latency-at %q: want percents of PDR from 1 to 100", f)}
+		}
+		latPcts = append(latPcts, n)
 	}
 	if pdrLoss <= 0 || pdrLoss >= 1 {
 		return usageError{fmt.Errorf("--pdr-loss %v: want a ratio in (0, 1)", pdrLoss)}
@@ -154,7 +166,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if !noLatency {
-		for _, pct := range []int{10, 50, 90} {
+		for _, pct := range latPcts {
 			rate := rep.PDR.PPS * float64(pct) / 100
 			r, err := trial(rate, latLen)
 			if err != nil {

@@ -56,7 +56,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(dataplane); err != nil {
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial}}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50"}}
 	var re *regexp.Regexp
 	if rows != "" {
 		if re, err = regexp.Compile(rows); err != nil {
