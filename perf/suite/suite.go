@@ -136,6 +136,9 @@ type Sample struct {
 	// Retried is the error of a first attempt that failed (the sample is
 	// the second attempt).
 	Retried string `json:",omitempty"`
+	// Trials and Void count the search trials (NDR and PDR) and those
+	// the generator spoiled and ran again.
+	Trials, Void int
 }
 
 // Run runs the plan; a sample that fails is recorded with its error and
@@ -237,7 +240,10 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 	}
 	var rep struct {
 		TSCHz    uint64
-		NDR, PDR struct{ PPS float64 }
+		NDR, PDR struct {
+			PPS  float64
+			Each []struct{ Void bool }
+		}
 		Latency  []struct {
 			PercentOfPDR int
 			Result       struct {
@@ -259,6 +265,12 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 		return s
 	}
 	s.NDR, s.PDR, s.TSCHz = rep.NDR.PPS, rep.PDR.PPS, rep.TSCHz
+	for _, t := range append(rep.NDR.Each, rep.PDR.Each...) {
+		s.Trials++
+		if t.Void {
+			s.Void++
+		}
+	}
 	for _, l := range rep.Latency {
 		if l.PercentOfPDR == 50 && len(l.Result.Streams) > 0 {
 			lat := l.Result.Streams[0].Latency

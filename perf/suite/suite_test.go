@@ -120,8 +120,10 @@ func TestMarkdownMixed(t *testing.T) {
 		{Row: "x", Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Mixed},
 	}
 	var b strings.Builder
-	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples))
+	samples[1].ProbeNs, samples[1].Trials, samples[1].Void = [2]float64{90, 410}, 20, 2
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples), samples...)
 	if !strings.Contains(b.String(), "| x | x row | 1 | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
+		!strings.Contains(b.String(), "| 1 | 64 | x | 1.00 | 2.00 | mixed (90 / 410) | 20 (2) |") ||
 		strings.Contains(b.String(), "failed") {
 		t.Fatalf("report:\n%s", b.String())
 	}

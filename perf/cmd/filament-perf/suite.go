@@ -148,7 +148,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		w = f
 	}
-	suite.Markdown(w, meta, sums)
+	suite.Markdown(w, meta, sums, samples...)
 	return nil
 }
 
