@@ -244,7 +244,7 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 			PPS  float64
 			Each []struct{ Void bool }
 		}
-		Latency  []struct {
+		Latency []struct {
 			PercentOfPDR int
 			Result       struct {
 				Streams []struct {
