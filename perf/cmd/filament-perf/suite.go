@@ -21,7 +21,7 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, genCPU, dutCPU int
-	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, command, img string
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, resolution, command, img string
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
@@ -29,6 +29,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has one flow per route")
 	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
 	fs.StringVar(&trial, "trial", "1s", "length of each search trial")
+	fs.StringVar(&resolution, "resolution", "0.005", "search resolution, relative to the upper bound (filament-perf ndr --resolution; the kernel pod rows use 0.02)")
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
 	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
 	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
@@ -56,7 +57,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(dataplane); err != nil {
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50"}}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution}}
 	var re *regexp.Regexp
 	if rows != "" {
 		if re, err = regexp.Compile(rows); err != nil {
