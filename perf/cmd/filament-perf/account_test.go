@@ -53,7 +53,7 @@ type simDevice struct {
 	trials   int
 }
 
-func (d *simDevice) run(rate float64) (*trafficgen.Result, error) {
+func (d *simDevice) run(rate float64) (*trafficgen.Result, time.Duration, error) {
 	d.trials++
 	due := uint64(rate)
 	r := &trafficgen.Result{TxTime: time.Second, Due: due, TxPackets: due, MaxGap: 20 * time.Microsecond}
@@ -68,7 +68,7 @@ func (d *simDevice) run(rate float64) (*trafficgen.Result, error) {
 		r.Stalls, r.MaxGap = 3, 5*time.Millisecond
 	}
 	r.Lost = int64(r.TxPackets) - int64(r.RxPackets)
-	return r, nil
+	return r, 0, nil
 }
 
 // The search over a lossless device of known capacity whose generator is

@@ -63,6 +63,9 @@ type trialReport struct {
 	// 50 us (nothing polled its RX then); MaxGap the longest.
 	Stalls uint64
 	MaxGap time.Duration
+	// QuietWait is how long the trial waited for the generator's CPU to
+	// be quiet (other processes under 20% of it; at most 2 s).
+	QuietWait time.Duration
 	// Void: the generator, not the device, spoiled the trial (see void):
 	// it ran again. The last of voidRetries+1 attempts counts anyway,
 	// the generator's shortfall as lost: the rate was not shown to pass.
@@ -157,7 +160,12 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
 		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start}
-		return searchGoal(ctx, o, goal, func(rate float64) (*trafficgen.Result, error) { return trial(rate, trialLen) }, stderr)
+		return searchGoal(ctx, o, goal, func(rate float64) (*trafficgen.Result, time.Duration, error) {
+			// The generator's CPU quiet first (see waitQuiet).
+			waited := waitQuiet(ctx, t.cpu)
+			r, err := trial(rate, trialLen)
+			return r, waited, err
+		}, stderr)
 	}
 	if rep.NDR, err = search(rfc2544.NDR, 0); err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
 		return err
@@ -196,17 +204,17 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // searchGoal runs one RFC 2544 search with trials at a rate from run,
 // accounted by account and run again while void, each printed to log.
-func searchGoal(ctx context.Context, o rfc2544.Options, goal rfc2544.Goal, run func(rate float64) (*trafficgen.Result, error),
-	log io.Writer) (searchReport, error) {
+func searchGoal(ctx context.Context, o rfc2544.Options, goal rfc2544.Goal,
+	run func(rate float64) (r *trafficgen.Result, waited time.Duration, err error), log io.Writer) (searchReport, error) {
 	var each []trialReport
 	res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
 		for attempt := 0; ; attempt++ {
-			r, err := run(rate)
+			r, waited, err := run(rate)
 			if err != nil {
 				return rfc2544.Sample{}, err
 			}
 			tr := account(r)
-			tr.PPS = rate
+			tr.PPS, tr.QuietWait = rate, waited
 			tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
 			if void(tr) {
 				if attempt < voidRetries {
