@@ -25,7 +25,6 @@ type Meta struct {
 	Flows      []int    // flow counts: every row at the first, per-flow rows at the others
 	NotHereYet []string // rows the issue asks for that this run does not have
 	Images     []string // figures, relative to the report
-	Retried    []string // samples whose first attempt failed, and why
 }
 
 // Markdown writes the report: how it was measured, one table per frame
@@ -73,12 +72,6 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 	}
 	writeOVSRatios(w, sums)
 	writeSamples(w, samples)
-	if len(m.Retried) > 0 {
-		p("\n## Samples run twice\n\nTheir first attempt failed (the table has the second):\n\n")
-		for _, r := range m.Retried {
-			p("- %s\n", strings.ReplaceAll(r, "\n", " "))
-		}
-	}
 	if len(m.NotHereYet) > 0 {
 		p("\n## Not measured yet\n\n")
 		for _, n := range m.NotHereYet {

@@ -133,9 +133,6 @@ type Sample struct {
 	ProbeNs [2]float64
 	Place   placement.Label
 	Err     string `json:",omitempty"`
-	// Retried is the error of a first attempt that failed (the sample is
-	// the second attempt).
-	Retried string `json:",omitempty"`
 	// Trials and Void count the search trials (NDR and PDR) and those
 	// the generator spoiled and ran again.
 	Trials, Void int
@@ -156,19 +153,6 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 				}
 				t0 := time.Now()
 				s := runOne(ctx, env, p, row, size)
-				if s.Err != "" && ctx.Err() == nil {
-					// Once more, fresh: a memif link between the generator
-					// and a device sometimes never carries frames (seen with
-					// filament-dataplane's memif servers and the zero-copy
-					// client; under investigation). The first error stays
-					// in the sample and the report.
-					if p.Progress != nil {
-						fmt.Fprintf(p.Progress, "round %d %s %s: failed, trying again: %s\n", round, size, row.Name, firstLine(s.Err))
-					}
-					first := s.Err
-					s = runOne(ctx, env, p, row, size)
-					s.Retried = first
-				}
 				s.Round = round
 				out = append(out, s)
 				if p.Progress != nil {

@@ -44,11 +44,6 @@ func TestSuite(t *testing.T) {
 		t.Fatalf("%d samples, want 3", len(samples))
 	}
 	for _, s := range samples {
-		if s.Retried != "" {
-			t.Logf("%s needed a second attempt; the first: %s", s.Row, s.Retried)
-		}
-	}
-	for _, s := range samples {
 		// A device that forwards nothing fails its search (an error);
 		// the rates themselves depend on the machine's noise: on a busy
 		// machine a frame is lost (or not taken) at every rate and NDR

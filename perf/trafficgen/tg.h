@@ -131,7 +131,7 @@ int tg_port_add(const char *devargs, char *err); /* returns the port index */
 /* A port over two rings: frames injected into rx appear as received, frames
  * sent are kept for tg_ring_drain (tests). */
 int tg_port_add_ring(const char *name, char *err);
-int tg_port_link_up(unsigned port);
+int tg_port_link_up(unsigned port); /* 1 up, 0 down; once up, the EAL's memory fds are put back */
 /* Stops and starts a port between trials (a memif client connects only
  * when its port starts: this retries a connection the server missed). */
 int tg_port_restart(unsigned port, char *err);

@@ -67,6 +67,11 @@ extern struct tg *tg;
 
 int tg_worker_main(void *arg);
 
+/* tg_memfd.c: the EAL's memory fds, which memif zero-copy closes */
+int tg_memfd_save(char *err);
+int tg_memfd_restore(char *err);
+void tg_memfd_release(void);
+
 static inline unsigned
 tg_hist_bucket(uint64_t v)
 {

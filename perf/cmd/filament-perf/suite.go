@@ -110,13 +110,6 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if s.TSCHz != 0 {
 			meta.TSCHz = s.TSCHz
 		}
-		if s.Retried != "" {
-			r := s.Retried
-			if len(r) > 300 {
-				r = r[:300] + "..."
-			}
-			meta.Retried = append(meta.Retried, fmt.Sprintf("round %d, %s, %s: %s", s.Round, s.Size, s.Row, r))
-		}
 	}
 	sums := suite.Summarize(plan, samples)
 	if img == "" && doc != "" {
