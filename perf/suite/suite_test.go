@@ -170,3 +170,36 @@ func TestFlows(t *testing.T) {
 		}
 	}
 }
+
+// The goals section: ratios round by round within a placement, verdicts,
+// cycles/packet from the TSC, p99 at 50% of PDR; goals whose rows did not
+// run are left out.
+func TestGoals(t *testing.T) {
+	s := func(row string, round int, mpps float64, place placement.Label) Sample {
+		return Sample{Row: row, Size: "64", Round: round, NDR: mpps * 1e6, PDR: mpps * 1e6, P99: 12e3, Place: place, TSCHz: 2.6e9}
+	}
+	samples := []Sample{
+		s(Baseline, 1, 20, placement.Near), s("testpmd-5tswap", 1, 15, placement.Near), s("filament-l3-10", 1, 14, placement.Near),
+		s(Baseline, 2, 10, placement.Far), s("testpmd-5tswap", 2, 7, placement.Far), s("filament-l3-10", 2, 7, placement.Far),
+		s(Baseline, 3, 20, placement.Near), s("testpmd-5tswap", 3, 15, placement.Far), s("filament-l3-10", 3, 13, placement.Mixed),
+	}
+	rows := []Row{{Name: Baseline, Flows: 1}, {Name: "testpmd-5tswap", Flows: 1}, {Name: "filament-l3-10", Flows: 1}}
+	plan := Plan{Rows: rows, Sizes: []string{"64"}}
+	var b strings.Builder
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 3}, Summarize(plan, samples), samples...)
+	for _, want := range []string{
+		// rounds 1 (0.933) and 2 (1.0); round 3 mixed
+		"| filament IPv4 >= 1.0x testpmd 5tswap | 0.97 (0.93-1.00) | 0.97 (0.93-1.00) | **not met** | **not met** |",
+		"| filament IPv4 >= 0.65x testpmd io | 0.70 (0.70-0.70) | 0.70 (0.70-0.70) | met | met |",
+		// 2.6e9 / 10.5M (median of 14 and 7) = 248
+		"| IPv4 <= 90 cycles/packet (TSC / rate, all placements) | 248 (186-371) | 248 (186-371) | **not met** | **not met** |",
+		"| filament-l3-10: p99 latency at 50% of PDR < 20 us | | 12.00 (12.00-12.00) us | | met |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "OVS-DPDK, 1 flow") {
+		t.Errorf("a goal whose rows did not run is in the report")
+	}
+}

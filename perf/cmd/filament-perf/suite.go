@@ -21,7 +21,8 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, genCPU, dutCPU int
-	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, resolution, command, img string
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, resolution, command, img, from string
+	var elapsed time.Duration
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
@@ -37,6 +38,8 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
+	fs.StringVar(&from, "from-json", "", "run nothing: render the report (--doc, figures) from the samples a run wrote with --json to `file`, with the same --sizes and --flows")
+	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -83,19 +86,34 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		plan.Sizes = append(plan.Sizes, strings.TrimSpace(s))
 	}
-	dir, err := os.MkdirTemp("", "filament-perf-suite")
-	if err != nil {
-		return err
+	var samples []suite.Sample
+	date := time.Now()
+	if from != "" {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &samples); err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+		if fi, err := os.Stat(from); err == nil {
+			date = fi.ModTime()
+		}
+	} else {
+		dir, err := os.MkdirTemp("", "filament-perf-suite")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
+		start := time.Now()
+		if samples, err = suite.Run(ctx, env, plan); err != nil {
+			return err
+		}
+		elapsed = time.Since(start)
+		fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), elapsed.Round(time.Second))
 	}
-	defer os.RemoveAll(dir)
-	env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
-	start := time.Now()
-	samples, err := suite.Run(ctx, env, plan)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), time.Since(start).Round(time.Second))
-	if jsonOut != "" {
+	if jsonOut != "" && from == "" {
 		b, _ := json.MarshalIndent(samples, "", "  ")
 		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -104,8 +122,12 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if command == "" {
 		command = "filament-perf suite " + strings.Join(args, " ")
 	}
-	meta := suite.Meta{Command: command, Date: time.Now(), CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
-		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows}
+	meta := suite.Meta{Command: command, Date: date, CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
+		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
+		Elapsed: elapsed}
+	if from != "" {
+		meta.From = filepath.Base(from)
+	}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
 			meta.TSCHz = s.TSCHz
