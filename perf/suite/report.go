@@ -27,6 +27,7 @@ type Meta struct {
 	Images     []string      // figures, relative to the report
 	Elapsed    time.Duration // how long the run took
 	From       string        // the samples file a report was rendered from, if not this run
+	Stopped    string        // why the run ended before its plan did, if it did
 }
 
 // Markdown writes the report: how it was measured, one table per frame
@@ -40,6 +41,9 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 	}
 	if m.From != "" {
 		p(" (Rendered from its samples, `%s`.)", m.From)
+	}
+	if m.Stopped != "" {
+		p(" **The run was %s: the rounds below are what it finished.**", m.Stopped)
 	}
 	p("\n\n")
 	p("- Machine: %s, TSC %.2f GHz; kernel %s; DPDK %s.\n", m.CPU, float64(m.TSCHz)/1e9, m.Kernel, m.DPDK)

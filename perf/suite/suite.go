@@ -116,6 +116,9 @@ type Plan struct {
 	// NDRFlags are passed to every `filament-perf ndr` (--trial ...).
 	NDRFlags []string
 	Progress io.Writer
+	// Done, if set, gets the samples so far after each one (to keep them
+	// on disk while the run goes on).
+	Done func([]Sample)
 }
 
 // Sample is one row at one size in one round.
@@ -155,6 +158,9 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 				s := runOne(ctx, env, p, row, size)
 				s.Round = round
 				out = append(out, s)
+				if p.Done != nil {
+					p.Done(out)
+				}
 				if p.Progress != nil {
 					if s.Err != "" {
 						fmt.Fprintf(p.Progress, "round %d %s %s: failed: %s\n", round, size, row.Name, s.Err)

@@ -87,7 +87,18 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		plan.Sizes = append(plan.Sizes, strings.TrimSpace(s))
 	}
 	var samples []suite.Sample
+	var stopped error
 	date := time.Now()
+	writeJSON := func(samples []suite.Sample) error {
+		if jsonOut == "" || from != "" {
+			return nil
+		}
+		b, _ := json.MarshalIndent(samples, "", "  ")
+		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+	}
+	// Every sample on disk as it comes: a run stopped midway still has
+	// its samples and its report.
+	plan.Done = func(s []suite.Sample) { _ = writeJSON(s) }
 	if from != "" {
 		b, err := os.ReadFile(from)
 		if err != nil {
@@ -107,17 +118,15 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
 		start := time.Now()
-		if samples, err = suite.Run(ctx, env, plan); err != nil {
-			return err
+		samples, stopped = suite.Run(ctx, env, plan)
+		if stopped != nil && len(samples) == 0 {
+			return stopped
 		}
 		elapsed = time.Since(start)
 		fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), elapsed.Round(time.Second))
 	}
-	if jsonOut != "" && from == "" {
-		b, _ := json.MarshalIndent(samples, "", "  ")
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+	if err := writeJSON(samples); err != nil {
+		return err
 	}
 	if command == "" {
 		command = "filament-perf suite " + strings.Join(args, " ")
@@ -127,6 +136,16 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Elapsed: elapsed}
 	if from != "" {
 		meta.From = filepath.Base(from)
+	}
+	if stopped != nil {
+		meta.Stopped = fmt.Sprintf("stopped (%v) after %d samples", stopped, len(samples))
+	}
+	if stopped != nil || from != "" {
+		// The rounds the samples reach, not the plan's.
+		meta.Rounds = 0
+		for _, s := range samples {
+			meta.Rounds = max(meta.Rounds, s.Round)
+		}
 	}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
@@ -165,7 +184,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		w = f
 	}
 	suite.Markdown(w, meta, sums, samples...)
-	return nil
+	return stopped
 }
 
 func cpuModel() string {
