@@ -69,6 +69,10 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 				s.Row, s.What, s.Flows, s.Mixed, places(s))
 			continue
 		}
+		if s.NDR.N == 0 && len(s.Errors) == 0 && len(s.Places) == 0 {
+			p("| %s | %s | %d | not run | | | | | | |\n", s.Row, s.What, s.Flows)
+			continue
+		}
 		if s.NDR.N == 0 {
 			p("| %s | %s | %d | failed: %s | | | | | | |\n", s.Row, s.What, s.Flows, oneLine(s.Errors))
 			continue

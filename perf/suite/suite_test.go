@@ -202,4 +202,11 @@ func TestGoals(t *testing.T) {
 	if strings.Contains(b.String(), "OVS-DPDK, 1 flow") {
 		t.Errorf("a goal whose rows did not run is in the report")
 	}
+	// A row of the plan without samples (a run stopped before it).
+	plan.Rows = append(plan.Rows, Row{Name: "ovs-dpdk-l3-10", Flows: 1})
+	b.Reset()
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 3}, Summarize(plan, samples), samples...)
+	if !strings.Contains(b.String(), "| ovs-dpdk-l3-10 |  | 1 | not run |") {
+		t.Errorf("a row that did not run:\n%s", b.String())
+	}
 }
