@@ -48,8 +48,10 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# Forwarding rate side by side (filament-perf suite, under 15 minutes on a
-# quiet machine: 1 flow, 1% search resolution, latency at 50% of PDR):
+# Forwarding rate side by side (filament-perf suite: 1 flow, 1% search
+# resolution, latency at 50% of PDR; one round took 12 minutes on the
+# shared 2-vCPU machine, so three take about 40, longer while other work
+# preempts the generator and its trials run again):
 # testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
 # encap/decap, OVS-DPDK L3 and VXLAN encap, a kernel pod over AF_XDP,
 # AF_PACKET and TAP at 64 B, 3 interleaved rounds; rewrites
