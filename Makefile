@@ -56,19 +56,22 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
-# Forwarding rate side by side (filament-perf suite, 20 minutes or more:
-# the kernel pod rows' searches take 30 s to 3 min each on a busy machine):
+# Forwarding rate side by side (filament-perf suite: 1 flow, 1% search
+# resolution, latency at 50% of PDR; one round took 12 minutes on the
+# shared 2-vCPU machine, so three take about 40, longer while other work
+# preempts the generator and its trials run again):
 # testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
 # encap/decap, OVS-DPDK L3 and VXLAN encap, a kernel pod over AF_XDP,
 # AF_PACKET and TAP at 64 B, 3 interleaved rounds; rewrites
 # docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
 bench: build hugepages
-	bin/filament-perf suite --rounds 3 --sizes 64 --doc docs/benchmarks/perf.md \
+	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench"
 
-# Every size (64, 512, IMIX), 5 rounds: about 45 minutes.
+# Every size (64, 512, IMIX), 5 rounds, 1 and 10K flows (the per-flow rows
+# again at 10K): about an hour.
 bench-full: build hugepages
-	bin/filament-perf suite --rounds 5 --sizes 64,512,imix --doc docs/benchmarks/perf.md \
+	bin/filament-perf suite --rounds 5 --sizes 64,512,imix --flows 1,10000 --doc docs/benchmarks/perf.md \
 		--json docs/benchmarks/perf.json --command "make bench-full"
 
 # The fast path's cycles/packet in-process, every scenario interleaved (a

@@ -301,8 +301,12 @@ func Overhead(m Mode) int {
 func Traffic(m Mode, routes int, flows int) []string {
 	last := routePrefix(max(routes, 1) - 1).Addr().As4()
 	dst := fmt.Sprintf("%s-%d.%d.%d.1", routePrefix(0).Addr().Next(), last[0], last[1], last[2])
-	spread := []string{"--dst", dst, "--dst-step", "256", "--flows", fmt.Sprint(max(flows, routes)),
-		"--sport", fmt.Sprintf("1024-%d", 1024+min(max(flows/max(routes, 1), 1), 60000)-1)}
+	// Flow f goes to route f mod routes from source port 1024 + f mod
+	// ports: with ports coprime to routes, flows up to routes x ports are
+	// distinct 5-tuples. Fewer flows than routes use the first routes.
+	ports := ports(flows, routes)
+	spread := []string{"--dst", dst, "--dst-step", "256", "--flows", fmt.Sprint(max(flows, 1)),
+		"--sport", fmt.Sprintf("1024-%d", 1024+ports-1)}
 	switch m {
 	case VXLANDecap, MPLSoUDPDecap:
 		kind := "vxlan"
@@ -314,10 +318,28 @@ func Traffic(m Mode, routes int, flows int) []string {
 			"--outer-smac", GenMACB, "--outer-dmac", FabricMAC, "--inner-dmac", VRouterMAC,
 			"--vni", fmt.Sprint(VNI), "--label", fmt.Sprint(Label),
 			"--smac", GenMACB, "--dmac", VRouterMAC, "--src", dst, "--src-step", "256", "--dst", PodA,
-			"--flows", fmt.Sprint(max(flows, routes)), "--sport", "1024"}
+			"--flows", fmt.Sprint(max(flows, 1)), "--sport", fmt.Sprintf("1024-%d", 1024+ports-1)}
 	case "":
 		// testpmd: any addresses do.
 		return append([]string{"--smac", GenMACA, "--dmac", GenMACB, "--src", PodA}, spread...)
 	}
 	return append([]string{"--smac", GenMACA, "--dmac", VRouterMAC, "--src", PodA}, spread...)
+}
+
+// ports is how many source ports flows over routes need to be distinct:
+// at least flows/routes, coprime to routes (at most 60000).
+func ports(flows, routes int) int {
+	routes = max(routes, 1)
+	n := max((flows+routes-1)/routes, 1)
+	for n > 1 && gcd(n, routes) != 1 && n < 60000 {
+		n++
+	}
+	return min(n, 60000)
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -41,11 +41,16 @@ const OVSRxQueues = 2
 
 // OVSPeer is the OVS-DPDK row doing the same work as a filament row, or "".
 func OVSPeer(row string) string {
-	switch row {
+	// A row at a further flow count has the peer at the same count.
+	base, suffix := row, ""
+	if i := strings.LastIndex(row, "-f"); i > 0 {
+		base, suffix = row[:i], row[i:]
+	}
+	switch base {
 	case Filament{Mode: L3, Routes: 10}.Name():
-		return OVS{Mode: L3, Routes: 10}.Name()
+		return OVS{Mode: L3, Routes: 10}.Name() + suffix
 	case Filament{Mode: VXLANEncap, Routes: 10}.Name():
-		return OVS{Mode: VXLANEncap, Routes: 10}.Name()
+		return OVS{Mode: VXLANEncap, Routes: 10}.Name() + suffix
 	}
 	return ""
 }
@@ -277,7 +282,7 @@ func OVSRows(flows int) []Row {
 	} {
 		d := OVS{Mode: r.m, Routes: 10}
 		tr := append(Traffic(r.m, d.Routes, flows), "--rx-queues", fmt.Sprint(OVSRxQueues))
-		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: tr, What: r.what})
+		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: tr, What: r.what, Flows: flows, PerFlows: true})
 	}
 	return rows
 }

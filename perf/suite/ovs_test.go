@@ -179,7 +179,7 @@ func TestPeerRatios(t *testing.T) {
 		t.Fatalf("the OVS row has no peer: %+v", sums[1])
 	}
 	var b strings.Builder
-	Markdown(&b, Meta{Command: "test", TSCHz: 1e9, Rounds: 3, Flows: 64}, sums)
+	Markdown(&b, Meta{Command: "test", TSCHz: 1e9, Rounds: 3, Flows: []int{64}}, sums)
 	if !strings.Contains(b.String(), "## Filament against OVS-DPDK") ||
 		!strings.Contains(b.String(), "| 64 | filament-l3-10 | ovs-dpdk-l3-10 | 3.00 (2.00-4.00) | 3.50 (3.00-4.00) |") {
 		t.Fatalf("report:\n%s", b.String())

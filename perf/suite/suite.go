@@ -30,6 +30,11 @@ type Row struct {
 	// NDRFlags come after the plan's (the last of a flag wins): what the
 	// row's device needs, e.g. its own --max-rate.
 	NDRFlags []string
+	// Flows is how many distinct 5-tuples the traffic has.
+	Flows int
+	// PerFlows: the row's device works per flow (a cache, a hash), so it
+	// is measured at every flow count of a run, not only the first.
+	PerFlows bool
 }
 
 // Baseline is the row every ratio refers to.
@@ -40,33 +45,67 @@ const Baseline = "testpmd-io"
 // encapsulation work, then through a kernel pod with each driver.
 func Headline(flows int) []Row {
 	rows := []Row{
-		{Name: "testpmd-io", DUT: Testpmd{"io"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd io: the port pair's limit"},
-		{Name: "testpmd-5tswap", DUT: Testpmd{"5tswap"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd 5tswap: L2-L4 headers touched"},
+		{Name: "testpmd-io", DUT: Testpmd{"io"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd io: the port pair's limit", Flows: flows},
+		{Name: "testpmd-5tswap", DUT: Testpmd{"5tswap"}, Traffic: Traffic("", 1, flows), What: "dpdk-testpmd 5tswap: L2-L4 headers touched", Flows: flows},
 	}
 	for _, f := range []struct {
-		m      Mode
-		routes int
-		what   string
+		m        Mode
+		routes   int
+		what     string
+		perFlows bool
 	}{
-		{L3, 10, "IPv4 L3: VRF lookup, TTL, MAC rewrite; 10 routes"},
-		{L3, 1 << 20, "IPv4 L3 with 1M /24 routes, traffic over all of them"},
-		{VXLANEncap, 10, "pod -> VXLAN tunnel to a remote VTEP"},
-		{VXLANDecap, 10, "VXLAN from the fabric -> VNI -> VRF -> pod"},
-		{MPLSoUDPEncap, 10, "pod -> MPLSoUDP tunnel"},
-		{MPLSoUDPDecap, 10, "MPLSoUDP from the fabric -> label -> VRF -> pod"},
+		{L3, 10, "IPv4 L3: VRF lookup, TTL, MAC rewrite; 10 routes", true},
+		{L3, 1 << 20, "IPv4 L3 with 1M /24 routes, traffic over all of them", false},
+		{VXLANEncap, 10, "pod -> VXLAN tunnel to a remote VTEP", true},
+		{VXLANDecap, 10, "VXLAN from the fabric -> VNI -> VRF -> pod", true},
+		{MPLSoUDPEncap, 10, "pod -> MPLSoUDP tunnel", false},
+		{MPLSoUDPDecap, 10, "MPLSoUDP from the fabric -> label -> VRF -> pod", false},
 	} {
 		d := Filament{Mode: f.m, Routes: f.routes}
-		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(f.m, f.routes, flows), What: f.what,
-			Overhead: Overhead(f.m)})
+		fl := flows
+		if !f.perFlows {
+			// 1M routes: traffic over every route, whatever the flows.
+			fl = max(flows, f.routes)
+		}
+		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(f.m, f.routes, fl), What: f.what,
+			Overhead: Overhead(f.m), Flows: fl, PerFlows: f.perFlows})
 	}
 	rows = append(rows, OVSRows(flows)...)
 	for _, drv := range []string{"af_xdp", "af_packet", "tap"} {
 		d := KernelPod{Driver: drv, Routes: 10}
 		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(L3, 10, flows),
 			What:     "pod -> " + drv + " -> a kernel pod forwarding -> " + drv + " -> pod; 10 routes",
-			NDRFlags: KernelPodNDRFlags})
+			NDRFlags: KernelPodNDRFlags, Flows: flows})
 	}
 	return rows
+}
+
+// Rows are the headline rows at the first flow count, then the rows that
+// work per flow (filament L3 and VXLAN with 10 routes, OVS-DPDK: its
+// exact-match and megaflow caches) again at each further count, named
+// with it ("filament-l3-10-f10k").
+func Rows(flows []int) []Row {
+	if len(flows) == 0 {
+		flows = []int{1}
+	}
+	rows := Headline(flows[0])
+	for _, f := range flows[1:] {
+		for _, r := range Headline(f) {
+			if r.PerFlows {
+				r.Name += FlowsSuffix(f)
+				rows = append(rows, r)
+			}
+		}
+	}
+	return rows
+}
+
+// FlowsSuffix names a row's flow count: 10000 -> "-f10k".
+func FlowsSuffix(flows int) string {
+	if flows >= 1000 && flows%1000 == 0 {
+		return fmt.Sprintf("-f%dk", flows/1000)
+	}
+	return fmt.Sprintf("-f%d", flows)
 }
 
 // Plan is an interleaved run: every round runs every (size, row) once.
@@ -77,6 +116,9 @@ type Plan struct {
 	// NDRFlags are passed to every `filament-perf ndr` (--trial ...).
 	NDRFlags []string
 	Progress io.Writer
+	// Done, if set, gets the samples so far after each one (to keep them
+	// on disk while the run goes on).
+	Done func([]Sample)
 }
 
 // Sample is one row at one size in one round.
@@ -94,9 +136,9 @@ type Sample struct {
 	ProbeNs [2]float64
 	Place   placement.Label
 	Err     string `json:",omitempty"`
-	// Retried is the error of a first attempt that failed (the sample is
-	// the second attempt).
-	Retried string `json:",omitempty"`
+	// Trials and Void count the search trials (NDR and PDR) and those
+	// the generator spoiled and ran again.
+	Trials, Void int
 }
 
 // Run runs the plan; a sample that fails is recorded with its error and
@@ -114,21 +156,11 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 				}
 				t0 := time.Now()
 				s := runOne(ctx, env, p, row, size)
-				if s.Err != "" && ctx.Err() == nil {
-					// Once more, fresh: a memif link between the generator
-					// and a device sometimes never carries frames (seen with
-					// filament-dataplane's memif servers and the zero-copy
-					// client; under investigation). The first error stays
-					// in the sample and the report.
-					if p.Progress != nil {
-						fmt.Fprintf(p.Progress, "round %d %s %s: failed, trying again: %s\n", round, size, row.Name, firstLine(s.Err))
-					}
-					first := s.Err
-					s = runOne(ctx, env, p, row, size)
-					s.Retried = first
-				}
 				s.Round = round
 				out = append(out, s)
+				if p.Done != nil {
+					p.Done(out)
+				}
 				if p.Progress != nil {
 					if s.Err != "" {
 						fmt.Fprintf(p.Progress, "round %d %s %s: failed: %s\n", round, size, row.Name, s.Err)
@@ -198,8 +230,11 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 	}
 	var rep struct {
 		TSCHz    uint64
-		NDR, PDR struct{ PPS float64 }
-		Latency  []struct {
+		NDR, PDR struct {
+			PPS  float64
+			Each []struct{ Void bool }
+		}
+		Latency []struct {
 			PercentOfPDR int
 			Result       struct {
 				Streams []struct {
@@ -220,6 +255,12 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 		return s
 	}
 	s.NDR, s.PDR, s.TSCHz = rep.NDR.PPS, rep.PDR.PPS, rep.TSCHz
+	for _, t := range append(rep.NDR.Each, rep.PDR.Each...) {
+		s.Trials++
+		if t.Void {
+			s.Void++
+		}
+	}
 	for _, l := range rep.Latency {
 		if l.PercentOfPDR == 50 && len(l.Result.Streams) > 0 {
 			lat := l.Result.Streams[0].Latency
@@ -286,6 +327,7 @@ func stat(v []float64) Stat {
 // Summary is a row at a size over its rounds.
 type Summary struct {
 	Row, Size, What string
+	Flows           int
 	NDR, PDR        Stat
 	// NDRRatio is the NDR's median ratio to the baseline's over rounds
 	// (each round's NDR over the same round's baseline NDR).
@@ -316,7 +358,7 @@ func Summarize(p Plan, samples []Sample) []Summary {
 	var out []Summary
 	for _, size := range p.Sizes {
 		for _, row := range p.Rows {
-			sm := Summary{Row: row.Name, Size: size, What: row.What}
+			sm := Summary{Row: row.Name, Size: size, What: row.What, Flows: row.Flows}
 			var ndr, pdr, rn, rp, p50, p99, p999 []float64
 			for _, s := range samples {
 				if s.Row != row.Name || s.Size != size {

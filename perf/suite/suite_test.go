@@ -44,11 +44,6 @@ func TestSuite(t *testing.T) {
 		t.Fatalf("%d samples, want 3", len(samples))
 	}
 	for _, s := range samples {
-		if s.Retried != "" {
-			t.Logf("%s needed a second attempt; the first: %s", s.Row, s.Retried)
-		}
-	}
-	for _, s := range samples {
 		// A device that forwards nothing fails its search (an error);
 		// the rates themselves depend on the machine's noise: on a busy
 		// machine a frame is lost (or not taken) at every rate and NDR
@@ -92,7 +87,7 @@ func TestSuite(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	Markdown(&b, Meta{Command: "test", TSCHz: samples[0].TSCHz, Rounds: 1, Flows: 64, Images: []string{"../img/perf-throughput.png"}}, sums)
+	Markdown(&b, Meta{Command: "test", TSCHz: samples[0].TSCHz, Rounds: 1, Flows: []int{64}, Images: []string{"../img/perf-throughput.png"}}, sums)
 	if !strings.Contains(b.String(), "| filament-l3-10 | IPv4 L3") || !strings.Contains(b.String(), "| testpmd-io |") ||
 		!strings.Contains(b.String(), "![perf-throughput](../img/perf-throughput.png)") {
 		t.Fatalf("report:\n%s", b.String())
@@ -114,15 +109,104 @@ func TestWireSizes(t *testing.T) {
 // A row whose only sample saw the placement change is left out of the
 // table with that reason, not reported as failed.
 func TestMarkdownMixed(t *testing.T) {
-	plan := Plan{Rows: []Row{{Name: Baseline, What: "b"}, {Name: "x", What: "x row"}}, Sizes: []string{"64"}}
+	plan := Plan{Rows: []Row{{Name: Baseline, What: "b", Flows: 1}, {Name: "x", What: "x row", Flows: 1}}, Sizes: []string{"64"}}
 	samples := []Sample{
 		{Row: Baseline, Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Near},
 		{Row: "x", Size: "64", Round: 1, NDR: 1e6, PDR: 2e6, Place: placement.Mixed},
 	}
 	var b strings.Builder
-	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples))
-	if !strings.Contains(b.String(), "| x | x row | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
+	samples[1].ProbeNs, samples[1].Trials, samples[1].Void = [2]float64{90, 410}, 20, 2
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples), samples...)
+	if !strings.Contains(b.String(), "| x | x row | 1 | left out: the host moved the vCPUs during its 1 sample(s) (mixed) |") ||
+		!strings.Contains(b.String(), "| 1 | 64 | x | 1.00 | 2.00 | mixed (90 / 410) | 20 (2) |") ||
 		strings.Contains(b.String(), "failed") {
 		t.Fatalf("report:\n%s", b.String())
+	}
+}
+
+// Flow counts: every row at the first, the per-flow rows again at the
+// others under their own names, each with its OVS-DPDK peer at the same
+// count; the traffic has as many distinct 5-tuples as it says.
+func TestFlows(t *testing.T) {
+	rows := Rows([]int{1, 10000})
+	byName := map[string]Row{}
+	for _, r := range rows {
+		if _, dup := byName[r.Name]; dup {
+			t.Fatalf("row %s twice", r.Name)
+		}
+		byName[r.Name] = r
+	}
+	for _, want := range []struct {
+		name  string
+		flows int
+	}{
+		{"testpmd-io", 1}, {"filament-l3-10", 1}, {"filament-l3-1048k", 1 << 20}, {"ovs-dpdk-l3-10", 1},
+		{"filament-l3-10-f10k", 10000}, {"filament-vxlan-encap-10-f10k", 10000}, {"filament-vxlan-decap-10-f10k", 10000},
+		{"ovs-dpdk-l3-10-f10k", 10000}, {"ovs-dpdk-vxlan-encap-10-f10k", 10000},
+	} {
+		r, ok := byName[want.name]
+		if !ok || r.Flows != want.flows {
+			t.Errorf("row %s: %+v (present %v), want %d flows", want.name, r.Flows, ok, want.flows)
+		}
+	}
+	if len(rows) != len(Headline(1))+5 {
+		t.Errorf("%d rows, want the %d headline rows and 5 at 10K flows", len(rows), len(Headline(1)))
+	}
+	for row, peer := range map[string]string{"filament-l3-10": "ovs-dpdk-l3-10", "filament-l3-10-f10k": "ovs-dpdk-l3-10-f10k",
+		"filament-vxlan-encap-10-f10k": "ovs-dpdk-vxlan-encap-10-f10k", "filament-vxlan-decap-10-f10k": "", "testpmd-io": ""} {
+		if got := OVSPeer(row); got != peer {
+			t.Errorf("OVSPeer(%s) = %q, want %q", row, got, peer)
+		}
+	}
+	// Flow f: route f mod routes, source port f mod ports.
+	for _, c := range []struct{ flows, routes int }{{1, 10}, {256, 10}, {10000, 10}, {10000, 1}, {1 << 20, 1 << 20}, {64, 4}} {
+		p := ports(c.flows, c.routes)
+		seen := map[[2]int]bool{}
+		for f := 0; f < c.flows; f++ {
+			seen[[2]int{f % c.routes, f % p}] = true
+		}
+		if len(seen) != c.flows {
+			t.Errorf("%d flows over %d routes with %d ports: %d distinct", c.flows, c.routes, p, len(seen))
+		}
+	}
+}
+
+// The goals section: ratios round by round within a placement, verdicts,
+// cycles/packet from the TSC, p99 at 50% of PDR; goals whose rows did not
+// run are left out.
+func TestGoals(t *testing.T) {
+	s := func(row string, round int, mpps float64, place placement.Label) Sample {
+		return Sample{Row: row, Size: "64", Round: round, NDR: mpps * 1e6, PDR: mpps * 1e6, P99: 12e3, Place: place, TSCHz: 2.6e9}
+	}
+	samples := []Sample{
+		s(Baseline, 1, 20, placement.Near), s("testpmd-5tswap", 1, 15, placement.Near), s("filament-l3-10", 1, 14, placement.Near),
+		s(Baseline, 2, 10, placement.Far), s("testpmd-5tswap", 2, 7, placement.Far), s("filament-l3-10", 2, 7, placement.Far),
+		s(Baseline, 3, 20, placement.Near), s("testpmd-5tswap", 3, 15, placement.Far), s("filament-l3-10", 3, 13, placement.Mixed),
+	}
+	rows := []Row{{Name: Baseline, Flows: 1}, {Name: "testpmd-5tswap", Flows: 1}, {Name: "filament-l3-10", Flows: 1}}
+	plan := Plan{Rows: rows, Sizes: []string{"64"}}
+	var b strings.Builder
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 3}, Summarize(plan, samples), samples...)
+	for _, want := range []string{
+		// rounds 1 (0.933) and 2 (1.0); round 3 mixed
+		"| filament IPv4 >= 1.0x testpmd 5tswap | 0.97 (0.93-1.00) | 0.97 (0.93-1.00) | **not met** | **not met** |",
+		"| filament IPv4 >= 0.65x testpmd io | 0.70 (0.70-0.70) | 0.70 (0.70-0.70) | met | met |",
+		// 2.6e9 / 10.5M (median of 14 and 7) = 248
+		"| IPv4 <= 90 cycles/packet (TSC / rate, all placements) | 248 (186-371) | 248 (186-371) | **not met** | **not met** |",
+		"| filament-l3-10: p99 latency at 50% of PDR < 20 us | | 12.00 (12.00-12.00) us | | met |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "OVS-DPDK, 1 flow") {
+		t.Errorf("a goal whose rows did not run is in the report")
+	}
+	// A row of the plan without samples (a run stopped before it).
+	plan.Rows = append(plan.Rows, Row{Name: "ovs-dpdk-l3-10", Flows: 1})
+	b.Reset()
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 3}, Summarize(plan, samples), samples...)
+	if !strings.Contains(b.String(), "| ovs-dpdk-l3-10 |  | 1 | not run |") {
+		t.Errorf("a row that did not run:\n%s", b.String())
 	}
 }

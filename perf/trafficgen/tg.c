@@ -108,6 +108,9 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 		goto fail;
 	}
 	rte_mempool_obj_iter(tg->tx_pool, pool_zero, NULL);
+	ret = tg_memfd_save(err);
+	if (ret < 0)
+		goto fail;
 	__atomic_store_n(&tg->running, 1, __ATOMIC_RELEASE);
 	ret = rte_eal_remote_launch(tg_worker_main, NULL, tg->lcore);
 	if (ret != 0) {
@@ -117,6 +120,7 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 	}
 	return 0;
 fail:
+	tg_memfd_release();
 	if (tg != NULL) {
 		rte_mempool_free(tg->tx_pool);
 		rte_mempool_free(tg->rx_pool);
@@ -166,6 +170,7 @@ tg_fini(void)
 	rte_mempool_free(tg->rx_pool);
 	rte_free(tg);
 	tg = NULL;
+	tg_memfd_release();
 	rte_eal_cleanup();
 }
 
@@ -289,7 +294,11 @@ tg_port_add(const char *devargs, char *err)
 		return -ENODEV;
 	}
 	p->id = id;
-	ret = port_setup(p, (uint16_t)RTE_MAX(tg->conf.rx_queues, 1u), err);
+	/* A memif zero-copy client sends the EAL's memory fds when it
+	 * connects: they must be the EAL's (see tg_memfd.c). */
+	ret = tg_memfd_restore(err);
+	if (ret == 0)
+		ret = port_setup(p, (uint16_t)RTE_MAX(tg->conf.rx_queues, 1u), err);
 	if (ret != 0) {
 		port_release(p);
 		return ret;
@@ -351,9 +360,11 @@ tg_port_link_up(unsigned port)
 
 	if (p == NULL)
 		return -ENOENT;
-	if (rte_eth_link_get_nowait(p->id, &link) != 0)
+	if (rte_eth_link_get_nowait(p->id, &link) != 0 || link.link_status != RTE_ETH_LINK_UP)
 		return 0;
-	return link.link_status == RTE_ETH_LINK_UP;
+	/* Connected: a memif zero-copy client has just closed the EAL's
+	 * memory fds (see tg_memfd.c); the next port to connect needs them. */
+	return tg_memfd_restore(NULL) == 0 ? 1 : -EBUSY;
 }
 
 int
@@ -374,6 +385,8 @@ tg_port_restart(unsigned port, char *err)
 	while (!__atomic_load_n(&tg->paused, __ATOMIC_ACQUIRE))
 		rte_pause();
 	ret = rte_eth_dev_stop(p->id);
+	if (ret == 0)
+		ret = tg_memfd_restore(err);
 	if (ret == 0)
 		ret = rte_eth_dev_start(p->id);
 	__atomic_store_n(&tg->pause, 0, __ATOMIC_RELEASE);
@@ -598,10 +611,13 @@ tg_trial_state(void)
 	return tg ? __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) : TG_IDLE;
 }
 
-uint64_t
-tg_trial_tx_cycles(void)
+int
+tg_trial_stats(struct tg_trial_stats *s)
 {
-	return tg && __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) == TG_DONE ? tg->tx_cycles : 0;
+	if (tg == NULL || __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) != TG_DONE)
+		return -EBUSY;
+	*s = tg->tst;
+	return 0;
 }
 
 void

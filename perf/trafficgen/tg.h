@@ -108,6 +108,19 @@ struct tg_port_stats {
 	uint64_t dev_ipackets, dev_opackets, dev_imissed, dev_ierrors, dev_oerrors, dev_nombuf;
 };
 
+/* A trial's own accounting, beside its streams'. */
+struct tg_trial_stats {
+	uint64_t tx_cycles;  /* how long TX ran */
+	uint64_t due;	     /* frames the rate asked for by the end of TX (0: flat out) */
+	uint64_t not_taken;  /* built but never taken by a port when TX ended */
+	uint64_t held;	     /* frames the rate asked for while a port refused frames */
+	uint64_t loops;	     /* worker loop iterations */
+	uint64_t max_gap;    /* longest time between two loop iterations, cycles */
+	uint64_t stalls;     /* iterations that came more than TG_STALL_US after the last */
+};
+
+#define TG_STALL_US 50
+
 enum tg_state { TG_IDLE = 0, TG_RUNNING = 1, TG_DRAINING = 2, TG_DONE = 3 };
 
 int tg_init(int argc, char **argv, const struct tg_conf *c, char *err);
@@ -118,7 +131,7 @@ int tg_port_add(const char *devargs, char *err); /* returns the port index */
 /* A port over two rings: frames injected into rx appear as received, frames
  * sent are kept for tg_ring_drain (tests). */
 int tg_port_add_ring(const char *name, char *err);
-int tg_port_link_up(unsigned port);
+int tg_port_link_up(unsigned port); /* 1 up, 0 down; once up, the EAL's memory fds are put back */
 /* Stops and starts a port between trials (a memif client connects only
  * when its port starts: this retries a connection the server missed). */
 int tg_port_restart(unsigned port, char *err);
@@ -129,7 +142,7 @@ int tg_ring_drain(unsigned port, uint8_t *buf, uint32_t buflen, uint32_t *lens, 
 int tg_trial_start(const struct tg_trial_conf *t, const struct tg_stream_conf *s, char *err);
 int tg_trial_state(void);
 void tg_trial_abort(void); /* stops TX now; the trial still drains */
-uint64_t tg_trial_tx_cycles(void); /* TX time of the finished trial */
+int tg_trial_stats(struct tg_trial_stats *s); /* of the finished trial */
 int tg_stream_stats(unsigned stream, struct tg_stream_stats *s, uint64_t *hist);
 
 /* Signature helpers shared with the tests. */

@@ -53,7 +53,7 @@ struct tg {
 	struct tg_stream_stats st[TG_MAX_STREAMS];
 	uint64_t *hist; /* nb_streams x TG_HIST_BUCKETS */
 	uint8_t sched[TG_SCHED_LEN];
-	uint64_t tx_cycles; /* how long the last trial transmitted */
+	struct tg_trial_stats tst; /* the last trial's */
 
 	int state;   /* enum tg_state; atomics */
 	int abort;   /* atomics: end TX now */
@@ -66,6 +66,11 @@ struct tg {
 extern struct tg *tg;
 
 int tg_worker_main(void *arg);
+
+/* tg_memfd.c: the EAL's memory fds, which memif zero-copy closes */
+int tg_memfd_save(char *err);
+int tg_memfd_restore(char *err);
+void tg_memfd_release(void);
 
 static inline unsigned
 tg_hist_bucket(uint64_t v)

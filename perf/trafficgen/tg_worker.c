@@ -282,22 +282,47 @@ static void
 run_trial(void)
 {
 	const struct tg_trial_conf *t = &tg->trial;
-	uint64_t start = rte_rdtsc(), now, sent = 0, drain_end = 0;
+	struct tg_trial_stats *ts = &tg->tst;
+	uint64_t start = rte_rdtsc(), now, last = start, sent = 0, drain_end = 0;
 	uint64_t tx_end = start + (uint64_t)((double)t->duration_ns * (double)tg->hz / 1e9);
+	uint64_t stall = tg->hz * TG_STALL_US / 1000000;
 	double per_cycle = t->pps * 1.0 / (double)tg->hz;
+	uint64_t held_cycles = 0;
 	unsigned sched_pos = 0;
-	bool tx = true;
+	bool tx = true, refused = false;
 
+	memset(ts, 0, sizeof(*ts));
 	for (;;) {
 		now = rte_rdtsc();
+		/* A loop that comes late was not polling RX meanwhile (the
+		 * lcore was preempted): what a device sent then may be lost
+		 * on a full ring, and a trial's loss should say so. */
+		ts->loops++;
+		if (now - last > ts->max_gap)
+			ts->max_gap = now - last;
+		if (now - last > stall)
+			ts->stalls++;
+		/* Time a port spent refusing frames is the device's: what the
+		 * rate asked for meanwhile is back-pressure, not the
+		 * generator's own shortfall. */
+		if (refused)
+			held_cycles += now - last;
+		last = now;
+		refused = false;
 		if (tx) {
 			if (now >= tx_end || (t->max_packets && sent >= t->max_packets) ||
 			    __atomic_load_n(&tg->abort, __ATOMIC_ACQUIRE)) {
 				tx = false;
-				tg->tx_cycles = now - start;
+				ts->tx_cycles = now - start;
+				if (t->pps > 0) {
+					ts->due = (uint64_t)((double)(now - start) * per_cycle);
+					ts->held = (uint64_t)((double)held_cycles * per_cycle);
+				}
 				drain_end = now + (uint64_t)((double)t->drain_ns * (double)tg->hz / 1e9);
 				__atomic_store_n(&tg->state, TG_DRAINING, __ATOMIC_RELEASE);
-			} else if (flush()) {
+			} else if (!flush()) {
+				refused = true;
+			} else {
 				uint64_t n = t->burst;
 
 				if (t->pps > 0) {
@@ -309,7 +334,7 @@ run_trial(void)
 					n = t->max_packets - sent;
 				if (n > 0) {
 					sent += produce((unsigned)n, &sched_pos);
-					flush();
+					refused = !flush();
 				}
 			}
 		} else if (now >= drain_end) {
@@ -321,6 +346,7 @@ run_trial(void)
 	for (unsigned i = 0; i < tg->nb_ports; i++) {
 		struct tg_port *p = &tg->port[i];
 
+		ts->not_taken += p->nb_pend;
 		for (unsigned k = 0; k < p->nb_pend; k++) {
 			tg->st[p->pend_stream[k]].tx_bytes -= p->pend[k]->pkt_len;
 			p->st.tx_bytes -= p->pend[k]->pkt_len;

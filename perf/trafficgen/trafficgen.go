@@ -11,6 +11,7 @@ package trafficgen
 #cgo pkg-config: libdpdk
 #cgo LDFLAGS: -lrte_net_ring
 #cgo CFLAGS: -O3 -Wall -Wno-address-of-packed-member -DALLOW_EXPERIMENTAL_API
+#include <errno.h>
 #include <stdlib.h>
 #include <rte_version.h>
 #include <rte_eal.h>
@@ -150,11 +151,27 @@ func (g *Generator) AddRingPort(name string) (int, error) {
 	return g.call(fmt.Sprintf("add ring port %q", name), func(e *C.char) C.int { return C.tg_port_add_ring(cs, e) })
 }
 
-// LinkUp reports a port's link state.
+// LinkUp reports a port's link state. A port whose link is up may have
+// closed the EAL's memory fds (memif zero-copy, see tg_memfd.c): they are
+// put back, and LinkUp is false if they cannot be (LinkErr says why).
 func (g *Generator) LinkUp(port int) bool {
+	up, _ := g.LinkErr(port)
+	return up
+}
+
+// LinkErr is LinkUp with the reason a link cannot be used.
+func (g *Generator) LinkErr(port int) (bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return C.tg_port_link_up(C.uint(port)) == 1
+	switch r := C.tg_port_link_up(C.uint(port)); {
+	case r == 1:
+		return true, nil
+	case r == -C.EBUSY:
+		return false, fmt.Errorf("port %d: the EAL's memory fd was closed and reused (memif zero-copy): start again", port)
+	case r < 0:
+		return false, fmt.Errorf("port %d: %w", port, syscall.Errno(-r))
+	}
+	return false, nil
 }
 
 // RestartPort stops and starts a port between trials: a memif client

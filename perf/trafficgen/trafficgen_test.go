@@ -326,10 +326,12 @@ func TestBadStreams(t *testing.T) {
 	}
 }
 
-var memif struct {
+type memifPair struct {
 	sock     string
 	srv, cli int
 }
+
+var memif memifPair
 
 // A memif pair inside the generator (server and zero-copy client): every
 // frame sent at full speed comes back in order, with its latency.
@@ -337,22 +339,8 @@ func TestMemifLoopback(t *testing.T) {
 	if _, huge := hugepages.EALArgs(0); !huge {
 		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
 	}
-	// Created once per process: a port cannot be removed, and -count=N
-	// runs the test again.
-	if memif.sock == "" {
-		dir, err := os.MkdirTemp("", "tgmemif")
-		if err != nil {
-			t.Fatal(err)
-		}
-		memif.sock = dir + "/memif.sock"
-		if memif.srv, err = gen.AddPort("net_memif_tgs,role=server,id=0,socket-abstract=no,socket=" + memif.sock); err != nil {
-			t.Fatal(err)
-		}
-		if memif.cli, err = gen.AddPort("net_memif_tgc,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + memif.sock); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv, cli := memif.srv, memif.cli
+	p := memifLoopback(t)
+	srv, cli := p.srv, p.cli
 	waitFor(t, "memif link up", func() bool { return gen.LinkUp(srv) && gen.LinkUp(cli) })
 	s := Stream{Port: cli, SrcMAC: macA, DstMAC: macB, Src: Range{Lo: ip("10.0.0.1"), Hi: ip("10.0.0.255")},
 		Dst: one("10.0.1.1"), SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2}, Proto: UDP, Flows: 255, Sizes: IMIX}
@@ -405,4 +393,67 @@ func TestRestartPort(t *testing.T) {
 	if err := gen.RestartPort(99); err == nil {
 		t.Fatal("restart of a port that does not exist")
 	}
+}
+
+// Zero-copy memif clients one after the other, each up before the next
+// starts (as filament-perf brings its ports up): DPDK 22.11's memif closes
+// the EAL's memory fds once a zero-copy client connects, and the next one
+// would send the closed (or reused) fd numbers to its server: its link
+// never came up ("mmap failed: No such device") or mapped the wrong file.
+// The generator puts the fds back; both pairs carry a trial.
+func TestMemifZeroCopyPorts(t *testing.T) {
+	if _, huge := hugepages.EALArgs(0); !huge {
+		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
+	}
+	first := memifLoopback(t)
+	waitFor(t, "first zero-copy pair up", func() bool { return gen.LinkUp(first.srv) && gen.LinkUp(first.cli) })
+	// Created once per process, as the first pair: ports cannot be
+	// removed and there are at most 8.
+	if second.sock == "" {
+		second.sock = t.TempDir() + "/zc.sock"
+		var err error
+		if second.srv, err = gen.AddPort("net_memif_tgzs,role=server,id=0,socket-abstract=no,socket=" + second.sock); err != nil {
+			t.Fatal(err)
+		}
+		if second.cli, err = gen.AddPort("net_memif_tgzc,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + second.sock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "second zero-copy pair up", func() bool {
+		up, err := gen.LinkErr(second.cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up && gen.LinkUp(second.srv)
+	})
+	for i, cli := range []int{first.cli, second.cli} {
+		s := Stream{Port: cli, SrcMAC: macA, DstMAC: macB, Src: one("10.0.0.1"), Dst: one("10.0.0.2"),
+			SrcPort: PortRange{1, 1}, DstPort: PortRange{2, 2}, Proto: UDP}
+		r, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, MaxPackets: 1000})
+		if err != nil || r.TxPackets != 1000 || r.RxPackets != 1000 || r.Streams[0].Gaps != 0 {
+			t.Fatalf("pair %d: %+v (%v)", i, r, err)
+		}
+	}
+}
+
+var second memifPair
+
+// memifLoopback is the generator's memif pair (server and zero-copy
+// client), created once per process: a port cannot be removed, and
+// -count=N runs the tests again.
+func memifLoopback(t *testing.T) memifPair {
+	if memif.sock == "" {
+		dir, err := os.MkdirTemp("", "tgmemif")
+		if err != nil {
+			t.Fatal(err)
+		}
+		memif.sock = dir + "/memif.sock"
+		if memif.srv, err = gen.AddPort("net_memif_tgs,role=server,id=0,socket-abstract=no,socket=" + memif.sock); err != nil {
+			t.Fatal(err)
+		}
+		if memif.cli, err = gen.AddPort("net_memif_tgc,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + memif.sock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return memif
 }

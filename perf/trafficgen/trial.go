@@ -65,14 +65,29 @@ type StreamResult struct {
 // Result is a finished trial.
 type Result struct {
 	TxTime    time.Duration // how long the worker transmitted
-	TxPackets uint64
+	TxPackets uint64        // taken by the ports
 	RxPackets uint64
 	Lost      int64
 	LossRatio float64 // Lost / TxPackets
 	TxPPS     float64 // TxPackets / TxTime
 	RxPPS     float64 // RxPackets / TxTime
-	Streams   []StreamResult
+	// Due is what the rate asked for by the end of TX (0 flat out);
+	// NotTaken were built but still refused by a port when TX ended;
+	// Held is what the rate asked for while a port refused frames
+	// (back-pressure). Of Due - TxPackets, what back-pressure does not
+	// explain the generator never built in time: its own shortfall.
+	Due, NotTaken, Held uint64
+	// Stalls count the worker's loop iterations that came more than
+	// StallThreshold after the one before (its lcore preempted: nothing
+	// polled RX then); MaxGap is the longest such time.
+	Stalls  uint64
+	MaxGap  time.Duration
+	Streams []StreamResult
 }
+
+// StallThreshold is the gap between two iterations of the worker's loop
+// that counts as a stall.
+const StallThreshold = C.TG_STALL_US * time.Microsecond
 
 // Run runs a trial and waits for it; cancelling ctx stops TX early (the
 // trial still drains and returns its counts with ctx's error).
@@ -138,7 +153,12 @@ func (g *Generator) trialRunning() bool { return C.tg_trial_state() == C.TG_RUNN
 func (g *Generator) result(n int) (*Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r := &Result{TxTime: g.cycles(uint64(C.tg_trial_tx_cycles()))}
+	var ts C.struct_tg_trial_stats
+	if ret := C.tg_trial_stats(&ts); ret != 0 {
+		return nil, fmt.Errorf("trial: results: %d", int(ret))
+	}
+	r := &Result{TxTime: g.cycles(uint64(ts.tx_cycles)), Due: uint64(ts.due), NotTaken: uint64(ts.not_taken), Held: uint64(ts.held),
+		Stalls: uint64(ts.stalls), MaxGap: g.cycles(uint64(ts.max_gap))}
 	for i := 0; i < n; i++ {
 		var s C.struct_tg_stream_stats
 		hist := make([]uint64, nBuckets)

@@ -142,7 +142,12 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range t.ports {
+	// One port at a time, each up before the next starts: a memif
+	// zero-copy client closes the EAL's memory fds once connected, and
+	// the generator puts them back (LinkUp) before the next one sends
+	// them to its server.
+	deadline := time.Now().Add(t.waitLink)
+	for i, p := range t.ports {
 		name, _, _ := strings.Cut(p, ",")
 		if pciAddr.MatchString(p) {
 			p = name
@@ -151,11 +156,16 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 			g.Close()
 			return nil, err
 		}
-	}
-	deadline := time.Now().Add(t.waitLink)
-	for i := range t.ports {
 		retry := time.Now().Add(time.Second)
-		for !g.LinkUp(i) {
+		for {
+			up, err := g.LinkErr(i)
+			if err != nil {
+				g.Close()
+				return nil, err
+			}
+			if up {
+				break
+			}
 			if time.Now().After(deadline) {
 				g.Close()
 				return nil, fmt.Errorf("port %d (%s): link down after %v: is the device under test up?", i, t.ports[i], t.waitLink)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,15 +20,17 @@ import (
 )
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var rounds, flows, genCPU, dutCPU int
-	var sizes, rows, doc, jsonOut, dataplane, trial, command, img string
+	var rounds, genCPU, dutCPU int
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, resolution, command, img, from string
+	var elapsed time.Duration
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
 	fs.StringVar(&sizes, "sizes", "64", "frame sizes, comma-separated (64,512,imix)")
-	fs.IntVar(&flows, "flows", 256, "flows per row (rows with more routes get one flow per route)")
+	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has one flow per route")
 	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
 	fs.StringVar(&trial, "trial", "1s", "length of each search trial")
+	fs.StringVar(&resolution, "resolution", "0.005", "search resolution, relative to the upper bound (filament-perf ndr --resolution; the kernel pod rows use 0.02)")
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
 	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
 	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
@@ -35,6 +38,8 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
+	fs.StringVar(&from, "from-json", "", "run nothing: render the report (--doc, figures) from the samples a run wrote with --json to `file`, with the same --sizes and --flows")
+	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -55,14 +60,22 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(dataplane); err != nil {
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial}}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution}}
 	var re *regexp.Regexp
 	if rows != "" {
 		if re, err = regexp.Compile(rows); err != nil {
 			return usageError{fmt.Errorf("--rows: %w", err)}
 		}
 	}
-	for _, r := range suite.Headline(flows) {
+	var flows []int
+	for _, f := range strings.Split(flowList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1<<20 {
+			return usageError{fmt.Errorf("--flows %q: want counts from 1 to %d", f, 1<<20)}
+		}
+		flows = append(flows, n)
+	}
+	for _, r := range suite.Rows(flows) {
 		if re == nil || re.MatchString(r.Name) || r.Name == suite.Baseline {
 			plan.Rows = append(plan.Rows, r)
 		}
@@ -73,39 +86,70 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		plan.Sizes = append(plan.Sizes, strings.TrimSpace(s))
 	}
-	dir, err := os.MkdirTemp("", "filament-perf-suite")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
-	start := time.Now()
-	samples, err := suite.Run(ctx, env, plan)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), time.Since(start).Round(time.Second))
-	if jsonOut != "" {
+	var samples []suite.Sample
+	var stopped error
+	date := time.Now()
+	writeJSON := func(samples []suite.Sample) error {
+		if jsonOut == "" || from != "" {
+			return nil
+		}
 		b, _ := json.MarshalIndent(samples, "", "  ")
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+	}
+	// Every sample on disk as it comes: a run stopped midway still has
+	// its samples and its report.
+	plan.Done = func(s []suite.Sample) { _ = writeJSON(s) }
+	if from != "" {
+		b, err := os.ReadFile(from)
+		if err != nil {
 			return err
 		}
+		if err := json.Unmarshal(b, &samples); err != nil {
+			return fmt.Errorf("%s: %w", from, err)
+		}
+		if fi, err := os.Stat(from); err == nil {
+			date = fi.ModTime()
+		}
+	} else {
+		dir, err := os.MkdirTemp("", "filament-perf-suite")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		env := &suite.Env{Perf: self, Dataplane: dataplane, Dir: dir, GenCPU: genCPU, DUTCPU: dutCPU, Huge: true}
+		start := time.Now()
+		samples, stopped = suite.Run(ctx, env, plan)
+		if stopped != nil && len(samples) == 0 {
+			return stopped
+		}
+		elapsed = time.Since(start)
+		fmt.Fprintf(stderr, "suite: %d samples in %v\n", len(samples), elapsed.Round(time.Second))
+	}
+	if err := writeJSON(samples); err != nil {
+		return err
 	}
 	if command == "" {
 		command = "filament-perf suite " + strings.Join(args, " ")
 	}
-	meta := suite.Meta{Command: command, Date: time.Now(), CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
-		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows}
+	meta := suite.Meta{Command: command, Date: date, CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
+		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
+		Elapsed: elapsed}
+	if from != "" {
+		meta.From = filepath.Base(from)
+	}
+	if stopped != nil {
+		meta.Stopped = fmt.Sprintf("stopped (%v) after %d samples", stopped, len(samples))
+	}
+	if stopped != nil || from != "" {
+		// The rounds the samples reach, not the plan's.
+		meta.Rounds = 0
+		for _, s := range samples {
+			meta.Rounds = max(meta.Rounds, s.Round)
+		}
+	}
 	for _, s := range samples {
 		if s.TSCHz != 0 {
 			meta.TSCHz = s.TSCHz
-		}
-		if s.Retried != "" {
-			r := s.Retried
-			if len(r) > 300 {
-				r = r[:300] + "..."
-			}
-			meta.Retried = append(meta.Retried, fmt.Sprintf("round %d, %s, %s: %s", s.Round, s.Size, s.Row, r))
 		}
 	}
 	sums := suite.Summarize(plan, samples)
@@ -139,8 +183,8 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		w = f
 	}
-	suite.Markdown(w, meta, sums)
-	return nil
+	suite.Markdown(w, meta, sums, samples...)
+	return stopped
 }
 
 func cpuModel() string {
