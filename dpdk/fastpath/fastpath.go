@@ -75,6 +75,8 @@ type Config struct {
 	VRFs         uint32
 	FIB4Rules    uint32 // IPv4 routes per VRF
 	FIB4Tbl8s    uint32 // IPv4 FIB groups of 256 entries (1 KiB), one pool for all VRFs
+	FIB6Rules    uint32 // IPv6 routes per VRF
+	FIB6Groups   uint32 // IPv6 FIB groups of 256 entries (1 KiB), one pool for all VRFs
 	Mbufs        uint32
 	IdleSleepMax time.Duration // adaptive polling: longest idle sleep (0 = never sleep)
 	VRouterMAC   net.HardwareAddr
@@ -89,6 +91,8 @@ func DefaultConfig() Config {
 		VRFs:         uint32(c.vrf_max),
 		FIB4Rules:    uint32(c.fib4_rules),
 		FIB4Tbl8s:    uint32(c.fib4_tbl8s),
+		FIB6Rules:    uint32(c.fib6_rules),
+		FIB6Groups:   uint32(c.fib6_groups),
 		Mbufs:        uint32(c.mbufs),
 		IdleSleepMax: time.Duration(c.idle_sleep_max_us) * time.Microsecond,
 		VRouterMAC:   net.HardwareAddr(C.GoBytes(unsafe.Pointer(&c.vrouter_mac[0]), 6)),
@@ -122,6 +126,8 @@ func Start(cfg Config) (*Dataplane, error) {
 	c.vrf_max = C.uint32_t(cfg.VRFs)
 	c.fib4_rules = C.uint32_t(cfg.FIB4Rules)
 	c.fib4_tbl8s = C.uint32_t(cfg.FIB4Tbl8s)
+	c.fib6_rules = C.uint32_t(cfg.FIB6Rules)
+	c.fib6_groups = C.uint32_t(cfg.FIB6Groups)
 	c.mbufs = C.uint32_t(cfg.Mbufs)
 	c.idle_sleep_max_us = C.uint32_t(cfg.IdleSleepMax / time.Microsecond)
 	if len(cfg.VRouterMAC) == 6 {

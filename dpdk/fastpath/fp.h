@@ -41,6 +41,10 @@ struct fp_config {
 	uint32_t fib4_tbl8s;      /* IPv4 FIB groups (256 entries, 1 KiB each),
 	                           * one pool shared by all VRFs, allocated at
 	                           * start (docs/operations.md: sizing) */
+	uint32_t fib6_rules;      /* max IPv6 routes per VRF */
+	uint32_t fib6_groups;     /* IPv6 FIB groups (256 entries, 1 KiB each),
+	                           * one pool shared by all VRFs, allocated at
+	                           * start (docs/operations.md: sizing) */
 	uint32_t mbufs;           /* mbufs in the packet pool */
 	uint32_t idle_sleep_max_us; /* adaptive polling: longest idle sleep */
 	uint8_t vrouter_mac[6];   /* MAC every pod sees as its gateway */
@@ -168,6 +172,38 @@ struct fp_fib4_stats {
 /* IPv4 FIB memory and occupancy: vrf's, and totals. -EINVAL if vrf is out
  * of range; a VRF without FIB has zero VRF fields. */
 int fp_fib4_stats(uint16_t vrf, struct fp_fib4_stats *out);
+
+/* IPv6 routes: prefix is 16 bytes in network order, n prefixes back to
+ * back for the bulk calls. The same contracts as the IPv4 calls above. */
+int fp_route6_add(uint16_t vrf, const uint8_t *prefix, uint8_t len, uint32_t nh, char *err);
+int fp_route6_del(uint16_t vrf, const uint8_t *prefix, uint8_t len, char *err);
+int fp_route6_lookup(uint16_t vrf, const uint8_t *addr, uint32_t *nh);
+int fp_route6_lookup_bulk(uint16_t vrf, const uint8_t *addr, uint32_t *nh, unsigned n);
+int fp_route6_add_bulk(uint16_t vrf, const uint8_t *prefix, const uint8_t *len,
+		       const uint32_t *nh, unsigned n, char *err);
+int fp_route6_walk(uint16_t vrf,
+		   int (*cb)(const uint8_t *prefix, uint8_t len, uint32_t nh, void *arg), void *arg);
+
+struct fp_fib6_stats {
+	/* the VRF */
+	uint32_t routes;
+	uint32_t groups;         /* pool groups it uses (its root among them) */
+	uint64_t bytes;          /* what its lookups read: groups and their meta */
+	uint64_t ctl_bytes;      /* control side: route table, depths */
+	/* all VRFs */
+	uint32_t vrfs;           /* VRFs with a FIB */
+	uint64_t all_routes;
+	uint32_t pool_groups;    /* fib6_groups */
+	uint32_t pool_free;
+	uint32_t pool_pending;   /* released, free after a grace period */
+	uint64_t pool_bytes;     /* the groups and their meta, allocated at start */
+	uint64_t pool_ctl_bytes;
+	uint64_t all_bytes;      /* the pool and every VRF's root word */
+	uint64_t all_ctl_bytes;
+};
+
+/* IPv6 FIB memory and occupancy: vrf's, and totals. */
+int fp_fib6_stats(uint16_t vrf, struct fp_fib6_stats *out);
 
 /* The vRouter's own IPv4 address in a VRF (the networks' gateway, NBO): the
  * source of the ICMP errors (time exceeded, fragmentation needed) it sends

@@ -21,6 +21,7 @@
 
 #include "fp.h"
 #include "fp_fib4.h"
+#include "fp_fib6.h"
 
 #define FP_BURST 32
 #define FP_PREFETCH 3
@@ -161,6 +162,9 @@ struct fp_dp {
 	uintptr_t *fib4;       /* [vrf_max] RCU: root word of the VRF's IPv4 FIB
 				* (fp_fib4_match), 0 = no FIB (no route) */
 	struct fp_fib4 **fib4_ctl; /* [vrf_max] its control side */
+	uint32_t *fib6;        /* [vrf_max] RCU: root word of the VRF's IPv6 FIB
+				* (fp_fib6_match), 0 = no FIB (no route) */
+	struct fp_fib6 **fib6_ctl; /* [vrf_max] its control side */
 	uint32_t *vrf_addr4;   /* [vrf_max] the vRouter's address in the VRF:
 				* source of its ICMP errors, 0 = send none */
 	struct fp_nh **nh;     /* [nh_max] RCU */
