@@ -26,7 +26,8 @@
 #define FP_MAX_NEIGH 4096 /* underlay neighbours */
 #define FP_NH_INVALID UINT32_MAX
 
-/* Overhead added in front of the inner IPv4 packet, for MTU accounting. */
+/* Overhead added in front of the inner IPv4 or IPv6 packet (IPv4 outer),
+ * for MTU accounting. */
 #define FP_VXLAN_OVERHEAD 50   /* outer eth 14 + ip 20 + udp 8 + vxlan 8 (+ inner eth 14 - 14 on the pod side) */
 #define FP_MPLSOUDP_OVERHEAD 32 /* ip 20 + udp 8 + label 4, inner eth replaced by outer eth */
 #define FP_MPLSOGRE_OVERHEAD 28 /* ip 20 + gre 4 + label 4, inner eth replaced by outer eth */
@@ -77,6 +78,10 @@ struct fp_port_conf {
 	                      * from; FABRIC: [0] is the underlay address;
 	                      * network byte order */
 	uint8_t nb_ip4;
+	uint8_t ip6[FP_MAX_POD_ADDRS][16]; /* POD: IPv6 addresses the pod may
+	                      * send from (its link-local one, derived from
+	                      * mac, always allowed); network byte order */
+	uint8_t nb_ip6;
 	uint16_t xconnect;   /* > 0: send everything received to port
 	                      * xconnect - 1 untouched (service chaining, and
 	                      * the io-forward baseline of benchmarks) */
@@ -209,6 +214,9 @@ int fp_fib6_stats(uint16_t vrf, struct fp_fib6_stats *out);
  * source of the ICMP errors (time exceeded, fragmentation needed) it sends
  * there. 0: it sends none in that VRF. */
 int fp_vrf_addr_set(uint16_t vrf, uint32_t addr, char *err);
+/* The same for IPv6 (16 bytes, network order; all zero: none): the source
+ * of its ICMPv6 errors (time exceeded, packet too big). */
+int fp_vrf_addr6_set(uint16_t vrf, const uint8_t addr[16], char *err);
 
 /* Decapsulation: VNI -> VRF and MPLS label -> VRF. */
 int fp_vni_set(uint32_t vni, uint16_t vrf, char *err);

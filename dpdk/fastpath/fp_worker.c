@@ -226,19 +226,19 @@ fp_fib4_lookup(uint16_t vrf, uint32_t dst_be, uint32_t *nh)
 	return 0;
 }
 
+/* Encapsulate m (an IPv4 or IPv6 packet behind its Ethernet header) for
+ * tunnel next-hop nh and send it. hash: the inner flow's (the outer UDP
+ * source port); tos: the inner DSCP and ECN byte. The caller computes the
+ * hash first, whatever the encapsulation (MPLSoGRE does not use it), so
+ * that it overlaps the header writes: computed only for the UDP
+ * encapsulations, after them, VXLAN and MPLSoUDP encap measured 4-6
+ * cycles/packet slower (make bench-fastpath, near placement). */
 static void
-fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, uint32_t hash, uint8_t tos,
 	      const struct fp_nh *nh)
 {
 	struct fp_neigh *ne = &fp_dp->neigh[nh->neigh];
 	uint64_t mac = __atomic_load_n(&ne->mac, __ATOMIC_RELAXED);
-	uint16_t inner_len = rte_be_to_cpu_16(ip->total_length);
-	/* Early, whatever the encapsulation (MPLSoGRE does not use it), so
-	 * that it overlaps the header writes: computed only for the UDP
-	 * encapsulations, after them, VXLAN and MPLSoUDP encap measured 4-6
-	 * cycles/packet slower (make bench-fastpath, near placement). */
-	uint32_t hash = fp_flow_hash(ip, inner_len);
-	uint8_t tos = ip->type_of_service;
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *oip;
 	struct rte_udp_hdr *udp;
@@ -532,7 +532,8 @@ fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 		if (!local_reply)
 			fp_ttl_dec(ip);
 		if (nh->type == FP_NH_TUNNEL) {
-			fp_tunnel_out(lc, m, ip, nh);
+			fp_tunnel_out(lc, m, fp_flow_hash(ip, rte_be_to_cpu_16(ip->total_length)),
+				      ip->type_of_service, nh);
 			return;
 		}
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
@@ -587,6 +588,10 @@ fp_arp_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m,
 	rte_pktmbuf_trim(m, m->data_len - (ETH_LEN + sizeof(*arp)));
 	fp_tx(lc, port, m);
 }
+
+/* ---- IPv6 --------------------------------------------------------------- */
+
+#include "fp_worker6.h"
 
 /* ---- input stages ------------------------------------------------------- */
 
@@ -651,8 +656,11 @@ fp_pod_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 		fp_arp_reply(lc, p->id, m, arp, &fp_dp->vrouter_mac);
 		return;
 	}
-	fp_drop(lc, m, eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ?
-			       FP_DROP_IPV6 : FP_DROP_ETHERTYPE);
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		fp_pod_input6(lc, p, m);
+		return;
+	}
+	fp_drop(lc, m, FP_DROP_ETHERTYPE);
 }
 
 /* The one MPLS label at off (the caller checked that an IPv4 header's worth
@@ -683,13 +691,20 @@ fp_mpls_pop(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t off)
 	/* The NIC's checksum verdict was on the outer header. */
 	m->ol_flags &= ~RTE_MBUF_F_RX_IP_CKSUM_MASK;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	if (unlikely((*(const uint8_t *)(eth + 1) >> 4) != 4)) {
+	/* MPLS does not say what it carries: the first nibble does */
+	switch (*(const uint8_t *)(eth + 1) >> 4) {
+	case 4:
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		break;
+	case 6:
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+		break;
+	default:
 		fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
 		return 0;
 	}
 	eth->dst_addr = fp_dp->vrouter_mac;
 	eth->src_addr = fp_dp->vrouter_mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	return vrf1;
 }
 
@@ -721,6 +736,11 @@ fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 	vrf1 = fp_mpls_pop(lc, m, ETH_LEN + ihl + 4);
 	if (unlikely(vrf1 == 0))
 		return;
+	if (unlikely(rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type ==
+		     rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
+		fp_inner6(lc, m, vrf1 - 1);
+		return;
+	}
 	ip = fp_ip4_check(m, ETH_LEN, &r);
 	if (unlikely(ip == NULL)) {
 		fp_drop(lc, m, r);
@@ -765,7 +785,8 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 		/* The NIC's checksum verdict was on the outer header. */
 		m->ol_flags &= ~RTE_MBUF_F_RX_IP_CKSUM_MASK;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		if (unlikely(eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (unlikely(eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+			     eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
 			fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
 			return;
 		}
@@ -782,6 +803,11 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 		vrf1 = fp_mpls_pop(lc, m, l4off + sizeof(*udp));
 		if (unlikely(vrf1 == 0))
 			return;
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	}
+	if (unlikely(eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
+		fp_inner6(lc, m, vrf1 - 1);
+		return;
 	}
 	ip = fp_ip4_check(m, ETH_LEN, &r);
 	if (unlikely(ip == NULL)) {
@@ -890,6 +916,8 @@ fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 	uint32_t id;
 	int fab = fp_dp->fabric_port;
 
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) && fp_host_input6(lc, p, m))
+		return;
 	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
 	    m->data_len >= ETH_LEN + IP_LEN) {
 		ip = (struct rte_ipv4_hdr *)(eth + 1);
