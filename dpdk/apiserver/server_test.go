@@ -75,7 +75,7 @@ func TestInvalid(t *testing.T) {
 		{"unknown next-hop", b().Create(route(1, "10.9.0.0/16", 99)),
 			[]string{"ops[0].route.next_hop: next-hop 99 does not exist"}},
 		{"bad prefix", b().Create(route(1, "10.9.0.0/33", 7)),
-			[]string{`ops[0].route.prefix: "10.9.0.0/33" is not an IPv4 prefix`}},
+			[]string{`ops[0].route.prefix: "10.9.0.0/33" is not an IPv4 or IPv6 prefix`}},
 		{"IPv6 prefix with host bits", b().Replace(route(1, "fd00::1/64", 7)),
 			[]string{`ops[0].route.prefix: fd00::1/64 has host bits set (the network is fd00::/64)`}},
 		{"IPv6 prefix of an unknown next-hop", b().Create(route(1, "fd00::/64", 99)),

@@ -97,9 +97,14 @@ fp_ip6_is_unspec(const uint8_t *a)
 static __rte_always_inline uint32_t
 fp_flow_hash6(const struct rte_ipv6_hdr *ip6)
 {
-	/* src and dst are contiguous: one CRC over 32 bytes */
-	uint32_t h = rte_hash_crc(ip6->src_addr, 32, 0x9e3779b9), ports;
+	uint64_t a[4]; /* src and dst: only 2-byte aligned after MPLS */
+	uint32_t h, ports;
 
+	memcpy(a, ip6->src_addr, sizeof(a));
+	h = rte_hash_crc_8byte(a[0], 0x9e3779b9);
+	h = rte_hash_crc_8byte(a[1], h);
+	h = rte_hash_crc_8byte(a[2], h);
+	h = rte_hash_crc_8byte(a[3], h);
 	h = rte_hash_crc_4byte(ip6->proto, h);
 	if ((ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) &&
 	    rte_be_to_cpu_16(ip6->payload_len) >= 4) {

@@ -364,3 +364,29 @@ func TestDecap6(t *testing.T) {
 	e.expectDrop("ip6_link_scope", 1, fab, mplsIn(t, 3, lbl, ll.ip6(60)))
 	e.expectDrop("ip6_truncated", 1, fab, vxlanIn(t, 2, frames.VXLANFlagI, 5067, eth6(vrMAC, vrMAC, p.ip6(63)[:30])))
 }
+
+// The node's stack over IPv6: a pod address routed in the host VRF is
+// resolved to the vRouter (NS answered) and routed to the pod; anything
+// else goes out of the fabric unchanged.
+func TestHostPort6(t *testing.T) {
+	e := newEnv(t)
+	fab := e.fabric(1500)
+	a := e.pod6(68, "02:00:00:44:00:0a", "10.68.0.10", "fd00:68::a", 0)
+	e.toPod6(a)
+	h := e.host(68)
+	hostMAC := frames.MustMAC("02:40:00:00:00:01")
+	node := ip("fd00:68::fe")
+	dst, dmac := frames.SolicitedNode(a.ip6)
+	nsf := eth6(dmac, hostMAC, icmp6(node, dst, 255, frames.ICMP6{Type: frames.NDNeighborSolicit,
+		Body: frames.NDBody(a.ip6, 1, hostMAC)}))
+	e.inject(h, nsf)
+	e.expectFrame(h, eth6(hostMAC, vrMAC, icmp6(a.ip6, node, 255, frames.ICMP6{Type: frames.NDNeighborAdvert,
+		Data: 0xe0000000, Body: frames.NDBody(a.ip6, 2, vrMAC)})))
+	p := pkt6{proto: frames.ProtoTCP, src: node, dst: a.ip6, sport: 40000, dport: 8080}
+	e.inject(h, eth6(vrMAC, hostMAC, p.ip6(64)))
+	e.expectFrame(a.id, a.to6(p.ip6(63)))
+	// not routed in the host VRF: out of the fabric as it is
+	other := eth6(frames.MustMAC("02:fb:00:00:00:09"), hostMAC, pkt6{src: node, dst: ip("2001:db8::9"), sport: 1, dport: 2}.ip6(64))
+	e.inject(h, other)
+	e.expectFrame(fab, other)
+}
