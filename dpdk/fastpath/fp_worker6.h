@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The IPv6 stages of the forwarding loop. Included once by fp_worker.c,
  * after the IPv4 stages whose helpers it uses (fp_tx, fp_drop,
- * fp_tunnel_out, fp_icmp_token, fp_punt_host), and so compiled again into
+ * fp_flow_hash6, fp_tunnel_out, fp_icmp_token, fp_punt_host), and so compiled again into
  * fp_trace_worker.c's armed copy. The same rules: no allocation (ND answers
  * and ICMPv6 errors are built in the packet's own mbuf), every drop counted.
  *
@@ -90,28 +90,6 @@ fp_ip6_is_unspec(const uint8_t *a)
 
 	memcpy(w, a, 16);
 	return (w[0] | w[1]) == 0;
-}
-
-/* Flow hash over the IPv6 5-tuple: ports only when TCP or UDP follows the
- * fixed header (no extension header walked). */
-static __rte_always_inline uint32_t
-fp_flow_hash6(const struct rte_ipv6_hdr *ip6)
-{
-	uint64_t a[4]; /* src and dst: only 2-byte aligned after MPLS */
-	uint32_t h, ports;
-
-	memcpy(a, ip6->src_addr, sizeof(a));
-	h = rte_hash_crc_8byte(a[0], 0x9e3779b9);
-	h = rte_hash_crc_8byte(a[1], h);
-	h = rte_hash_crc_8byte(a[2], h);
-	h = rte_hash_crc_8byte(a[3], h);
-	h = rte_hash_crc_4byte(ip6->proto, h);
-	if ((ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) &&
-	    rte_be_to_cpu_16(ip6->payload_len) >= 4) {
-		memcpy(&ports, ip6 + 1, sizeof(ports));
-		h = rte_hash_crc_4byte(ports, h);
-	}
-	return h;
 }
 
 static __rte_always_inline int
@@ -268,8 +246,7 @@ fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6, u
 		if (!local_reply)
 			ip6->hop_limits--; /* no header checksum in IPv6 */
 		if (nh->type == FP_NH_TUNNEL) {
-			fp_tunnel_out(lc, m, fp_flow_hash6(ip6),
-				      (uint8_t)(rte_be_to_cpu_32(ip6->vtc_flow) >> 20), nh);
+			fp_tunnel_out(lc, m, NULL, ip6, nh);
 			return;
 		}
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
