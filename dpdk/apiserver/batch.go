@@ -406,7 +406,7 @@ func (sm *simulation) route(i int, act pb.Action, r *pb.Route) {
 		sm.nilObject(i, routePath(i))
 		return
 	}
-	p, err := netparse.Prefix4(r.Prefix)
+	p, err := netparse.Prefix(r.Prefix)
 	del := act == pb.Action_ACTION_DELETE
 	if err != nil || r.Vrf >= sm.srv.limits.VRFs || (!del && r.NextHop >= sm.srv.limits.NextHops) {
 		var e fieldErrs

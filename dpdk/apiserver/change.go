@@ -369,20 +369,36 @@ func (c *routeBatch) applyRefs(s *state) {
 	refs.applyTo(s)
 }
 
-// exec programs the batch, of one VRF, with one fast path call.
+// exec programs the batch, of one VRF's IPv4 or IPv6 FIB, with one fast
+// path call.
 func (c *routeBatch) exec(dp Dataplane, live *state) error {
-	vrf := c.rs[0].key.vrf
-	rs := make([]fastpath.Route4, len(c.rs))
-	for i, r := range c.rs {
-		if r.key.vrf != vrf {
-			return &fastpath.Error{Op: c.String(), Errno: einval, Msg: "a route batch of several VRFs (a bug of the server's plan)"}
-		}
-		rs[i] = fastpath.Route4{Prefix: r.key.prefix(), NextHop: fastpath.NoNextHop}
-		if r.hasNew {
-			rs[i].NextHop = r.new
+	k0 := c.rs[0].key
+	for _, r := range c.rs {
+		if r.key.table() != k0.table() {
+			return &fastpath.Error{Op: c.String(), Errno: einval, Msg: "a route batch of several VRFs or families (a bug of the server's plan)"}
 		}
 	}
-	if err := dp.UpdateRoutes4(vrf, rs); err != nil {
+	nh := func(r routeChange) uint32 {
+		if r.hasNew {
+			return r.new
+		}
+		return fastpath.NoNextHop
+	}
+	var err error
+	if k0.v6 {
+		rs := make([]fastpath.Route6, len(c.rs))
+		for i, r := range c.rs {
+			rs[i] = fastpath.Route6{Prefix: r.key.prefix(), NextHop: nh(r)}
+		}
+		err = dp.UpdateRoutes6(k0.vrf, rs)
+	} else {
+		rs := make([]fastpath.Route4, len(c.rs))
+		for i, r := range c.rs {
+			rs[i] = fastpath.Route4{Prefix: r.key.prefix(), NextHop: nh(r)}
+		}
+		err = dp.UpdateRoutes4(k0.vrf, rs)
+	}
+	if err != nil {
 		return err
 	}
 	c.apply(live)
@@ -409,11 +425,12 @@ func (c *routeBatch) culprit(err error) (int, string) {
 	return c.op(), c.String()
 }
 
-// plannedRoutes splits the route batches order planned into one per VRF,
-// in VRF order: each run of consecutive route batches in the plan (route
-// changes between which nothing else happens) becomes one batch per VRF,
-// its sets and deletes in the plan's order. Changes of different routes
-// do not depend on each other, so a run may be regrouped.
+// plannedRoutes splits the route batches order planned into one per VRF
+// and family (one fast path FIB), in that order: each run of consecutive
+// route batches in the plan (route changes between which nothing else
+// happens) becomes one batch per FIB, its sets and deletes in the plan's
+// order. Changes of different routes do not depend on each other, so a run
+// may be regrouped.
 func plannedRoutes(plan []change) []change {
 	out := make([]change, 0, len(plan))
 	for i := 0; i < len(plan); {
@@ -423,14 +440,14 @@ func plannedRoutes(plan []change) []change {
 			continue
 		}
 		j := i
-		count := map[uint16]int{}
+		count := map[uint32]int{}
 		for ; j < len(plan); j++ {
 			rb, ok := plan[j].(*routeBatch)
 			if !ok {
 				break
 			}
 			for _, r := range rb.rs {
-				count[r.key.vrf]++
+				count[r.key.table()]++
 			}
 		}
 		if j == i+1 && len(count) == 1 {
@@ -438,18 +455,18 @@ func plannedRoutes(plan []change) []change {
 			i = j
 			continue
 		}
-		byVRF := make(map[uint16]*routeBatch, len(count))
-		for vrf, n := range count {
-			byVRF[vrf] = &routeBatch{rs: make([]routeChange, 0, n)}
+		byFIB := make(map[uint32]*routeBatch, len(count))
+		for fib, n := range count {
+			byFIB[fib] = &routeBatch{rs: make([]routeChange, 0, n)}
 		}
 		for ; i < j; i++ {
 			for _, r := range plan[i].(*routeBatch).rs {
-				b := byVRF[r.key.vrf]
+				b := byFIB[r.key.table()]
 				b.rs = append(b.rs, r)
 			}
 		}
-		for _, vrf := range slices.Sorted(maps.Keys(byVRF)) {
-			out = append(out, byVRF[vrf])
+		for _, fib := range slices.Sorted(maps.Keys(byFIB)) {
+			out = append(out, byFIB[fib])
 		}
 	}
 	return out

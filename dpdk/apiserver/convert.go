@@ -134,13 +134,32 @@ func (s *Server) portFromPB(e *fieldErrs, path string, p *pb.Port) *port {
 		seen[ip] = true
 		out.ipv4 = append(out.ipv4, ip)
 	}
+	for j, a := range p.Ipv6 {
+		ip, err := netparse.HostIPv6(a)
+		if err != nil {
+			e.add(fmt.Sprintf("%s.ipv6[%d]", path, j), "%v", err)
+			continue
+		}
+		if seen[ip] {
+			e.add(fmt.Sprintf("%s.ipv6[%d]", path, j), "%s given twice", ip)
+			continue
+		}
+		seen[ip] = true
+		out.ipv6 = append(out.ipv6, ip)
+	}
 	switch {
 	case len(p.Ipv4) > fastpath.MaxPodAddrs:
 		e.add(path+".ipv4", "%d addresses: at most %d", len(p.Ipv4), fastpath.MaxPodAddrs)
 	case kind == fastpath.PortFabric && len(p.Ipv4) != 1:
 		e.add(path+".ipv4", "a fabric port needs exactly one address, the node's underlay address (has %d)", len(p.Ipv4))
-	case kind == fastpath.PortPod && len(p.Ipv4) == 0:
-		e.add(path+".ipv4", "a pod port needs the pod's addresses (it may send from no other)")
+	case kind == fastpath.PortPod && len(p.Ipv4) == 0 && len(p.Ipv6) == 0:
+		e.add(path+".ipv4", "a pod port needs the pod's addresses, IPv4 or IPv6 (it may send from no other)")
+	}
+	switch {
+	case len(p.Ipv6) > fastpath.MaxPodAddrs:
+		e.add(path+".ipv6", "%d addresses: at most %d", len(p.Ipv6), fastpath.MaxPodAddrs)
+	case kind != fastpath.PortPod && len(p.Ipv6) > 1:
+		e.add(path+".ipv6", "%d addresses: a fabric or host port has at most one", len(p.Ipv6))
 	}
 	if p.Mtu != 0 && (p.Mtu < minMTU || p.Mtu > maxMTU) {
 		e.add(path+".mtu", "%d: must be %d..%d (0: 1500)", p.Mtu, minMTU, maxMTU)
@@ -218,17 +237,23 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 		out.encap = enc
 		if n.TunnelDst == "" {
 			e.add(path+".tunnel_dst", "required: the remote vRouter's underlay address")
-		} else if a, err := netparse.HostIPv4(n.TunnelDst); err != nil {
+		} else if a, err := netparse.HostIP(n.TunnelDst); err != nil {
 			e.add(path+".tunnel_dst", "%v", err)
 		} else {
 			out.tunDst = a
 		}
 		if n.TunnelGw != "" {
-			if a, err := netparse.HostIPv4(n.TunnelGw); err != nil {
+			if a, err := netparse.HostIP(n.TunnelGw); err != nil {
 				e.add(path+".tunnel_gw", "%v", err)
+			} else if out.tunDst.IsValid() && a.Is4() != out.tunDst.Is4() {
+				e.add(path+".tunnel_gw", "%s and tunnel_dst %s: the underlay next hop must be of the tunnel's family", a, out.tunDst)
 			} else {
 				out.tunGW = a
 			}
+		}
+		if out.tunDst.Is6() {
+			// the fast path's outer header is IPv4 (docs/architecture.md)
+			e.add(path+".tunnel_dst", "%s: an IPv6 underlay is not served by this dataplane yet", out.tunDst)
 		}
 		switch {
 		case n.Encap == pb.Encap_ENCAP_VXLAN:
@@ -291,6 +316,9 @@ func (p *port) toPB() *pb.Port {
 	}
 	for _, a := range p.ipv4 {
 		out.Ipv4 = append(out.Ipv4, a.String())
+	}
+	for _, a := range p.ipv6 {
+		out.Ipv6 = append(out.Ipv6, a.String())
 	}
 	return out
 }

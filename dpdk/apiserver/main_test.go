@@ -248,7 +248,15 @@ func wantCode(t *testing.T, err error, code codes.Code, want ...string) {
 
 // lookup is the next-hop the fast path uses for addr in vrf (-1: none).
 func lookup(vrf uint16, addr string) int {
-	nh, ok := dp.LookupRoute4(vrf, netip.MustParseAddr(addr))
+	a := netip.MustParseAddr(addr)
+	if a.Is6() {
+		nh, ok := dp.LookupRoute6(vrf, a)
+		if !ok {
+			return -1
+		}
+		return int(nh)
+	}
+	nh, ok := dp.LookupRoute4(vrf, a)
 	if !ok {
 		return -1
 	}

@@ -53,6 +53,8 @@ type Dataplane interface {
 	// UpdateRoutes4 adds, repoints or (NextHop fastpath.NoNextHop)
 	// deletes a batch of routes of one VRF, all or none.
 	UpdateRoutes4(vrf uint16, rs []fastpath.Route4) error
+	// UpdateRoutes6 is the same for the VRF's IPv6 FIB.
+	UpdateRoutes6(vrf uint16, rs []fastpath.Route6) error
 	SetVRFAddress(vrf uint16, addr netip.Addr) error
 	SetVNI(vni uint32, vrf uint16) error
 	DelVNI(vni uint32) error
@@ -197,7 +199,7 @@ func (s *Server) Ports() []PortRef {
 
 // Capabilities lists what this server supports beyond the base API.
 func (s *Server) Capabilities() []string {
-	c := []string{"ipv4", "vxlan", "mplsoudp", "mplsogre", "ecmp", "vrf-address", "static-neighbors", "trace", "capture"}
+	c := []string{"ipv4", "ipv6", "vxlan", "mplsoudp", "mplsogre", "ecmp", "vrf-address", "static-neighbors", "trace", "capture"}
 	if _, ok := s.dp.(neighborDeleter); ok {
 		c = append(c, "neighbor-delete")
 	}

@@ -32,7 +32,7 @@ func TestHello(t *testing.T) {
 	if h.VrouterMac != fpConfig.VRouterMAC.String() {
 		t.Errorf("vRouter MAC %q, want %q", h.VrouterMac, fpConfig.VRouterMAC)
 	}
-	for _, c := range []string{"ipv4", "vxlan", "mplsoudp", "mplsogre", "ecmp", "trace", "capture"} {
+	for _, c := range []string{"ipv4", "ipv6", "vxlan", "mplsoudp", "mplsogre", "ecmp", "trace", "capture"} {
 		if !cl.Has(c) {
 			t.Errorf("capability %q missing: %v", c, h.Capabilities)
 		}
@@ -75,9 +75,26 @@ func TestInvalid(t *testing.T) {
 		{"unknown next-hop", b().Create(route(1, "10.9.0.0/16", 99)),
 			[]string{"ops[0].route.next_hop: next-hop 99 does not exist"}},
 		{"bad prefix", b().Create(route(1, "10.9.0.0/33", 7)),
-			[]string{`ops[0].route.prefix: "10.9.0.0/33" is not an IPv4 prefix`}},
-		{"IPv6 prefix", b().Replace(route(1, "fd00::/64", 7)),
-			[]string{`ops[0].route.prefix: "fd00::/64" is not an IPv4 prefix`}},
+			[]string{`ops[0].route.prefix: "10.9.0.0/33" is not an IPv4 or IPv6 prefix`}},
+		{"IPv6 prefix with host bits", b().Replace(route(1, "fd00::1/64", 7)),
+			[]string{`ops[0].route.prefix: fd00::1/64 has host bits set (the network is fd00::/64)`}},
+		{"IPv6 prefix of an unknown next-hop", b().Create(route(1, "fd00::/64", 99)),
+			[]string{"ops[0].route.next_hop: next-hop 99 does not exist"}},
+		{"pod IPv6 twice", b().Create(withIPv6(podPort(5, 1), "fd00:1::5", "fd00:1::5")),
+			[]string{"ops[0].port.ipv6[1]: fd00:1::5 given twice"}},
+		{"pod IPv6 link-local", b().Create(withIPv6(podPort(5, 1), "fe80::5")),
+			[]string{"ops[0].port.ipv6[0]: fe80::5 cannot be a host's address"}},
+		{"pod IPv6 multicast", b().Create(withIPv6(podPort(5, 1), "ff02::5")),
+			[]string{"ops[0].port.ipv6[0]: ff02::5 cannot be a host's address"}},
+		{"pod IPv6 not IPv6", b().Create(withIPv6(podPort(5, 1), "10.1.0.9")),
+			[]string{`ops[0].port.ipv6[0]: "10.1.0.9" is not an IPv6 address`}},
+		{"pod with 9 IPv6 addresses", b().Create(withIPv6(podPort(5, 1), "fd00::1", "fd00::2", "fd00::3",
+			"fd00::4", "fd00::5", "fd00::6", "fd00::7", "fd00::8", "fd00::9")),
+			[]string{"ops[0].port.ipv6: 9 addresses: at most 8"}},
+		{"tunnel of mixed families", b().Create(mplsNH(20, "192.168.100.9", "fd00::fe", 300)),
+			[]string{"ops[0].next_hop.tunnel_gw: fd00::fe and tunnel_dst 192.168.100.9: the underlay next hop must be of the tunnel's family"}},
+		{"tunnel over IPv6", b().Create(vxlanNH(20, "fd00::9", 9)),
+			[]string{"ops[0].next_hop.tunnel_dst: fd00::9: an IPv6 underlay is not served by this dataplane yet"}},
 		{"host bits set", b().Create(route(1, "10.9.0.1/16", 7)),
 			[]string{"ops[0].route.prefix: 10.9.0.1/16 has host bits set (the network is 10.9.0.0/16)"}},
 		{"route VRF out of range", b().Create(route(testVRFs, "10.9.0.0/16", 7)),
@@ -598,5 +615,65 @@ func TestConcurrent(t *testing.T) {
 		if r.NextHop != 2 || lookup(2, strings.TrimSuffix(r.Prefix, "/32")) != 2 {
 			t.Errorf("route %v (fast path: %d)", r, lookup(2, strings.TrimSuffix(r.Prefix, "/32")))
 		}
+	}
+}
+
+func withIPv6(p *pb.Port, a ...string) *pb.Port {
+	p.Ipv6 = a
+	return p
+}
+
+// TestDualStack: pod ports with IPv6 addresses (and one without IPv4),
+// IPv6 routes beside IPv4 ones in a batch, in the fast path, in ListRoutes
+// (IPv4 then IPv6 in each VRF) and through a dump and re-creation; a
+// failing batch mixing both families changes neither.
+func TestDualStack(t *testing.T) {
+	fresh(t)
+	mustApply(t, baseBatch())
+	v6only := withIPv6(podPort(3, 1), "fd00:1::4")
+	v6only.Ipv4 = nil
+	mustApply(t, (&apiclient.Batch{}).Replace(withIPv6(podPort(1, 1), "fd00:1::2", "2001:db8:1::2")).Create(
+		v6only, ifaceNH(40, "pod3", "02:00:00:00:01:03"),
+		route(1, "fd00:1::2/128", 1), route(1, "fd00:1::4/128", 40), route(1, "fd00:2::/48", 5),
+		route(1, "::/0", 7), route(1, "10.9.0.0/16", 40)))
+	for a, want := range map[string]int{"fd00:1::2": 1, "fd00:1::4": 40, "fd00:2:0:1::9": 5, "2001:db8::1": 7, "10.9.1.1": 40} {
+		if nh := lookup(1, a); nh != want {
+			t.Errorf("%s in VRF 1: next-hop %d, want %d", a, nh, want)
+		}
+	}
+	first := dump(t)
+	var prefixes []string
+	for _, r := range first.Routes {
+		if r.Vrf == 1 {
+			prefixes = append(prefixes, r.Prefix)
+		}
+	}
+	want := []string{"0.0.0.0/0", "10.1.0.2/32", "10.1.0.3/32", "10.1.0.254/32", "10.2.0.0/16", "10.9.0.0/16",
+		"::/0", "fd00:1::2/128", "fd00:1::4/128", "fd00:2::/48"}
+	if strings.Join(prefixes, " ") != strings.Join(want, " ") {
+		t.Errorf("ListRoutes of VRF 1:\n%v\nwant\n%v", prefixes, want)
+	}
+	var ports []string
+	for _, p := range first.Ports {
+		ports = append(ports, p.Name+"="+strings.Join(p.Ipv6, ","))
+	}
+	if got := strings.Join(ports, " "); !strings.Contains(got, "pod1=fd00:1::2,2001:db8:1::2") || !strings.Contains(got, "pod3=fd00:1::4") {
+		t.Errorf("ports' IPv6 addresses: %s", got)
+	}
+	// all or none: valid IPv6 and IPv4 routes, then an invalid one
+	_, err := apply(t, (&apiclient.Batch{}).Create(route(1, "fd00:3::/48", 1), route(1, "10.10.0.0/16", 1),
+		route(1, "fd00:4::1/64", 1)))
+	wantCode(t, err, codes.InvalidArgument, "ops[2].route.prefix: fd00:4::1/64 has host bits set")
+	if nh := lookup(1, "fd00:3::1"); nh != 7 {
+		t.Errorf("a refused batch's IPv6 route reached the fast path: next-hop %d", nh)
+	}
+	deleteAll(t)
+	if nh := lookup(1, "fd00:1::2"); nh != -1 {
+		t.Errorf("fd00:1::2 still routed (next-hop %d) after deleting everything", nh)
+	}
+	mustApply(t, first.Batch(pb.Action_ACTION_CREATE))
+	sameState(t, "dual-stack dump, delete, program from the dump", first, dump(t))
+	if nh := lookup(1, "fd00:1::4"); nh != 40 {
+		t.Errorf("fd00:1::4 after re-creation: next-hop %d, want 40", nh)
 	}
 }

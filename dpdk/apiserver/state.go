@@ -22,6 +22,7 @@ type port struct {
 	vrf     uint16
 	mac     net.HardwareAddr // nil: none (fabric, host: keep the device's)
 	ipv4    []netip.Addr
+	ipv6    []netip.Addr
 	mtu     int
 	rxq     int
 	id      fastpath.PortID // runtime: not part of the desired state
@@ -30,7 +31,7 @@ type port struct {
 // same compares the desired state, not the DPDK port id.
 func (p *port) same(q *port) bool {
 	return p.name == q.name && p.devargs == q.devargs && p.kind == q.kind && p.vrf == q.vrf &&
-		bytes.Equal(p.mac, q.mac) && slices.Equal(p.ipv4, q.ipv4) && p.mtu == q.mtu && p.rxq == q.rxq
+		bytes.Equal(p.mac, q.mac) && slices.Equal(p.ipv4, q.ipv4) && slices.Equal(p.ipv6, q.ipv6) && p.mtu == q.mtu && p.rxq == q.rxq
 }
 
 // device is the DPDK device name: devargs up to the first comma.
@@ -44,6 +45,7 @@ func (p *port) config() fastpath.PortConfig {
 		VRF:      p.vrf,
 		MAC:      p.mac,
 		IPv4:     p.ipv4,
+		IPv6:     p.ipv6,
 	}
 }
 
@@ -79,31 +81,63 @@ func (n *nextHop) neighbor() (netip.Addr, bool) {
 	return n.tunDst, true
 }
 
-// routeKey is a route's key, compact (8 bytes, no pointers: a million
+// routeKey is a route's key, compact (24 bytes, no pointers: a million
 // routes are a map the garbage collector need not scan): the VRF, the
-// prefix's address (host order) and its length.
+// family, the prefix's address (host order; an IPv4 one in lo) and its
+// length.
 type routeKey struct {
-	addr uint32
-	vrf  uint16
-	bits uint8
+	hi, lo uint64
+	vrf    uint16
+	bits   uint8
+	v6     bool
 }
 
-// newRouteKey keys an IPv4 prefix (the caller checked it is one).
+// newRouteKey keys a prefix (the caller checked it is one).
 func newRouteKey(vrf uint16, p netip.Prefix) routeKey {
-	a := p.Addr().As4()
-	return routeKey{addr: binary.BigEndian.Uint32(a[:]), vrf: vrf, bits: uint8(p.Bits())}
+	if p.Addr().Is4() {
+		a := p.Addr().As4()
+		return routeKey{lo: uint64(binary.BigEndian.Uint32(a[:])), vrf: vrf, bits: uint8(p.Bits())}
+	}
+	a := p.Addr().As16()
+	return routeKey{hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:]), vrf: vrf,
+		bits: uint8(p.Bits()), v6: true}
 }
 
 func (k routeKey) prefix() netip.Prefix {
-	var a [4]byte
-	binary.BigEndian.PutUint32(a[:], k.addr)
-	return netip.PrefixFrom(netip.AddrFrom4(a), int(k.bits))
+	if !k.v6 {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], uint32(k.lo))
+		return netip.PrefixFrom(netip.AddrFrom4(a), int(k.bits))
+	}
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], k.hi)
+	binary.BigEndian.PutUint64(a[8:], k.lo)
+	return netip.PrefixFrom(netip.AddrFrom16(a), int(k.bits))
 }
 
-// order is the key as one number that sorts by VRF, address, then length.
-func (k routeKey) order() uint64 { return uint64(k.vrf)<<40 | uint64(k.addr)<<8 | uint64(k.bits) }
+// table is the fast path table the route lives in: its VRF's IPv4 or IPv6
+// FIB (one fast path call changes one).
+func (k routeKey) table() uint32 {
+	t := uint32(k.vrf) << 1
+	if k.v6 {
+		t |= 1
+	}
+	return t
+}
 
-func (k routeKey) less(o routeKey) int { return cmp.Compare(k.order(), o.order()) }
+// less sorts by VRF, family (IPv4 first), address, then length.
+func (k routeKey) less(o routeKey) int {
+	if c := cmp.Compare(k.table(), o.table()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.hi, o.hi); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.lo, o.lo); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.bits, o.bits)
+}
 
 // ---- layered tables ----------------------------------------------------------
 

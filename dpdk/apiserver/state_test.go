@@ -29,29 +29,29 @@ func TestRouteTable(t *testing.T) {
 	base := newRouteTable(nil)
 	const n = 10000
 	for i := range n {
-		base.set(routeKey{addr: uint32(i) << 8, vrf: 1, bits: 24}, uint32(i%7))
+		base.set(routeKey{lo: uint64(i) << 8, vrf: 1, bits: 24}, uint32(i%7))
 	}
 	layer := newRouteTable(base)
-	layer.del(routeKey{addr: 0, vrf: 1, bits: 24})
-	layer.set(routeKey{addr: 1 << 8, vrf: 1, bits: 24}, 99)
-	if _, ok := layer.get(routeKey{addr: 0, vrf: 1, bits: 24}); ok || layer.len() != n-1 {
+	layer.del(routeKey{lo: 0, vrf: 1, bits: 24})
+	layer.set(routeKey{lo: 1 << 8, vrf: 1, bits: 24}, 99)
+	if _, ok := layer.get(routeKey{lo: 0, vrf: 1, bits: 24}); ok || layer.len() != n-1 {
 		t.Errorf("layer: deleted route present, or %d routes", layer.len())
 	}
-	if nh, _ := layer.get(routeKey{addr: 1 << 8, vrf: 1, bits: 24}); nh != 99 {
+	if nh, _ := layer.get(routeKey{lo: 1 << 8, vrf: 1, bits: 24}); nh != 99 {
 		t.Errorf("layer: %d", nh)
 	}
-	if nh, _ := base.get(routeKey{addr: 1 << 8, vrf: 1, bits: 24}); nh != 1 || base.len() != n {
+	if nh, _ := base.get(routeKey{lo: 1 << 8, vrf: 1, bits: 24}); nh != 1 || base.len() != n {
 		t.Errorf("base changed by its layer")
 	}
 	for i := range n - 1000 {
-		base.del(routeKey{addr: uint32(i) << 8, vrf: 1, bits: 24})
+		base.del(routeKey{lo: uint64(i) << 8, vrf: 1, bits: 24})
 		base.compact()
 	}
 	if base.dels >= compactMin || base.len() != 1000 {
 		t.Errorf("after deleting %d of %d: %d deletions pending, %d routes", n-1000, n, base.dels, base.len())
 	}
 	for i := n - 1000; i < n; i++ {
-		if nh, ok := base.get(routeKey{addr: uint32(i) << 8, vrf: 1, bits: 24}); !ok || nh != uint32(i%7) {
+		if nh, ok := base.get(routeKey{lo: uint64(i) << 8, vrf: 1, bits: 24}); !ok || nh != uint32(i%7) {
 			t.Fatalf("route %d lost by the rebuild", i)
 		}
 	}
@@ -63,7 +63,7 @@ func TestRouteRefs(t *testing.T) {
 	s := newState()
 	var rs []routeChange
 	for i := range 100 {
-		rs = append(rs, routeChange{key: routeKey{addr: uint32(i), vrf: uint16(i % 3), bits: 32}, new: uint32(i % 20), hasNew: true})
+		rs = append(rs, routeChange{key: routeKey{lo: uint64(i), vrf: uint16(i % 3), bits: 32}, new: uint32(i % 20), hasNew: true})
 	}
 	s.applyRoutes(rs)
 	if s.nhRoutes.get(0) != 5 || s.nhRoutes.get(19) != 5 || s.vrfRoutes.get(0) != 34 || s.vrfRoutes.get(2) != 33 {

@@ -116,6 +116,8 @@ type Tables struct {
 	VRFs       int `yaml:"vrfs"`        // VRF ids are 0..vrfs-1
 	FIB4Routes int `yaml:"fib4_routes"` // IPv4 routes per VRF
 	FIB4Tbl8s  int `yaml:"fib4_tbl8s"`  // IPv4 FIB groups of 1 KiB, one pool for all VRFs
+	FIB6Routes int `yaml:"fib6_routes"` // IPv6 routes per VRF
+	FIB6Groups int `yaml:"fib6_groups"` // IPv6 FIB groups of 1 KiB, one pool for all VRFs
 	Mbufs      int `yaml:"mbufs"`       // packet buffers
 }
 
@@ -232,6 +234,7 @@ const (
 	maxLabel    = 1<<20 - 1
 	maxNHs      = 1 << 24
 	maxTbl8s    = 1 << 21 // FP_FIB4_GROUPS_MAX, fp_fib4.h
+	maxGroups6  = 1 << 21 // FP_FIB6_GROUPS_MAX, fp_fib6.h
 	minMbufs    = 1024
 	minMTU      = 576
 	maxMTU      = 9600
@@ -249,6 +252,8 @@ func Default() *Config {
 			VRFs:       int(d.VRFs),
 			FIB4Routes: int(d.FIB4Rules),
 			FIB4Tbl8s:  int(d.FIB4Tbl8s),
+			FIB6Routes: int(d.FIB6Rules),
+			FIB6Groups: int(d.FIB6Groups),
 			Mbufs:      int(d.Mbufs),
 		},
 		VRouterMAC:     d.VRouterMAC.String(),
@@ -431,6 +436,8 @@ func (c *Config) FastpathConfig() fastpath.Config {
 		VRFs:         uint32(c.Tables.VRFs),
 		FIB4Rules:    uint32(c.Tables.FIB4Routes),
 		FIB4Tbl8s:    uint32(c.Tables.FIB4Tbl8s),
+		FIB6Rules:    uint32(c.Tables.FIB6Routes),
+		FIB6Groups:   uint32(c.Tables.FIB6Groups),
 		Mbufs:        uint32(c.Tables.Mbufs),
 		IdleSleepMax: time.Duration(c.IdleSleepMaxUS) * time.Microsecond,
 		VRouterMAC:   c.vrouterMAC,

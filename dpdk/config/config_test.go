@@ -56,7 +56,7 @@ func TestParseGood(t *testing.T) {
 	d := fastpath.DefaultConfig()
 	fc := c.FastpathConfig()
 	if fc.NextHops != d.NextHops || fc.VRFs != d.VRFs || fc.FIB4Rules != d.FIB4Rules ||
-		fc.FIB4Tbl8s != d.FIB4Tbl8s || fc.Mbufs != d.Mbufs || fc.IdleSleepMax != d.IdleSleepMax ||
+		fc.FIB4Tbl8s != d.FIB4Tbl8s || fc.FIB6Rules != d.FIB6Rules || fc.FIB6Groups != d.FIB6Groups || fc.Mbufs != d.Mbufs || fc.IdleSleepMax != d.IdleSleepMax ||
 		fc.VRouterMAC.String() != d.VRouterMAC.String() {
 		t.Errorf("defaults not taken: %+v, want %+v", fc, d)
 	}
@@ -214,9 +214,10 @@ func TestParseBad(t *testing.T) {
 		{"file prefix", func(t *testing.T) string { return sub(t, "file_prefix: node1", `file_prefix: "a/b"`) },
 			[]string{`eal.file_prefix: "a/b": need letters`}},
 		{"tables", func(t *testing.T) string {
-			return good + "tables: {next_hops: 0, vrfs: 5000, fib4_routes: 0, fib4_tbl8s: -1, mbufs: 100}\n"
+			return good + "tables: {next_hops: 0, vrfs: 5000, fib4_routes: 0, fib4_tbl8s: -1, fib6_routes: 0, fib6_groups: 3000000, mbufs: 100}\n"
 		}, []string{"tables.next_hops: 0: must be 1..", "tables.vrfs: 5000: must be 1..4096",
-			"tables.fib4_routes: 0", "tables.fib4_tbl8s: -1", "tables.mbufs: 100: must be 1024.."}},
+			"tables.fib4_routes: 0", "tables.fib4_tbl8s: -1", "tables.fib6_routes: 0: must be 1..",
+			"tables.fib6_groups: 3000000: must be 1..2097152", "tables.mbufs: 100: must be 1024.."}},
 		{"api socket too long", func(t *testing.T) string {
 			return good + "api: {socket: /run/" + strings.Repeat("x", 110) + ".sock}\n"
 		}, []string{"api.socket: \"/run/xxx", "is 120 bytes: a unix socket path has at most 107"}},

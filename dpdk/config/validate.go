@@ -153,6 +153,12 @@ func (c *Config) validateTables(errs *errList) {
 	if t.FIB4Tbl8s < 1 || t.FIB4Tbl8s > maxTbl8s {
 		errs.add("tables.fib4_tbl8s", "%d: must be 1..%d", t.FIB4Tbl8s, maxTbl8s)
 	}
+	if t.FIB6Routes < 1 || t.FIB6Routes > 1<<30 {
+		errs.add("tables.fib6_routes", "%d: must be 1..%d", t.FIB6Routes, 1<<30)
+	}
+	if t.FIB6Groups < 1 || t.FIB6Groups > maxGroups6 {
+		errs.add("tables.fib6_groups", "%d: must be 1..%d", t.FIB6Groups, maxGroups6)
+	}
 	if t.Mbufs < minMbufs || t.Mbufs > 1<<30 {
 		errs.add("tables.mbufs", "%d: must be %d..%d", t.Mbufs, minMbufs, 1<<30)
 	}

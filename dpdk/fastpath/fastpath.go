@@ -75,6 +75,8 @@ type Config struct {
 	VRFs         uint32
 	FIB4Rules    uint32 // IPv4 routes per VRF
 	FIB4Tbl8s    uint32 // IPv4 FIB groups of 256 entries (1 KiB), one pool for all VRFs
+	FIB6Rules    uint32 // IPv6 routes per VRF
+	FIB6Groups   uint32 // IPv6 FIB groups of 256 entries (1 KiB), one pool for all VRFs
 	Mbufs        uint32
 	IdleSleepMax time.Duration // adaptive polling: longest idle sleep (0 = never sleep)
 	VRouterMAC   net.HardwareAddr
@@ -89,6 +91,8 @@ func DefaultConfig() Config {
 		VRFs:         uint32(c.vrf_max),
 		FIB4Rules:    uint32(c.fib4_rules),
 		FIB4Tbl8s:    uint32(c.fib4_tbl8s),
+		FIB6Rules:    uint32(c.fib6_rules),
+		FIB6Groups:   uint32(c.fib6_groups),
 		Mbufs:        uint32(c.mbufs),
 		IdleSleepMax: time.Duration(c.idle_sleep_max_us) * time.Microsecond,
 		VRouterMAC:   net.HardwareAddr(C.GoBytes(unsafe.Pointer(&c.vrouter_mac[0]), 6)),
@@ -122,6 +126,8 @@ func Start(cfg Config) (*Dataplane, error) {
 	c.vrf_max = C.uint32_t(cfg.VRFs)
 	c.fib4_rules = C.uint32_t(cfg.FIB4Rules)
 	c.fib4_tbl8s = C.uint32_t(cfg.FIB4Tbl8s)
+	c.fib6_rules = C.uint32_t(cfg.FIB6Rules)
+	c.fib6_groups = C.uint32_t(cfg.FIB6Groups)
 	c.mbufs = C.uint32_t(cfg.Mbufs)
 	c.idle_sleep_max_us = C.uint32_t(cfg.IdleSleepMax / time.Microsecond)
 	if len(cfg.VRouterMAC) == 6 {
@@ -196,9 +202,11 @@ func (k PortKind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// PortConfig describes a port. For a pod port, MAC and IPv4 are the pod's:
-// the fast path drops anything it sends from other addresses. For the fabric
-// port, IPv4[0] is the node's underlay address.
+// PortConfig describes a port. For a pod port, MAC, IPv4 and IPv6 are the
+// pod's: the fast path drops anything it routes from other addresses (the
+// link-local IPv6 address derived from MAC is allowed for ND and echo to
+// the vRouter, never routed). For the fabric port, IPv4[0] is the node's
+// underlay address.
 type PortConfig struct {
 	Kind     PortKind
 	RxQueues int
@@ -206,6 +214,7 @@ type PortConfig struct {
 	VRF      uint16
 	MAC      net.HardwareAddr
 	IPv4     []netip.Addr
+	IPv6     []netip.Addr
 	// XConnect, when set, sends everything received to that port untouched.
 	XConnect *PortID
 }
@@ -238,6 +247,19 @@ func (pc PortConfig) toC() (C.struct_fp_port_conf, error) {
 		c.ip4[i] = v
 	}
 	c.nb_ip4 = C.uint8_t(len(pc.IPv4))
+	if len(pc.IPv6) > MaxPodAddrs {
+		return c, &Error{Op: "port", Errno: syscall.EINVAL, Msg: fmt.Sprintf("%d IPv6 addresses: at most %d", len(pc.IPv6), MaxPodAddrs)}
+	}
+	for i, a := range pc.IPv6 {
+		if !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			return c, &Error{Op: "port", Errno: syscall.EINVAL, Msg: fmt.Sprintf("%v is not an IPv6 address", a)}
+		}
+		b := a.As16()
+		for j := range b {
+			c.ip6[i][j] = C.uint8_t(b[j])
+		}
+	}
+	c.nb_ip6 = C.uint8_t(len(pc.IPv6))
 	if pc.XConnect != nil {
 		c.xconnect = C.uint16_t(*pc.XConnect) + 1
 	}
@@ -464,6 +486,9 @@ func (d *Dataplane) LookupRoute4(vrf uint16, addr netip.Addr) (uint32, bool) {
 // netip.Addr{} clears it, and the VRF then gets no ICMP errors.
 func (d *Dataplane) SetVRFAddress(vrf uint16, addr netip.Addr) error {
 	var a C.uint32_t
+	if addr.Is6() && !addr.Is4In6() {
+		return d.SetVRFAddress6(vrf, addr)
+	}
 	if addr.IsValid() {
 		var err error
 		if a, err = ip4(addr); err != nil {
@@ -472,6 +497,22 @@ func (d *Dataplane) SetVRFAddress(vrf uint16, addr netip.Addr) error {
 	}
 	return d.call(fmt.Sprintf("set VRF %d address", vrf), func(e *C.char) C.int {
 		return C.fp_vrf_addr_set(C.uint16_t(vrf), a, e)
+	})
+}
+
+// SetVRFAddress6 sets the vRouter's own IPv6 address in a VRF: the source
+// of the ICMPv6 errors (time exceeded, packet too big) it sends there.
+// netip.Addr{} clears it.
+func (d *Dataplane) SetVRFAddress6(vrf uint16, addr netip.Addr) error {
+	var a [16]byte
+	if addr.IsValid() {
+		if !addr.Is6() || addr.Is4In6() {
+			return &Error{Op: "address", Errno: syscall.EINVAL, Msg: fmt.Sprintf("%v is not an IPv6 address", addr)}
+		}
+		a = addr.As16()
+	}
+	return d.call(fmt.Sprintf("set VRF %d IPv6 address", vrf), func(e *C.char) C.int {
+		return C.fp_vrf_addr6_set(C.uint16_t(vrf), (*C.uint8_t)(unsafe.Pointer(&a[0])), e)
 	})
 }
 

@@ -26,7 +26,8 @@
 #define FP_MAX_NEIGH 4096 /* underlay neighbours */
 #define FP_NH_INVALID UINT32_MAX
 
-/* Overhead added in front of the inner IPv4 packet, for MTU accounting. */
+/* Overhead added in front of the inner IPv4 or IPv6 packet (IPv4 outer),
+ * for MTU accounting. */
 #define FP_VXLAN_OVERHEAD 50   /* outer eth 14 + ip 20 + udp 8 + vxlan 8 (+ inner eth 14 - 14 on the pod side) */
 #define FP_MPLSOUDP_OVERHEAD 32 /* ip 20 + udp 8 + label 4, inner eth replaced by outer eth */
 #define FP_MPLSOGRE_OVERHEAD 28 /* ip 20 + gre 4 + label 4, inner eth replaced by outer eth */
@@ -39,6 +40,10 @@ struct fp_config {
 	uint32_t vrf_max;         /* VRF ids are 0..vrf_max-1 (<= FP_MAX_VRFS) */
 	uint32_t fib4_rules;      /* max IPv4 routes per VRF */
 	uint32_t fib4_tbl8s;      /* IPv4 FIB groups (256 entries, 1 KiB each),
+	                           * one pool shared by all VRFs, allocated at
+	                           * start (docs/operations.md: sizing) */
+	uint32_t fib6_rules;      /* max IPv6 routes per VRF */
+	uint32_t fib6_groups;     /* IPv6 FIB groups (256 entries, 1 KiB each),
 	                           * one pool shared by all VRFs, allocated at
 	                           * start (docs/operations.md: sizing) */
 	uint32_t mbufs;           /* mbufs in the packet pool */
@@ -73,6 +78,10 @@ struct fp_port_conf {
 	                      * from; FABRIC: [0] is the underlay address;
 	                      * network byte order */
 	uint8_t nb_ip4;
+	uint8_t ip6[FP_MAX_POD_ADDRS][16]; /* POD: IPv6 addresses the pod may
+	                      * send from (its link-local one, derived from
+	                      * mac, always allowed); network byte order */
+	uint8_t nb_ip6;
 	uint16_t xconnect;   /* > 0: send everything received to port
 	                      * xconnect - 1 untouched (service chaining, and
 	                      * the io-forward baseline of benchmarks) */
@@ -169,10 +178,45 @@ struct fp_fib4_stats {
  * of range; a VRF without FIB has zero VRF fields. */
 int fp_fib4_stats(uint16_t vrf, struct fp_fib4_stats *out);
 
+/* IPv6 routes: prefix is 16 bytes in network order, n prefixes back to
+ * back for the bulk calls. The same contracts as the IPv4 calls above. */
+int fp_route6_add(uint16_t vrf, const uint8_t *prefix, uint8_t len, uint32_t nh, char *err);
+int fp_route6_del(uint16_t vrf, const uint8_t *prefix, uint8_t len, char *err);
+int fp_route6_lookup(uint16_t vrf, const uint8_t *addr, uint32_t *nh);
+int fp_route6_lookup_bulk(uint16_t vrf, const uint8_t *addr, uint32_t *nh, unsigned n);
+int fp_route6_add_bulk(uint16_t vrf, const uint8_t *prefix, const uint8_t *len,
+		       const uint32_t *nh, unsigned n, char *err);
+int fp_route6_walk(uint16_t vrf,
+		   int (*cb)(const uint8_t *prefix, uint8_t len, uint32_t nh, void *arg), void *arg);
+
+struct fp_fib6_stats {
+	/* the VRF */
+	uint32_t routes;
+	uint32_t groups;         /* pool groups it uses (its root among them) */
+	uint64_t bytes;          /* what its lookups read: groups and their meta */
+	uint64_t ctl_bytes;      /* control side: route table, depths */
+	/* all VRFs */
+	uint32_t vrfs;           /* VRFs with a FIB */
+	uint64_t all_routes;
+	uint32_t pool_groups;    /* fib6_groups */
+	uint32_t pool_free;
+	uint32_t pool_pending;   /* released, free after a grace period */
+	uint64_t pool_bytes;     /* the groups and their meta, allocated at start */
+	uint64_t pool_ctl_bytes;
+	uint64_t all_bytes;      /* the pool and every VRF's root word */
+	uint64_t all_ctl_bytes;
+};
+
+/* IPv6 FIB memory and occupancy: vrf's, and totals. */
+int fp_fib6_stats(uint16_t vrf, struct fp_fib6_stats *out);
+
 /* The vRouter's own IPv4 address in a VRF (the networks' gateway, NBO): the
  * source of the ICMP errors (time exceeded, fragmentation needed) it sends
  * there. 0: it sends none in that VRF. */
 int fp_vrf_addr_set(uint16_t vrf, uint32_t addr, char *err);
+/* The same for IPv6 (16 bytes, network order; all zero: none): the source
+ * of its ICMPv6 errors (time exceeded, packet too big). */
+int fp_vrf_addr6_set(uint16_t vrf, const uint8_t addr[16], char *err);
 
 /* Decapsulation: VNI -> VRF and MPLS label -> VRF. */
 int fp_vni_set(uint32_t vni, uint16_t vrf, char *err);

@@ -8,7 +8,7 @@
 
 #define FP_DROP_REASONS(X)                                                     \
 	X(ETH_TRUNCATED, "eth_truncated")         /* < 14 bytes */                 \
-	X(ETHERTYPE, "ethertype_unsupported")     /* not IPv4/ARP */               \
+	X(ETHERTYPE, "ethertype_unsupported")     /* not IPv4/IPv6/ARP */          \
 	X(L2_NOT_FOR_US, "l2_not_for_us")         /* dst MAC is not ours */        \
 	X(MULTISEG, "multiseg_unsupported")       /* chained mbuf */               \
 	X(ARP_MALFORMED, "arp_malformed")                                          \
@@ -20,7 +20,7 @@
 	X(IP_CSUM, "ip_checksum")                                                  \
 	X(SPOOF_MAC, "spoof_mac")                 /* pod sent from another MAC */  \
 	X(SPOOF_IP, "spoof_ip")                   /* pod sent from another IP */   \
-	X(TTL_EXCEEDED, "ttl_exceeded")           /* ICMP time exceeded sent */   \
+	X(TTL_EXCEEDED, "ttl_exceeded")           /* TTL or hop limit: time exceeded sent */\
 	X(VRF_INVALID, "vrf_invalid")             /* port/VNI maps to no FIB */    \
 	X(NO_ROUTE, "no_route")                                                    \
 	X(NH_INVALID, "nh_invalid")               /* route to a missing nh */      \
@@ -36,12 +36,17 @@
 	X(MPLS_TRUNCATED, "mpls_truncated")                                        \
 	X(MPLS_LABEL_UNKNOWN, "mpls_label_unknown")                                \
 	X(MPLS_STACK, "mpls_stack")               /* not a single, BoS label */    \
-	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4 */   \
+	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4/IPv6 */\
 	X(NO_HOST_PORT, "no_host_port")           /* punt with no host port */     \
 	X(TX_FULL, "tx_full")                     /* NIC TX queue full */          \
-	X(IPV6, "ipv6_unsupported")               /* until the IPv6 issue */      \
+	X(IPV6, "ipv6_unsupported")               /* IPv6 on the fabric, no host port: no IPv6 underlay yet */\
 	X(GRE_TRUNCATED, "gre_truncated")         /* < 4 bytes of GRE */           \
-	X(GRE_UNSUPPORTED, "gre_unsupported")     /* version, C/K/S/R bits set */
+	X(GRE_UNSUPPORTED, "gre_unsupported")     /* version, C/K/S/R bits set */  \
+	X(IP6_TRUNCATED, "ip6_truncated")         /* < 40 bytes of IPv6 */         \
+	X(IP6_LEN, "ip6_payload_length")          /* payload length vs frame */    \
+	X(IP6_SCOPE, "ip6_link_scope")            /* link-local, multicast or unspecified: not routed */\
+	X(ND_MALFORMED, "nd_malformed")           /* ND/ICMPv6 to us: hop limit, length, checksum */\
+	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, RS, NA) */
 
 enum fp_drop_reason {
 #define FP_DROP_ENUM(e, s) FP_DROP_##e,

@@ -71,6 +71,10 @@ fp_config_defaults(struct fp_config *c)
 	 * of its own: docs/operations.md) and fits --no-huge -m 512. */
 	c->fib4_rules = 1u << 21;
 	c->fib4_tbl8s = 131072;
+	/* A VRF may hold 1M IPv6 routes; the pool of 16 MiB holds 100K pod
+	 * /128s in /64s, or about 10K scattered ones (docs/operations.md). */
+	c->fib6_rules = 1u << 20;
+	c->fib6_groups = 16384;
 	c->mbufs = 16383;
 	c->idle_sleep_max_us = 500;
 	memcpy(c->vrouter_mac, mac, 6); /* TF's vRouter MAC (VRRP 00:00:5e:00:01:00) */
@@ -93,6 +97,14 @@ check_config(const struct fp_config *c, char *err)
 	}
 	if (c->fib4_tbl8s == 0 || c->fib4_tbl8s > FP_FIB4_GROUPS_MAX) {
 		fp_err(err, "fib4_tbl8s %u: must be 1..%u", c->fib4_tbl8s, FP_FIB4_GROUPS_MAX);
+		return -EINVAL;
+	}
+	if (c->fib6_rules == 0) {
+		fp_err(err, "fib6_rules: must be > 0");
+		return -EINVAL;
+	}
+	if (c->fib6_groups == 0 || c->fib6_groups > FP_FIB6_GROUPS_MAX) {
+		fp_err(err, "fib6_groups %u: must be 1..%u", c->fib6_groups, FP_FIB6_GROUPS_MAX);
 		return -EINVAL;
 	}
 	if (c->mbufs < 1024) {

@@ -89,6 +89,10 @@ port_conf_check(const struct fp_port_conf *pc, char *err)
 		fp_err(err, "%u addresses: at most %u", pc->nb_ip4, FP_MAX_POD_ADDRS);
 		return -EINVAL;
 	}
+	if (pc->nb_ip6 > FP_MAX_POD_ADDRS) {
+		fp_err(err, "%u IPv6 addresses: at most %u", pc->nb_ip6, FP_MAX_POD_ADDRS);
+		return -EINVAL;
+	}
 	if (pc->kind == FP_PORT_POD &&
 	    (rte_is_zero_ether_addr(mac) || !rte_is_unicast_ether_addr(mac))) {
 		fp_err(err, "pod port needs the pod's unicast MAC");
@@ -119,6 +123,20 @@ port_obj(uint16_t id, const struct fp_port_conf *pc, const struct rte_ether_addr
 	memcpy(&p->pod_mac, pc->mac, 6);
 	p->nb_ip4 = pc->nb_ip4;
 	memcpy(p->ip4, pc->ip4, sizeof(p->ip4));
+	p->nb_ip6 = pc->nb_ip6;
+	memcpy(p->ip6, pc->ip6, sizeof(p->ip6));
+	/* the pod's link-local address: fe80::/64 and the modified EUI-64 of
+	 * its MAC (RFC 4291 appendix A), what a kernel derives by default */
+	p->ll6[0] = 0xfe;
+	p->ll6[1] = 0x80;
+	p->ll6[8] = pc->mac[0] ^ 0x02;
+	p->ll6[9] = pc->mac[1];
+	p->ll6[10] = pc->mac[2];
+	p->ll6[11] = 0xff;
+	p->ll6[12] = 0xfe;
+	p->ll6[13] = pc->mac[3];
+	p->ll6[14] = pc->mac[4];
+	p->ll6[15] = pc->mac[5];
 	p->nb_rxq = nb_rxq;
 	p->xconnect = pc->xconnect;
 	return p;

@@ -21,6 +21,7 @@
 
 #include "fp.h"
 #include "fp_fib4.h"
+#include "fp_fib6.h"
 
 #define FP_BURST 32
 #define FP_PREFETCH 3
@@ -49,7 +50,10 @@ struct fp_port {
 	struct rte_ether_addr mac;     /* the device's MAC */
 	struct rte_ether_addr pod_mac; /* POD: the pod's own MAC */
 	uint8_t nb_ip4;
+	uint8_t nb_ip6;
 	uint32_t ip4[FP_MAX_POD_ADDRS];
+	uint8_t ll6[16];                    /* POD: fe80::/64 + EUI-64 of pod_mac */
+	uint8_t ip6[FP_MAX_POD_ADDRS][16];
 	uint16_t nb_rxq;
 	uint16_t xconnect; /* peer port + 1, 0 = route */
 } __rte_cache_aligned;
@@ -161,8 +165,15 @@ struct fp_dp {
 	uintptr_t *fib4;       /* [vrf_max] RCU: root word of the VRF's IPv4 FIB
 				* (fp_fib4_match), 0 = no FIB (no route) */
 	struct fp_fib4 **fib4_ctl; /* [vrf_max] its control side */
+	uint32_t *fib6;        /* [vrf_max] RCU: root word of the VRF's IPv6 FIB
+				* (fp_fib6_match), 0 = no FIB (no route) */
+	struct fp_fib6 **fib6_ctl; /* [vrf_max] its control side */
 	uint32_t *vrf_addr4;   /* [vrf_max] the vRouter's address in the VRF:
 				* source of its ICMP errors, 0 = send none */
+	uint64_t (*vrf_addr6)[2]; /* [vrf_max] the same for IPv6 (the two
+				* big-endian halves as stored in memory; both 0
+				* = send none): two relaxed 64-bit stores, an
+				* lcore may see half of a change for one error */
 	struct fp_nh **nh;     /* [nh_max] RCU */
 	uint32_t *nh_refs;     /* [nh_max] routes + ECMP groups using it */
 

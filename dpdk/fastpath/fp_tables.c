@@ -5,7 +5,8 @@
  * Readers (lcores) never see a half-built object: a next-hop is built whole,
  * published with one pointer store, and the one it replaced is freed after an
  * RCU grace period. The IPv4 FIB is fp_fib4.c's trie: routes are validated
- * and next-hops reference-counted here, the tables are changed there.
+ * and next-hops reference-counted here, the tables are changed there (IPv6:
+ * fp_route6.c around fp_fib6.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,18 +25,27 @@ int
 fp_tables_init(char *err)
 {
 	struct fp_dp *dp = fp_dp;
+	int ret;
 
 	dp->fib4 = rte_zmalloc("fp_fib4", sizeof(*dp->fib4) * dp->cfg.vrf_max, RTE_CACHE_LINE_SIZE);
 	dp->fib4_ctl = rte_zmalloc("fp_fib4_ctl", sizeof(*dp->fib4_ctl) * dp->cfg.vrf_max, 0);
+	dp->fib6 = rte_zmalloc("fp_fib6", sizeof(*dp->fib6) * dp->cfg.vrf_max, RTE_CACHE_LINE_SIZE);
+	dp->fib6_ctl = rte_zmalloc("fp_fib6_ctl", sizeof(*dp->fib6_ctl) * dp->cfg.vrf_max, 0);
 	dp->vrf_addr4 = rte_zmalloc("fp_vrf_addr4", sizeof(uint32_t) * dp->cfg.vrf_max, 0);
+	dp->vrf_addr6 = rte_zmalloc("fp_vrf_addr6", sizeof(*dp->vrf_addr6) * dp->cfg.vrf_max, 0);
 	dp->nh = rte_zmalloc("fp_nh", sizeof(*dp->nh) * dp->cfg.nh_max, RTE_CACHE_LINE_SIZE);
 	dp->nh_refs = rte_zmalloc("fp_nh_refs", sizeof(uint32_t) * dp->cfg.nh_max, 0);
-	if (!dp->fib4 || !dp->fib4_ctl || !dp->vrf_addr4 || !dp->nh || !dp->nh_refs) {
+	if (!dp->fib4 || !dp->fib4_ctl || !dp->fib6 || !dp->fib6_ctl || !dp->vrf_addr4 ||
+	    !dp->vrf_addr6 || !dp->nh ||
+	    !dp->nh_refs) {
 		fp_err(err, "no memory for tables (nh_max %u, vrf_max %u)",
 			dp->cfg.nh_max, dp->cfg.vrf_max);
 		return -ENOMEM;
 	}
-	return fp_fib4_pool_init(dp->cfg.fib4_tbl8s, dp->qs, err);
+	ret = fp_fib4_pool_init(dp->cfg.fib4_tbl8s, dp->qs, err);
+	if (ret < 0)
+		return ret;
+	return fp_fib6_pool_init(dp->cfg.fib6_groups, dp->qs, err);
 }
 
 static void
@@ -59,6 +69,10 @@ fp_tables_fini(void)
 		for (i = 0; i < dp->cfg.vrf_max; i++)
 			fp_fib4_free(dp->fib4_ctl[i]);
 	fp_fib4_pool_fini();
+	if (dp->fib6_ctl)
+		for (i = 0; i < dp->cfg.vrf_max; i++)
+			fp_fib6_free(dp->fib6_ctl[i]);
+	fp_fib6_pool_fini();
 	if (dp->nh)
 		for (i = 0; i < dp->cfg.nh_max; i++)
 			rte_free(dp->nh[i]);
@@ -66,7 +80,10 @@ fp_tables_fini(void)
 	map24_fini(&dp->label);
 	rte_free(dp->fib4);
 	rte_free(dp->fib4_ctl);
+	rte_free(dp->fib6);
+	rte_free(dp->fib6_ctl);
 	rte_free(dp->vrf_addr4);
+	rte_free(dp->vrf_addr6);
 	rte_free(dp->nh);
 	rte_free(dp->nh_refs);
 }
@@ -904,5 +921,20 @@ fp_vrf_addr_set(uint16_t vrf, uint32_t addr, char *err)
 		return -EINVAL;
 	}
 	__atomic_store_n(&fp_dp->vrf_addr4[vrf], addr, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+fp_vrf_addr6_set(uint16_t vrf, const uint8_t addr[16], char *err)
+{
+	uint64_t w[2];
+
+	if (vrf >= fp_dp->cfg.vrf_max) {
+		fp_err(err, "VRF %u out of range 0..%u", vrf, fp_dp->cfg.vrf_max - 1);
+		return -EINVAL;
+	}
+	memcpy(w, addr, 16);
+	__atomic_store_n(&fp_dp->vrf_addr6[vrf][0], w[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&fp_dp->vrf_addr6[vrf][1], w[1], __ATOMIC_RELAXED);
 	return 0;
 }

@@ -226,19 +226,45 @@ fp_fib4_lookup(uint16_t vrf, uint32_t dst_be, uint32_t *nh)
 	return 0;
 }
 
+/* Flow hash over the IPv6 5-tuple: ports only when TCP or UDP follows the
+ * fixed header (no extension header walked). */
+static __rte_always_inline uint32_t
+fp_flow_hash6(const struct rte_ipv6_hdr *ip6)
+{
+	uint64_t a[4]; /* src and dst: only 2-byte aligned after MPLS */
+	uint32_t h, ports;
+
+	memcpy(a, ip6->src_addr, sizeof(a));
+	h = rte_hash_crc_8byte(a[0], 0x9e3779b9);
+	h = rte_hash_crc_8byte(a[1], h);
+	h = rte_hash_crc_8byte(a[2], h);
+	h = rte_hash_crc_8byte(a[3], h);
+	h = rte_hash_crc_4byte(ip6->proto, h);
+	if ((ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) &&
+	    rte_be_to_cpu_16(ip6->payload_len) >= 4) {
+		memcpy(&ports, ip6 + 1, sizeof(ports));
+		h = rte_hash_crc_4byte(ports, h);
+	}
+	return h;
+}
+
+/* Encapsulate m for tunnel next-hop nh and send it: an IPv4 packet (ip) or,
+ * if ip is NULL, an IPv6 one (ip6), behind its Ethernet header. */
 static void
-fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
-	      const struct fp_nh *nh)
+fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+	      const struct rte_ipv6_hdr *ip6, const struct fp_nh *nh)
 {
 	struct fp_neigh *ne = &fp_dp->neigh[nh->neigh];
 	uint64_t mac = __atomic_load_n(&ne->mac, __ATOMIC_RELAXED);
-	uint16_t inner_len = rte_be_to_cpu_16(ip->total_length);
 	/* Early, whatever the encapsulation (MPLSoGRE does not use it), so
 	 * that it overlaps the header writes: computed only for the UDP
 	 * encapsulations, after them, VXLAN and MPLSoUDP encap measured 4-6
 	 * cycles/packet slower (make bench-fastpath, near placement). */
-	uint32_t hash = fp_flow_hash(ip, inner_len);
-	uint8_t tos = ip->type_of_service;
+	uint32_t hash = likely(ip != NULL) ? fp_flow_hash(ip, rte_be_to_cpu_16(ip->total_length)) :
+					     fp_flow_hash6(ip6);
+	/* DSCP and ECN: the TOS byte, or the traffic class */
+	uint8_t tos = likely(ip != NULL) ? ip->type_of_service :
+					   (uint8_t)(rte_be_to_cpu_32(ip6->vtc_flow) >> 20);
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *oip;
 	struct rte_udp_hdr *udp;
@@ -532,7 +558,7 @@ fp_forward4(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 		if (!local_reply)
 			fp_ttl_dec(ip);
 		if (nh->type == FP_NH_TUNNEL) {
-			fp_tunnel_out(lc, m, ip, nh);
+			fp_tunnel_out(lc, m, ip, NULL, nh);
 			return;
 		}
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
@@ -587,6 +613,10 @@ fp_arp_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m,
 	rte_pktmbuf_trim(m, m->data_len - (ETH_LEN + sizeof(*arp)));
 	fp_tx(lc, port, m);
 }
+
+/* ---- IPv6 --------------------------------------------------------------- */
+
+#include "fp_worker6.h"
 
 /* ---- input stages ------------------------------------------------------- */
 
@@ -651,8 +681,11 @@ fp_pod_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 		fp_arp_reply(lc, p->id, m, arp, &fp_dp->vrouter_mac);
 		return;
 	}
-	fp_drop(lc, m, eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ?
-			       FP_DROP_IPV6 : FP_DROP_ETHERTYPE);
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		fp_pod_input6(lc, p, m);
+		return;
+	}
+	fp_drop(lc, m, FP_DROP_ETHERTYPE);
 }
 
 /* The one MPLS label at off (the caller checked that an IPv4 header's worth
@@ -683,13 +716,20 @@ fp_mpls_pop(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t off)
 	/* The NIC's checksum verdict was on the outer header. */
 	m->ol_flags &= ~RTE_MBUF_F_RX_IP_CKSUM_MASK;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	if (unlikely((*(const uint8_t *)(eth + 1) >> 4) != 4)) {
+	/* MPLS does not say what it carries: the first nibble does */
+	switch (*(const uint8_t *)(eth + 1) >> 4) {
+	case 4:
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		break;
+	case 6:
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+		break;
+	default:
 		fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
 		return 0;
 	}
 	eth->dst_addr = fp_dp->vrouter_mac;
 	eth->src_addr = fp_dp->vrouter_mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	return vrf1;
 }
 
@@ -721,6 +761,11 @@ fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 	vrf1 = fp_mpls_pop(lc, m, ETH_LEN + ihl + 4);
 	if (unlikely(vrf1 == 0))
 		return;
+	if (unlikely(rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type ==
+		     rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
+		fp_inner6(lc, m, vrf1 - 1);
+		return;
+	}
 	ip = fp_ip4_check(m, ETH_LEN, &r);
 	if (unlikely(ip == NULL)) {
 		fp_drop(lc, m, r);
@@ -765,7 +810,8 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 		/* The NIC's checksum verdict was on the outer header. */
 		m->ol_flags &= ~RTE_MBUF_F_RX_IP_CKSUM_MASK;
 		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		if (unlikely(eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))) {
+		if (unlikely(eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+			     eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
 			fp_drop(lc, m, FP_DROP_INNER_NOT_IP);
 			return;
 		}
@@ -782,6 +828,11 @@ fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 		vrf1 = fp_mpls_pop(lc, m, l4off + sizeof(*udp));
 		if (unlikely(vrf1 == 0))
 			return;
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	}
+	if (unlikely(eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))) {
+		fp_inner6(lc, m, vrf1 - 1);
+		return;
 	}
 	ip = fp_ip4_check(m, ETH_LEN, &r);
 	if (unlikely(ip == NULL)) {
@@ -890,6 +941,8 @@ fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 	uint32_t id;
 	int fab = fp_dp->fabric_port;
 
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) && fp_host_input6(lc, p, m))
+		return;
 	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
 	    m->data_len >= ETH_LEN + IP_LEN) {
 		ip = (struct rte_ipv4_hdr *)(eth + 1);

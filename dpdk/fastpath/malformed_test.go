@@ -107,7 +107,7 @@ func TestMalformed(t *testing.T) {
 		{"route to a discard next-hop", a.id, a.from(pkt{src: a.ip, dst: ip("10.80.99.5"), sport: 1, dport: 2}.ip4(64)), "nh_discard"},
 		{"vrf without a fib", lonely.id, lonely.from(pkt{src: lonely.ip, dst: b.ip, sport: 1, dport: 2}.ip4(64)), "vrf_invalid"},
 		{"lldp on a pod port", a.id, frames.Ethernet{Dst: frames.MustMAC("01:80:c2:00:00:0e"), Src: a.mac, Type: frames.EtherTypeLLDP}.Build(make([]byte, 46)), "ethertype_unsupported"},
-		{"ipv6 on a pod port", a.id, frames.Ethernet{Dst: vrMAC, Src: a.mac, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40)), "ipv6_unsupported"},
+		{"ipv6 type, not ipv6 inside", a.id, frames.Ethernet{Dst: vrMAC, Src: a.mac, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40)), "ip_version"},
 		{"arp with hlen 8", a.id, func() []byte { f := podARP(arpReq); f[ipOff+4] = 8; return f }(), "arp_malformed"},
 		{"arp with ptype ipv6", a.id, func() []byte { f := podARP(arpReq); f[ipOff+2], f[ipOff+3] = 0x86, 0xdd; return f }(), "arp_malformed"},
 		{"arp truncated", a.id, podARP(arpReq)[:41], "arp_malformed"},
@@ -125,7 +125,7 @@ func TestMalformed(t *testing.T) {
 		{"vxlan I flag clear", fab, vxlanIn(t, 2, 0, 5080, innerEth), "vxlan_flags"},
 		{"vxlan other flags but not I", fab, vxlanIn(t, 2, 0x80, 5080, innerEth), "vxlan_flags"},
 		{"unknown vni", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5081, innerEth), "vni_unknown"},
-		{"vxlan inner not ipv4", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5080, frames.Ethernet{Dst: vrMAC, Src: vrMAC, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40))), "inner_not_ipv4"},
+		{"vxlan inner ipv6 type, not ipv6 inside", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5080, frames.Ethernet{Dst: vrMAC, Src: vrMAC, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40))), "ip_version"},
 		{"vxlan inner arp", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5080, arpFrame(frames.Broadcast, vrMAC, arpReq)), "inner_not_ipv4"},
 		{"vxlan inner dst MAC not the vrouter's", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5080, eth(b.mac, vrMAC, inner.ip4(64))), "l2_not_for_us"},
 		{"vxlan inner ipv4 truncated", fab, vxlanIn(t, 2, frames.VXLANFlagI, 5080, innerEth[:frames.EthernetLen+12]), "ip_truncated"},
@@ -140,7 +140,8 @@ func TestMalformed(t *testing.T) {
 		}(), "mpls_truncated"},
 		{"mpls without bottom of stack", fab, mplsIn(t, 3, frames.MPLS{Label: 580, TTL: 64}, frames.MPLS{Label: 580, BoS: true, TTL: 64}.Build(inner.ip4(64))), "mpls_stack"},
 		{"unknown label", fab, mplsIn(t, 3, frames.MPLS{Label: 581, BoS: true, TTL: 64}, inner.ip4(64)), "mpls_label_unknown"},
-		{"mpls inner ipv6", fab, mplsIn(t, 3, frames.MPLS{Label: 580, BoS: true, TTL: 64}, append([]byte{0x60}, make([]byte, 39)...)), "inner_not_ipv4"},
+		{"mpls inner ipv6, payload length beyond", fab, mplsIn(t, 3, frames.MPLS{Label: 580, BoS: true, TTL: 64}, append([]byte{0x60, 0, 0, 0, 0, 1}, make([]byte, 34)...)), "ip6_payload_length"},
+		{"mpls inner neither", fab, mplsIn(t, 3, frames.MPLS{Label: 580, BoS: true, TTL: 64}, append([]byte{0x50}, make([]byte, 39)...)), "inner_not_ipv4"},
 		{"mpls inner ihl < 5", fab, breakIP(goodMPLS, mplsInnerIP, true, func(h []byte) { h[0] = 0x43 }), "ip_ihl"},
 		{"mpls inner total length beyond the packet", fab, breakIP(goodMPLS, mplsInnerIP, true, func(h []byte) {
 			binary.BigEndian.PutUint16(h[frames.IPv4TotalLenOff:], 1000)
@@ -159,7 +160,8 @@ func TestMalformed(t *testing.T) {
 		{"mplsogre truncated", fab, cutGRE(frames.MPLSLen + 19), "mpls_truncated"},
 		{"mplsogre without bottom of stack", fab, greIn(t, 4, plainGRE, frames.MPLS{Label: 580, TTL: 64}, label.Build(inner.ip4(64))), "mpls_stack"},
 		{"mplsogre unknown label", fab, greIn(t, 4, plainGRE, frames.MPLS{Label: 581, BoS: true, TTL: 64}, inner.ip4(64)), "mpls_label_unknown"},
-		{"mplsogre inner ipv6", fab, greIn(t, 4, plainGRE, label, append([]byte{0x60}, make([]byte, 39)...)), "inner_not_ipv4"},
+		{"mplsogre inner ipv6, payload length beyond", fab, greIn(t, 4, plainGRE, label, append([]byte{0x60, 0, 0, 0, 0, 1}, make([]byte, 34)...)), "ip6_payload_length"},
+		{"mplsogre inner neither", fab, greIn(t, 4, plainGRE, label, append([]byte{0x50}, make([]byte, 39)...)), "inner_not_ipv4"},
 		{"mplsogre inner bad checksum", fab, breakIP(goodGRE, greInnerIP, false, func(h []byte) { h[frames.IPv4ChecksumOff]++ }), "ip_checksum"},
 		{"mplsogre inner total length beyond the packet", fab, breakIP(goodGRE, greInnerIP, true, func(h []byte) {
 			binary.BigEndian.PutUint16(h[frames.IPv4TotalLenOff:], 1000)
@@ -219,7 +221,8 @@ func TestDropReasonNames(t *testing.T) {
 	for _, n := range []string{"eth_truncated", "ip_checksum", "spoof_mac", "spoof_ip", "ttl_exceeded", "no_route",
 		"too_big", "neigh_unresolved", "vni_unknown", "mpls_label_unknown", "vxlan_flags", "mpls_stack",
 		"inner_not_ipv4", "no_host_port", "ipv6_unsupported", "arp_ignored", "l2_not_for_us",
-		"gre_truncated", "gre_unsupported"} {
+		"gre_truncated", "gre_unsupported", "ip6_truncated", "ip6_payload_length", "ip6_link_scope",
+		"nd_malformed", "nd_ignored"} {
 		if !seen[n] {
 			t.Errorf("no drop reason %q", n)
 		}

@@ -45,6 +45,9 @@ var (
 	remotePod  = netip.MustParseAddr("10.2.0.20")
 	underlayIP = netip.MustParseAddr("192.168.0.1")
 	remoteVR   = netip.MustParseAddr("192.168.0.2")
+	podA6      = netip.MustParseAddr("fd00:1::a")
+	podB6      = netip.MustParseAddr("fd00:1::b")
+	remotePod6 = netip.MustParseAddr("fd00:2::14")
 )
 
 const (
@@ -87,10 +90,13 @@ func (e *Env) ringPort(s *Setup, pc fastpath.PortConfig) (fastpath.PortID, error
 }
 
 func (e *Env) podPort(s *Setup, mac net.HardwareAddr, ip netip.Addr, xc *fastpath.PortID) (fastpath.PortID, error) {
-	return e.ringPort(s, fastpath.PortConfig{
-		Kind: fastpath.PortPod, VRF: vrf, MAC: mac,
-		IPv4: []netip.Addr{ip}, XConnect: xc,
-	})
+	pc := fastpath.PortConfig{Kind: fastpath.PortPod, VRF: vrf, MAC: mac, XConnect: xc}
+	if ip.Is6() {
+		pc.IPv6 = []netip.Addr{ip}
+	} else {
+		pc.IPv4 = []netip.Addr{ip}
+	}
+	return e.ringPort(s, pc)
 }
 
 // fabricPort makes the underlay port and returns its id and MAC.
@@ -114,6 +120,14 @@ func (e *Env) nextHop(s *Setup, nh fastpath.NextHop) error {
 }
 
 func (e *Env) route(s *Setup, dst netip.Addr) error {
+	if dst.Is6() {
+		p := netip.PrefixFrom(dst, 128)
+		if err := e.DP.AddRoute6(vrf, p, nhID); err != nil {
+			return err
+		}
+		s.push(func() error { return e.DP.DelRoute6(vrf, p) })
+		return nil
+	}
 	p := netip.PrefixFrom(dst, 32)
 	if err := e.DP.AddRoute4(vrf, p, nhID); err != nil {
 		return err
@@ -125,11 +139,16 @@ func (e *Env) route(s *Setup, dst netip.Addr) error {
 // flowPort spreads flows over UDP source ports.
 func flowPort(i int) uint16 { return uint16(1024 + i) }
 
-// fromPodA is what pod A sends to dst, one frame per flow.
+// fromPodA is what pod A sends to dst, one frame per flow (from its IPv6
+// address to an IPv6 dst).
 func (e *Env) fromPodA(dst netip.Addr, flows, size int) [][]byte {
+	src := podA
+	if dst.Is6() {
+		src = podA6
+	}
 	out := make([][]byte, flows)
 	for i := range out {
-		out[i] = inner{dstMAC: e.VRouterMAC, srcMAC: podAMAC, src: podA, dst: dst,
+		out[i] = inner{dstMAC: e.VRouterMAC, srcMAC: podAMAC, src: src, dst: dst,
 			sport: flowPort(i), dport: 5001, size: size}.frame()
 	}
 	return out
@@ -189,9 +208,35 @@ func setupIPv4(e *Env, s *Setup, flows, size int) error {
 	return nil
 }
 
+// setupIPv6 is setupIPv4 over IPv6: a /128 in the VRF's IPv6 FIB.
+func setupIPv6(e *Env, s *Setup, flows, size int) error {
+	a, err := e.podPort(s, podAMAC, podA6, nil)
+	if err != nil {
+		return err
+	}
+	b, err := e.podPort(s, podBMAC, podB6, nil)
+	if err != nil {
+		return err
+	}
+	if err := e.nextHop(s, fastpath.NextHop{Type: fastpath.NHIface, Port: b, DstMAC: podBMAC}); err != nil {
+		return err
+	}
+	if err := e.route(s, podB6); err != nil {
+		return err
+	}
+	s.In, s.Out = a, b
+	s.Frames = e.fromPodA(podB6, flows, size)
+	return nil
+}
+
 func setupEncap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) error {
+	return setupEncapTo(encap, podA, remotePod)
+}
+
+// setupEncapTo: pod A (at src) sends to dst behind the remote vRouter.
+func setupEncapTo(encap fastpath.Encap, src, dst netip.Addr) func(e *Env, s *Setup, flows, size int) error {
 	return func(e *Env, s *Setup, flows, size int) error {
-		a, err := e.podPort(s, podAMAC, podA, nil)
+		a, err := e.podPort(s, podAMAC, src, nil)
 		if err != nil {
 			return err
 		}
@@ -210,11 +255,11 @@ func setupEncap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) er
 			Encap: encap, TunnelDst: remoteVR, VNI: id}); err != nil {
 			return err
 		}
-		if err := e.route(s, remotePod); err != nil {
+		if err := e.route(s, dst); err != nil {
 			return err
 		}
 		s.In, s.Out = a, f
-		s.Frames = e.fromPodA(remotePod, flows, size)
+		s.Frames = e.fromPodA(dst, flows, size)
 		return nil
 	}
 }
@@ -271,6 +316,10 @@ func Scenarios() []*Scenario {
 			About: "pod -> FIB -> MPLSoGRE tunnel next-hop out of the fabric port"},
 		{Name: "mplsogre-decap", Goal: GoalTunnel, setup: setupDecap(fastpath.EncapMPLSoGRE),
 			About: "MPLSoGRE to the underlay address -> label -> VRF 1 FIB -> pod"},
+		{Name: "ipv6", Goal: GoalRoute, setup: setupIPv6,
+			About: "pod -> VRF 1 IPv6 FIB (/128) -> interface next-hop: hop limit, MAC rewrite"},
+		{Name: "ipv6-vxlan-encap", Goal: GoalTunnel, setup: setupEncapTo(fastpath.EncapVXLAN, podA6, remotePod6),
+			About: "pod -> IPv6 FIB -> VXLAN tunnel next-hop (IPv4 outer) out of the fabric port"},
 	}
 }
 

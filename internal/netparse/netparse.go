@@ -71,3 +71,40 @@ func Prefix4(s string) (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// HostIPv6 parses an IPv6 address a host can be given: not unspecified,
+// loopback, multicast, link-local (derived, never configured) or an
+// IPv4-mapped address.
+func HostIPv6(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv6 address", s)
+	}
+	if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+		return netip.Addr{}, fmt.Errorf("%s cannot be a host's address", a)
+	}
+	return a, nil
+}
+
+// HostIP parses a host's address of either family (HostIPv4, HostIPv6).
+func HostIP(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Is6() && !a.Is4In6() {
+		return HostIPv6(s)
+	}
+	return HostIPv4(s)
+}
+
+// Prefix parses an IPv4 or IPv6 network prefix; host bits must be zero.
+func Prefix(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, fmt.Errorf("required (e.g. 10.1.0.0/24 or fd00:1::/64)")
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 or IPv6 prefix (address/length)", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set (the network is %s)", p, p.Masked())
+	}
+	return p, nil
+}

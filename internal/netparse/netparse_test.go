@@ -25,6 +25,18 @@ func TestParsers(t *testing.T) {
 		{"prefix host bits", func(s string) error { _, err := Prefix4(s); return err }, "10.1.0.1/24", "host bits set (the network is 10.1.0.0/24)"},
 		{"prefix empty", func(s string) error { _, err := Prefix4(s); return err }, "", "required"},
 		{"prefix v6", func(s string) error { _, err := Prefix4(s); return err }, "fd00::/64", "not an IPv4 prefix"},
+		{"host6", func(s string) error { _, err := HostIPv6(s); return err }, "fd00::1", ""},
+		{"host6 v4", func(s string) error { _, err := HostIPv6(s); return err }, "10.0.0.1", "not an IPv6 address"},
+		{"host6 mapped", func(s string) error { _, err := HostIPv6(s); return err }, "::ffff:10.0.0.1", "not an IPv6 address"},
+		{"host6 link-local", func(s string) error { _, err := HostIPv6(s); return err }, "fe80::1", "cannot be a host's address"},
+		{"host6 multicast", func(s string) error { _, err := HostIPv6(s); return err }, "ff02::1", "cannot be a host's address"},
+		{"host6 unspecified", func(s string) error { _, err := HostIPv6(s); return err }, "::", "cannot be a host's address"},
+		{"host either", func(s string) error { _, err := HostIP(s); return err }, "2001:db8::1", ""},
+		{"host either v4", func(s string) error { _, err := HostIP(s); return err }, "224.0.0.1", "cannot be a host's address"},
+		{"prefix either", func(s string) error { _, err := Prefix(s); return err }, "fd00:1::/64", ""},
+		{"prefix either v4", func(s string) error { _, err := Prefix(s); return err }, "0.0.0.0/0", ""},
+		{"prefix either host bits", func(s string) error { _, err := Prefix(s); return err }, "fd00::1/64", "host bits set (the network is fd00::/64)"},
+		{"prefix either zone", func(s string) error { _, err := Prefix(s); return err }, "fe80::%eth0/64", "not an IPv4 or IPv6 prefix"},
 	} {
 		err := c.f(c.in)
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {

@@ -206,6 +206,7 @@ type portJSON struct {
 	MAC       string   `json:"mac"`
 	DeviceMAC string   `json:"device_mac"`
 	IPv4      []string `json:"ipv4"`
+	IPv6      []string `json:"ipv6"`
 	MTU       uint32   `json:"mtu"`
 	RxQueues  uint32   `json:"rx_queues"`
 	LinkUp    bool     `json:"link_up"`
@@ -221,7 +222,7 @@ func cmdPorts(ctx context.Context, c *apiclient.Client, o *output) error {
 	for _, e := range resp.Ports {
 		p := e.Port
 		ports = append(ports, portJSON{Name: p.Name, ID: e.Id, Kind: kindName(p.Kind), VRF: p.Vrf, MAC: p.Mac,
-			DeviceMAC: e.DeviceMac, IPv4: nonNil(p.Ipv4), MTU: effectiveMTU(p.Mtu), RxQueues: p.RxQueues,
+			DeviceMAC: e.DeviceMac, IPv4: nonNil(p.Ipv4), IPv6: nonNil(p.Ipv6), MTU: effectiveMTU(p.Mtu), RxQueues: p.RxQueues,
 			LinkUp: e.LinkUp, Devargs: p.Devargs})
 	}
 	if o.json {
@@ -240,9 +241,9 @@ func cmdPorts(ctx context.Context, c *apiclient.Client, o *output) error {
 			link = "up"
 		}
 		rows = append(rows, []string{p.Name, u32(p.ID), p.Kind, vrf, orDash(mac), orDash(strings.Join(p.IPv4, ",")),
-			u32(p.MTU), u32(p.RxQueues), link, p.Devargs})
+			orDash(strings.Join(p.IPv6, ",")), u32(p.MTU), u32(p.RxQueues), link, p.Devargs})
 	}
-	return o.table([]string{"NAME", "ID", "KIND", "VRF", "MAC", "IPV4", "MTU", "RXQ", "LINK", "DEVARGS"}, rows)
+	return o.table([]string{"NAME", "ID", "KIND", "VRF", "MAC", "IPV4", "IPV6", "MTU", "RXQ", "LINK", "DEVARGS"}, rows)
 }
 
 // ---- VRFs ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ out=${1:-$(cd "$fp/../.." && pwd)/bin/fuzz-fastpath}
 mkdir -p "$(dirname "$out")"
 cc=${FUZZ_CC:-clang}
 # The C core as cgo builds it (fastpath.go), bar the benchmark generator.
-srcs=("$fp"/fp_init.c "$fp"/fp_port.c "$fp"/fp_tables.c "$fp"/fp_fib4.c
+srcs=("$fp"/fp_init.c "$fp"/fp_port.c "$fp"/fp_tables.c "$fp"/fp_fib4.c "$fp"/fp_fib6.c "$fp"/fp_route6.c
       "$fp"/fp_worker.c "$fp"/fp_trace.c "$fp"/fp_trace_worker.c
       "$here"/harness/fuzz_fastpath.c "$here"/harness/fuzz_topology.c)
 # shellcheck disable=SC2046 # pkg-config prints several words

@@ -66,7 +66,25 @@ var (
 	podA      = ip("10.1.0.10")
 	podB      = ip("10.1.0.11")
 	gateway   = ip("10.1.0.1")
+	podA6     = ip("fd00:1::a")
+	podB6     = ip("fd00:1::b")
+	gateway6  = ip("fd00:1::1")
+	podALL    = ip("fe80::ff:fe01:a") // from 02:00:00:01:00:0a
 )
+
+// fromPodA6 is an IPv6 packet as pod A sends it to its gateway.
+func fromPodA6(pkt []byte) Frame {
+	return Frame{PodA, eth(vrMAC, podAMAC, frames.EtherTypeIPv6, pkt)}
+}
+
+func udp6(src, dst netip.Addr, hl uint8, payload []byte) []byte {
+	return frames.IPv6{NextHeader: frames.ProtoUDP, HopLimit: hl, Src: src, Dst: dst}.Build(
+		frames.UDP{SrcPort: 1000, DstPort: 2000}.BuildChecksum(src, dst, payload))
+}
+
+func icmp6(src, dst netip.Addr, hl uint8, m frames.ICMP6) []byte {
+	return frames.IPv6{NextHeader: frames.ProtoICMP6, HopLimit: hl, Src: src, Dst: dst}.Build(m.Build(src, dst))
+}
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
@@ -114,6 +132,7 @@ func Seeds() map[string][]byte {
 	payload := []byte("filament fuzz seed")
 	big := make([]byte, 1460) // > 1500 with VXLAN's 50 bytes
 	toB := fromPodA(udp4(podA, podB, 64, payload))
+	toB6 := fromPodA6(udp6(podA6, podB6, 64, payload))
 	ipOff := frames.EthernetLen
 	named := []struct {
 		name string
@@ -178,6 +197,36 @@ func Seeds() map[string][]byte {
 			frames.IPv4{TTL: 64, Protocol: frames.ProtoICMP, Src: podA, Dst: gateway}.Build(
 				frames.ICMPEcho{Type: frames.ICMPEchoRequest, ID: 2, Seq: 1}.Build(payload)))}},
 		{"xconnect", Frame{XConnect, toB.Bytes}},
+		// IPv6
+		{"ipv6-pod-to-pod", toB6},
+		{"ipv6-padded", Frame{PodA, frames.Pad(fromPodA6(frames.IPv6{NextHeader: 59, HopLimit: 64, Src: podA6, Dst: podB6}.Build(nil)).Bytes,
+			frames.MinFrame, 0xa5)}},
+		{"ipv6-ext-header", fromPodA6(frames.IPv6{NextHeader: 60, HopLimit: 64, Src: podA6, Dst: podB6}.Build(
+			append([]byte{frames.ProtoUDP, 0, 1, 4, 0, 0, 0, 0}, frames.UDP{SrcPort: 1, DstPort: 2}.Build(payload)...)))},
+		{"ipv6-encap-vxlan", fromPodA6(udp6(podA6, ip("fd00:2::5"), 64, payload))},
+		{"ipv6-encap-mplsoudp", fromPodA6(udp6(podA6, ip("fd00:3::5"), 64, payload))},
+		{"ipv6-hop-limit-1", fromPodA6(udp6(podA6, podB6, 1, payload))},
+		{"ipv6-too-big", fromPodA6(udp6(podA6, ip("fd00:2::5"), 64, big))},
+		{"ipv6-echo-gateway", fromPodA6(icmp6(podA6, gateway6, 64, frames.ICMP6{Type: frames.ICMP6EchoRequest, Data: 7<<16 | 1, Body: payload}))},
+		{"ipv6-echo-link-local", fromPodA6(icmp6(podALL, ip("fe80::1"), 64, frames.ICMP6{Type: frames.ICMP6EchoRequest, Data: 8<<16 | 1, Body: payload}))},
+		{"ipv6-ns", Frame{PodA, eth(frames.MustMAC("33:33:ff:00:00:01"), podAMAC, frames.EtherTypeIPv6,
+			icmp6(podALL, ip("ff02::1:ff00:1"), 255, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(ip("fe80::1"), 1, podAMAC)}))}},
+		{"ipv6-ns-dad", Frame{PodA, eth(frames.MustMAC("33:33:ff:00:00:0a"), podAMAC, frames.EtherTypeIPv6,
+			icmp6(ip("::"), ip("ff02::1:ff00:a"), 255, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(podA6, 0, nil)}))}},
+		{"ipv6-ns-hop-limit", Frame{PodA, eth(frames.MustMAC("33:33:ff:00:00:01"), podAMAC, frames.EtherTypeIPv6,
+			icmp6(podALL, ip("ff02::1:ff00:1"), 64, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(ip("fe80::1"), 1, podAMAC)}))}},
+		{"ipv6-rs", Frame{PodA, eth(frames.MustMAC("33:33:00:00:00:02"), podAMAC, frames.EtherTypeIPv6,
+			icmp6(podALL, ip("ff02::2"), 255, frames.ICMP6{Type: frames.NDRouterSolicit}))}},
+		{"ipv6-spoof", fromPodA6(udp6(ip("fd00:1::99"), podB6, 64, payload))},
+		{"ipv6-link-scope", fromPodA6(udp6(podALL, podB6, 64, payload))},
+		{"ipv6-truncated", Frame{PodA, toB6.Bytes[:ipOff+39]}},
+		{"ipv6-payload-length", broken(toB6, ipOff+frames.IPv6PayloadLenOff, 0xff)},
+		{"ipv6-decap-vxlan", fromFabric(frames.PortVXLAN, frames.VXLAN{Flags: frames.VXLANFlagI, VNI: 100}.Build(
+			eth(vrMAC, vrMAC, frames.EtherTypeIPv6, udp6(ip("fd00:2::5"), podA6, 64, payload))))},
+		{"ipv6-decap-mplsoudp", mpls(200, true, udp6(ip("fd00:3::5"), podB6, 64, payload))},
+		{"ipv6-host-ns", Frame{Host, eth(frames.MustMAC("33:33:ff:00:00:0a"), hostMAC, frames.EtherTypeIPv6,
+			icmp6(ip("fd00:1::fe"), ip("ff02::1:ff00:a"), 255, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(podA6, 1, hostMAC)}))}},
+		{"ipv6-host-to-pod", Frame{Host, eth(vrMAC, hostMAC, frames.EtherTypeIPv6, udp6(ip("fd00:1::fe"), podA6, 64, payload))}},
 	}
 	out := make(map[string][]byte, len(named)+1)
 	all := make([]Frame, 0, len(named))

@@ -281,6 +281,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	c.vrf_max = 16;
 	c.fib4_rules = 1024;
 	c.fib4_tbl8s = 64;
+	c.fib6_rules = 1024;
+	c.fib6_groups = 64;
 	c.mbufs = 2047;
 	fz_check(fp_init((int)RTE_DIM(eal) - 1, eal, &c, err), "fp_init", err);
 	/* Stop the worker: this thread runs its stages from now on. */

@@ -3,7 +3,8 @@
  * overlapping addresses, pods, a fabric port with VXLAN and MPLSoUDP tunnels
  * (resolved and unresolved neighbours), ECMP, discard and receive next-hops,
  * a host port, VRF addresses for ICMP errors, VNI and label maps (one to a
- * VRF with no FIB), and a cross-connected port.
+ * VRF with no FIB), a cross-connected port; IPv6 addresses and routes in
+ * VRF 1 (pods, gateway, a prefix over each tunnel).
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -21,6 +22,21 @@ ip4(const char *s)
 }
 
 static void
+ip6(uint8_t a[16], const char *s)
+{
+	inet_pton(AF_INET6, s, a);
+}
+
+static int
+route6(uint16_t vrf, const char *p, uint8_t len, uint32_t nh, char *err)
+{
+	uint8_t a[16];
+
+	ip6(a, p);
+	return fp_route6_add(vrf, a, len, nh, err);
+}
+
+static void
 mac(uint8_t m[6], uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t e, uint8_t f)
 {
 	m[0] = a, m[1] = b, m[2] = c, m[3] = d, m[4] = e, m[5] = f;
@@ -35,7 +51,7 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	struct fp_port_conf pc[FZ_NB_PORTS];
 	struct fp_nh_conf nc;
 	char err[FP_ERRLEN] = "";
-	uint8_t m[6];
+	uint8_t m[6], a6[16];
 	unsigned i;
 
 	memset(pc, 0, sizeof(pc));
@@ -44,9 +60,12 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	mac(pc[FZ_POD_A].mac, 0x02, 0, 0, 0x01, 0, 0x0a);
 	pc[FZ_POD_A].ip4[0] = ip4("10.1.0.10");
 	pc[FZ_POD_A].nb_ip4 = 1;
+	ip6(pc[FZ_POD_A].ip6[0], "fd00:1::a");
+	pc[FZ_POD_A].nb_ip6 = 1;
 	pc[FZ_POD_B] = pc[FZ_POD_A];
 	pc[FZ_POD_B].mac[5] = 0x0b;
 	pc[FZ_POD_B].ip4[0] = ip4("10.1.0.11");
+	ip6(pc[FZ_POD_B].ip6[0], "fd00:1::b");
 	pc[FZ_FABRIC].kind = FP_PORT_FABRIC;
 	mac(pc[FZ_FABRIC].mac, 0x02, 0xfa, 0, 0, 0, 0x01);
 	pc[FZ_FABRIC].ip4[0] = ip4("192.168.100.1");
@@ -129,6 +148,15 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	check(fp_route4_add(1, ip4("10.5.0.0"), 16, 14, err), "route", err);
 	check(fp_route4_add(1, ip4("10.9.0.0"), 16, 12, err), "route", err);
 	check(fp_vrf_addr_set(1, ip4("10.1.0.1"), err), "vrf addr", err);
+	/* VRF 1, IPv6: the pods, the gateway, fd00:2::/48 over VXLAN,
+	 * fd00:3::/48 over MPLSoUDP */
+	check(route6(1, "fd00:1::a", 128, 1, err), "route6", err);
+	check(route6(1, "fd00:1::b", 128, 2, err), "route6", err);
+	check(route6(1, "fd00:1::1", 128, 15, err), "route6", err);
+	check(route6(1, "fd00:2::", 48, 10, err), "route6", err);
+	check(route6(1, "fd00:3::", 48, 11, err), "route6", err);
+	ip6(a6, "fd00:1::1");
+	check(fp_vrf_addr6_set(1, a6, err), "vrf addr6", err);
 	/* VRF 2: pod C and a default route over VXLAN. */
 	check(fp_route4_add(2, ip4("10.1.0.10"), 32, 3, err), "route", err);
 	check(fp_route4_add(2, ip4("10.1.0.1"), 32, 15, err), "route", err);

@@ -1,0 +1,1 @@
+../fibtest/shim.h

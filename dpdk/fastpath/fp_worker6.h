@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The IPv6 stages of the forwarding loop. Included once by fp_worker.c,
+ * after the IPv4 stages whose helpers it uses (fp_tx, fp_drop,
+ * fp_flow_hash6, fp_tunnel_out, fp_icmp_token, fp_punt_host), and so compiled again into
+ * fp_trace_worker.c's armed copy. The same rules: no allocation (ND answers
+ * and ICMPv6 errors are built in the packet's own mbuf), every drop counted.
+ *
+ * Extension headers are not walked: a packet is routed by its destination
+ * whatever follows the fixed header; the vRouter looks at ICMPv6 (ND, echo)
+ * and TCP/UDP ports (flow hash) only when they follow the fixed header
+ * directly. Link-local, multicast, loopback and unspecified addresses are
+ * never routed (ip6_link_scope).
+ */
+#ifndef FP_WORKER6_H
+#define FP_WORKER6_H
+
+#include <netinet/in.h>
+
+#define IP6_LEN ((uint16_t)sizeof(struct rte_ipv6_hdr))
+#define ICMP6_LEN 8u
+#define FP_ICMP6_TOO_BIG 2
+#define FP_ICMP6_TIME_EXCEEDED 3
+#define FP_ICMP6_ECHO_REQUEST 128
+#define FP_ICMP6_ECHO_REPLY 129
+#define FP_ND_RS 133
+#define FP_ND_NS 135
+#define FP_ND_NA 136
+#define FP_ND_REDIRECT 137
+#define FP_ND_NA_LEN 32u     /* NA: 24 bytes and a target link-layer option */
+#define FP_IP6_MIN_MTU 1280u /* ICMPv6 errors fit it (RFC 4443 2.4 c) */
+
+static void fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
+			uint16_t vrf, bool local_reply);
+
+/* Validate an IPv6 header at off; trims L2 padding. Returns the header or
+ * NULL with the drop reason in *r. */
+static __rte_always_inline struct rte_ipv6_hdr *
+fp_ip6_check(struct rte_mbuf *m, uint16_t off, enum fp_drop_reason *r)
+{
+	struct rte_ipv6_hdr *ip6;
+	uint16_t avail, plen;
+
+	if (unlikely(m->data_len < off + IP6_LEN)) {
+		*r = FP_DROP_IP6_TRUNCATED;
+		return NULL;
+	}
+	ip6 = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, off);
+	if (unlikely((*(const uint8_t *)ip6 >> 4) != 6)) {
+		*r = FP_DROP_IP_VERSION;
+		return NULL;
+	}
+	avail = m->data_len - off - IP6_LEN;
+	plen = rte_be_to_cpu_16(ip6->payload_len);
+	/* 0 with a hop-by-hop header: a jumbogram (RFC 2675), not ours */
+	if (unlikely(plen > avail || (plen == 0 && ip6->proto == 0))) {
+		*r = FP_DROP_IP6_LEN;
+		return NULL;
+	}
+	if (unlikely(plen < avail))
+		rte_pktmbuf_trim(m, avail - plen);
+	return ip6;
+}
+
+/* Unspecified, loopback, link-local (fe80::/10) or multicast: an address a
+ * router must not route. */
+static __rte_always_inline bool
+fp_ip6_link_scope(const uint8_t *a)
+{
+	uint64_t hi, lo;
+
+	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return true;
+	if (likely(a[0] != 0))
+		return false;
+	memcpy(&hi, a, 8);
+	memcpy(&lo, a + 8, 8);
+	return hi == 0 && (rte_be_to_cpu_64(lo) >> 1) == 0;
+}
+
+static __rte_always_inline bool
+fp_ip6_is_ll(const uint8_t *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+static __rte_always_inline bool
+fp_ip6_is_unspec(const uint8_t *a)
+{
+	uint64_t w[2];
+
+	memcpy(w, a, 16);
+	return (w[0] | w[1]) == 0;
+}
+
+static __rte_always_inline int
+fp_fib6_lookup(uint16_t vrf, const uint8_t *dst, uint32_t *nh)
+{
+	uint32_t root = __atomic_load_n(&fp_dp->fib6[vrf], __ATOMIC_ACQUIRE);
+	uint32_t e;
+
+	if (unlikely(root == 0))
+		return -1;
+	e = fp_fib6_match(root, dst);
+	if (unlikely(e == 0))
+		return -1;
+	*nh = e - 1;
+	return 0;
+}
+
+/* RFC 4443 2.4 (e): no error about an ICMPv6 error, or to a source that is
+ * not one host's. */
+static bool
+fp_icmp6_error_allowed(const struct rte_ipv6_hdr *ip6)
+{
+	if (fp_ip6_link_scope(ip6->src_addr) || ip6->dst_addr[0] == 0xff)
+		return false;
+	if (ip6->proto == IPPROTO_ICMPV6)
+		return rte_be_to_cpu_16(ip6->payload_len) >= 1 &&
+		       *(const uint8_t *)(ip6 + 1) >= FP_ICMP6_ECHO_REQUEST;
+	return true;
+}
+
+/* The vRouter cannot forward m: count it under r and, where RFC 4443
+ * allows, the VRF has an IPv6 address and the rate limit a token, turn the
+ * same mbuf into the ICMPv6 error (type, code, info: the MTU of "packet too
+ * big") quoting as much of the packet as fits 1280 bytes, and route it
+ * back to the sender. */
+static void
+fp_icmp6_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6, uint16_t vrf,
+	       uint8_t type, uint8_t code, uint32_t info, enum fp_drop_reason r)
+{
+	uint64_t src[2];
+	uint32_t quoted = RTE_MIN((uint32_t)IP6_LEN + rte_be_to_cpu_16(ip6->payload_len),
+				  FP_IP6_MIN_MTU - IP6_LEN - ICMP6_LEN);
+	struct rte_ipv6_hdr *eip;
+	struct rte_icmp_hdr *icmp;
+	struct rte_ether_hdr *eth;
+	uint8_t dst[16];
+
+	src[0] = __atomic_load_n(&fp_dp->vrf_addr6[vrf][0], __ATOMIC_RELAXED);
+	src[1] = __atomic_load_n(&fp_dp->vrf_addr6[vrf][1], __ATOMIC_RELAXED);
+	if ((src[0] | src[1]) == 0 || !fp_icmp6_error_allowed(ip6) ||
+	    rte_pktmbuf_headroom(m) < IP6_LEN + ICMP6_LEN || !fp_icmp_token(lc)) {
+		fp_drop(lc, m, r);
+		return;
+	}
+	lc->drops[r]++;
+	lc->st.drops++;
+	memcpy(dst, ip6->src_addr, 16);
+	/* eth | quoted, then eth | ip6 | icmp6 | quoted: the new headers take
+	 * the headroom and the old Ethernet header's bytes */
+	rte_pktmbuf_trim(m, m->data_len - (ETH_LEN + quoted));
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, IP6_LEN + ICMP6_LEN);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	eip = (struct rte_ipv6_hdr *)(eth + 1);
+	eip->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	eip->payload_len = rte_cpu_to_be_16((uint16_t)(ICMP6_LEN + quoted));
+	eip->proto = IPPROTO_ICMPV6;
+	eip->hop_limits = 64;
+	memcpy(eip->src_addr, src, 16);
+	memcpy(eip->dst_addr, dst, 16);
+	icmp = (struct rte_icmp_hdr *)(eip + 1);
+	icmp->icmp_type = type;
+	icmp->icmp_code = code;
+	icmp->icmp_cksum = 0;
+	info = rte_cpu_to_be_32(info);
+	memcpy(&icmp->icmp_ident, &info, 4);
+	icmp->icmp_cksum = rte_ipv6_udptcp_cksum(eip, icmp);
+	fp_forward6(lc, m, eip, vrf, true);
+}
+
+/* Echo request into echo reply, in place: type, checksum (RFC 1624: only
+ * the type changes; the pseudo-header's sum does not when the addresses
+ * swap), addresses, hop limit. False if it is not an echo request. */
+static bool
+fp_echo6_turn(struct rte_ipv6_hdr *ip6)
+{
+	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)(ip6 + 1);
+	uint8_t a[16];
+	uint32_t sum;
+
+	if (ip6->proto != IPPROTO_ICMPV6 || rte_be_to_cpu_16(ip6->payload_len) < ICMP6_LEN ||
+	    icmp->icmp_type != FP_ICMP6_ECHO_REQUEST || icmp->icmp_code != 0)
+		return false;
+	icmp->icmp_type = FP_ICMP6_ECHO_REPLY;
+	sum = (uint16_t)~icmp->icmp_cksum;
+	sum += (uint16_t)~rte_cpu_to_be_16(FP_ICMP6_ECHO_REQUEST << 8);
+	sum += rte_cpu_to_be_16(FP_ICMP6_ECHO_REPLY << 8);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	icmp->icmp_cksum = (uint16_t)~sum;
+	memcpy(a, ip6->src_addr, 16);
+	memcpy(ip6->src_addr, ip6->dst_addr, 16);
+	memcpy(ip6->dst_addr, a, 16);
+	ip6->hop_limits = 64;
+	return true;
+}
+
+/* Route an IPv6 packet (Ethernet header in front of it) in a VRF and send
+ * it. local_reply: generated by the vRouter, never answered again. */
+static void
+fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6, uint16_t vrf,
+	    bool local_reply)
+{
+	const struct fp_nh *nh;
+	struct rte_ether_hdr *eth;
+	uint32_t id;
+
+	if (unlikely(fp_fib6_lookup(vrf, ip6->dst_addr, &id) != 0)) {
+		fp_drop(lc, m, fp_dp->fib6[vrf] ? FP_DROP_NO_ROUTE : FP_DROP_VRF_INVALID);
+		return;
+	}
+	nh = fp_dp->nh[id];
+	if (unlikely(nh == NULL)) {
+		fp_drop(lc, m, FP_DROP_NH_INVALID);
+		return;
+	}
+	if (nh->type == FP_NH_ECMP) {
+		uint32_t h = fp_flow_hash6(ip6);
+
+		id = nh->members[((uint64_t)h * nh->nb_members) >> 32];
+		nh = fp_dp->nh[id];
+		if (unlikely(nh == NULL)) {
+			fp_drop(lc, m, FP_DROP_NH_INVALID);
+			return;
+		}
+	}
+	switch (nh->type) {
+	case FP_NH_IFACE:
+	case FP_NH_TUNNEL:
+		if (unlikely(ip6->hop_limits <= 1 && !local_reply)) {
+			fp_icmp6_error(lc, m, ip6, vrf, FP_ICMP6_TIME_EXCEEDED, 0, 0,
+				       FP_DROP_TTL_EXCEEDED);
+			return;
+		}
+		/* nh->mtu: the largest inner packet, overlay overhead off;
+		 * IPv6 routers never fragment */
+		if (unlikely(IP6_LEN + rte_be_to_cpu_16(ip6->payload_len) > nh->mtu)) {
+			if (local_reply)
+				fp_drop(lc, m, FP_DROP_TOO_BIG);
+			else
+				fp_icmp6_error(lc, m, ip6, vrf, FP_ICMP6_TOO_BIG, 0, nh->mtu,
+					       FP_DROP_TOO_BIG);
+			return;
+		}
+		if (!local_reply)
+			ip6->hop_limits--; /* no header checksum in IPv6 */
+		if (nh->type == FP_NH_TUNNEL) {
+			fp_tunnel_out(lc, m, NULL, ip6, nh);
+			return;
+		}
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		eth->dst_addr = nh->dst;
+		eth->src_addr = nh->src;
+		fp_tx(lc, nh->port, m);
+		return;
+	case FP_NH_RECEIVE:
+		if (!local_reply && fp_echo6_turn(ip6)) {
+			fp_forward6(lc, m, ip6, vrf, true);
+			return;
+		}
+		fp_punt_host(lc, m);
+		return;
+	default:
+		fp_drop(lc, m, FP_DROP_NH_DISCARD);
+		return;
+	}
+}
+
+/* ---- neighbour discovery ------------------------------------------------ */
+
+/* A Neighbor Solicitation to answer (RFC 4861 7.1.1): hop limit 255 (it
+ * was not forwarded), code 0, at least 24 bytes, a valid checksum, a
+ * unicast target. Returns the target or NULL. */
+static __rte_always_inline const uint8_t *
+fp_ns_check(struct rte_ipv6_hdr *ip6)
+{
+	const uint8_t *nd = (const uint8_t *)(ip6 + 1);
+
+	if (ip6->hop_limits != 255 || nd[1] != 0 || rte_be_to_cpu_16(ip6->payload_len) < 24 ||
+	    rte_ipv6_udptcp_cksum_verify(ip6, nd) != 0 || nd[8] == 0xff)
+		return NULL;
+	return nd + 8;
+}
+
+/* Turn the NS in m into the solicited Neighbor Advertisement "target is at
+ * mac" (flags: router, solicited, override) back to its sender at dmac. */
+static void
+fp_na_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
+	    const struct rte_ether_addr *mac, const struct rte_ether_addr *dmac, bool router)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint8_t *nd = (uint8_t *)(ip6 + 1), target[16];
+	uint16_t len = ETH_LEN + IP6_LEN + FP_ND_NA_LEN, sum;
+
+	if (unlikely(m->buf_len - m->data_off < len)) {
+		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		return;
+	}
+	memcpy(target, nd + 8, 16);
+	m->data_len = len;
+	m->pkt_len = len;
+	eth->dst_addr = *dmac;
+	eth->src_addr = *mac;
+	memcpy(ip6->dst_addr, ip6->src_addr, 16);
+	memcpy(ip6->src_addr, target, 16);
+	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip6->payload_len = rte_cpu_to_be_16(FP_ND_NA_LEN);
+	ip6->proto = IPPROTO_ICMPV6;
+	ip6->hop_limits = 255;
+	memset(nd, 0, FP_ND_NA_LEN);
+	nd[0] = FP_ND_NA;
+	nd[4] = (router ? 0x80 : 0) | 0x60; /* R, S, O */
+	memcpy(nd + 8, target, 16);
+	nd[24] = 2; /* target link-layer address, 8 bytes */
+	nd[25] = 1;
+	memcpy(nd + 26, mac, RTE_ETHER_ADDR_LEN);
+	sum = rte_ipv6_udptcp_cksum(ip6, nd);
+	memcpy(nd + 2, &sum, 2);
+	fp_tx(lc, port, m);
+}
+
+static __rte_always_inline bool
+fp_pod_owns6(const struct fp_port *p, const uint8_t *a)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nb_ip6; i++)
+		if (memcmp(p->ip6[i], a, 16) == 0)
+			return true;
+	return false;
+}
+
+/* ND from a pod (ICMPv6 types 133-137 right after the fixed header). As
+ * proxy ARP: a Neighbor Solicitation is answered with the vRouter MAC for
+ * every target but the pod's own addresses (its link-local one included),
+ * whose duplicate address detection must not fail; a solicitation from ::
+ * is such a detection and is not answered. The rest is not the vRouter's
+ * to answer (router solicitations too: pods get their routes from the
+ * CNI). */
+static void
+fp_nd_pod(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
+	  struct rte_ipv6_hdr *ip6, uint8_t type)
+{
+	const uint8_t *target;
+
+	if (type != FP_ND_NS) {
+		fp_drop(lc, m, FP_DROP_ND_IGNORED);
+		return;
+	}
+	target = fp_ns_check(ip6);
+	if (unlikely(target == NULL)) {
+		fp_drop(lc, m, FP_DROP_ND_MALFORMED);
+		return;
+	}
+	if (fp_ip6_is_unspec(ip6->src_addr)) {
+		fp_drop(lc, m, FP_DROP_ND_IGNORED);
+		return;
+	}
+	if (unlikely(memcmp(ip6->src_addr, p->ll6, 16) != 0 && !fp_pod_owns6(p, ip6->src_addr))) {
+		fp_drop(lc, m, FP_DROP_SPOOF_IP);
+		return;
+	}
+	if (memcmp(target, p->ll6, 16) == 0 || fp_pod_owns6(p, target)) {
+		fp_drop(lc, m, FP_DROP_ND_IGNORED);
+		return;
+	}
+	fp_na_reply(lc, p->id, m, ip6, &fp_dp->vrouter_mac, &p->pod_mac, true);
+}
+
+/* ---- input stages ------------------------------------------------------- */
+
+/* IPv6 from a pod (its source MAC checked): ND and echo requests to a
+ * link-local address are the vRouter's (every address the pod resolves is
+ * the vRouter's, its gateway's included); everything else must come from
+ * one of the pod's addresses to a routable one, and is routed in its VRF.
+ * Link-local sources are allowed (and must be the pod's, derived from its
+ * MAC) only for what stays on the link. */
+static void
+fp_pod_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	enum fp_drop_reason r;
+	struct rte_ipv6_hdr *ip6 = fp_ip6_check(m, ETH_LEN, &r);
+
+	if (unlikely(ip6 == NULL)) {
+		fp_drop(lc, m, r);
+		return;
+	}
+	if (unlikely(ip6->proto == IPPROTO_ICMPV6 && rte_be_to_cpu_16(ip6->payload_len) >= 4)) {
+		uint8_t type = *(const uint8_t *)(ip6 + 1);
+
+		if (type >= FP_ND_RS && type <= FP_ND_REDIRECT) {
+			fp_nd_pod(lc, p, m, ip6, type);
+			return;
+		}
+		if (fp_ip6_is_ll(ip6->dst_addr) &&
+		    rte_is_same_ether_addr(&eth->dst_addr, &fp_dp->vrouter_mac)) {
+			if (unlikely(memcmp(ip6->src_addr, p->ll6, 16) != 0 &&
+				     !fp_pod_owns6(p, ip6->src_addr))) {
+				fp_drop(lc, m, FP_DROP_SPOOF_IP);
+				return;
+			}
+			if (fp_echo6_turn(ip6)) {
+				eth->dst_addr = p->pod_mac;
+				eth->src_addr = fp_dp->vrouter_mac;
+				fp_tx(lc, p->id, m);
+				return;
+			}
+		}
+	}
+	if (unlikely(fp_ip6_link_scope(ip6->dst_addr) || fp_ip6_link_scope(ip6->src_addr))) {
+		fp_drop(lc, m, FP_DROP_IP6_SCOPE);
+		return;
+	}
+	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &fp_dp->vrouter_mac))) {
+		fp_drop(lc, m, FP_DROP_L2_NOT_FOR_US);
+		return;
+	}
+	if (unlikely(!fp_pod_owns6(p, ip6->src_addr))) {
+		fp_drop(lc, m, FP_DROP_SPOOF_IP);
+		return;
+	}
+	fp_forward6(lc, m, ip6, p->vrf, false);
+}
+
+/* An IPv6 packet out of a tunnel, its Ethernet header in front (vRouter MAC
+ * to vRouter MAC): routed in the tunnel's VRF. */
+static void
+fp_inner6(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t vrf)
+{
+	enum fp_drop_reason r;
+	struct rte_ipv6_hdr *ip6 = fp_ip6_check(m, ETH_LEN, &r);
+
+	if (unlikely(ip6 == NULL)) {
+		fp_drop(lc, m, r);
+		return;
+	}
+	if (unlikely(fp_ip6_link_scope(ip6->dst_addr) || fp_ip6_link_scope(ip6->src_addr))) {
+		fp_drop(lc, m, FP_DROP_IP6_SCOPE);
+		return;
+	}
+	fp_forward6(lc, m, ip6, vrf, false);
+}
+
+/* IPv6 from the node's own stack: to a destination routed in the host VRF
+ * (kubelet probes of pods) it is routed, and a solicitation for an address
+ * routed to a pod is answered with the vRouter MAC (as ARP is). Returns
+ * false for what goes out of the fabric unchanged. */
+static bool
+fp_host_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv6_hdr *ip6;
+	enum fp_drop_reason r;
+	const uint8_t *target;
+	uint32_t id;
+
+	if (m->data_len < ETH_LEN + IP6_LEN)
+		return false;
+	ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	if (ip6->proto == IPPROTO_ICMPV6 && m->data_len >= ETH_LEN + IP6_LEN + 24 &&
+	    *(const uint8_t *)(ip6 + 1) == FP_ND_NS) {
+		const struct fp_nh *nh;
+		const struct fp_port *out;
+
+		ip6 = fp_ip6_check(m, ETH_LEN, &r);
+		if (ip6 == NULL || (target = fp_ns_check(ip6)) == NULL ||
+		    fp_fib6_lookup(p->vrf, target, &id) != 0)
+			return false;
+		nh = fp_dp->nh[id];
+		out = nh != NULL && nh->type == FP_NH_IFACE ? fp_dp->port[nh->port] : NULL;
+		if (out == NULL || out->kind != FP_PORT_POD || fp_ip6_is_unspec(ip6->src_addr))
+			return false;
+		fp_na_reply(lc, p->id, m, ip6, &fp_dp->vrouter_mac, &eth->src_addr, true);
+		return true;
+	}
+	if (fp_ip6_link_scope(ip6->dst_addr) || fp_fib6_lookup(p->vrf, ip6->dst_addr, &id) != 0)
+		return false;
+	ip6 = fp_ip6_check(m, ETH_LEN, &r);
+	if (unlikely(ip6 == NULL)) {
+		fp_drop(lc, m, r);
+		return true;
+	}
+	fp_forward6(lc, m, ip6, p->vrf, false);
+	return true;
+}
+
+#endif
