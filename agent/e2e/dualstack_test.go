@@ -250,10 +250,26 @@ func TestDualStackTwoNodes(t *testing.T) {
 			ping(t, tn, c, a.ip) // IPv4 through the same tunnel
 			if encap == "vxlan" {
 				tcpTransferTo(t, "IPv6 same node", a, b, b.ip6, 4<<20, 1)
+				packetTooBig(t, tn, n1, a, c)
 			}
 			tcpTransferTo(t, "IPv6 node1 to node2", a, c, c.ip6, 4<<20, 2)
 			tcpTransferTo(t, "IPv6 node2 to node1", c, b, b.ip6, 4<<20, 3)
 		})
+	}
+}
+
+// packetTooBig: a pod whose eth0 (and its veth peer on the node, which
+// would drop the frame otherwise) is raised to 1500 sends a 1500-byte IPv6
+// packet to a pod behind the tunnel (1450 over VXLAN): the vRouter answers
+// ICMPv6 packet too big with the tunnel's MTU, from the network's gateway6
+// (its VRF IPv6 address, programmed by the agent).
+func packetTooBig(t *testing.T, tn *testnet.Net, n *node, from, to pod) {
+	t.Helper()
+	tn.MustIn(n.ns, "ip", "link", "set", hostIf(from), "mtu", "1500")
+	tn.MustIn(from.ns, "ip", "link", "set", "eth0", "mtu", "1500")
+	out, _ := tn.Output(from.ns, "ping", "-6", "-M", "do", "-s", "1452", "-c", "1", "-W", "2", to.ip6.String())
+	if !strings.Contains(out, "From fd00:20::1") || !strings.Contains(out, "Packet too big: mtu=1450") {
+		t.Errorf("1500-byte IPv6 ping over a 1450 tunnel: want packet too big from fd00:20::1, mtu=1450:\n%s", out)
 	}
 }
 

@@ -404,7 +404,13 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
 		n.addVRF(nw.VRF)
-		s.VRFAddresses = append(s.VRFAddresses, &pb.VrfAddress{Vrf: nw.VRF, Address: nw.Gateway.String()})
+		va := &pb.VrfAddress{Vrf: nw.VRF, Address: nw.Gateway.String()}
+		if nw.DualStack() {
+			// The source of the ICMPv6 errors (packet too big, time
+			// exceeded) the vRouter sends to the network's pods.
+			va.Address6 = nw.Gateway6.String()
+		}
+		s.VRFAddresses = append(s.VRFAddresses, va)
 		if nw.VNI != 0 {
 			s.VNIs = append(s.VNIs, &pb.VniMap{Vni: nw.VNI, Vrf: nw.VRF})
 		}

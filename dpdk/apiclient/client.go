@@ -234,7 +234,7 @@ func (c *Client) dump(ctx context.Context) (*State, bool, error) {
 	gens = append(gens, vrfs.Generation)
 	for _, v := range vrfs.Vrfs {
 		if v.Address != "" {
-			s.VRFAddresses = append(s.VRFAddresses, &pb.VrfAddress{Vrf: v.Vrf, Address: v.Address})
+			s.VRFAddresses = append(s.VRFAddresses, &pb.VrfAddress{Vrf: v.Vrf, Address: v.Address, Address6: v.Address6})
 		}
 	}
 	neigh, err := c.ListNeighbors(ctx, &pb.ListNeighborsRequest{})

@@ -300,8 +300,13 @@ func (sm *simulation) port(i int, path string, act pb.Action, p *pb.Port) {
 		if np.kind == fastpath.PortPod {
 			if a, ok := v.vrfAddr.get(np.vrf); ok {
 				for j, ip := range np.ipv4 {
-					if ip == a {
+					if ip == a.v4 {
 						e.add(fmt.Sprintf("%s.ipv4[%d]", path, j), "%s is the vRouter's address in VRF %d", ip, np.vrf)
+					}
+				}
+				for j, ip := range np.ipv6 {
+					if ip == a.v6 {
+						e.add(fmt.Sprintf("%s.ipv6[%d]", path, j), "%s is the vRouter's IPv6 address in VRF %d", ip, np.vrf)
 					}
 				}
 			}
@@ -575,16 +580,24 @@ func (sm *simulation) vrfAddress(i int, path string, act pb.Action, a *pb.VrfAdd
 	}
 	var e fieldErrs
 	sm.srv.checkVRF(&e, path+".vrf", a.Vrf)
-	var addr netip.Addr
+	var addr vrfAddrs
 	if act != pb.Action_ACTION_DELETE {
 		var err error
-		switch addr, err = netparse.HostIPv4(a.Address); {
+		switch addr.v4, err = netparse.HostIPv4(a.Address); {
 		case a.Address == "":
 			e.add(path+".address", "required: the vRouter's IPv4 address in the VRF (the pods' gateway)")
 		case err != nil:
 			e.add(path+".address", "%v", err)
-		case addr.IsLoopback():
-			e.add(path+".address", "%s is a loopback address: need a unicast host address", addr)
+		case addr.v4.IsLoopback():
+			e.add(path+".address", "%s is a loopback address: need a unicast host address", addr.v4)
+		}
+		if a.Address6 != "" {
+			switch addr.v6, err = netparse.HostIPv6(a.Address6); {
+			case err != nil:
+				e.add(path+".address6", "%v", err)
+			case addr.v6.IsLoopback():
+				e.add(path+".address6", "%s is a loopback address: need a unicast host address", addr.v6)
+			}
 		}
 	}
 	if sm.fail(i, &e, codes.InvalidArgument) || !sm.claim(i, path, fmt.Sprintf("the address of VRF %d", a.Vrf)) {
@@ -611,8 +624,14 @@ func (sm *simulation) vrfAddress(i int, path string, act pb.Action, a *pb.VrfAdd
 	sm.ops.vrfAddr[vrf] = i
 	sm.check(i, func(e *fieldErrs) {
 		sm.v.ports.each(func(name string, p *port) {
-			if p.kind == fastpath.PortPod && p.vrf == vrf && slices.Contains(p.ipv4, addr) {
-				e.add(path+".address", "%s is the address of pod port %q in VRF %d", addr, name, vrf)
+			if p.kind != fastpath.PortPod || p.vrf != vrf {
+				return
+			}
+			if slices.Contains(p.ipv4, addr.v4) {
+				e.add(path+".address", "%s is the address of pod port %q in VRF %d", addr.v4, name, vrf)
+			}
+			if addr.v6.IsValid() && slices.Contains(p.ipv6, addr.v6) {
+				e.add(path+".address6", "%s is the address of pod port %q in VRF %d", addr.v6, name, vrf)
 			}
 		})
 	})

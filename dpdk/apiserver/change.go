@@ -593,10 +593,21 @@ func (c *neighChange) exec(dp Dataplane, live *state) error {
 
 // ---- the vRouter's VRF addresses --------------------------------------------------
 
+// vrfAddrs are the vRouter's addresses in a VRF: v4 always, v6 when the
+// VRF has IPv6 (netip.Addr{} otherwise).
+type vrfAddrs struct{ v4, v6 netip.Addr }
+
+func (a vrfAddrs) String() string {
+	if a.v6.IsValid() {
+		return a.v4.String() + " " + a.v6.String()
+	}
+	return a.v4.String()
+}
+
 type vrfAddrChange struct {
 	idx      int
 	vrf      uint16
-	old, new netip.Addr
+	old, new vrfAddrs
 }
 
 func (c *vrfAddrChange) op() int { return c.idx }
@@ -605,14 +616,14 @@ func (c *vrfAddrChange) inverse() change {
 }
 
 func (c *vrfAddrChange) String() string {
-	if !c.new.IsValid() {
+	if !c.new.v4.IsValid() {
 		return fmt.Sprintf("clear VRF %d address", c.vrf)
 	}
 	return fmt.Sprintf("VRF %d address %s", c.vrf, c.new)
 }
 
 func (c *vrfAddrChange) rank() int {
-	if c.new.IsValid() {
+	if c.new.v4.IsValid() {
 		return rankVRFSet
 	}
 	return rankVRFDel
@@ -621,7 +632,7 @@ func (c *vrfAddrChange) rank() int {
 func (c *vrfAddrChange) ready(*state) bool { return true }
 
 func (c *vrfAddrChange) apply(s *state) {
-	if c.new.IsValid() {
+	if c.new.v4.IsValid() {
 		s.vrfAddr.set(c.vrf, c.new)
 	} else {
 		s.vrfAddr.del(c.vrf)
@@ -629,8 +640,18 @@ func (c *vrfAddrChange) apply(s *state) {
 }
 
 func (c *vrfAddrChange) exec(dp Dataplane, live *state) error {
-	if err := dp.SetVRFAddress(c.vrf, c.new); err != nil {
+	if err := dp.SetVRFAddress(c.vrf, c.new.v4); err != nil {
 		return err
+	}
+	if c.new.v6 != c.old.v6 {
+		if err := dp.SetVRFAddress6(c.vrf, c.new.v6); err != nil {
+			// The IPv4 half is set: put it back so the live state is
+			// the old one whole (the batch's undo starts from it).
+			if undo := dp.SetVRFAddress(c.vrf, c.old.v4); undo != nil {
+				return fmt.Errorf("%w (and restoring the IPv4 address: %v)", err, undo)
+			}
+			return err
+		}
 	}
 	c.apply(live)
 	return nil
@@ -710,7 +731,7 @@ func (sm *simulation) diff() []change {
 	}
 	for vrf, s := range sim.vrfAddr.m {
 		old, _ := base.vrfAddr.get(vrf)
-		var nw netip.Addr
+		var nw vrfAddrs
 		if s.ok {
 			nw = s.v
 		}

@@ -171,7 +171,7 @@ func route(vrf uint32, prefix string, nh uint32) *pb.Route {
 func baseBatch() *apiclient.Batch {
 	return (&apiclient.Batch{}).Create(
 		fabricPort(), podPort(1, 1), podPort(2, 1),
-		&pb.VrfAddress{Vrf: 1, Address: "10.1.0.254"},
+		&pb.VrfAddress{Vrf: 1, Address: "10.1.0.254", Address6: "fd00:1::fe"},
 		&pb.Neighbor{Ip: "192.168.100.254", Mac: "02:fe:00:00:00:01"},
 		ifaceNH(1, "pod1", "02:00:00:00:01:01"), ifaceNH(2, "pod2", "02:00:00:00:01:02"),
 		vxlanNH(3, "192.168.100.2", 100), mplsNH(4, "192.168.100.3", "192.168.100.254", 200),

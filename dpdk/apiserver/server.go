@@ -56,6 +56,7 @@ type Dataplane interface {
 	// UpdateRoutes6 is the same for the VRF's IPv6 FIB.
 	UpdateRoutes6(vrf uint16, rs []fastpath.Route6) error
 	SetVRFAddress(vrf uint16, addr netip.Addr) error
+	SetVRFAddress6(vrf uint16, addr netip.Addr) error
 	SetVNI(vni uint32, vrf uint16) error
 	DelVNI(vni uint32) error
 	SetLabel(label uint32, vrf uint16) error
@@ -463,7 +464,13 @@ func (s *Server) ListVRFs(ctx context.Context, _ *pb.ListVRFsRequest) (*pb.ListV
 	}
 	s.st.vnis.each(func(k uint32, vrf uint16) { e := entry(vrf); e.Vnis = append(e.Vnis, k) })
 	s.st.labels.each(func(k uint32, vrf uint16) { e := entry(vrf); e.Labels = append(e.Labels, k) })
-	s.st.vrfAddr.each(func(vrf uint16, a netip.Addr) { entry(vrf).Address = a.String() })
+	s.st.vrfAddr.each(func(vrf uint16, a vrfAddrs) {
+		e := entry(vrf)
+		e.Address = a.v4.String()
+		if a.v6.IsValid() {
+			e.Address6 = a.v6.String()
+		}
+	})
 	resp := &pb.ListVRFsResponse{Generation: s.gen}
 	for _, e := range byID {
 		slices.Sort(e.Ports)

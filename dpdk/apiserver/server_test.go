@@ -161,6 +161,10 @@ func TestInvalid(t *testing.T) {
 			[]string{"ops[0].neighbor.mac: ff:ff:ff:ff:ff:ff is a multicast address"}},
 		{"VRF address of a pod", b().Replace(&pb.VrfAddress{Vrf: 1, Address: "10.1.0.2"}),
 			[]string{`ops[0].vrf_address.address: 10.1.0.2 is the address of pod port "pod1" in VRF 1`}},
+		{"VRF IPv6 address not IPv6", b().Replace(&pb.VrfAddress{Vrf: 1, Address: "10.1.0.254", Address6: "10.1.0.9"}),
+			[]string{`ops[0].vrf_address.address6: `, "not an IPv6 address"}},
+		{"VRF IPv6 address link-local", b().Replace(&pb.VrfAddress{Vrf: 1, Address: "10.1.0.254", Address6: "fe80::1"}),
+			[]string{`ops[0].vrf_address.address6: `, "cannot be a host's address"}},
 		{"no action", &apiclient.Batch{Ops: []*pb.Op{{Object: &pb.Op_Route{Route: route(1, "10.9.0.0/16", 7)}}}},
 			[]string{"ops[0].action: ACTION_UNSPECIFIED: must be ACTION_CREATE, ACTION_REPLACE or ACTION_DELETE"}},
 		{"no object", &apiclient.Batch{Ops: []*pb.Op{{Action: pb.Action_ACTION_CREATE}}},
@@ -258,7 +262,7 @@ func TestRollback(t *testing.T) {
 	before := dump(t)
 	gen := before.Generation
 	b := (&apiclient.Batch{}).Create(podPort(3, 3), ifaceNH(40, "pod3", "02:00:00:00:03:03")).
-		Replace(route(1, "10.1.0.3/32", 1), ifaceNH(2, "pod2", "02:00:00:00:01:22"), &pb.VrfAddress{Vrf: 1, Address: "10.1.0.253"}).
+		Replace(route(1, "10.1.0.3/32", 1), ifaceNH(2, "pod2", "02:00:00:00:01:22"), &pb.VrfAddress{Vrf: 1, Address: "10.1.0.253", Address6: "fd00:1::fd"}).
 		Delete(route(1, "10.2.0.0/16", 0)).
 		Create(&pb.VniMap{Vni: 300, Vrf: 3}, &pb.VrfAddress{Vrf: 3, Address: "10.3.0.254"})
 	for i := 0; i < testRoutes+4; i++ {
@@ -473,7 +477,7 @@ func TestListsAndCounters(t *testing.T) {
 	if err != nil || len(vrfs.Vrfs) != 1 {
 		t.Fatalf("vrfs: %v %v", vrfs, err)
 	}
-	if v := vrfs.Vrfs[0]; v.Vrf != 1 || v.Address != "10.1.0.254" || v.Routes != 5 ||
+	if v := vrfs.Vrfs[0]; v.Vrf != 1 || v.Address != "10.1.0.254" || v.Address6 != "fd00:1::fe" || v.Routes != 5 ||
 		strings.Join(v.Ports, ",") != "pod1,pod2" || fmt.Sprint(v.Vnis, v.Labels) != "[100] [200]" {
 		t.Errorf("vrf 1: %v", v)
 	}

@@ -336,7 +336,7 @@ type state struct {
 	vnis    *table[uint32, uint16]
 	labels  *table[uint32, uint16]
 	neigh   *table[netip.Addr, net.HardwareAddr] // static neighbours
-	vrfAddr *table[uint16, netip.Addr]
+	vrfAddr *table[uint16, vrfAddrs]
 
 	portRefs  *counter[string]     // next-hops out of the port
 	nhRoutes  *counter[uint32]     // routes to the next-hop
@@ -354,7 +354,7 @@ func (s *state) child() *state {
 			ports: newTable[string, *port](nil), nhs: newTable[uint32, *nextHop](nil),
 			routes: newRouteTable(nil), vnis: newTable[uint32, uint16](nil),
 			labels: newTable[uint32, uint16](nil), neigh: newTable[netip.Addr, net.HardwareAddr](nil),
-			vrfAddr:  newTable[uint16, netip.Addr](nil),
+			vrfAddr:  newTable[uint16, vrfAddrs](nil),
 			portRefs: newCounter[string](nil), nhRoutes: newCounter[uint32](nil),
 			nhGroups: newCounter[uint32](nil), tunNeigh: newCounter[netip.Addr](nil),
 			vrfRoutes: newCounter[uint16](nil),

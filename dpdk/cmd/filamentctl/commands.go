@@ -249,12 +249,13 @@ func cmdPorts(ctx context.Context, c *apiclient.Client, o *output) error {
 // ---- VRFs ------------------------------------------------------------------------------
 
 type vrfJSON struct {
-	VRF     uint32   `json:"vrf"`
-	Address string   `json:"address"`
-	Routes  uint32   `json:"routes"`
-	Ports   []string `json:"ports"`
-	VNIs    []uint32 `json:"vnis"`
-	Labels  []uint32 `json:"labels"`
+	VRF      uint32   `json:"vrf"`
+	Address  string   `json:"address"`
+	Address6 string   `json:"address6,omitempty"`
+	Routes   uint32   `json:"routes"`
+	Ports    []string `json:"ports"`
+	VNIs     []uint32 `json:"vnis"`
+	Labels   []uint32 `json:"labels"`
 }
 
 func cmdVRFs(ctx context.Context, c *apiclient.Client, o *output) error {
@@ -264,7 +265,7 @@ func cmdVRFs(ctx context.Context, c *apiclient.Client, o *output) error {
 	}
 	vrfs := []vrfJSON{}
 	for _, v := range resp.Vrfs {
-		vrfs = append(vrfs, vrfJSON{VRF: v.Vrf, Address: v.Address, Routes: v.Routes, Ports: nonNil(v.Ports),
+		vrfs = append(vrfs, vrfJSON{VRF: v.Vrf, Address: v.Address, Address6: v.Address6, Routes: v.Routes, Ports: nonNil(v.Ports),
 			VNIs: nonNil(v.Vnis), Labels: nonNil(v.Labels)})
 	}
 	if o.json {
@@ -272,10 +273,10 @@ func cmdVRFs(ctx context.Context, c *apiclient.Client, o *output) error {
 	}
 	var rows [][]string
 	for _, v := range vrfs {
-		rows = append(rows, []string{u32(v.VRF), orDash(v.Address), u32(v.Routes), orDash(strings.Join(v.Ports, ",")),
-			join32(v.VNIs), join32(v.Labels)})
+		rows = append(rows, []string{u32(v.VRF), orDash(v.Address), orDash(v.Address6), u32(v.Routes),
+			orDash(strings.Join(v.Ports, ",")), join32(v.VNIs), join32(v.Labels)})
 	}
-	return o.table([]string{"VRF", "ADDRESS", "ROUTES", "PORTS", "VNIS", "LABELS"}, rows)
+	return o.table([]string{"VRF", "ADDRESS", "ADDRESS6", "ROUTES", "PORTS", "VNIS", "LABELS"}, rows)
 }
 
 // ---- routes and next-hops -----------------------------------------------------------------

@@ -316,7 +316,7 @@ func TestCLI(t *testing.T) {
 		for cmd, want := range map[string]string{
 			"version":   "API version               1.0 (filamentctl: 1.0)",
 			"ports":     "NAME    ID  KIND    VRF  MAC                IPV4           IPV6  MTU   RXQ  LINK  DEVARGS",
-			"vrfs":      "1    10.10.1.1  3       pod1   100   200",
+			"vrfs":      "1    10.10.1.1  -         3       pod1   100   200",
 			"routes":    "1    10.10.2.0/24  4   ecmp       members 2,3",
 			"nexthops":  "3   tunnel     fabric  mplsoudp to 192.168.100.3 label 200 via 192.168.100.254",
 			"vnis":      "100  1",

@@ -1071,12 +1071,13 @@ func (x *Neighbor) GetMac() string {
 	return ""
 }
 
-// VrfAddress is the vRouter's own address in a VRF (the key): the pods'
-// gateway and the source of the ICMP errors it sends there.
+// VrfAddress is the vRouter's own addresses in a VRF (the key): the pods'
+// gateways and the sources of the ICMP and ICMPv6 errors it sends there.
 type VrfAddress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vrf           uint32                 `protobuf:"varint,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`   // IPv4 (required)
+	Address6      string                 `protobuf:"bytes,3,opt,name=address6,proto3" json:"address6,omitempty"` // IPv6, "" if the VRF has no IPv6: then no ICMPv6 errors are sent there
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1122,13 @@ func (x *VrfAddress) GetVrf() uint32 {
 func (x *VrfAddress) GetAddress() string {
 	if x != nil {
 		return x.Address
+	}
+	return ""
+}
+
+func (x *VrfAddress) GetAddress6() string {
+	if x != nil {
+		return x.Address6
 	}
 	return ""
 }
@@ -2195,7 +2203,8 @@ func (*ListVRFsRequest) Descriptor() ([]byte, []int) {
 type VrfEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vrf           uint32                 `protobuf:"varint,1,opt,name=vrf,proto3" json:"vrf,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"` // the vRouter's address, "" if none
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`   // the vRouter's address, "" if none
+	Address6      string                 `protobuf:"bytes,7,opt,name=address6,proto3" json:"address6,omitempty"` // the vRouter's IPv6 address, "" if none
 	Routes        uint32                 `protobuf:"varint,3,opt,name=routes,proto3" json:"routes,omitempty"`
 	Ports         []string               `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"` // pod and host ports in it
 	Vnis          []uint32               `protobuf:"varint,5,rep,packed,name=vnis,proto3" json:"vnis,omitempty"`
@@ -2244,6 +2253,13 @@ func (x *VrfEntry) GetVrf() uint32 {
 func (x *VrfEntry) GetAddress() string {
 	if x != nil {
 		return x.Address
+	}
+	return ""
+}
+
+func (x *VrfEntry) GetAddress6() string {
+	if x != nil {
+		return x.Address6
 	}
 	return ""
 }
@@ -3248,11 +3264,12 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\x03vrf\x18\x02 \x01(\rR\x03vrf\",\n" +
 	"\bNeighbor\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x10\n" +
-	"\x03mac\x18\x02 \x01(\tR\x03mac\"8\n" +
+	"\x03mac\x18\x02 \x01(\tR\x03mac\"T\n" +
 	"\n" +
 	"VrfAddress\x12\x10\n" +
 	"\x03vrf\x18\x01 \x01(\rR\x03vrf\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xdc\x03\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
+	"\baddress6\x18\x03 \x01(\tR\baddress6\"\xdc\x03\n" +
 	"\x02Op\x125\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x1d.filament.dataplane.v1.ActionR\x06action\x121\n" +
 	"\x04port\x18\x02 \x01(\v2\x1b.filament.dataplane.v1.PortH\x00R\x04port\x12;\n" +
@@ -3329,10 +3346,11 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\"\x11\n" +
-	"\x0fListVRFsRequest\"\x90\x01\n" +
+	"\x0fListVRFsRequest\"\xac\x01\n" +
 	"\bVrfEntry\x12\x10\n" +
 	"\x03vrf\x18\x01 \x01(\rR\x03vrf\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
+	"\baddress6\x18\a \x01(\tR\baddress6\x12\x16\n" +
 	"\x06routes\x18\x03 \x01(\rR\x06routes\x12\x14\n" +
 	"\x05ports\x18\x04 \x03(\tR\x05ports\x12\x12\n" +
 	"\x04vnis\x18\x05 \x03(\rR\x04vnis\x12\x16\n" +
