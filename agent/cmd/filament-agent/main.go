@@ -40,7 +40,7 @@ func main() {
 }
 
 func run() int {
-	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "standalone configuration `file`")
+	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "the node's configuration `file` (docs/agent.md)")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	check := flag.Bool("check", false, "validate the configuration and exit")
 	watch := flag.Duration("watch", time.Second, "how often to check the dataplane while it answers (resync after it restarts); while it does not, every 50ms to 500ms")
