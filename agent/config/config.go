@@ -63,7 +63,11 @@ func IsMPLS(encap string) bool { return encap == EncapMPLSoUDP || encap == Encap
 
 // Config is the whole file.
 type Config struct {
-	Node     string    `yaml:"node"`
+	Node string `yaml:"node"`
+	// Mode is ModeStandalone (networks and peers from this file, the
+	// agent's own IPAM) or ModeKubernetes (networks, peers and pod
+	// addresses from the API server: networks and peers must be empty).
+	Mode     string    `yaml:"mode"`
 	Sockets  Sockets   `yaml:"sockets"`
 	StateDir string    `yaml:"state_dir"`
 	Fabric   Fabric    `yaml:"fabric"`
@@ -122,7 +126,16 @@ type Peer struct {
 	UnderlayIPv6 netip.Addr              `yaml:"underlay_ipv6"` // optional: see TunnelDst
 	PodBlocks    map[string]netip.Prefix `yaml:"pod_blocks"`    // network name -> block
 	PodBlocks6   map[string]netip.Prefix `yaml:"pod_blocks6"`   // network name -> IPv6 block
+	// Hosts (Kubernetes mode, never from the file) are the peer's pods'
+	// addresses as /32 and /128 host routes, per network name.
+	Hosts map[string][]netip.Prefix `yaml:"-"`
 }
+
+// Modes: where the networks, peers and pod addresses come from.
+const (
+	ModeStandalone = "standalone"
+	ModeKubernetes = "kubernetes"
+)
 
 // TunnelDst is the underlay address tunnels to p go to: its IPv6 one when
 // both this node and p have one (one tunnel per peer and network carries
@@ -157,12 +170,13 @@ const (
 )
 
 // Load reads, decodes strictly, defaults and validates a file.
-func Load(path string) (*Config, error) {
+// Overrides (command-line flags) apply before the defaults.
+func Load(path string, overrides ...func(*Config)) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	c, err := Parse(b)
+	c, err := Parse(b, overrides...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -170,7 +184,7 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes strictly, defaults and validates.
-func Parse(b []byte) (*Config, error) {
+func Parse(b []byte, overrides ...func(*Config)) (*Config, error) {
 	var r rawConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -181,6 +195,9 @@ func Parse(b []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, o := range overrides {
+		o(c)
+	}
 	c.Default()
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -190,6 +207,9 @@ func Parse(b []byte) (*Config, error) {
 
 // Default fills the defaults in.
 func (c *Config) Default() {
+	if c.Mode == "" {
+		c.Mode = ModeStandalone
+	}
 	if c.Sockets.Dataplane == "" {
 		c.Sockets.Dataplane = apiclient.DefaultSocket
 	}
@@ -277,8 +297,21 @@ func (c *Config) Validate() error {
 		bad("attach.socket_dir", "%q is %d bytes: at most %d (the sockets under it are unix socket paths, at most 107 bytes)",
 			c.Attach.SocketDir, len(c.Attach.SocketDir), attach.MaxSocketBase)
 	}
-	if len(c.Networks) == 0 {
-		bad("networks", "at least one network is required")
+	switch c.Mode {
+	case ModeStandalone:
+		if len(c.Networks) == 0 {
+			bad("networks", "at least one network is required")
+		}
+	case ModeKubernetes:
+		// The API server's VirtualNetworks and FilamentNodes are the truth.
+		if len(c.Networks) > 0 {
+			bad("networks", "must be empty in kubernetes mode (VirtualNetworks)")
+		}
+		if len(c.Peers) > 0 {
+			bad("peers", "must be empty in kubernetes mode (FilamentNodes)")
+		}
+	default:
+		bad("mode", "%q: want standalone or kubernetes", c.Mode)
 	}
 	names := map[string]int{}
 	vrfs, vnis, labels := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
@@ -528,6 +561,7 @@ func (c *Config) outerIPv6() bool {
 // the field (yaml's own would not).
 type rawConfig struct {
 	Node     string       `yaml:"node"`
+	Mode     string       `yaml:"mode"`
 	Sockets  Sockets      `yaml:"sockets"`
 	StateDir string       `yaml:"state_dir"`
 	Fabric   rawFabric    `yaml:"fabric"`
@@ -611,7 +645,7 @@ func (r *rawConfig) convert() (*Config, error) {
 		}
 		return p
 	}
-	c := &Config{Node: r.Node, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
+	c := &Config{Node: r.Node, Mode: r.Mode, Sockets: r.Sockets, StateDir: r.StateDir, Attach: r.Attach, Metrics: r.Metrics,
 		Fabric: Fabric{UnderlayIP: addr("fabric.underlay_ip", r.Fabric.UnderlayIP),
 			UnderlayIPv6: addr6("fabric.underlay_ipv6", r.Fabric.UnderlayIPv6), MTU: r.Fabric.MTU},
 		Host: Host{Interface: r.Host.Interface, PrefixLen: r.Host.PrefixLen, Gateway: addr("host.gateway", r.Host.Gateway),

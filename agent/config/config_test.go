@@ -229,3 +229,28 @@ func TestBadIPv6(t *testing.T) {
 		t.Errorf("host port and an underlay address in subnet6: %v, want %q", err, want)
 	}
 }
+
+func TestKubernetesMode(t *testing.T) {
+	local := `node: node1
+mode: kubernetes
+sockets: {dataplane: /run/f/dp.sock, cni: /run/f/cni.sock}
+fabric: {underlay_ip: 192.168.100.1}
+`
+	c, err := Parse([]byte(local))
+	if err != nil || c.Mode != ModeKubernetes || len(c.Networks) != 0 {
+		t.Fatalf("kubernetes mode without networks: %+v, %v", c, err)
+	}
+	// The file's networks and peers are the API server's in this mode.
+	_, err = Parse([]byte(good), func(c *Config) { c.Mode = ModeKubernetes })
+	if err == nil || !strings.Contains(err.Error(), "networks: must be empty in kubernetes mode") ||
+		!strings.Contains(err.Error(), "peers: must be empty in kubernetes mode") {
+		t.Errorf("kubernetes mode with networks and peers: %v", err)
+	}
+	if _, err := Parse([]byte(local), func(c *Config) { c.Mode = "cluster" }); err == nil || !strings.Contains(err.Error(), `mode: "cluster"`) {
+		t.Errorf("unknown mode: %v", err)
+	}
+	if _, err := Parse([]byte(strings.Replace(local, "mode: kubernetes\n", "", 1))); err == nil ||
+		!strings.Contains(err.Error(), "networks: at least one network is required") {
+		t.Errorf("standalone (the default) without networks: %v", err)
+	}
+}

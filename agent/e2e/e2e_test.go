@@ -66,6 +66,7 @@ type node struct {
 	agentCfg        string
 	underlay        string
 	dual            bool // network red is dual stack: pods have ip6 too
+	agentFlags      []string
 }
 
 func hugepagesFree() bool {
@@ -168,6 +169,9 @@ type nodeOpts struct {
 	ns, fabricIf, encap string
 	peers               []peer
 	dual, underlay6     bool
+	// kubeconfig: the agent runs in Kubernetes mode with it (no networks
+	// or peers in its file: the API server's).
+	kubeconfig string
 }
 
 func startNodeWith(t *testing.T, tn *testnet.Net, o nodeOpts, agentExtra ...string) *node {
@@ -249,6 +253,10 @@ networks:
 	if len(peers) == 0 {
 		agentCfg = strings.Replace(agentCfg, "peers:\n", "", 1)
 	}
+	if o.kubeconfig != "" {
+		agentCfg = agentCfg[:strings.Index(agentCfg, "networks:\n")] + "mode: kubernetes\n"
+		n.agentFlags = []string{"--kubeconfig", o.kubeconfig, "--node-name", n.name}
+	}
 	agentCfg += strings.Join(agentExtra, "")
 	n.agentCfg = filepath.Join(n.dir, "agent.yaml")
 	if err := os.WriteFile(n.agentCfg, []byte(agentCfg), 0o600); err != nil {
@@ -260,8 +268,9 @@ networks:
 
 func (n *node) startAgent(t *testing.T) {
 	t.Helper()
-	n.agent = start(t, filepath.Join(n.dir, fmt.Sprintf("agent-%d.log", time.Now().UnixNano())), "ip", "netns", "exec", n.ns,
-		filepath.Join(binDir, "filament-agent"), "--config", n.agentCfg, "--log-level", "debug")
+	args := append([]string{"ip", "netns", "exec", n.ns, filepath.Join(binDir, "filament-agent"), "--config", n.agentCfg,
+		"--log-level", "debug"}, n.agentFlags...)
+	n.agent = start(t, filepath.Join(n.dir, fmt.Sprintf("agent-%d.log", time.Now().UnixNano())), args...)
 	// ready: STATUS answers success
 	waitFor(t, n.name+"'s agent ready", 60*time.Second, func() bool {
 		_, err := n.cni(t, "STATUS", "", "", "")

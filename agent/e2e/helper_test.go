@@ -39,6 +39,8 @@ func helperMain() int {
 		err = udpRecv(a[1])
 	case len(a) == 3 && a[0] == "udp-send":
 		err = udpSend(a[1], a[2])
+	case len(a) == 3 && a[0] == "tcp-to-unix":
+		err = tcpToUnix(a[1], a[2])
 	default:
 		err = fmt.Errorf("usage: tcp-recv ADDR | tcp-send ADDR BYTES SEED | udp-recv ADDR | udp-send ADDR INTERVAL (got %q)", a)
 	}
@@ -47,6 +49,41 @@ func helperMain() int {
 		return 1
 	}
 	return 0
+}
+
+// tcpToUnix forwards each connection to addr to the unix socket path:
+// the API server on the host's loopback, reached from a node's netns
+// (kube_test.go). It runs until killed; killing it cuts every connection.
+func tcpToUnix(addr, path string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			u, err := net.Dial("unix", path)
+			if err != nil {
+				c.Close()
+				return
+			}
+			splice(c, u)
+		}()
+	}
+}
+
+// splice copies both ways until either side ends, then closes both.
+func splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(a, b); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(b, a); done <- struct{}{} }()
+	<-done
+	a.Close()
+	b.Close()
 }
 
 // tcpRecv accepts one connection, reads it to the end and prints

@@ -63,6 +63,8 @@ func (n *Node) Collect(ch chan<- prometheus.Metric) {
 		att[k] = v
 	}
 	n.countMu.Unlock()
+	n.netMu.RLock()
+	defer n.netMu.RUnlock()
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
 		ch <- prometheus.MustNewConstMetric(descAttachments, prometheus.GaugeValue, float64(att[nw.Name]), nw.Name)

@@ -75,6 +75,84 @@ type Node struct {
 
 	readyMu sync.RWMutex
 	ready   bool
+
+	// Kubernetes mode: ports gives pods their Ports; netMu guards
+	// cfg.Networks and cfg.Peers, which SetDesired replaces (with the
+	// state lock held too, so code under the state lock reads them freely).
+	ports PortSource
+	netMu sync.RWMutex
+}
+
+// Assigned is a pod interface's Port in Kubernetes mode: its network and
+// the addresses and MAC kube-manager gave it, used instead of the agent's
+// own IPAM.
+type Assigned struct {
+	Network    string
+	IPv4, IPv6 netip.Addr
+	MAC        string
+}
+
+// PortSource finds pods' Ports (Kubernetes mode).
+type PortSource interface {
+	// Port is the request's pod's Port; false while there is none (yet).
+	Port(req *cniapi.Request) (Assigned, bool)
+	// Programmed: ADD attached the request's pod with its Port.
+	Programmed(req *cniapi.Request)
+}
+
+// SetPortSource switches ADD to Kubernetes mode: addresses come from
+// the pods' Ports. Call before Start.
+func (n *Node) SetPortSource(s PortSource) { n.ports = s }
+
+// SetDesired replaces the networks and peers (Kubernetes mode: from the
+// API server) and, once the dataplane is programmed, resyncs it (mark and
+// sweep, as at start). Networks without a VRF get one, kept in the state.
+func (n *Node) SetDesired(ctx context.Context, networks []config.Network, peers []config.Peer) error {
+	n.lock()
+	defer n.unlock()
+	if n.st.NetVRFs == nil {
+		n.st.NetVRFs = map[string]uint32{}
+	}
+	used := map[uint32]bool{}
+	for _, v := range n.st.NetVRFs {
+		used[v] = true
+	}
+	for i := range networks {
+		nw := &networks[i]
+		if nw.VRF != 0 {
+			continue
+		}
+		v, ok := n.st.NetVRFs[nw.Name]
+		if !ok {
+			for v = 1; used[v]; v++ {
+			}
+		}
+		n.st.NetVRFs[nw.Name], used[v] = v, true
+		nw.VRF = v
+	}
+	n.netMu.Lock()
+	n.cfg.Networks, n.cfg.Peers = networks, peers
+	n.netMu.Unlock()
+	if n.dp == nil || !n.Ready() {
+		return n.saveState() // Start or the next probe programs it
+	}
+	if err := n.resync(ctx); err != nil {
+		n.setReady(false) // the next probe reconnects and resyncs
+		return fmt.Errorf("resync with the new networks and peers: %w", err)
+	}
+	return nil
+}
+
+// network is a configured network (safe without the state lock).
+func (n *Node) network(name string) (*config.Network, bool) {
+	n.netMu.RLock()
+	defer n.netMu.RUnlock()
+	nw, ok := n.cfg.Network(name)
+	if !ok {
+		return nil, false
+	}
+	c := *nw
+	return &c, true
 }
 
 func (n *Node) setReady(r bool) {
@@ -433,7 +511,8 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 			blk, ok := p.PodBlocks[nw.Name]
 			blk6, ok6 := p.PodBlocks6[nw.Name]
 			ok6 = ok6 && nw.DualStack()
-			if !ok && !ok6 {
+			hosts := p.Hosts[nw.Name]
+			if !ok && !ok6 && len(hosts) == 0 {
 				continue
 			}
 			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
@@ -457,6 +536,12 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 			}
 			if ok6 {
 				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: blk6.String(), NextHop: id})
+			}
+			for _, h := range hosts {
+				if h.Addr().Is6() && !nw.DualStack() {
+					continue
+				}
+				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: h.String(), NextHop: id})
 			}
 		}
 	}
@@ -728,7 +813,18 @@ func validIfName(s string) error {
 // attachment out); the dataplane batch under it again. A failed first ADD
 // undoes itself: no record, address or host end is left behind.
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	nw, ok := n.cfg.Network(req.Network)
+	var given *Assigned
+	if n.ports != nil {
+		as, ok := n.waitPort(ctx, req)
+		if !ok {
+			// filament-cni asks again within poll-timeout x poll-retries.
+			return cniErr(cniapi.CodeTryAgainLater, "no Port for the pod yet",
+				fmt.Errorf("pod %s/%s (uid %q) has no Port on node %s", req.PodNamespace, req.PodName, req.PodUID, n.cfg.Node))
+		}
+		r := *req
+		r.Network, req, given = as.Network, &r, &as
+	}
+	nw, ok := n.network(req.Network)
 	if !ok {
 		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
 	}
@@ -756,7 +852,7 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		return busy()
 	}
 	defer unlockKey()
-	a, made, resp := n.record(req, nw, mtu)
+	a, made, resp := n.record(req, nw, mtu, given)
 	n.unlock()
 	if resp != nil {
 		return resp
@@ -812,13 +908,43 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
 		zap.Duration("interface", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
+	if n.ports != nil {
+		n.ports.Programmed(req)
+	}
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
+}
+
+// portPoll is how often ADD looks for a pod's Port in the watch's cache
+// (memory only) while the Port is not there yet.
+const portPoll = 20 * time.Millisecond
+
+// waitPort waits for the request's pod's Port for most of the request's
+// time slot (as the state lock is waited for), so that a Port arriving
+// within it is used at once rather than at filament-cni's next attempt.
+func (n *Node) waitPort(ctx context.Context, req *cniapi.Request) (Assigned, bool) {
+	expire, stop := startTimer(req.TimeoutMillis / 2) // the rest: the attachment itself
+	defer stop()
+	t := time.NewTicker(portPoll)
+	defer t.Stop()
+	for {
+		if as, ok := n.ports.Port(req); ok || expire == nil {
+			return as, ok
+		}
+		select {
+		case <-ctx.Done():
+			return Assigned{}, false
+		case <-expire:
+			return Assigned{}, false
+		case <-t.C:
+		}
+	}
 }
 
 // record finds or makes the attachment's record (address, next-hop id),
 // saved before any interface exists so that a crash leaves nothing
 // unaccounted for. Called with the state lock; made says it is new.
-func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Attachment, made bool, resp *cniapi.Response) {
+// given (Kubernetes mode) replaces the agent's IPAM.
+func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *Assigned) (a *Attachment, made bool, resp *cniapi.Response) {
 	if n.dp == nil {
 		return nil, false, notReady()
 	}
@@ -833,7 +959,7 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 	}
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
-		addrs, resp := n.allocate(nw, key)
+		addrs, resp := n.allocate(nw, key, given)
 		if resp != nil {
 			return nil, false, resp
 		}
@@ -849,6 +975,9 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 			Address6: prefix6(addrs.IPv6, nw), NextHop: id, MTU: mtu,
 			VRF:     nw.VRF,
 			PodName: req.PodName, PodNS: req.PodNamespace}
+		if given != nil && given.MAC != "" {
+			a.MAC = given.MAC
+		}
 		n.newAttachmentMode(a, req.Mode)
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
@@ -861,7 +990,7 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 	if nw.DualStack() && !a.Address6.IsValid() {
 		// Attached while its network was IPv4-only: it gets its IPv6
 		// address now (ipam keeps its IPv4 one).
-		addrs, resp := n.allocate(nw, ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName})
+		addrs, resp := n.allocate(nw, ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName}, given)
 		if resp != nil {
 			return nil, false, resp
 		}
@@ -877,8 +1006,19 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int) (a *Atta
 }
 
 // allocate gives (or finds) the attachment's addresses, one per family of
-// the network.
-func (n *Node) allocate(nw *config.Network, key ipam.Key) (ipam.Addresses, *cniapi.Response) {
+// the network; the Port's in Kubernetes mode.
+func (n *Node) allocate(nw *config.Network, key ipam.Key, given *Assigned) (ipam.Addresses, *cniapi.Response) {
+	if given != nil {
+		if !given.IPv4.Is4() || !nw.Subnet.Contains(given.IPv4) {
+			return ipam.Addresses{}, cniErr(cniapi.CodeNoAddress, "the Port has no address of its network",
+				fmt.Errorf("Port IPv4 %v not in %s's subnet %s", given.IPv4, nw.Name, nw.Subnet))
+		}
+		a := ipam.Addresses{IPv4: given.IPv4}
+		if nw.DualStack() && nw.Subnet6.Contains(given.IPv6) {
+			a.IPv6 = given.IPv6
+		}
+		return a, nil
+	}
 	addrs, err := n.ipam.Allocate(nw.Name, key)
 	if errors.Is(err, ipam.ErrExhausted) {
 		return addrs, cniErr(cniapi.CodeNoAddress, "no address", err)

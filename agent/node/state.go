@@ -51,8 +51,11 @@ type state struct {
 	NextHops map[string]uint32 `json:"nextHops"`
 	// VRFs the agent ever programmed: their VNI/label maps and VRF
 	// address are the agent's to sweep after a network leaves the config.
-	VRFs        []uint32      `json:"vrfs"`
-	Attachments []*Attachment `json:"attachments"`
+	VRFs []uint32 `json:"vrfs"`
+	// NetVRFs (Kubernetes mode) are the VRF ids the agent gave the
+	// VirtualNetworks, kept so that a restart programs the same ones.
+	NetVRFs     map[string]uint32 `json:"netVRFs,omitempty"`
+	Attachments []*Attachment     `json:"attachments"`
 
 	// HostPort is the host port the agent made (config.Host): the agent's
 	// to delete once the host section is gone.

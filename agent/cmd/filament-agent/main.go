@@ -1,7 +1,10 @@
-// filament-agent is Filament's per-node daemon. In standalone mode (the
-// only mode so far) it reads one YAML file (agent/config, docs/agent.md),
-// programs the node's networks and peers into filament-dataplane, and
-// serves the CNI API that filament-cni calls to attach pods.
+// filament-agent is Filament's per-node daemon. It reads one YAML file
+// (agent/config, docs/agent.md), programs the node's networks and peers
+// into filament-dataplane, and serves the CNI API that filament-cni calls
+// to attach pods. In standalone mode the networks, peers and pod addresses
+// are the file's; in Kubernetes mode (--mode kubernetes) they come from
+// the API server's VirtualNetworks, FilamentNodes and Ports
+// (agent/kubesource).
 //
 // SIGTERM or SIGINT: stop serving and exit 0, deleting nothing from the
 // dataplane (pods keep forwarding; the next agent resyncs).
@@ -23,10 +26,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/filament-net/filament/agent/cniserver"
 	"github.com/filament-net/filament/agent/config"
 	"github.com/filament-net/filament/agent/dpmetrics"
+	"github.com/filament-net/filament/agent/kubesource"
 	"github.com/filament-net/filament/agent/node"
 )
 
@@ -35,13 +40,23 @@ func main() {
 }
 
 func run() int {
-	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "standalone configuration `file`")
+	cfgPath := flag.String("config", "/etc/filament/agent.yaml", "the node's configuration `file` (docs/agent.md)")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	check := flag.Bool("check", false, "validate the configuration and exit")
 	watch := flag.Duration("watch", time.Second, "how often to check the dataplane while it answers (resync after it restarts); while it does not, every 50ms to 500ms")
+	mode := flag.String("mode", "", "standalone or kubernetes; default: the file's mode key (standalone). Kubernetes: networks, peers and pod addresses from the API server")
+	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubernetes mode: kubeconfig `file` (default $KUBECONFIG; empty: in-cluster)")
+	nodeName := flag.String("node-name", os.Getenv("NODE_NAME"), "kubernetes mode: this node's name (default $NODE_NAME, then the file's node key)")
 	flag.Parse()
 
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(*cfgPath, func(c *config.Config) {
+		if *mode != "" {
+			c.Mode = *mode
+		}
+		if *nodeName != "" && (c.Mode == config.ModeKubernetes) {
+			c.Node = *nodeName
+		}
+	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "filament-agent: %v\n", err)
 		return 2
@@ -73,6 +88,19 @@ func run() int {
 	if err != nil {
 		log.Error("cannot load the state", zap.String("state_dir", cfg.StateDir), zap.Error(err))
 		return 1
+	}
+	var src *kubesource.Source
+	if cfg.Mode == config.ModeKubernetes {
+		kc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+		if err != nil {
+			log.Error("cannot configure the API server client", zap.String("kubeconfig", *kubeconfig), zap.Error(err))
+			return 1
+		}
+		if src, err = kubesource.New(kc, cfg.Node, log); err != nil {
+			log.Error("cannot watch the API server", zap.Error(err))
+			return 1
+		}
+		n.SetPortSource(src)
 	}
 	// The CNI socket is up first: until the dataplane is programmed it
 	// answers "try again later" (STATUS: not ready).
@@ -107,7 +135,18 @@ func run() int {
 	}
 
 	started := make(chan error, 1)
-	go func() { started <- n.Start(ctx) }()
+	go func() {
+		if src != nil {
+			// The first programming has the API server's networks.
+			log.Info("waiting for the API server's networks, nodes and ports")
+			if err := src.Sync(ctx, n); err != nil {
+				started <- err
+				return
+			}
+			go src.Run(ctx, n)
+		}
+		started <- n.Start(ctx)
+	}()
 
 	rc := 0
 	select {
