@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -25,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/filament-net/filament/agent/cniserver"
@@ -33,6 +33,7 @@ import (
 	"github.com/filament-net/filament/agent/dpmetrics"
 	"github.com/filament-net/filament/agent/kubesource"
 	"github.com/filament-net/filament/agent/node"
+	"github.com/filament-net/filament/internal/logging"
 )
 
 func main() {
@@ -65,17 +66,13 @@ func run() int {
 		fmt.Printf("%s: ok\n", *cfgPath)
 		return 0
 	}
-	lvl, err := zapcore.ParseLevel(*level)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "filament-agent: --log-level: %v\n", err)
-		return 2
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	log, err := zc.Build()
+	log, err := logging.New(*level)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "filament-agent: %v\n", err)
+		var lerr *logging.ErrLevel
+		if errors.As(err, &lerr) {
+			return 2
+		}
 		return 1
 	}
 	defer func() { _ = log.Sync() }()

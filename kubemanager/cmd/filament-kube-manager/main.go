@@ -26,11 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/filament-net/filament/internal/logging"
 	"github.com/filament-net/filament/kubemanager/crdclient"
 	"github.com/filament-net/filament/kubemanager/leader"
 	"github.com/filament-net/filament/kubemanager/manager"
@@ -71,17 +71,13 @@ func run() int {
 		mc.IPAMNamespace = lc.Namespace
 	}
 
-	lvl, err := zapcore.ParseLevel(*level)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "filament-kube-manager: --log-level: %v\n", err)
-		return 2
-	}
-	zc := zap.NewProductionConfig()
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	log, err := zc.Build()
+	log, err := logging.New(*level)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "filament-kube-manager: %v\n", err)
+		var lerr *logging.ErrLevel
+		if errors.As(err, &lerr) {
+			return 2
+		}
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
