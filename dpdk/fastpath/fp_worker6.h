@@ -293,13 +293,16 @@ fp_na_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m, struct rte_i
 	uint8_t *nd = (uint8_t *)(ip6 + 1), target[16];
 	uint16_t len = ETH_LEN + IP6_LEN + FP_ND_NA_LEN, sum;
 
-	if (unlikely(m->buf_len - m->data_off < len)) {
+	/* The NA (32 bytes of ICMPv6) may be longer than the NS: grow the
+	 * frame with rte_pktmbuf_append, as every stage does (the fuzzer's
+	 * poisoned tailroom checks it), or trim what the NS carried more. */
+	if (m->data_len > len)
+		rte_pktmbuf_trim(m, m->data_len - len);
+	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
 		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
 		return;
 	}
 	memcpy(target, nd + 8, 16);
-	m->data_len = len;
-	m->pkt_len = len;
 	eth->dst_addr = *dmac;
 	eth->src_addr = *mac;
 	memcpy(ip6->dst_addr, ip6->src_addr, 16);
