@@ -68,6 +68,11 @@ func (n *Node) Collect(ch chan<- prometheus.Metric) {
 	for i := range n.cfg.Networks {
 		nw := &n.cfg.Networks[i]
 		ch <- prometheus.MustNewConstMetric(descAttachments, prometheus.GaugeValue, float64(att[nw.Name]), nw.Name)
+		if !nw.PodBlock.IsValid() {
+			// Kubernetes mode: the addresses are kube-manager's, and a
+			// pool without a block has no capacity (Capacity panics).
+			continue
+		}
 		v4, v6 := poolOf(nw).Capacity()
 		ch <- prometheus.MustNewConstMetric(descAllocated, prometheus.GaugeValue, float64(alloc[fam{nw.Name, "ipv4"}]), nw.Name, "ipv4")
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, v4, nw.Name, "ipv4")
