@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,6 +48,7 @@ type Source struct {
 	node   string
 	log    *zap.Logger
 	client *crdclient.Client
+	reach  *reachability
 
 	networks, nodes cache.SharedIndexInformer
 	// local: this node's Ports (field selector spec.node); all: every
@@ -61,11 +63,14 @@ type Source struct {
 
 // New makes a Source for the node; Run starts it.
 func New(cfg *rest.Config, nodeName string, log *zap.Logger) (*Source, error) {
+	reach := newReachability(log, time.Second)
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(reach.wrap)
 	c, err := crdclient.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubesource: %w", err)
 	}
-	s := &Source{node: nodeName, log: log, client: c, kick: make(chan struct{}, 1),
+	s := &Source{node: nodeName, log: log, client: c, reach: reach, kick: make(chan struct{}, 1),
 		pending: map[string]bool{}, statusCh: make(chan struct{}, 1)}
 	const resync = 10 * time.Minute
 	s.networks = crdinformer.VirtualNetworks(c, resync)
@@ -92,6 +97,9 @@ func New(cfg *rest.Config, nodeName string, log *zap.Logger) (*Source, error) {
 	}
 	return s, nil
 }
+
+// Collectors are the source's metrics: the API server's reachability.
+func (s *Source) Collectors() []prometheus.Collector { return s.reach.collectors() }
 
 // localPorts is an informer on the node's Ports only, indexed by pod.
 func localPorts(c *crdclient.Client, nodeName string, resync time.Duration) cache.SharedIndexInformer {
