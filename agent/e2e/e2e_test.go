@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 	cmd := exec.Command("go", "build", "-o", dir+"/",
 		"github.com/filament-net/filament/dpdk/cmd/filament-dataplane",
 		"github.com/filament-net/filament/agent/cmd/filament-agent",
-		"github.com/filament-net/filament/cni/cmd/filament-cni")
+		"github.com/filament-net/filament/cni/cmd/filament-cni",
+		"github.com/filament-net/filament/kubemanager/cmd/filament-kube-manager")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
