@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -212,19 +213,42 @@ func nodeConfig(t *testing.T, objs []*unstructured.Unstructured, file, cpus stri
 	return []byte(strings.ReplaceAll(s, "${CPUS}", cpus))
 }
 
-// TestNodeManifests: what the DaemonSet and the configuration promise
-// (docs/operations.md, "Manifests (deploy/)"), in every kustomization.
-func TestNodeManifests(t *testing.T) {
-	affinity, err := os.ReadFile("/proc/self/status")
+// cpuList is this process's CPUs as /proc/self/status lists them ("0-1").
+func cpuList(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cpus string // as the dataplane container's command reads them
-	for _, l := range strings.Split(string(affinity), "\n") {
+	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
-			cpus = strings.TrimSpace(v)
+			return strings.TrimSpace(v)
 		}
 	}
+	t.Fatal("no Cpus_allowed_list in /proc/self/status")
+	return ""
+}
+
+// affinity is this process's CPUs.
+func affinity(t *testing.T) []int {
+	t.Helper()
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []int
+	for i := range 1024 {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
+// TestNodeManifests: what the DaemonSet and the configuration promise
+// (docs/operations.md, "Manifests (deploy/)"), in every kustomization.
+func TestNodeManifests(t *testing.T) {
+	cpus := cpuList(t)           // as the dataplane container's command reads them
 	fabric := map[string]string{ // the fabric port's devargs in each
 		"base":              "net_af_packet0,iface=eth0,qpairs=1",
 		"overlays/af-xdp":   "net_af_xdp0,iface=eth0,start_queue=0,queue_count=1",
