@@ -56,7 +56,7 @@ ENTRYPOINT ["/usr/local/bin/filament-kube-manager"]
 # ---- node: the DaemonSet's image (the default target).
 # Runs as root: the containers need capabilities that a non-root user
 # cannot hold across exec without file capabilities. What each one needs
-# (the DaemonSet grants them; deploy/ comes with issue 8's manifests):
+# (deploy/node/daemonset.yaml grants them):
 #   CNI install (init)  none: copies /usr/local/bin/filament-cni into the
 #                       host's /opt/cni/bin (a hostPath).
 #   filament-dataplane  IPC_LOCK (hugepages and DMA memory locked), NET_ADMIN

@@ -80,7 +80,7 @@ type Config struct {
 
 // Metrics: Prometheus metrics over HTTP.
 type Metrics struct {
-	Listen string `yaml:"listen"` // host:port of /metrics; "" (the default): not served
+	Listen string `yaml:"listen"` // host:port of /metrics, /healthz and /readyz; "" (the default): not served
 }
 
 // Sockets are where the agent talks to the dataplane and serves the CNI API.

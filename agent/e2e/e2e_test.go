@@ -258,6 +258,8 @@ networks:
 		agentCfg = agentCfg[:strings.Index(agentCfg, "networks:\n")] + "mode: kubernetes\n"
 		n.agentFlags = []string{"--kubeconfig", o.kubeconfig, "--node-name", n.name}
 	}
+	// The CNI configuration in the node's directory, never the host's.
+	n.agentFlags = append(n.agentFlags, "--cni-conf-dir", filepath.Join(n.dir, "net.d"))
 	agentCfg += strings.Join(agentExtra, "")
 	n.agentCfg = filepath.Join(n.dir, "agent.yaml")
 	if err := os.WriteFile(n.agentCfg, []byte(agentCfg), 0o600); err != nil {

@@ -19,7 +19,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-//go:embed *.yaml
+// The CRDs only: kustomization.yaml (deploy/base's way to them) is not one.
+//
+//go:embed filament.dev_*.yaml
 var manifests embed.FS
 
 // FieldManager is the server-side apply manager of Install.
@@ -29,7 +31,7 @@ var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Ver
 
 // Manifests returns the CRDs, parsed, by file name.
 func Manifests() (map[string]*unstructured.Unstructured, error) {
-	names, err := fs.Glob(manifests, "*.yaml")
+	names, err := fs.Glob(manifests, "filament.dev_*.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("crds: %w", err)
 	}

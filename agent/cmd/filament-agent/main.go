@@ -6,8 +6,9 @@
 // the API server's VirtualNetworks, FilamentNodes and Ports
 // (agent/kubesource).
 //
-// SIGTERM or SIGINT: stop serving and exit 0, deleting nothing from the
-// dataplane (pods keep forwarding; the next agent resyncs).
+// SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf),
+// stop serving and exit 0, deleting nothing from the dataplane (pods keep
+// forwarding; the next agent resyncs).
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +30,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/filament-net/filament/agent/cniconf"
 	"github.com/filament-net/filament/agent/cniserver"
 	"github.com/filament-net/filament/agent/config"
 	"github.com/filament-net/filament/agent/dpmetrics"
@@ -48,7 +51,14 @@ func run() int {
 	mode := flag.String("mode", "", "standalone or kubernetes; default: the file's mode key (standalone). Kubernetes: networks, peers and pod addresses from the API server")
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubernetes mode: kubeconfig `file` (default $KUBECONFIG; empty: in-cluster)")
 	nodeName := flag.String("node-name", os.Getenv("NODE_NAME"), "kubernetes mode: this node's name (default $NODE_NAME, then the file's node key)")
+	confDir := flag.String("cni-conf-dir", cniconf.DefaultDir, "write the CNI configuration into this `directory` while the agent can serve ADD; "+
+		"used in kubernetes mode, or in standalone mode when given; \"\": never")
+	confName := flag.String("cni-conf-name", "10-filament.conflist", "the CNI configuration's file name")
+	cniNetwork := flag.String("cni-network", "filament", "the CNI network's name in that configuration")
+	confGrace := flag.Duration("cni-conf-grace", 10*time.Second, "remove the CNI configuration once the agent has not been ready (dataplane gone) this long")
 	flag.Parse()
+	confDirSet := false
+	flag.Visit(func(f *flag.Flag) { confDirSet = confDirSet || f.Name == "cni-conf-dir" })
 
 	cfg, err := config.Load(*cfgPath, func(c *config.Config) {
 		if *mode != "" {
@@ -81,6 +91,18 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	// The CNI configuration tells the runtime the node takes pods: only
+	// while ADD is served. Standalone mode (demos, tests) writes none
+	// unless asked.
+	var conf *cniconf.Publisher
+	if *confDir != "" && (cfg.Mode == config.ModeKubernetes || confDirSet) {
+		conf, err = cniconf.New(cniconf.Options{Dir: *confDir, Name: *confName, Network: *cniNetwork,
+			Socket: cfg.Sockets.CNI, Grace: *confGrace, Poll: 200 * time.Millisecond}, log)
+		if err != nil {
+			log.Error("bad CNI configuration flags", zap.Error(err))
+			return 2
+		}
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		log.Error("cannot load the state", zap.String("state_dir", cfg.StateDir), zap.Error(err))
@@ -110,6 +132,15 @@ func run() int {
 	go func() { serveErr <- srv.Serve() }()
 	log.Info("serving the CNI API", zap.String("socket", cfg.Sockets.CNI), zap.String("dataplane", cfg.Sockets.Dataplane))
 
+	confCtx, stopConf := context.WithCancel(ctx)
+	defer stopConf()
+	confDone := make(chan struct{})
+	if conf != nil {
+		go func() { conf.Run(confCtx, n.Ready); close(confDone) }()
+	} else {
+		close(confDone)
+	}
+
 	if cfg.Metrics.Listen != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n)
@@ -117,12 +148,24 @@ func run() int {
 		if src != nil {
 			reg.MustRegister(src.Collectors()...)
 		}
+		if conf != nil {
+			reg.MustRegister(conf.Collector())
+		}
 		// The dataplane's counters, read at each scrape (within 3 s).
 		dpm := dpmetrics.New(cfg.Sockets.Dataplane, 3*time.Second, n.PortPods, log)
 		defer dpm.Close()
 		reg.MustRegister(dpm)
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// The probes: alive while the process serves; ready while ADD is.
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !n.Ready() {
+				http.Error(w, "not ready: the dataplane is not programmed", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = io.WriteString(w, "ready\n")
+		})
 		ms := &http.Server{Addr: cfg.Metrics.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -167,6 +210,10 @@ func run() int {
 	case <-ctx.Done():
 	}
 	log.Info("stopping: the dataplane keeps its state")
+	// The configuration goes first: the runtime stops sending ADDs before
+	// the socket closes.
+	stopConf()
+	<-confDone
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
