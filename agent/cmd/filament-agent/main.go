@@ -114,6 +114,9 @@ func run() int {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n)
 		reg.MustRegister(cniserver.Collectors()...)
+		if src != nil {
+			reg.MustRegister(src) // the service and policy records held
+		}
 		// The dataplane's counters, read at each scrape (within 3 s).
 		dpm := dpmetrics.New(cfg.Sockets.Dataplane, 3*time.Second, n.PortPods, log)
 		defer dpm.Close()
