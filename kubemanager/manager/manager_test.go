@@ -559,3 +559,82 @@ func TestFilamentNodeOfDeletedNode(t *testing.T) {
 		t.Errorf("node-kept's filamentnode: %v", err)
 	}
 }
+
+// reconciles is how many reconciles controller has finished (any result).
+func reconciles(t *testing.T, m *Manager, controller string) uint64 {
+	t.Helper()
+	reg := prometheusRegistry(t, m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() != "filament_kube_manager_reconcile_seconds" {
+			continue
+		}
+		for _, mt := range mf.Metric {
+			for _, l := range mt.Label {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					n += mt.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// An isolated namespace deleted while a pod (its Port) is still on its
+// network: the network, its VNI and subnet are kept; once the Port is gone
+// they are released, and the next isolated namespace reuses them.
+func TestIsolatedNetworkReleasedForReuse(t *testing.T) {
+	ctx := context.Background()
+	mkNode(t, "node-a")
+	mkNamespace(t, "t-reuse1", true)
+	r := startManager(t, "km", time.Minute)
+	pod := mkPod(t, "t-reuse1", "p0", "node-a", false)
+	waitPort(t, pod)
+	first, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := reconciles(t, r.m, "networks")
+	finalize(t, "t-reuse1")
+	poll(t, 30*time.Second, "the namespace's deletion reconciled", func() (bool, string) {
+		n := reconciles(t, r.m, "networks")
+		return n > before, fmt.Sprint(n)
+	})
+	if _, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1"); err != nil {
+		t.Fatalf("network deleted while a Port is on it: %v", err)
+	}
+
+	deletePod(t, "t-reuse1", "p0")
+	poll(t, 30*time.Second, "network ns-t-reuse1 deleted", func() (bool, string) {
+		_, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	poll(t, 10*time.Second, "pool index of t-reuse1 released", func() (bool, string) {
+		l, err := kube.CoreV1().ConfigMaps(systemNS).List(ctx, metav1.ListOptions{LabelSelector: "filament.dev/isolated-index"})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, cm := range l.Items {
+			if cm.Data["namespace"] == "t-reuse1" {
+				return false, cm.Name
+			}
+		}
+		return true, ""
+	})
+
+	mkNamespace(t, "t-reuse2", true)
+	var second *v1alpha1.VirtualNetwork
+	poll(t, 30*time.Second, "network of t-reuse2", func() (bool, string) {
+		second, err = crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse2")
+		return err == nil, fmt.Sprint(err)
+	})
+	if second.Spec.VNI != first.Spec.VNI || second.Spec.Subnets[0].CIDR != first.Spec.Subnets[0].CIDR {
+		t.Errorf("t-reuse2 got VNI %d %s, want the released VNI %d %s", second.Spec.VNI, second.Spec.Subnets[0].CIDR,
+			first.Spec.VNI, first.Spec.Subnets[0].CIDR)
+	}
+}
