@@ -211,12 +211,12 @@ func (n *Node) releaseVRFs(networks []config.Network) {
 	for _, nw := range networks {
 		wanted[nw.Name] = true
 	}
-	inUse := map[uint32]bool{}
+	inUse, netInUse := map[uint32]bool{}, map[string]bool{}
 	for _, a := range n.st.Attachments {
-		inUse[a.VRF] = true
+		inUse[a.VRF], netInUse[a.Network] = true, true // an older agent's record has VRF 0: its network tells
 	}
 	for name, v := range n.st.NetVRFs {
-		if wanted[name] || inUse[v] {
+		if wanted[name] || inUse[v] || netInUse[name] {
 			continue
 		}
 		delete(n.st.NetVRFs, name)
