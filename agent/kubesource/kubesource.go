@@ -2,7 +2,10 @@
 // API server's VirtualNetworks, FilamentNodes and Ports, turns them into
 // the node's networks and peers (remote pods as /32 and /128 host routes
 // through a tunnel to their node's underlay address), gives ADD the pods'
-// Ports, and writes the Programmed condition of the Ports it attached.
+// Ports, and writes their Programmed condition (True once attached, False
+// with a reason when ADD could not program one). It also holds the
+// ServiceRecords and PolicyRecords (records.go), counted and logged: the
+// fast path does not enforce them yet.
 //
 // The informers' caches outlive an unreachable API server: the dataplane
 // keeps its last state, and the relist when the server is back brings the
