@@ -1,6 +1,7 @@
 // Package manager wires kube-manager's controllers to shared informers for
 // one term as leader: Namespaces, Pods, Nodes, Services, EndpointSlices,
-// NetworkPolicies, and the VirtualNetworks and Ports it owns. Each term
+// NetworkPolicies, and the VirtualNetworks, Ports, ServiceRecords and
+// PolicyRecords it owns. Each term
 // starts from the API server's state (caches listed afresh, address blocks
 // read again), so a restarted or newly elected kube-manager continues
 // exactly where the previous one stopped.
