@@ -132,7 +132,8 @@ func TestBuild(t *testing.T) {
 	want := []string{
 		"ClusterRole/filament-agent", "ClusterRole/filament-kube-manager",
 		"ClusterRoleBinding/filament-agent", "ClusterRoleBinding/filament-kube-manager",
-		"CustomResourceDefinition/filamentnodes.filament.dev", "CustomResourceDefinition/ports.filament.dev",
+		"CustomResourceDefinition/filamentnodes.filament.dev", "CustomResourceDefinition/policyrecords.filament.dev",
+		"CustomResourceDefinition/ports.filament.dev", "CustomResourceDefinition/servicerecords.filament.dev",
 		"CustomResourceDefinition/virtualnetworks.filament.dev",
 		"DaemonSet/filament-system/filament-node", "Deployment/filament-system/filament-kube-manager",
 		"Namespace/filament-system",

@@ -258,6 +258,15 @@ func agentRights(t *testing.T, ctx context.Context, admin kubernetes.Interface, 
 		t.Errorf("the agent's status write is not stored: %v", err)
 	}
 
+	// The Service and NetworkPolicy records: read, never written.
+	if _, err := ag.ServiceRecords.List(ctx, "", metav1.ListOptions{}); err != nil {
+		t.Errorf("agent: list servicerecords: %v", err)
+	}
+	if _, err := ag.PolicyRecords.List(ctx, "", metav1.ListOptions{}); err != nil {
+		t.Errorf("agent: list policyrecords: %v", err)
+	}
+	forbidden(t, "agent", "delete servicerecords", ag.ServiceRecords.Delete(ctx, p.Namespace, "any", metav1.DeleteOptions{}))
+
 	// Nothing more: no Port spec, no creation or deletion, no Secrets.
 	got, err = ag.Ports.Get(ctx, p.Namespace, p.Name)
 	if err != nil {

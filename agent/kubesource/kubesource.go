@@ -2,7 +2,10 @@
 // API server's VirtualNetworks, FilamentNodes and Ports, turns them into
 // the node's networks and peers (remote pods as /32 and /128 host routes
 // through a tunnel to their node's underlay address), gives ADD the pods'
-// Ports, and writes the Programmed condition of the Ports it attached.
+// Ports, and writes their Programmed condition (True once attached, False
+// with a reason when ADD could not program one). It also holds the
+// ServiceRecords and PolicyRecords (records.go), counted and logged: the
+// fast path does not enforce them yet.
 //
 // The informers' caches outlive an unreachable API server: the dataplane
 // keeps its last state, and the relist when the server is back brings the
@@ -54,10 +57,18 @@ type Source struct {
 	// local: this node's Ports (field selector spec.node); all: every
 	// Port, for the remote pods' host routes.
 	local, all cache.SharedIndexInformer
+	// The compiled Services and NetworkPolicies: held, counted and logged;
+	// not enforced yet (the fast path has no stage for them).
+	services, policies cache.SharedIndexInformer
+	recordsKick        chan struct{}
+	recordsDesc        *prometheus.Desc
+	localTargetsDesc   *prometheus.Desc
 
 	kick     chan struct{} // an object changed: recompute the desired state
 	statusMu sync.Mutex
-	pending  map[string]bool // Port namespace/name whose Programmed condition is to write
+	// pending: the Programmed condition to write, by Port namespace/name
+	// (the last ADD's outcome wins).
+	pending  map[string]metav1.Condition
 	statusCh chan struct{}
 }
 
@@ -71,7 +82,11 @@ func New(cfg *rest.Config, nodeName string, log *zap.Logger) (*Source, error) {
 		return nil, fmt.Errorf("kubesource: %w", err)
 	}
 	s := &Source{node: nodeName, log: log, client: c, reach: reach, kick: make(chan struct{}, 1),
-		pending: map[string]bool{}, statusCh: make(chan struct{}, 1)}
+		pending: map[string]metav1.Condition{}, statusCh: make(chan struct{}, 1), recordsKick: make(chan struct{}, 1),
+		recordsDesc: prometheus.NewDesc("filament_agent_kube_records",
+			"ServiceRecords and PolicyRecords the agent holds, by kind (service, policy); not enforced yet.", []string{"kind"}, nil),
+		localTargetsDesc: prometheus.NewDesc("filament_agent_kube_policy_local_targets",
+			"This node's pod interfaces that PolicyRecords select (not enforced yet).", nil, nil)}
 	const resync = 10 * time.Minute
 	s.networks = crdinformer.VirtualNetworks(c, resync)
 	s.all = crdinformer.Ports(c, resync)
@@ -92,6 +107,26 @@ func New(cfg *rest.Config, nodeName string, log *zap.Logger) (*Source, error) {
 	}
 	for _, inf := range []cache.SharedIndexInformer{s.networks, s.nodes, s.all} {
 		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("kubesource: %w", err)
+		}
+	}
+	s.services, s.policies = crdinformer.ServiceRecords(c, resync), crdinformer.PolicyRecords(c, resync)
+	kickRecords := func() {
+		select {
+		case s.recordsKick <- struct{}{}:
+		default:
+		}
+	}
+	rh := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { kickRecords() },
+		UpdateFunc: func(any, any) { kickRecords() },
+		DeleteFunc: func(any) { kickRecords() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{s.services, s.policies} {
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return nil, fmt.Errorf("kubesource: %w", err)
+		}
+		if _, err := inf.AddEventHandler(rh); err != nil {
 			return nil, fmt.Errorf("kubesource: %w", err)
 		}
 	}
@@ -132,11 +167,21 @@ func (s *Source) changed() {
 	}
 }
 
+// stripManagedFields keeps the record caches small: nothing reads them.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
 // Sync starts the informers and waits until their caches are filled, then
 // sets the desired state once (before the node's Start: the first
-// programming already has the networks).
+// programming already has the networks). The records' informers start
+// too, but readiness does not wait for them: nothing is programmed from
+// them yet.
 func (s *Source) Sync(ctx context.Context, d Desired) error {
-	for _, inf := range []cache.SharedIndexInformer{s.networks, s.nodes, s.local, s.all} {
+	for _, inf := range []cache.SharedIndexInformer{s.networks, s.nodes, s.local, s.all, s.services, s.policies} {
 		go inf.RunWithContext(ctx)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.networks.HasSynced, s.nodes.HasSynced, s.local.HasSynced, s.all.HasSynced) {
@@ -154,6 +199,7 @@ func (s *Source) Sync(ctx context.Context, d Desired) error {
 // applied once) and writes the Ports' Programmed conditions.
 func (s *Source) Run(ctx context.Context, d Desired) {
 	go s.writeStatuses(ctx)
+	go s.logRecords(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -299,14 +345,15 @@ func (s *Source) find(req *cniapi.Request) *v1alpha1.Port {
 	return nil
 }
 
-// Programmed queues the Programmed condition of the request's Port.
-func (s *Source) Programmed(req *cniapi.Request) {
+// Programmed queues the Programmed condition of the request's Port: True
+// (reason Attached), or False with the failure's reason and message.
+func (s *Source) Programmed(req *cniapi.Request, failure *node.PortFailure) {
 	p := s.find(req)
 	if p == nil {
 		return
 	}
 	s.statusMu.Lock()
-	s.pending[p.Namespace+"/"+p.Name] = true
+	s.pending[p.Namespace+"/"+p.Name] = ProgrammedCondition(s.node, failure)
 	s.statusMu.Unlock()
 	select {
 	case s.statusCh <- struct{}{}:
@@ -327,25 +374,45 @@ func (s *Source) writeStatuses(ctx context.Context) {
 		case <-retry.C:
 		}
 		s.statusMu.Lock()
-		keys := make([]string, 0, len(s.pending))
-		for k := range s.pending {
-			keys = append(keys, k)
+		todo := make(map[string]metav1.Condition, len(s.pending))
+		for k, c := range s.pending {
+			todo[k] = c
 		}
 		s.statusMu.Unlock()
-		for _, k := range keys {
-			err := s.writeStatus(ctx, k)
+		for k, c := range todo {
+			err := s.writeStatus(ctx, k, c)
 			if err != nil {
 				s.log.Debug("cannot write the Port's status: retrying", zap.String("port", k), zap.Error(err))
 				continue
 			}
 			s.statusMu.Lock()
-			delete(s.pending, k)
+			if s.pending[k] == c { // not replaced by a later ADD meanwhile
+				delete(s.pending, k)
+			}
 			s.statusMu.Unlock()
 		}
 	}
 }
 
-func (s *Source) writeStatus(ctx context.Context, key string) error {
+// maxMessage bounds a condition's message (a dataplane error can be long;
+// the schema allows 32 KiB).
+const maxMessage = 1024
+
+// ProgrammedCondition is the Programmed condition of a Port whose ADD
+// ended with failure (nil: attached and programmed) on node.
+func ProgrammedCondition(node string, failure *node.PortFailure) metav1.Condition {
+	if failure == nil {
+		return metav1.Condition{Type: v1alpha1.ConditionProgrammed, Status: metav1.ConditionTrue, Reason: "Attached",
+			Message: "attached and programmed by the agent of node " + node}
+	}
+	msg := "the agent of node " + node + " could not program it: " + failure.Message
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage] + "..."
+	}
+	return metav1.Condition{Type: v1alpha1.ConditionProgrammed, Status: metav1.ConditionFalse, Reason: failure.Reason, Message: msg}
+}
+
+func (s *Source) writeStatus(ctx context.Context, key string, cond metav1.Condition) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
 		return err
@@ -359,12 +426,19 @@ func (s *Source) writeStatus(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("get: %w", err)
 	}
-	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionProgrammed,
-		Status: metav1.ConditionTrue, Reason: "Attached", ObservedGeneration: p.Generation,
-		Message: "attached and programmed by the agent of node " + s.node})
+	cond.ObservedGeneration = p.Generation
+	if old := meta.FindStatusCondition(p.Status.Conditions, cond.Type); old != nil && old.Status == cond.Status &&
+		old.Reason == cond.Reason && old.Message == cond.Message && old.ObservedGeneration == cond.ObservedGeneration {
+		return nil // a repeated ADD: nothing new to say
+	}
+	meta.SetStatusCondition(&p.Status.Conditions, cond)
 	if _, err := s.client.Ports.UpdateStatus(wctx, p); err != nil {
 		return fmt.Errorf("update status: %w", err)
 	}
-	s.log.Info("Port programmed", zap.String("port", key))
+	if cond.Status == metav1.ConditionTrue {
+		s.log.Info("Port programmed", zap.String("port", key))
+	} else {
+		s.log.Warn("Port not programmed", zap.String("port", key), zap.String("reason", cond.Reason), zap.String("message", cond.Message))
+	}
 	return nil
 }

@@ -96,8 +96,64 @@ type Assigned struct {
 type PortSource interface {
 	// Port is the request's pod's Port; false while there is none (yet).
 	Port(req *cniapi.Request) (Assigned, bool)
-	// Programmed: ADD attached the request's pod with its Port.
-	Programmed(req *cniapi.Request)
+	// Programmed: ADD with the request's pod's Port ended, attached and
+	// programmed (failure nil) or not (why).
+	Programmed(req *cniapi.Request, failure *PortFailure)
+}
+
+// PortFailure is why ADD could not program a pod's Port: the Reason of
+// its Programmed=False condition (CamelCase) and a Message.
+type PortFailure struct {
+	Reason  string
+	Message string
+}
+
+// Reasons of PortFailure, by the failed ADD's CNI error.
+const (
+	ReasonNetworkUnknown   = "NetworkUnknown" // the Port's network is not (yet) one of the node's
+	ReasonInvalidConfig    = "InvalidConfig"  // the request does not fit the network (MTU)
+	ReasonAddress          = "AddressNotInNetwork"
+	ReasonAttachFailed     = "AttachFailed"     // the pod's interface could not be made
+	ReasonDataplaneRefused = "DataplaneRefused" // the dataplane refused the pod's objects
+	ReasonNotReady         = "NotReady"         // the dataplane unreachable or not programmed yet, or the agent busy: kubelet retries
+	ReasonInvalidRequest   = "InvalidRequest"
+	ReasonNetnsNotFound    = "NetnsNotFound"
+	ReasonAddFailed        = "AddFailed"
+)
+
+// msgUnknownNetwork is ADD's error for a network the node does not have.
+const msgUnknownNetwork = "unknown network"
+
+// portFailure is a failed ADD's response as a PortFailure (nil: success).
+func portFailure(resp *cniapi.Response) *PortFailure {
+	if resp == nil || resp.Error == nil {
+		return nil
+	}
+	e := resp.Error
+	f := &PortFailure{Reason: ReasonAddFailed, Message: e.Msg}
+	if e.Details != "" {
+		f.Message += ": " + e.Details
+	}
+	switch e.Code {
+	case cniapi.CodeInvalidConfig:
+		f.Reason = ReasonInvalidConfig
+		if e.Msg == msgUnknownNetwork {
+			f.Reason = ReasonNetworkUnknown
+		}
+	case cniapi.CodeNoAddress:
+		f.Reason = ReasonAddress
+	case cniapi.CodeIOFailure:
+		f.Reason = ReasonAttachFailed
+	case cniapi.CodeDataplane:
+		f.Reason = ReasonDataplaneRefused
+	case cniapi.CodeTryAgainLater:
+		f.Reason = ReasonNotReady
+	case cniapi.CodeInvalidRequest:
+		f.Reason = ReasonInvalidRequest
+	case cniapi.CodeInvalidEnvironment:
+		f.Reason = ReasonNetnsNotFound
+	}
+	return f
 }
 
 // SetPortSource switches ADD to Kubernetes mode: addresses come from
@@ -113,6 +169,7 @@ func (n *Node) SetDesired(ctx context.Context, networks []config.Network, peers 
 	if n.st.NetVRFs == nil {
 		n.st.NetVRFs = map[string]uint32{}
 	}
+	n.releaseVRFs(networks)
 	used := map[uint32]bool{}
 	for _, v := range n.st.NetVRFs {
 		used[v] = true
@@ -141,6 +198,30 @@ func (n *Node) SetDesired(ctx context.Context, networks []config.Network, peers 
 		return fmt.Errorf("resync with the new networks and peers: %w", err)
 	}
 	return nil
+}
+
+// releaseVRFs forgets the VRF ids of networks that are gone (their
+// VirtualNetwork deleted) and that no attachment still uses, so that a
+// later network reuses the id; the resync sweeps what the old network had
+// in that VRF. An id still used by a pod is kept until its DEL, so that a
+// new network never shares a VRF with an old network's pods. State lock
+// held.
+func (n *Node) releaseVRFs(networks []config.Network) {
+	wanted := map[string]bool{}
+	for _, nw := range networks {
+		wanted[nw.Name] = true
+	}
+	inUse, netInUse := map[uint32]bool{}, map[string]bool{}
+	for _, a := range n.st.Attachments {
+		inUse[a.VRF], netInUse[a.Network] = true, true // an older agent's record has VRF 0: its network tells
+	}
+	for name, v := range n.st.NetVRFs {
+		if wanted[name] || inUse[v] || netInUse[name] {
+			continue
+		}
+		delete(n.st.NetVRFs, name)
+		n.log.Info("VRF id released: its network is gone and no pod uses it", zap.String("network", name), zap.Uint32("vrf", v))
+	}
 }
 
 // network is a configured network (safe without the state lock).
@@ -813,20 +894,28 @@ func validIfName(s string) error {
 // attachment out); the dataplane batch under it again. A failed first ADD
 // undoes itself: no record, address or host end is left behind.
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
-	var given *Assigned
-	if n.ports != nil {
-		as, ok := n.waitPort(ctx, req)
-		if !ok {
-			// filament-cni asks again within poll-timeout x poll-retries.
-			return cniErr(cniapi.CodeTryAgainLater, "no Port for the pod yet",
-				fmt.Errorf("pod %s/%s (uid %q) has no Port on node %s", req.PodNamespace, req.PodName, req.PodUID, n.cfg.Node))
-		}
-		r := *req
-		r.Network, req, given = as.Network, &r, &as
+	if n.ports == nil {
+		return n.add(ctx, req, nil)
 	}
+	as, ok := n.waitPort(ctx, req)
+	if !ok {
+		// filament-cni asks again within poll-timeout x poll-retries.
+		return cniErr(cniapi.CodeTryAgainLater, "no Port for the pod yet",
+			fmt.Errorf("pod %s/%s (uid %q) has no Port on node %s", req.PodNamespace, req.PodName, req.PodUID, n.cfg.Node))
+	}
+	r := *req
+	r.Network = as.Network
+	resp := n.add(ctx, &r, &as)
+	n.ports.Programmed(&r, portFailure(resp))
+	return resp
+}
+
+// add is ADD with the pod's Port (given, Kubernetes mode) or the agent's
+// IPAM (given nil).
+func (n *Node) add(ctx context.Context, req *cniapi.Request, given *Assigned) *cniapi.Response {
 	nw, ok := n.network(req.Network)
 	if !ok {
-		return cniErr(cniapi.CodeInvalidConfig, "unknown network", fmt.Errorf("network %q is not in the agent's configuration", req.Network))
+		return cniErr(cniapi.CodeInvalidConfig, msgUnknownNetwork, fmt.Errorf("network %q is not in the agent's configuration", req.Network))
 	}
 	mtu := n.cfg.PodMTU(nw)
 	if req.MTU > mtu {
@@ -908,9 +997,6 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
 		zap.Duration("interface", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
-	if n.ports != nil {
-		n.ports.Programmed(req)
-	}
 	return &cniapi.Response{Result: n.result(a, nw, mtu)}
 }
 

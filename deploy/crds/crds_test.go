@@ -66,8 +66,8 @@ func TestEstablished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 3 {
-		t.Errorf("%d manifests, want 3 (VirtualNetwork, Port, FilamentNode)", len(ms))
+	if len(ms) != 5 {
+		t.Errorf("%d manifests, want 5 (VirtualNetwork, Port, FilamentNode, ServiceRecord, PolicyRecord)", len(ms))
 	}
 	dc := dynamic.NewForConfigOrDie(env.Config)
 	for file, m := range ms {

@@ -27,6 +27,8 @@ type Client struct {
 	VirtualNetworks *Resource[*v1alpha1.VirtualNetwork, *v1alpha1.VirtualNetworkList]
 	Ports           *Resource[*v1alpha1.Port, *v1alpha1.PortList]
 	FilamentNodes   *Resource[*v1alpha1.FilamentNode, *v1alpha1.FilamentNodeList]
+	ServiceRecords  *Resource[*v1alpha1.ServiceRecord, *v1alpha1.ServiceRecordList]
+	PolicyRecords   *Resource[*v1alpha1.PolicyRecord, *v1alpha1.PolicyRecordList]
 }
 
 // New makes a Client from a configuration (its host and credentials).
@@ -63,6 +65,16 @@ func New(cfg *rest.Config) (*Client, error) {
 			rc: rc, params: pc, resource: v1alpha1.ResourceFilamentNodes,
 			newObj:  func() *v1alpha1.FilamentNode { return new(v1alpha1.FilamentNode) },
 			newList: func() *v1alpha1.FilamentNodeList { return new(v1alpha1.FilamentNodeList) },
+		},
+		ServiceRecords: &Resource[*v1alpha1.ServiceRecord, *v1alpha1.ServiceRecordList]{
+			rc: rc, params: pc, resource: v1alpha1.ResourceServiceRecords, namespaced: true,
+			newObj:  func() *v1alpha1.ServiceRecord { return new(v1alpha1.ServiceRecord) },
+			newList: func() *v1alpha1.ServiceRecordList { return new(v1alpha1.ServiceRecordList) },
+		},
+		PolicyRecords: &Resource[*v1alpha1.PolicyRecord, *v1alpha1.PolicyRecordList]{
+			rc: rc, params: pc, resource: v1alpha1.ResourcePolicyRecords, namespaced: true,
+			newObj:  func() *v1alpha1.PolicyRecord { return new(v1alpha1.PolicyRecord) },
+			newList: func() *v1alpha1.PolicyRecordList { return new(v1alpha1.PolicyRecordList) },
 		},
 	}, nil
 }

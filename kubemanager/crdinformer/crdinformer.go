@@ -25,6 +25,8 @@ const (
 	ByNetwork = "network"
 	// ByPodUID: a Port's pod uid.
 	ByPodUID = "poduid"
+	// ByIP: each of a Port's addresses.
+	ByIP = "ip"
 )
 
 // VirtualNetworks is an informer on every VirtualNetwork.
@@ -55,7 +57,37 @@ func Ports(c *crdclient.Client, resync time.Duration) cache.SharedIndexInformer 
 		ByPod:                portIndex(func(p *v1alpha1.Port) string { return p.Spec.Pod.Namespace + "/" + p.Spec.Pod.Name }),
 		ByNetwork:            portIndex(func(p *v1alpha1.Port) string { return p.Spec.Network }),
 		ByPodUID:             portIndex(func(p *v1alpha1.Port) string { return p.Spec.Pod.UID }),
+		ByIP: func(obj any) ([]string, error) {
+			p, ok := obj.(*v1alpha1.Port)
+			if !ok {
+				return nil, fmt.Errorf("crdinformer: %T is not a Port", obj)
+			}
+			return p.Spec.IPs, nil
+		},
 	})
+}
+
+// ServiceRecords is an informer on every ServiceRecord.
+func ServiceRecords(c *crdclient.Client, resync time.Duration) cache.SharedIndexInformer {
+	return informer(c.ServiceRecords, &v1alpha1.ServiceRecord{}, resync)
+}
+
+// PolicyRecords is an informer on every PolicyRecord.
+func PolicyRecords(c *crdclient.Client, resync time.Duration) cache.SharedIndexInformer {
+	return informer(c.PolicyRecords, &v1alpha1.PolicyRecord{}, resync)
+}
+
+// informer lists and watches one kind in every namespace, indexed by namespace.
+func informer[T crdclient.Object, L runtime.Object](r *crdclient.Resource[T, L], example T, resync time.Duration) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return r.List(ctx, "", o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return r.Watch(ctx, "", o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, example, resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 }
 
 func portIndex(f func(*v1alpha1.Port) string) cache.IndexFunc {

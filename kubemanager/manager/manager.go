@@ -1,6 +1,7 @@
 // Package manager wires kube-manager's controllers to shared informers for
 // one term as leader: Namespaces, Pods, Nodes, Services, EndpointSlices,
-// NetworkPolicies, and the VirtualNetworks and Ports it owns. Each term
+// NetworkPolicies, and the VirtualNetworks, Ports, ServiceRecords and
+// PolicyRecords it owns. Each term
 // starts from the API server's state (caches listed afresh, address blocks
 // read again), so a restarted or newly elected kube-manager continues
 // exactly where the previous one stopped.
@@ -10,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -57,7 +57,7 @@ type Manager struct {
 	log     *zap.Logger
 	metrics *reconcile.Metrics
 	alloc   *ipam.Allocator
-	records *records.Store
+	records *records.Counter
 }
 
 // New makes a Manager; Run starts its work.
@@ -69,7 +69,7 @@ func New(cfg Config, kube kubernetes.Interface, crd *crdclient.Client, log *zap.
 		cfg: cfg, kube: kube, crd: crd, log: log,
 		metrics: reconcile.NewMetrics(),
 		alloc:   ipam.New(kube, cfg.IPAMNamespace, log),
-		records: records.NewStore(),
+		records: records.NewCounter(),
 	}, nil
 }
 
@@ -78,9 +78,6 @@ func New(cfg Config, kube kubernetes.Interface, crd *crdclient.Client, log *zap.
 func (m *Manager) Collectors() []prometheus.Collector {
 	return append(m.metrics.Collectors(), m.alloc, m.records)
 }
-
-// Records serves the compiled Service and NetworkPolicy records as JSON.
-func (m *Manager) Records() http.Handler { return m.records }
 
 // stripManagedFields keeps the caches small: no controller reads them.
 func stripManagedFields(obj any) (any, error) {
@@ -93,17 +90,23 @@ func stripManagedFields(obj any) (any, error) {
 // Run runs the controllers until ctx ends (the term as leader).
 func (m *Manager) Run(ctx context.Context) error {
 	m.alloc.Forget()
-	m.records.Reset()
 	f := informers.NewSharedInformerFactoryWithOptions(m.kube, m.cfg.Resync, informers.WithTransform(stripManagedFields))
 	nsInf, podInf, nodeInf := f.Core().V1().Namespaces(), f.Core().V1().Pods(), f.Core().V1().Nodes()
 	svcInf, esInf, npInf := f.Core().V1().Services(), f.Discovery().V1().EndpointSlices(), f.Networking().V1().NetworkPolicies()
 	vnInf := crdinformer.VirtualNetworks(m.crd, m.cfg.Resync)
 	portInf := crdinformer.Ports(m.crd, m.cfg.Resync)
-	for _, inf := range []cache.SharedIndexInformer{vnInf, portInf} {
+	svcRecInf, polRecInf := crdinformer.ServiceRecords(m.crd, m.cfg.Resync), crdinformer.PolicyRecords(m.crd, m.cfg.Resync)
+	crdInfs := []cache.SharedIndexInformer{vnInf, portInf, svcRecInf, polRecInf}
+	for _, inf := range crdInfs {
 		if err := inf.SetTransform(stripManagedFields); err != nil {
 			return fmt.Errorf("manager: %w", err)
 		}
 	}
+	if err := esInf.Informer().AddIndexers(cache.Indexers{records.SliceByAddress: records.SliceAddresses}); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	m.records.Watch(svcRecInf.GetStore(), polRecInf.GetStore())
+	defer m.records.Watch(nil, nil)
 
 	netCtl := &networks.Controller{Config: m.cfg.Net, CRD: m.crd, Namespaces: nsInf.Lister(),
 		Networks: vnInf, Ports: portInf, Blocks: m.alloc, Claims: m.kube.CoreV1().ConfigMaps(m.cfg.IPAMNamespace),
@@ -116,8 +119,15 @@ func (m *Manager) Run(ctx context.Context) error {
 	portCtl.Requeue = portLoop.Add
 	nodeCtl := &nodes.Controller{Kube: m.kube, CRD: m.crd, Nodes: nodeInf.Lister(), Log: m.log.Named("nodes")}
 	nodeLoop := reconcile.New("nodes", nodeCtl.Sync, m.metrics, m.log)
-	m.records.Services, m.records.EndpointSlices, m.records.Policies = svcInf.Lister(), esInf.Lister(), npInf.Lister()
-	recLoop := reconcile.New("records", m.records.Sync, m.metrics, m.log)
+	recCtl := &records.Controller{CRD: m.crd, Services: svcInf.Lister(), EndpointSlices: esInf.Lister(),
+		Slices: esInf.Informer(), Policies: npInf.Lister(), Pods: podInf.Lister(), Namespaces: nsInf.Lister(),
+		Ports: portInf, ServiceRecords: svcRecInf, PolicyRecords: polRecInf, Log: m.log.Named("records")}
+	recLoop := reconcile.New("records", recCtl.Sync, m.metrics, m.log)
+	addAll := func(keys []string) {
+		for _, k := range keys {
+			recLoop.Add(k)
+		}
+	}
 
 	// Pods waiting for a network are queued again when it appears.
 	podsOfNetwork := func(vn *v1alpha1.VirtualNetwork) {
@@ -136,8 +146,20 @@ func (m *Manager) Run(ctx context.Context) error {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
 	}{
-		{nsInf.Informer(), handler(func(o any, _ bool) { key(o, func(k string) { netLoop.Add(networks.KeyOfNamespace(k)) }) })},
+		{nsInf.Informer(), handler(func(o any, _ bool) {
+			key(o, func(k string) { netLoop.Add(networks.KeyOfNamespace(k)) })
+			addAll(recCtl.PoliciesOfNamespace("")) // namespace selectors
+		})},
 		{podInf.Informer(), handler(func(o any, _ bool) { key(o, portLoop.Add) })},
+		// A pod's labels decide which policies select it (its Port's
+		// events bring its addresses).
+		{podInf.Informer(), cache.ResourceEventHandlerFuncs{UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Pod)
+			c, ok2 := cur.(*corev1.Pod)
+			if ok1 && ok2 && !labels.Equals(o.Labels, c.Labels) {
+				addAll(recCtl.PoliciesOfNamespace(c.Namespace))
+			}
+		}}},
 		{nodeInf.Informer(), handler(func(o any, deleted bool) {
 			if deleted {
 				key(o, nodeLoop.Add)
@@ -158,6 +180,8 @@ func (m *Manager) Run(ctx context.Context) error {
 				if deleted {
 					netLoop.Add(p.Spec.Network)
 				}
+				addAll(recCtl.ServicesOfPort(p))
+				addAll(recCtl.PoliciesOfNamespace(p.Spec.Pod.Namespace))
 			}
 		})},
 		{svcInf.Informer(), handler(func(o any, _ bool) { key(o, func(k string) { recLoop.Add(records.ServicePrefix + k) }) })},
@@ -172,6 +196,10 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		})},
 		{npInf.Informer(), handler(func(o any, _ bool) { key(o, func(k string) { recLoop.Add(records.PolicyPrefix + k) }) })},
+		// A record changed or deleted by hand is written again; one whose
+		// source went while no kube-manager ran is deleted.
+		{svcRecInf, handler(func(o any, _ bool) { key(o, func(k string) { recLoop.Add(records.ServicePrefix + k) }) })},
+		{polRecInf, handler(func(o any, _ bool) { key(o, func(k string) { recLoop.Add(records.PolicyPrefix + k) }) })},
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -187,12 +215,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		f.Shutdown()
 	}()
 	f.Start(runCtx.Done())
-	for _, inf := range []cache.SharedIndexInformer{vnInf, portInf} {
+	var synced []cache.InformerSynced
+	for _, inf := range crdInfs {
 		wg.Add(1)
 		go func() { defer wg.Done(); inf.RunWithContext(runCtx) }()
+		synced = append(synced, inf.HasSynced)
 	}
 	start := time.Now()
-	synced := []cache.InformerSynced{vnInf.HasSynced, portInf.HasSynced}
 	for _, inf := range []cache.SharedIndexInformer{nsInf.Informer(), podInf.Informer(), nodeInf.Informer(),
 		svcInf.Informer(), esInf.Informer(), npInf.Informer()} {
 		synced = append(synced, inf.HasSynced)

@@ -12,17 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/filament-net/filament/kubemanager/apis/v1alpha1"
 	"github.com/filament-net/filament/kubemanager/ipam"
 	"github.com/filament-net/filament/kubemanager/ports"
-	"github.com/filament-net/filament/kubemanager/records"
 )
 
 func mkNamespace(t *testing.T, name string, isolated bool) {
@@ -540,91 +536,6 @@ func TestStalePortAtStart(t *testing.T) {
 	})
 }
 
-// Services (with EndpointSlices) and NetworkPolicies compiled to records.
-func TestRecords(t *testing.T) {
-	ctx := context.Background()
-	mkNamespace(t, "t-rec", false)
-	r := startManager(t, "km", time.Minute)
-	svc, err := kube.CoreV1().Services("t-rec").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready, name, port := true, "http", int32(8080)
-	if _, err := kube.DiscoveryV1().EndpointSlices("t-rec").Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.9.9"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}},
-			{Addresses: []string{"10.244.9.8"}}},
-		Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tcp := corev1.ProtocolTCP
-	p443 := intstr.FromInt32(443)
-	if _, err := kube.NetworkingV1().NetworkPolicies("t-rec").Create(ctx, &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "allow-front"},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "front"}}}, {IPBlock: &networkingv1.IPBlock{CIDR: "192.168.0.0/16", Except: []string{"192.168.1.0/24"}}}},
-				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &p443}},
-			}},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var snap records.Snapshot
-	poll(t, 30*time.Second, "records", func() (bool, string) {
-		snap = r.m.records.Snapshot()
-		var found bool
-		for _, s := range snap.Services {
-			found = found || (s.Namespace == "t-rec" && len(s.Endpoints) == 2)
-		}
-		for _, p := range snap.Policies {
-			found = found && p.Namespace == "t-rec"
-		}
-		return found && len(snap.Policies) == 1, fmt.Sprintf("%+v", snap)
-	})
-	var s records.Service
-	for _, x := range snap.Services {
-		if x.Namespace == "t-rec" {
-			s = x
-		}
-	}
-	if len(s.ClusterIPs) != 1 || s.ClusterIPs[0] != svc.Spec.ClusterIP || len(s.Ports) != 1 || s.Ports[0].Port != 80 || s.Ports[0].TargetPort != "8080" {
-		t.Errorf("service record %+v", s)
-	}
-	if e := s.Endpoints; e[0].IP != "10.244.9.8" || !e[0].Ready || e[1].IP != "10.244.9.9" || e[1].Ports["http"] != 8080 {
-		t.Errorf("endpoints %+v", e)
-	}
-	p := snap.Policies[0]
-	if p.PodSelector != "app=web" || len(p.Types) != 1 || p.Types[0] != "Ingress" || len(p.Ingress) != 1 ||
-		*p.Ingress[0].Peers[0].PodSelector != "role=front" || p.Ingress[0].Peers[1].CIDR != "192.168.0.0/16" ||
-		p.Ingress[0].Ports[0].Port != "443" || p.Ingress[0].Ports[0].Protocol != "TCP" {
-		t.Errorf("policy record %+v", p)
-	}
-	// Deleted: the records go.
-	if err := kube.NetworkingV1().NetworkPolicies("t-rec").Delete(ctx, "allow-front", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kube.CoreV1().Services("t-rec").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, 30*time.Second, "records deleted", func() (bool, string) {
-		snap = r.m.records.Snapshot()
-		for _, s := range snap.Services {
-			if s.Namespace == "t-rec" {
-				return false, fmt.Sprintf("%+v", snap)
-			}
-		}
-		return len(snap.Policies) == 0, fmt.Sprintf("%+v", snap)
-	})
-}
-
 // A FilamentNode goes when its Node does.
 func TestFilamentNodeOfDeletedNode(t *testing.T) {
 	ctx := context.Background()
@@ -646,5 +557,84 @@ func TestFilamentNodeOfDeletedNode(t *testing.T) {
 	})
 	if _, err := crd.FilamentNodes.Get(ctx, "", "node-kept"); err != nil {
 		t.Errorf("node-kept's filamentnode: %v", err)
+	}
+}
+
+// reconciles is how many reconciles controller has finished (any result).
+func reconciles(t *testing.T, m *Manager, controller string) uint64 {
+	t.Helper()
+	reg := prometheusRegistry(t, m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() != "filament_kube_manager_reconcile_seconds" {
+			continue
+		}
+		for _, mt := range mf.Metric {
+			for _, l := range mt.Label {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					n += mt.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// An isolated namespace deleted while a pod (its Port) is still on its
+// network: the network, its VNI and subnet are kept; once the Port is gone
+// they are released, and the next isolated namespace reuses them.
+func TestIsolatedNetworkReleasedForReuse(t *testing.T) {
+	ctx := context.Background()
+	mkNode(t, "node-a")
+	mkNamespace(t, "t-reuse1", true)
+	r := startManager(t, "km", time.Minute)
+	pod := mkPod(t, "t-reuse1", "p0", "node-a", false)
+	waitPort(t, pod)
+	first, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := reconciles(t, r.m, "networks")
+	finalize(t, "t-reuse1")
+	poll(t, 30*time.Second, "the namespace's deletion reconciled", func() (bool, string) {
+		n := reconciles(t, r.m, "networks")
+		return n > before, fmt.Sprint(n)
+	})
+	if _, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1"); err != nil {
+		t.Fatalf("network deleted while a Port is on it: %v", err)
+	}
+
+	deletePod(t, "t-reuse1", "p0")
+	poll(t, 30*time.Second, "network ns-t-reuse1 deleted", func() (bool, string) {
+		_, err := crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse1")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	poll(t, 10*time.Second, "pool index of t-reuse1 released", func() (bool, string) {
+		l, err := kube.CoreV1().ConfigMaps(systemNS).List(ctx, metav1.ListOptions{LabelSelector: "filament.dev/isolated-index"})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, cm := range l.Items {
+			if cm.Data["namespace"] == "t-reuse1" {
+				return false, cm.Name
+			}
+		}
+		return true, ""
+	})
+
+	mkNamespace(t, "t-reuse2", true)
+	var second *v1alpha1.VirtualNetwork
+	poll(t, 30*time.Second, "network of t-reuse2", func() (bool, string) {
+		second, err = crd.VirtualNetworks.Get(ctx, "", "ns-t-reuse2")
+		return err == nil, fmt.Sprint(err)
+	})
+	if second.Spec.VNI != first.Spec.VNI || second.Spec.Subnets[0].CIDR != first.Spec.Subnets[0].CIDR {
+		t.Errorf("t-reuse2 got VNI %d %s, want the released VNI %d %s", second.Spec.VNI, second.Spec.Subnets[0].CIDR,
+			first.Spec.VNI, first.Spec.Subnets[0].CIDR)
 	}
 }

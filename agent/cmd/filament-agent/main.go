@@ -147,6 +147,7 @@ func run() int {
 		reg.MustRegister(cniserver.Collectors()...)
 		if src != nil {
 			reg.MustRegister(src.Collectors()...)
+			reg.MustRegister(src) // the service and policy records held
 		}
 		if conf != nil {
 			reg.MustRegister(conf.Collector())

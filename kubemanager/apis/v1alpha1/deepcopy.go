@@ -154,3 +154,122 @@ func (l *FilamentNodeList) DeepCopyObject() runtime.Object {
 	}
 	return out
 }
+
+// DeepCopyInto copies s into out.
+func (s *ServiceRecordSpec) DeepCopyInto(out *ServiceRecordSpec) {
+	*out = *s
+	out.ClusterIPs = copySlice(s.ClusterIPs)
+	out.Ports = copySlice(s.Ports)
+	if s.Backends != nil {
+		out.Backends = make([]ServiceBackend, len(s.Backends))
+		for i, b := range s.Backends {
+			out.Backends[i] = b
+			out.Backends[i].Ports = copySlice(b.Ports)
+		}
+	}
+}
+
+// DeepCopyInto copies r into out.
+func (r *ServiceRecord) DeepCopyInto(out *ServiceRecord) {
+	*out = *r
+	r.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	r.Spec.DeepCopyInto(&out.Spec)
+}
+
+// DeepCopy returns a copy of r.
+func (r *ServiceRecord) DeepCopy() *ServiceRecord {
+	if r == nil {
+		return nil
+	}
+	out := new(ServiceRecord)
+	r.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopyObject implements runtime.Object.
+func (r *ServiceRecord) DeepCopyObject() runtime.Object { return r.DeepCopy() }
+
+// DeepCopyObject implements runtime.Object.
+func (l *ServiceRecordList) DeepCopyObject() runtime.Object {
+	if l == nil {
+		return nil
+	}
+	out := &ServiceRecordList{TypeMeta: l.TypeMeta}
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	if l.Items != nil {
+		out.Items = make([]ServiceRecord, len(l.Items))
+		for i := range l.Items {
+			l.Items[i].DeepCopyInto(&out.Items[i])
+		}
+	}
+	return out
+}
+
+// copyRules copies policy rules and their peers' exceptions.
+func copyRules(rs []PolicyRule) []PolicyRule {
+	if rs == nil {
+		return nil
+	}
+	out := make([]PolicyRule, len(rs))
+	for i, r := range rs {
+		out[i].Ports = copySlice(r.Ports)
+		if r.Peers != nil {
+			out[i].Peers = make([]PolicyPeer, len(r.Peers))
+			for j, p := range r.Peers {
+				out[i].Peers[j] = PolicyPeer{CIDR: p.CIDR, Except: copySlice(p.Except)}
+			}
+		}
+	}
+	return out
+}
+
+// DeepCopyInto copies s into out.
+func (s *PolicyRecordSpec) DeepCopyInto(out *PolicyRecordSpec) {
+	*out = *s
+	out.Types = copySlice(s.Types)
+	if s.Targets != nil {
+		out.Targets = make([]PolicyTarget, len(s.Targets))
+		for i, t := range s.Targets {
+			out.Targets[i] = t
+			out.Targets[i].IPs = copySlice(t.IPs)
+		}
+	}
+	out.Ingress = copyRules(s.Ingress)
+	out.Egress = copyRules(s.Egress)
+}
+
+// DeepCopyInto copies r into out.
+func (r *PolicyRecord) DeepCopyInto(out *PolicyRecord) {
+	*out = *r
+	r.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	r.Spec.DeepCopyInto(&out.Spec)
+}
+
+// DeepCopy returns a copy of r.
+func (r *PolicyRecord) DeepCopy() *PolicyRecord {
+	if r == nil {
+		return nil
+	}
+	out := new(PolicyRecord)
+	r.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopyObject implements runtime.Object.
+func (r *PolicyRecord) DeepCopyObject() runtime.Object { return r.DeepCopy() }
+
+// DeepCopyObject implements runtime.Object.
+func (l *PolicyRecordList) DeepCopyObject() runtime.Object {
+	if l == nil {
+		return nil
+	}
+	out := &PolicyRecordList{TypeMeta: l.TypeMeta}
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	if l.Items != nil {
+		out.Items = make([]PolicyRecord, len(l.Items))
+		for i := range l.Items {
+			l.Items[i].DeepCopyInto(&out.Items[i])
+		}
+	}
+	return out
+}

@@ -93,6 +93,8 @@ func TestDeepCopy(t *testing.T) {
 		&VirtualNetwork{}, &VirtualNetworkList{},
 		&Port{}, &PortList{},
 		&FilamentNode{}, &FilamentNodeList{},
+		&ServiceRecord{}, &ServiceRecordList{},
+		&PolicyRecord{}, &PolicyRecordList{},
 	} {
 		name := reflect.TypeOf(obj).Elem().Name()
 		fill(reflect.ValueOf(obj).Elem(), 0)

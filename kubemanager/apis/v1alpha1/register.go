@@ -17,6 +17,8 @@ const (
 	ResourceVirtualNetworks = "virtualnetworks"
 	ResourcePorts           = "ports"
 	ResourceFilamentNodes   = "filamentnodes"
+	ResourceServiceRecords  = "servicerecords"
+	ResourcePolicyRecords   = "policyrecords"
 )
 
 // AddToScheme registers the kinds and the meta types a client needs
@@ -26,6 +28,8 @@ func AddToScheme(s *runtime.Scheme) error {
 		&VirtualNetwork{}, &VirtualNetworkList{},
 		&Port{}, &PortList{},
 		&FilamentNode{}, &FilamentNodeList{},
+		&ServiceRecord{}, &ServiceRecordList{},
+		&PolicyRecord{}, &PolicyRecordList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

@@ -1,6 +1,6 @@
 // Package v1alpha1 holds the Go types of Filament's custom resources,
-// group filament.dev, version v1alpha1: VirtualNetwork, Port and
-// FilamentNode. Their schemas, validation and printer columns are the
+// group filament.dev, version v1alpha1: VirtualNetwork, Port, FilamentNode,
+// ServiceRecord and PolicyRecord. Their schemas, validation and printer columns are the
 // manifests in deploy/crds (docs/kubernetes.md); the deep copies are written
 // by hand (deepcopy.go) and tested.
 package v1alpha1
@@ -159,4 +159,138 @@ type FilamentNodeList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []FilamentNode `json:"items"`
+}
+
+// ServiceRecord is a Service compiled for the agents by kube-manager: its
+// virtual addresses and ports, and its backends (from its EndpointSlices)
+// resolved to the Ports that hold them. Same namespace and name as its
+// Service, which owns it. Recorded now; the fast path does not enforce it
+// yet (docs/kubernetes.md).
+type ServiceRecord struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec ServiceRecordSpec `json:"spec"`
+}
+
+// ServiceRecordSpec is what a Service's traffic becomes.
+type ServiceRecordSpec struct {
+	// ServiceUID is the compiled Service's uid (a Service recreated under
+	// the name is another one).
+	ServiceUID string `json:"serviceUID"`
+	// Type is the Service's: ClusterIP, NodePort, LoadBalancer or ExternalName.
+	Type string `json:"type"`
+	// ClusterIPs: at most one IPv4 and one IPv6 virtual address (none for a
+	// headless or ExternalName Service).
+	ClusterIPs []string `json:"clusterIPs,omitempty"`
+	// Ports are the Service's ports.
+	Ports []ServicePort `json:"ports,omitempty"`
+	// Backends are its endpoints' addresses, sorted by address.
+	Backends []ServiceBackend `json:"backends,omitempty"`
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name string `json:"name,omitempty"`
+	// Protocol: TCP, UDP or SCTP.
+	Protocol string `json:"protocol"`
+	Port     int32  `json:"port"`
+	// TargetPort is the backends' port: a number or a port name.
+	TargetPort string `json:"targetPort,omitempty"`
+}
+
+// ServiceBackend is one endpoint address. Network, Node and Pod are set
+// when a Port holds the address (a pod of a Filament network); an address
+// of no Port (an endpoint outside the overlay) has none.
+type ServiceBackend struct {
+	IP      string `json:"ip"`
+	Ready   bool   `json:"ready"`
+	Network string `json:"network,omitempty"`
+	Node    string `json:"node,omitempty"`
+	Pod     string `json:"pod,omitempty"`
+	// Ports are the endpoint's ports (from its EndpointSlice).
+	Ports []BackendPort `json:"ports,omitempty"`
+}
+
+// BackendPort is a named port of a backend.
+type BackendPort struct {
+	Name     string `json:"name,omitempty"`
+	Protocol string `json:"protocol"`
+	Port     int32  `json:"port"`
+}
+
+// ServiceRecordList is a list of ServiceRecords.
+type ServiceRecordList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ServiceRecord `json:"items"`
+}
+
+// PolicyRecord is a NetworkPolicy compiled for the agents by kube-manager:
+// its selectors resolved to the addresses of the Ports they select. Same
+// namespace and name as its NetworkPolicy, which owns it. Recorded now;
+// the fast path does not enforce it yet (docs/kubernetes.md).
+type PolicyRecord struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec PolicyRecordSpec `json:"spec"`
+}
+
+// PolicyRecordSpec is a NetworkPolicy in addresses.
+type PolicyRecordSpec struct {
+	// PolicyUID is the compiled NetworkPolicy's uid.
+	PolicyUID string `json:"policyUID"`
+	// Types: Ingress, Egress or both (defaulted as the API does).
+	Types []string `json:"types"`
+	// Targets are the Ports of the pods the policy selects, by pod name.
+	Targets []PolicyTarget `json:"targets,omitempty"`
+	// Ingress and Egress rules: traffic matching any rule is allowed; a
+	// type with no rule allows nothing.
+	Ingress []PolicyRule `json:"ingress,omitempty"`
+	Egress  []PolicyRule `json:"egress,omitempty"`
+}
+
+// PolicyTarget is one selected pod's Port.
+type PolicyTarget struct {
+	Pod     string   `json:"pod"`
+	Node    string   `json:"node"`
+	Network string   `json:"network"`
+	IPs     []string `json:"ips"`
+}
+
+// PolicyRule allows traffic from (ingress) or to (egress) any of Peers on
+// any of Ports.
+type PolicyRule struct {
+	// Peers are address blocks, sorted: selected pods' addresses as /32
+	// (/128); a rule with no peer in the NetworkPolicy (any peer) is
+	// 0.0.0.0/0 and ::/0; none means no peer matches (selectors that
+	// select no pod).
+	Peers []PolicyPeer `json:"peers,omitempty"`
+	// Ports: none means every port.
+	Ports []PolicyPort `json:"ports,omitempty"`
+}
+
+// PolicyPeer is an address block less its exceptions.
+type PolicyPeer struct {
+	CIDR   string   `json:"cidr"`
+	Except []string `json:"except,omitempty"`
+}
+
+// PolicyPort is a protocol and a port, a range of ports (Port to EndPort)
+// or, Port empty, every port.
+type PolicyPort struct {
+	// Protocol: TCP, UDP or SCTP.
+	Protocol string `json:"protocol"`
+	// Port is a number or a named port of the pods (the enforcing agent
+	// resolves names).
+	Port    string `json:"port,omitempty"`
+	EndPort int32  `json:"endPort,omitempty"`
+}
+
+// PolicyRecordList is a list of PolicyRecords.
+type PolicyRecordList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PolicyRecord `json:"items"`
 }

@@ -1,9 +1,9 @@
 // filament-kube-manager is Filament's cluster-wide controller: it takes
 // part in leader election on a Lease (two replicas, one leads), serves
-// /healthz, /metrics and /records, and while it leads runs the controllers
+// /healthz and /metrics, and while it leads runs the controllers
 // (kubemanager/manager) that turn Namespaces, Pods, Nodes, Services,
 // EndpointSlices and NetworkPolicies into VirtualNetworks, Ports with
-// addresses, and compiled records.
+// addresses, ServiceRecords and PolicyRecords.
 //
 // SIGTERM or SIGINT: release the Lease (the other replica takes over within
 // one retry period) and exit 0. Losing the Lease while running: exit 1, so
@@ -124,7 +124,6 @@ func run() int {
 	reg.MustRegister(mgr.Collectors()...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/records", mgr.Records())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := el.Healthz(r); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
