@@ -115,7 +115,7 @@ const (
 	ReasonAddress          = "AddressNotInNetwork"
 	ReasonAttachFailed     = "AttachFailed"     // the pod's interface could not be made
 	ReasonDataplaneRefused = "DataplaneRefused" // the dataplane refused the pod's objects
-	ReasonNotReady         = "NotReady"         // the dataplane unreachable or not programmed yet, or the agent busy: kubelet retries
+	ReasonNotReady         = "NotReady"         // the dataplane unreachable or not programmed yet: kubelet retries
 	ReasonInvalidRequest   = "InvalidRequest"
 	ReasonNetnsNotFound    = "NetnsNotFound"
 	ReasonAddFailed        = "AddFailed"
@@ -123,6 +123,10 @@ const (
 
 // msgUnknownNetwork is ADD's error for a network the node does not have.
 const msgUnknownNetwork = "unknown network"
+
+// msgBusy is the error of a command that found another command of the
+// same attachment (or the agent's resync) holding it.
+const msgBusy = "the agent is busy with other commands"
 
 // portFailure is a failed ADD's response as a PortFailure (nil: success).
 func portFailure(resp *cniapi.Response) *PortFailure {
@@ -834,7 +838,7 @@ func cniErr(code uint, msg string, err error) *cniapi.Response {
 }
 
 func busy() *cniapi.Response {
-	return cniErr(cniapi.CodeTryAgainLater, "the agent is busy with other commands", nil)
+	return cniErr(cniapi.CodeTryAgainLater, msgBusy, nil)
 }
 
 func (n *Node) lock()   { n.sem <- struct{}{} }
@@ -906,6 +910,11 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	r := *req
 	r.Network = as.Network
 	resp := n.add(ctx, &r, &as)
+	if resp != nil && resp.Error != nil && resp.Error.Msg == msgBusy {
+		// The command holding the attachment reports its own outcome; a
+		// retry turned away meanwhile says nothing about the Port.
+		return resp
+	}
 	n.ports.Programmed(&r, portFailure(resp))
 	return resp
 }
