@@ -894,7 +894,7 @@ fp_fib4_add(struct fp_fib4 *f, uint32_t p, uint8_t len, uint32_t nh, uint32_t *o
 	}
 	*old = FP_NH_INVALID;
 	if (c->routes >= c->max_routes) {
-		fp_err(err, "IPv4 FIB full (%u routes, fib4_rules)", c->max_routes);
+		fp_err(err, "IPv4 FIB full (%u routes in the VRF, tables.fib4_routes)", c->max_routes);
 		return -ENOSPC;
 	}
 	need = groups_needed(c, p, len);

@@ -808,7 +808,7 @@ fp_fib6_add(struct fp_fib6 *c, const uint8_t *p, uint8_t len, uint32_t nh, uint3
 	}
 	*old = FP_NH_INVALID;
 	if (c->routes >= c->max_routes) {
-		fp_err(err, "IPv6 FIB full (%u routes, fib6_rules)", c->max_routes);
+		fp_err(err, "IPv6 FIB full (%u routes in the VRF, tables.fib6_routes)", c->max_routes);
 		return -ENOSPC;
 	}
 	need = groups_needed(c, p, len);

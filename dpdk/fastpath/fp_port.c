@@ -311,7 +311,12 @@ fp_port_add(const char *devargs, const struct fp_port_conf *pc, char *err)
 	memcpy(name, devargs, n);
 	name[n] = '\0';
 	if (rte_eth_dev_get_port_by_name(name, &id) == 0) {
-		fp_err(err, "device %s is already a port (%u)", name, id);
+		if (id < FP_MAX_PORTS && fp_dp->port_ctl[id].used)
+			fp_err(err, "device %s is already a port (%u)", name, id);
+		else
+			fp_err(err, "device %s was probed by EAL at start (an EAL "
+				    "argument such as -a), not by this port: a port "
+				    "cannot take it over", name);
 		return -EEXIST;
 	}
 	ret = rte_dev_probe(devargs);

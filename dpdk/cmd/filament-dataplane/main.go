@@ -218,6 +218,16 @@ func serve(ctx context.Context, log *zap.Logger, o *options, cfg *config.Config)
 	log.Info("starting the fast path",
 		zap.String("config", o.config), zap.String("contents", cfg.Summary()),
 		zap.Strings("eal_args", fc.EALArgs), zap.Bool("hugepages", !cfg.EAL.NoHuge))
+	// The fast path's own refusal names EAL's flags; this daemon is told
+	// by its configuration, so say which keys.
+	if !cfg.EAL.NoHuge {
+		if err := hugepages.Check(fc.EALArgs); err != nil {
+			log.Error("cannot start the fast path", zap.Error(err), zap.String("hint",
+				"this daemon takes --no-huge -m from its configuration: eal.no_huge: true and eal.memory_mb "+
+					"(ordinary memory: slower, no memif or vhost-user)"))
+			return 1
+		}
+	}
 	start := time.Now()
 	dp, err := fastpath.Start(fc)
 	if err != nil {

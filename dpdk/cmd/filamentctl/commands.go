@@ -187,7 +187,7 @@ func cmdVersion(_ context.Context, c *apiclient.Client, o *output) error {
 		{"next-hops", u32(t.GetNextHops())},
 		{"VRFs", u32(t.GetVrfs())},
 		{"IPv4 routes per VRF", u32(t.GetFib4Routes())},
-		{"IPv4 tbl8 groups per VRF", u32(t.GetFib4Tbl8S())},
+		{"IPv4 FIB groups (shared)", u32(t.GetFib4Tbl8S())},
 		{"mbufs", u32(t.GetMbufs())},
 		{"ports", u32(t.GetPorts())},
 		{"ECMP members", u32(t.GetEcmpMembers())},

@@ -510,7 +510,7 @@ type TableSizes struct {
 	NextHops      uint32                 `protobuf:"varint,1,opt,name=next_hops,json=nextHops,proto3" json:"next_hops,omitempty"`                // next-hop ids are 0..next_hops-1
 	Vrfs          uint32                 `protobuf:"varint,2,opt,name=vrfs,proto3" json:"vrfs,omitempty"`                                        // VRF ids are 0..vrfs-1
 	Fib4Routes    uint32                 `protobuf:"varint,3,opt,name=fib4_routes,json=fib4Routes,proto3" json:"fib4_routes,omitempty"`          // IPv4 routes per VRF
-	Fib4Tbl8S     uint32                 `protobuf:"varint,4,opt,name=fib4_tbl8s,json=fib4Tbl8s,proto3" json:"fib4_tbl8s,omitempty"`             // IPv4 /25-/32 groups per VRF
+	Fib4Tbl8S     uint32                 `protobuf:"varint,4,opt,name=fib4_tbl8s,json=fib4Tbl8s,proto3" json:"fib4_tbl8s,omitempty"`             // IPv4 FIB groups of 1 KiB, one pool for all VRFs
 	Mbufs         uint32                 `protobuf:"varint,5,opt,name=mbufs,proto3" json:"mbufs,omitempty"`                                      // packet buffers
 	Ports         uint32                 `protobuf:"varint,6,opt,name=ports,proto3" json:"ports,omitempty"`                                      // ports per dataplane
 	EcmpMembers   uint32                 `protobuf:"varint,7,opt,name=ecmp_members,json=ecmpMembers,proto3" json:"ecmp_members,omitempty"`       // members per ECMP group
