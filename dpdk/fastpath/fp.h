@@ -88,7 +88,9 @@ struct fp_port_conf {
 };
 
 /* Probe devargs ("net_af_packet0,iface=veth0"), configure and start it, and
- * start polling it. Returns the port id (>= 0). */
+ * start polling it. A device EAL probed at start (-a 0000:3b:00.0 for a PCI
+ * NIC, --vdev) is taken over when devargs names only it. Deleting the port
+ * releases the device. Returns the port id (>= 0). */
 int fp_port_add(const char *devargs, const struct fp_port_conf *pc, char *err);
 /* A port over in-memory rings (tests, benchmarks): frames enqueued with
  * fp_ring_inject are received on it, what it sends is read with fp_ring_drain. */

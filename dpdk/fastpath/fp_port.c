@@ -311,13 +311,21 @@ fp_port_add(const char *devargs, const struct fp_port_conf *pc, char *err)
 	memcpy(name, devargs, n);
 	name[n] = '\0';
 	if (rte_eth_dev_get_port_by_name(name, &id) == 0) {
-		if (id < FP_MAX_PORTS && fp_dp->port_ctl[id].used)
+		if (id >= FP_MAX_PORTS || fp_dp->port_ctl[id].used) {
 			fp_err(err, "device %s is already a port (%u)", name, id);
-		else
-			fp_err(err, "device %s was probed by EAL at start (an EAL "
-				    "argument such as -a), not by this port: a port "
-				    "cannot take it over", name);
-		return -EEXIST;
+			return -EEXIST;
+		}
+		/* Probed by EAL at start (-a for a PCI NIC, --vdev): the port
+		 * takes it over. Its arguments were EAL's; a second set here
+		 * would be silently ignored, so refuse it. */
+		if (devargs[n] != '\0') {
+			fp_err(err, "device %s was probed by EAL at start (-a or "
+				    "--vdev): give its arguments there and name only "
+				    "the device here", name);
+			return -EINVAL;
+		}
+		/* On failure the device stays EAL's, for a later try. */
+		return port_setup(id, pc, err);
 	}
 	ret = rte_dev_probe(devargs);
 	if (ret != 0) {

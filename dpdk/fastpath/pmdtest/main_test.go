@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 	// Two workers sharing CPU 1: RX queues spread over lcores, and the
 	// control thread keeps CPU 0.
 	cfg.EALArgs = append([]string{"--lcores", "0@0,1@1,2@1", "--no-pci", "--log-level", "*:notice",
-		"--file-prefix", fmt.Sprintf("fil-pmdtest-%d", os.Getpid())}, mem...)
+		"--file-prefix", fmt.Sprintf("fil-pmdtest-%d", os.Getpid()),
+		"--vdev", ealDevice}, mem...)
 	if huge {
 		// vhost-user carries at most 8 memory regions: one file per
 		// memseg list keeps the virtio-user side (the "pod") under it.
