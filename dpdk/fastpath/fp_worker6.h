@@ -721,9 +721,12 @@ fp_fabric_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *
 					return;
 				}
 				/* A NIC's verdict saves reading the whole
-				 * packet; none (rings, AF_PACKET): in software. */
+				 * packet (NONE: data verified, the field not
+				 * filled in, virtio); no verdict (rings,
+				 * AF_PACKET): in software. */
 				switch (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
 				case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+				case RTE_MBUF_F_RX_L4_CKSUM_NONE:
 					break;
 				case RTE_MBUF_F_RX_L4_CKSUM_BAD:
 					fp_drop(lc, m, FP_DROP_UDP_CSUM);
