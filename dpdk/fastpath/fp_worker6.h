@@ -622,10 +622,10 @@ static const struct rte_ether_addr *
 fp_nd_lladdr(const struct rte_ipv6_hdr *ip6, uint8_t want)
 {
 	const uint8_t *nd = (const uint8_t *)(ip6 + 1);
-	uint16_t plen = rte_be_to_cpu_16(ip6->payload_len), off = 24;
+	uint32_t plen = rte_be_to_cpu_16(ip6->payload_len), off = 24;
 
 	while (off + 8 <= plen) {
-		uint16_t olen = nd[off + 1] * 8u;
+		uint32_t olen = nd[off + 1] * 8u;
 
 		if (olen == 0)
 			return NULL; /* RFC 4861 4.6: malformed, stop */
