@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -273,30 +274,61 @@ func packetTooBig(t *testing.T, tn *testnet.Net, n *node, from, to pod) {
 	}
 }
 
-// TestDualStackIPv6Underlay: both nodes have an IPv6 underlay address, so
-// the tunnel is IPv6 (for both families inside) and the pods' MTU 20
-// bytes smaller (1430 over VXLAN); ping over both families and 4 MB over
+// TestDualStackIPv6Underlay: for each encapsulation, both nodes have an
+// IPv6 underlay address, so the tunnel is IPv6 (for both families inside)
+// and the pods' MTU 20 bytes smaller (1430 over VXLAN, 1448 over MPLSoUDP,
+// 1452 over MPLSoGRE); each node resolved the other's IPv6 underlay
+// address by neighbour discovery; ping over both families and 4 MB over
 // TCP across the nodes, over IPv6 and over IPv4, SHA-256 equal (full-sized
-// segments: the MTU is right).
+// segments: the MTU is right), with no outer UDP checksum refused.
 func TestDualStackIPv6Underlay(t *testing.T) {
-	tn := testnet.New(t)
-	n1, n2 := dualNodes(t, tn, "vxlan", true)
-	var tunnels []string
-	for _, nh := range dump(t, dial(t, n1)).NextHops {
-		if nh.Type == pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
-			tunnels = append(tunnels, nh.TunnelDst)
-		}
+	for _, c := range []struct {
+		encap string
+		mtu   int
+	}{{"vxlan", 1430}, {"mplsoudp", 1448}, {"mplsogre", 1452}} {
+		t.Run(c.encap, func(t *testing.T) {
+			tn := testnet.New(t)
+			n1, n2 := dualNodes(t, tn, c.encap, true)
+			c1 := dial(t, n1)
+			var tunnels []string
+			for _, nh := range dump(t, c1).NextHops {
+				if nh.Type == pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
+					tunnels = append(tunnels, nh.TunnelDst)
+				}
+			}
+			if len(tunnels) != 1 || tunnels[0] != "fd00:100::2" {
+				t.Fatalf("node1's tunnels go to %v, want fd00:100::2", tunnels)
+			}
+			a, b := n1.add(t, tn, "a"), n2.add(t, tn, "b")
+			if out := tn.MustIn(a.ns, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, fmt.Sprintf("mtu %d ", c.mtu)) {
+				t.Errorf("pod eth0: %s, want mtu %d", out, c.mtu)
+			}
+			ping(t, tn, a, b.ip6)
+			ping(t, tn, b, a.ip6)
+			ping(t, tn, a, b.ip)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ns, err := c1.ListNeighbors(ctx, &pb.ListNeighborsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ns.Neighbors) != 1 || ns.Neighbors[0].Ip != "fd00:100::2" || !ns.Neighbors[0].Resolved ||
+				ns.Neighbors[0].Mac != "02:fe:c0:a8:64:02" {
+				t.Errorf("node1's underlay neighbours %v, want fd00:100::2 resolved at 02:fe:c0:a8:64:02 (ND)", ns.Neighbors)
+			}
+			tcpTransferTo(t, "IPv6 in IPv6, node1 to node2", a, b, b.ip6, 4<<20, 4)
+			tcpTransferTo(t, "IPv4 in IPv6, node2 to node1", b, a, a.ip, 4<<20, 5)
+			for _, n := range []*node{n1, n2} {
+				cs, err := dial(t, n).GetCounters(ctx, &pb.GetCountersRequest{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range cs.Drops {
+					if (d.Reason == "udp_checksum" || d.Reason == "udp6_zero_checksum") && d.Packets != 0 {
+						t.Errorf("%s dropped %d packets as %s", n.name, d.Packets, d.Reason)
+					}
+				}
+			}
+		})
 	}
-	if len(tunnels) != 1 || tunnels[0] != "fd00:100::2" {
-		t.Fatalf("node1's tunnels go to %v, want fd00:100::2", tunnels)
-	}
-	a, c := n1.add(t, tn, "a"), n2.add(t, tn, "c")
-	if out := tn.MustIn(a.ns, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "mtu 1430") {
-		t.Errorf("pod eth0: %s, want mtu 1430", out)
-	}
-	ping(t, tn, a, c.ip6)
-	ping(t, tn, c, a.ip6)
-	ping(t, tn, a, c.ip)
-	tcpTransferTo(t, "IPv6 in IPv6, node1 to node2", a, c, c.ip6, 4<<20, 4)
-	tcpTransferTo(t, "IPv4 in IPv6, node2 to node1", c, a, a.ip, 4<<20, 5)
 }

@@ -385,6 +385,9 @@ func (sm *simulation) nextHop(i int, path string, act pb.Action, n *pb.NextHop) 
 				e.add(path+".port", "%q is not a port", nn.port)
 			case nn.typ == fastpath.NHTunnel && p.kind != fastpath.PortFabric:
 				e.add(path+".port", "%q is a %s port: tunnels leave by the fabric port", nn.port, kindName(p.kind))
+			case nn.typ == fastpath.NHTunnel && nn.tunDst.Is6() && len(p.ipv6) == 0:
+				// the outer header's source is the fabric's IPv6 address
+				e.add(path+".tunnel_dst", "%s: an IPv6 underlay needs the fabric port %q to have an IPv6 address (ipv6)", nn.tunDst, nn.port)
 			}
 		} else if v.nhGroups.get(nn.id) > 0 {
 			e.add(path+".type", "next-hop %d is a member of ECMP groups %s: it must stay an interface or tunnel next-hop",
@@ -534,7 +537,7 @@ func (sm *simulation) neighbor(i int, path string, act pb.Action, n *pb.Neighbor
 		return
 	}
 	var e fieldErrs
-	ip, err := netparse.HostIPv4(n.Ip)
+	ip, err := netparse.HostIP(n.Ip)
 	if err != nil {
 		e.add(path+".ip", "%v", err)
 	}

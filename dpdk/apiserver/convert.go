@@ -251,10 +251,6 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 				out.tunGW = a
 			}
 		}
-		if out.tunDst.Is6() {
-			// the fast path's outer header is IPv4 (docs/architecture.md)
-			e.add(path+".tunnel_dst", "%s: an IPv6 underlay is not served by this dataplane yet", out.tunDst)
-		}
 		switch {
 		case n.Encap == pb.Encap_ENCAP_VXLAN:
 			if n.Vni > maxVNI {

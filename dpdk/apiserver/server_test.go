@@ -93,8 +93,10 @@ func TestInvalid(t *testing.T) {
 			[]string{"ops[0].port.ipv6: 9 addresses: at most 8"}},
 		{"tunnel of mixed families", b().Create(mplsNH(20, "192.168.100.9", "fd00::fe", 300)),
 			[]string{"ops[0].next_hop.tunnel_gw: fd00::fe and tunnel_dst 192.168.100.9: the underlay next hop must be of the tunnel's family"}},
-		{"tunnel over IPv6", b().Create(vxlanNH(20, "fd00::9", 9)),
-			[]string{"ops[0].next_hop.tunnel_dst: fd00::9: an IPv6 underlay is not served by this dataplane yet"}},
+		{"tunnel over IPv6 from a fabric without IPv6", b().Create(vxlanNH(20, "fd00::9", 9)),
+			[]string{`ops[0].next_hop.tunnel_dst: fd00::9: an IPv6 underlay needs the fabric port "fabric" to have an IPv6 address (ipv6)`}},
+		{"tunnel of mixed families, IPv6 destination", b().Create(mplsNH(20, "fd00::9", "192.168.100.254", 300)),
+			[]string{"ops[0].next_hop.tunnel_gw: 192.168.100.254 and tunnel_dst fd00::9: the underlay next hop must be of the tunnel's family"}},
 		{"host bits set", b().Create(route(1, "10.9.0.1/16", 7)),
 			[]string{"ops[0].route.prefix: 10.9.0.1/16 has host bits set (the network is 10.9.0.0/16)"}},
 		{"route VRF out of range", b().Create(route(testVRFs, "10.9.0.0/16", 7)),
@@ -232,6 +234,66 @@ func TestMPLSoGRE(t *testing.T) {
 		got.TunnelDst != "192.168.100.4" || got.Port != "fabric" || got.Type != pb.NextHopType_NEXT_HOP_TYPE_TUNNEL {
 		t.Errorf("next-hop 8 reads back as %v, want %v", got, gre)
 	}
+}
+
+// An IPv6 underlay: the fabric port's IPv6 address, tunnels of each
+// encapsulation to IPv6 endpoints (one through an IPv6 gateway), an IPv6
+// static neighbour; all read back as given, the neighbours listed with
+// their next-hops, and the fabric keeps its IPv6 address while tunnels use
+// it.
+func TestUnderlay6(t *testing.T) {
+	fresh(t)
+	mustApply(t, baseBatch())
+	fab := fabricPort()
+	fab.Ipv6 = []string{"fd00:100::1"}
+	v6 := []*pb.NextHop{vxlanNH(20, "fd00:100::2", 20), mplsNH(21, "fd00:100::3", "fd00:100::fe", 321), greNH(22, "fd00:100::4", 322)}
+	nbr := &pb.Neighbor{Ip: "fd00:100::fe", Mac: "02:fe:00:00:00:fe"}
+	b := (&apiclient.Batch{}).Replace(fab).Create(nbr, route(1, "10.20.0.0/16", 20), route(1, "10.21.0.0/16", 21), route(1, "fd00:22::/48", 22))
+	for _, n := range v6 {
+		b.Create(n)
+	}
+	mustApply(t, b)
+	if nh := lookup(1, "10.21.0.1"); nh != 21 {
+		t.Errorf("10.21.0.1 routes to next-hop %d in the fast path, want 21", nh)
+	}
+	s := dump(t)
+	for _, want := range v6 {
+		var got *pb.NextHop
+		for _, n := range s.NextHops {
+			if n.Id == want.Id {
+				got = n
+			}
+		}
+		if got == nil || got.TunnelDst != want.TunnelDst || got.TunnelGw != want.TunnelGw || got.Encap != want.Encap {
+			t.Errorf("next-hop %d reads back as %v, want %v", want.Id, got, want)
+		}
+	}
+	for _, p := range s.Ports {
+		if p.Name == "fabric" && (len(p.Ipv6) != 1 || p.Ipv6[0] != "fd00:100::1") {
+			t.Errorf("fabric port's ipv6 %v, want [fd00:100::1]", p.Ipv6)
+		}
+	}
+	resp, err := cl.ListNeighbors(ctx(t), &pb.ListNeighborsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := resp.Neighbors
+	found := map[string]bool{}
+	for _, n := range ns {
+		found[n.Ip] = true
+		if n.Ip == "fd00:100::fe" && (!n.Static || n.Mac != "02:fe:00:00:00:fe" || len(n.NextHops) != 1 || n.NextHops[0] != 21) {
+			t.Errorf("neighbour fd00:100::fe: %v, want static with next-hop 21", n)
+		}
+		if n.Ip == "fd00:100::2" && (n.Static || n.Resolved || len(n.NextHops) != 1 || n.NextHops[0] != 20) {
+			t.Errorf("neighbour fd00:100::2: %v, want unresolved with next-hop 20", n)
+		}
+	}
+	if !found["fd00:100::2"] || !found["fd00:100::4"] || !found["fd00:100::fe"] || found["fd00:100::3"] {
+		t.Errorf("neighbours %v: want fd00:100::2, ::4 and the gateway ::fe, not ::3", ns)
+	}
+	// The fabric's IPv6 address cannot go while IPv6 tunnels use it.
+	_, err = apply(t, (&apiclient.Batch{}).Replace(fabricPort()))
+	wantCode(t, err, codes.FailedPrecondition, "IPv6 tunnels use its IPv6 underlay address")
 }
 
 func TestNeighborDelete(t *testing.T) {

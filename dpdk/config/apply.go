@@ -131,6 +131,7 @@ func (p *Port) portConfig() fastpath.PortConfig {
 		VRF:      uint16(p.VRF),
 		MAC:      p.mac,
 		IPv4:     p.ipv4,
+		IPv6:     p.ipv6,
 	}
 }
 

@@ -140,6 +140,10 @@ type Port struct {
 	// IPv4: pod, the addresses the pod may send from (1 to 8); fabric,
 	// exactly one, the node's underlay address; host, optional.
 	IPv4 []string `yaml:"ipv4"`
+	// IPv6: pod, its IPv6 addresses (0 to 8); fabric, at most one, the
+	// node's IPv6 underlay address (tunnels to IPv6 endpoints need it);
+	// host, optional.
+	IPv6 []string `yaml:"ipv6"`
 	// MTU is the port's L3 MTU, 576..9600 (0: 1500).
 	MTU int `yaml:"mtu"`
 	// RxQueues is the number of RX queues, spread over the forwarding
@@ -149,6 +153,7 @@ type Port struct {
 	kind fastpath.PortKind
 	mac  net.HardwareAddr
 	ipv4 []netip.Addr
+	ipv6 []netip.Addr
 }
 
 // VRF is the vRouter's own IPv4 address in a VRF: the gateway of the VRF's
@@ -175,8 +180,10 @@ type NextHop struct {
 	DstMAC string `yaml:"dst_mac"`
 	// Encap (tunnel) is vxlan (with vni), mplsoudp or mplsogre (with label).
 	Encap string `yaml:"encap"`
-	// TunnelDst (tunnel) is the remote vRouter's underlay address;
-	// TunnelGW the underlay next hop when it is not on the fabric's L2.
+	// TunnelDst (tunnel) is the remote vRouter's underlay address, IPv4
+	// or IPv6 (an IPv6 outer header, from the fabric's ipv6); TunnelGW the
+	// underlay next hop, of the same family, when it is not on the
+	// fabric's L2.
 	TunnelDst string `yaml:"tunnel_dst"`
 	TunnelGW  string `yaml:"tunnel_gw"`
 	VNI       *int   `yaml:"vni"`

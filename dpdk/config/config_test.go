@@ -89,6 +89,29 @@ func TestParseMPLSoGRE(t *testing.T) {
 	}
 }
 
+// An IPv6 underlay: the fabric's IPv6 address, a tunnel to an IPv6
+// endpoint through an IPv6 gateway, an IPv6 static neighbour.
+func TestParseUnderlay6(t *testing.T) {
+	y := strings.Replace(good, "kind: fabric,", `kind: fabric, ipv6: ["fd00:100::1"],`, 1)
+	y = strings.Replace(y, "tunnel_dst: 192.168.100.3,\n     tunnel_gw: 192.168.100.254,", `tunnel_dst: "fd00:100::3",
+     tunnel_gw: "fd00:100::fe",`, 1)
+	y = strings.Replace(y, "neighbors: [{ip: 192.168.100.254,", `neighbors: [{ip: "fd00:100::fe",`, 1)
+	c, err := Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nh := c.NextHops[2]
+	if nh.tunDst != netip.MustParseAddr("fd00:100::3") || nh.tunGW != netip.MustParseAddr("fd00:100::fe") {
+		t.Errorf("IPv6 tunnel: %+v", nh)
+	}
+	if pc := c.Ports[0].portConfig(); len(pc.IPv6) != 1 || pc.IPv6[0] != netip.MustParseAddr("fd00:100::1") {
+		t.Errorf("fabric port config %+v, want IPv6 [fd00:100::1]", pc)
+	}
+	if c.Neighbors[0].ip != netip.MustParseAddr("fd00:100::fe") {
+		t.Errorf("neighbour %+v", c.Neighbors[0])
+	}
+}
+
 func TestParseMinimalAndEmpty(t *testing.T) {
 	for _, in := range []string{"", "# only a comment\n", "{}", "eal:\n"} {
 		c, err := Parse([]byte(in))
@@ -167,8 +190,17 @@ func TestParseBad(t *testing.T) {
 		{"unknown top-level key", func(t *testing.T) string { return good + "colour: blue\n" },
 			[]string{"colour: unknown key (line"}},
 		{"unknown nested key", func(t *testing.T) string {
-			return sub(t, "kind: fabric,", "kind: fabric, ipv6: [fd00::1],")
-		}, []string{"ports[0].ipv6: unknown key", "known keys: name, devargs, kind"}},
+			return sub(t, "kind: fabric,", "kind: fabric, ipv7: [fd00::1],")
+		}, []string{"ports[0].ipv7: unknown key", "known keys: name, devargs, kind"}},
+		{"IPv6 tunnel from a fabric without IPv6", func(t *testing.T) string {
+			return sub(t, "tunnel_dst: 192.168.100.2,", `tunnel_dst: "fd00:100::2",`)
+		}, []string{`next_hops[1].tunnel_dst: fd00:100::2: an IPv6 underlay needs the fabric port "fabric" to have an IPv6 address (ipv6)`}},
+		{"tunnel of mixed families", func(t *testing.T) string {
+			return sub(t, "tunnel_gw: 192.168.100.254,", `tunnel_gw: "fd00:100::fe",`)
+		}, []string{"next_hops[2].tunnel_gw: fd00:100::fe and tunnel_dst 192.168.100.3: the underlay next hop must be of the tunnel's family"}},
+		{"fabric with two IPv6 addresses", func(t *testing.T) string {
+			return sub(t, "kind: fabric,", `kind: fabric, ipv6: ["fd00:100::1", "fd00:100::11"],`)
+		}, []string{"ports[0].ipv6: 2 addresses: a fabric or host port has at most one"}},
 		{"unknown key in list of next-hops", func(t *testing.T) string {
 			return sub(t, "{id: 4, type: receive}", "{id: 4, type: receive, weight: 2}")
 		}, []string{"next_hops[4].weight: unknown key"}},

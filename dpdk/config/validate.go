@@ -174,7 +174,7 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 	for i := range c.Ports {
 		p := &c.Ports[i]
 		path := fmt.Sprintf("ports[%d]", i)
-		p.mac, p.ipv4 = nil, nil
+		p.mac, p.ipv4, p.ipv6 = nil, nil, nil
 
 		switch {
 		case p.Name == "":
@@ -255,6 +255,25 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 		}
 		if len(p.IPv4) > fastpath.MaxPodAddrs {
 			errs.add(path+".ipv4", "%d addresses: at most %d", len(p.IPv4), fastpath.MaxPodAddrs)
+		}
+		for j, s := range p.IPv6 {
+			a, err := netparse.HostIPv6(s)
+			if err != nil {
+				errs.add(fmt.Sprintf("%s.ipv6[%d]", path, j), "%v", err)
+				continue
+			}
+			if seen[a] {
+				errs.add(fmt.Sprintf("%s.ipv6[%d]", path, j), "%s given twice", a)
+				continue
+			}
+			seen[a] = true
+			p.ipv6 = append(p.ipv6, a)
+		}
+		switch {
+		case len(p.IPv6) > fastpath.MaxPodAddrs:
+			errs.add(path+".ipv6", "%d addresses: at most %d", len(p.IPv6), fastpath.MaxPodAddrs)
+		case kind != fastpath.PortPod && len(p.IPv6) > 1:
+			errs.add(path+".ipv6", "%d addresses: a fabric or host port has at most one", len(p.IPv6))
 		}
 
 		if p.MTU != 0 && (p.MTU < minMTU || p.MTU > maxMTU) {
@@ -403,14 +422,19 @@ func (c *Config) validateNextHops(errs *errList, ports map[string]*Port) map[int
 			nh.encap = enc
 			if nh.TunnelDst == "" {
 				errs.add(path+".tunnel_dst", "required: the remote vRouter's underlay address")
-			} else if a, err := netparse.HostIPv4(nh.TunnelDst); err != nil {
+			} else if a, err := netparse.HostIP(nh.TunnelDst); err != nil {
 				errs.add(path+".tunnel_dst", "%v", err)
+			} else if p := ports[nh.Port]; p != nil && p.kind == fastpath.PortFabric && a.Is6() && len(p.ipv6) == 0 {
+				// the outer header's source is the fabric's IPv6 address
+				errs.add(path+".tunnel_dst", "%s: an IPv6 underlay needs the fabric port %q to have an IPv6 address (ipv6)", a, nh.Port)
 			} else {
 				nh.tunDst = a
 			}
 			if nh.TunnelGW != "" {
-				if a, err := netparse.HostIPv4(nh.TunnelGW); err != nil {
+				if a, err := netparse.HostIP(nh.TunnelGW); err != nil {
 					errs.add(path+".tunnel_gw", "%v", err)
+				} else if nh.tunDst.IsValid() && a.Is4() != nh.tunDst.Is4() {
+					errs.add(path+".tunnel_gw", "%s and tunnel_dst %s: the underlay next hop must be of the tunnel's family", a, nh.tunDst)
 				} else {
 					nh.tunGW = a
 				}
@@ -552,7 +576,7 @@ func (c *Config) validateNeighbors(errs *errList) {
 		n.ip, n.mac = netip.Addr{}, nil
 		if n.IP == "" {
 			errs.add(path+".ip", "required")
-		} else if a, err := netparse.HostIPv4(n.IP); err != nil {
+		} else if a, err := netparse.HostIP(n.IP); err != nil {
 			errs.add(path+".ip", "%v", err)
 		} else if j, dup := seen[a]; dup {
 			errs.add(path+".ip", "%s is already neighbors[%d]", a, j)

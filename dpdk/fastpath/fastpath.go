@@ -66,6 +66,8 @@ const (
 	VXLANOverhead    = C.FP_VXLAN_OVERHEAD
 	MPLSoUDPOverhead = C.FP_MPLSOUDP_OVERHEAD
 	MPLSoGREOverhead = C.FP_MPLSOGRE_OVERHEAD
+	// Outer6Extra is what an IPv6 outer header adds to each of them.
+	Outer6Extra = C.FP_OUTER6_EXTRA
 )
 
 // Config sizes the tables and the packet pool.
@@ -206,7 +208,7 @@ func (k PortKind) String() string {
 // pod's: the fast path drops anything it routes from other addresses (the
 // link-local IPv6 address derived from MAC is allowed for ND and echo to
 // the vRouter, never routed). For the fabric port, IPv4[0] is the node's
-// underlay address.
+// underlay address, and IPv6[0] (optional) its IPv6 underlay address.
 type PortConfig struct {
 	Kind     PortKind
 	RxQueues int
@@ -273,6 +275,18 @@ func ip4(a netip.Addr) (C.uint32_t, error) {
 	}
 	b := a.As4()
 	return *(*C.uint32_t)(unsafe.Pointer(&b[0])), nil
+}
+
+// ip6 converts to the C core's 16 bytes in network order.
+func ip6(a netip.Addr, out *[16]C.uint8_t) error {
+	if !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return &Error{Op: "address", Errno: syscall.EINVAL, Msg: fmt.Sprintf("%v is not an IPv6 address", a)}
+	}
+	b := a.As16()
+	for i := range b {
+		out[i] = C.uint8_t(b[i])
+	}
+	return nil
 }
 
 // PortID is a DPDK port id.
@@ -382,7 +396,8 @@ type NextHop struct {
 	DstMAC net.HardwareAddr
 	// Tunnel: encapsulation, the remote vRouter, the underlay next hop
 	// (zero: the remote itself is on the fabric's L2), and the VNI (VXLAN)
-	// or MPLS label (MPLSoUDP, MPLSoGRE).
+	// or MPLS label (MPLSoUDP, MPLSoGRE). An IPv6 TunnelDst (and
+	// TunnelGW) makes the outer header IPv6, from the fabric port's IPv6[0].
 	Encap     Encap
 	TunnelDst netip.Addr
 	TunnelGW  netip.Addr
@@ -408,7 +423,18 @@ func (d *Dataplane) SetNextHop(id uint32, nh NextHop) error {
 	}
 	c.encap = C.uint8_t(nh.Encap)
 	var err error
-	if nh.Type == NHTunnel {
+	if nh.Type == NHTunnel && nh.TunnelDst.Is6() {
+		// an IPv6 underlay: the outer header is IPv6
+		c.tun_ip6 = 1
+		if err := ip6(nh.TunnelDst, &c.tun_dst6); err != nil {
+			return err
+		}
+		if nh.TunnelGW.IsValid() {
+			if err := ip6(nh.TunnelGW, &c.tun_gw6); err != nil {
+				return err
+			}
+		}
+	} else if nh.Type == NHTunnel {
 		if c.tun_dst, err = ip4(nh.TunnelDst); err != nil {
 			return err
 		}
@@ -544,12 +570,9 @@ func (d *Dataplane) DelLabel(label uint32) error {
 	})
 }
 
-// SetNeighbor pins an underlay neighbour's MAC (otherwise learnt by ARP).
+// SetNeighbor pins an underlay neighbour's MAC (otherwise learnt by ARP,
+// or by neighbour discovery for an IPv6 one).
 func (d *Dataplane) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
-	a, err := ip4(ip)
-	if err != nil {
-		return err
-	}
 	if len(mac) != 6 {
 		return &Error{Op: "set neighbour", Errno: syscall.EINVAL, Msg: "MAC is not 6 bytes"}
 	}
@@ -557,14 +580,36 @@ func (d *Dataplane) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 	for i, b := range mac {
 		m[i] = C.uint8_t(b)
 	}
+	if ip.Is6() {
+		var a [16]C.uint8_t
+		if err := ip6(ip, &a); err != nil {
+			return err
+		}
+		return d.call(fmt.Sprintf("set neighbour %v", ip), func(e *C.char) C.int {
+			return C.fp_neigh6_set(&a[0], &m[0], e)
+		})
+	}
+	a, err := ip4(ip)
+	if err != nil {
+		return err
+	}
 	return d.call(fmt.Sprintf("set neighbour %v", ip), func(e *C.char) C.int {
 		return C.fp_neigh_set(a, &m[0], e)
 	})
 }
 
 // DelNeighbor unpins a static neighbour: it is removed, or learnt again by
-// ARP while tunnels use it. ENOENT if it is not a static neighbour.
+// ARP (ND) while tunnels use it. ENOENT if it is not a static neighbour.
 func (d *Dataplane) DelNeighbor(ip netip.Addr) error {
+	if ip.Is6() {
+		var a [16]C.uint8_t
+		if err := ip6(ip, &a); err != nil {
+			return err
+		}
+		return d.call(fmt.Sprintf("delete neighbour %v", ip), func(e *C.char) C.int {
+			return C.fp_neigh6_del(&a[0], e)
+		})
+	}
 	a, err := ip4(ip)
 	if err != nil {
 		return err
@@ -576,14 +621,24 @@ func (d *Dataplane) DelNeighbor(ip netip.Addr) error {
 
 // Neighbor reports an underlay neighbour's MAC and whether it is resolved.
 func (d *Dataplane) Neighbor(ip netip.Addr) (net.HardwareAddr, bool, error) {
-	a, err := ip4(ip)
-	if err != nil {
-		return nil, false, err
-	}
 	var m [6]C.uint8_t
 	var ret C.int
-	err = d.call(fmt.Sprintf("neighbour %v", ip), func(e *C.char) C.int {
-		ret = C.fp_neigh_get(a, &m[0])
+	var get func() C.int
+	if ip.Is6() {
+		var a [16]C.uint8_t
+		if err := ip6(ip, &a); err != nil {
+			return nil, false, err
+		}
+		get = func() C.int { return C.fp_neigh6_get(&a[0], &m[0]) }
+	} else {
+		a, err := ip4(ip)
+		if err != nil {
+			return nil, false, err
+		}
+		get = func() C.int { return C.fp_neigh_get(a, &m[0]) }
+	}
+	err := d.call(fmt.Sprintf("neighbour %v", ip), func(e *C.char) C.int {
+		ret = get()
 		return ret
 	})
 	if err != nil || ret == 0 {

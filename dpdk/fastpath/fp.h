@@ -31,6 +31,8 @@
 #define FP_VXLAN_OVERHEAD 50   /* outer eth 14 + ip 20 + udp 8 + vxlan 8 (+ inner eth 14 - 14 on the pod side) */
 #define FP_MPLSOUDP_OVERHEAD 32 /* ip 20 + udp 8 + label 4, inner eth replaced by outer eth */
 #define FP_MPLSOGRE_OVERHEAD 28 /* ip 20 + gre 4 + label 4, inner eth replaced by outer eth */
+/* An IPv6 outer header is 20 bytes longer than an IPv4 one. */
+#define FP_OUTER6_EXTRA 20
 #define FP_VXLAN_PORT 4789
 #define FP_MPLSOUDP_PORT 6635
 #define FP_GRE_PROTO_MPLS 0x8847 /* GRE protocol type: MPLS unicast (RFC 4023) */
@@ -80,7 +82,8 @@ struct fp_port_conf {
 	uint8_t nb_ip4;
 	uint8_t ip6[FP_MAX_POD_ADDRS][16]; /* POD: IPv6 addresses the pod may
 	                      * send from (its link-local one, derived from
-	                      * mac, always allowed); network byte order */
+	                      * mac, always allowed); FABRIC: [0] is the IPv6
+	                      * underlay address (optional); network order */
 	uint8_t nb_ip6;
 	uint16_t xconnect;   /* > 0: send everything received to port
 	                      * xconnect - 1 untouched (service chaining, and
@@ -124,8 +127,12 @@ struct fp_nh_conf {
 	uint8_t dst_mac[6];/* IFACE: destination MAC (source is the port's, or
 	                    * the vRouter MAC on pod ports) */
 	uint8_t encap;     /* TUNNEL: enum fp_encap */
+	uint8_t tun_ip6;   /* TUNNEL: 1 = IPv6 underlay (tun_dst6, tun_gw6,
+	                    * the fabric's ip6[0] as source), 0 = IPv4 */
 	uint32_t tun_dst;  /* TUNNEL: remote vRouter underlay IP (NBO) */
 	uint32_t tun_gw;   /* TUNNEL: underlay next hop (NBO), 0 = tun_dst */
+	uint8_t tun_dst6[16]; /* TUNNEL, tun_ip6: the same in IPv6 (network */
+	uint8_t tun_gw6[16];  /* order; tun_gw6 all zero = tun_dst6) */
 	uint32_t vni;      /* TUNNEL: VNI (VXLAN) or label (MPLSoUDP, MPLSoGRE) */
 	uint32_t nb_members;          /* ECMP */
 	uint32_t members[FP_MAX_ECMP];/* ECMP: IFACE or TUNNEL next-hop ids */
@@ -233,6 +240,11 @@ int fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err);
 int fp_neigh_del(uint32_t ip, char *err);
 /* Resolved MAC of an underlay neighbour: 1 resolved, 0 pending, -ENOENT. */
 int fp_neigh_get(uint32_t ip, uint8_t mac[6]);
+/* The same for IPv6 underlay neighbours (learnt by neighbour discovery on
+ * the fabric port); ip is 16 bytes in network order. */
+int fp_neigh6_set(const uint8_t ip[16], const uint8_t mac[6], char *err);
+int fp_neigh6_del(const uint8_t ip[16], char *err);
+int fp_neigh6_get(const uint8_t ip[16], uint8_t mac[6]);
 
 struct fp_port_stats {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, drops;

@@ -39,14 +39,16 @@
 	X(INNER_NOT_IP, "inner_not_ipv4")         /* overlay payload not IPv4/IPv6 */\
 	X(NO_HOST_PORT, "no_host_port")           /* punt with no host port */     \
 	X(TX_FULL, "tx_full")                     /* NIC TX queue full */          \
-	X(IPV6, "ipv6_unsupported")               /* IPv6 on the fabric, no host port: no IPv6 underlay yet */\
+	X(IPV6, "ipv6_unsupported")               /* IPv6 on the fabric not for the vRouter, no host port */\
 	X(GRE_TRUNCATED, "gre_truncated")         /* < 4 bytes of GRE */           \
 	X(GRE_UNSUPPORTED, "gre_unsupported")     /* version, C/K/S/R bits set */  \
 	X(IP6_TRUNCATED, "ip6_truncated")         /* < 40 bytes of IPv6 */         \
 	X(IP6_LEN, "ip6_payload_length")          /* payload length vs frame */    \
 	X(IP6_SCOPE, "ip6_link_scope")            /* link-local, multicast or unspecified: not routed */\
 	X(ND_MALFORMED, "nd_malformed")           /* ND/ICMPv6 to us: hop limit, length, checksum */\
-	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, RS, NA) */
+	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, RS, NA) */\
+	X(UDP_CSUM, "udp_checksum")               /* outer UDP checksum wrong (IPv6 underlay) */\
+	X(UDP6_ZERO_CSUM, "udp6_zero_checksum")   /* outer UDP checksum 0 over IPv6 (RFC 6935 not taken) */
 
 enum fp_drop_reason {
 #define FP_DROP_ENUM(e, s) FP_DROP_##e,

@@ -425,6 +425,11 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: tunnels use its underlay address", id);
 		return -EBUSY;
 	}
+	if (pc->kind == FP_PORT_FABRIC && pc->nb_ip6 == 0 && fp_dp->port_ctl[id].refs != 0 &&
+	    fp_nh_port_uses6(id)) {
+		fp_err(err, "port %u: IPv6 tunnels use its IPv6 underlay address", id);
+		return -EBUSY;
+	}
 	p = port_obj(id, pc, &old->mac, old->nb_rxq);
 	if (p == NULL) {
 		fp_err(err, "port %u: out of memory", id);

@@ -68,9 +68,12 @@ struct fp_port_ctl {
 };
 
 struct fp_tun_tmpl {
-	uint8_t hdr[64];  /* outer eth + ip + (udp + (vxlan | mpls) | gre + mpls) */
-	uint16_t len;     /* 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE */
-	uint32_t ip_sum;  /* partial IP checksum without tos and total length */
+	uint8_t hdr[80];  /* outer eth + ip/ipv6 + (udp + (vxlan | mpls) | gre + mpls) */
+	uint16_t len;     /* IPv4: 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE; IPv6: 20 more */
+	uint8_t outer6;   /* the outer header is IPv6 */
+	uint32_t ip_sum;  /* IPv4: partial IP checksum without tos and total
+			   * length; IPv6: partial UDP pseudo-header checksum
+			   * (addresses, next header) without the length */
 };
 
 struct fp_nh {
@@ -83,18 +86,21 @@ struct fp_nh {
 	struct rte_ether_addr dst, src; /* IFACE rewrite */
 	struct fp_tun_tmpl tun;         /* TUNNEL */
 	uint32_t tun_dst, tun_gw, vni;  /* TUNNEL as configured (rebuilds, dumps) */
+	uint8_t tun_dst6[16], tun_gw6[16]; /* TUNNEL over IPv6 (tun.outer6) */
 	uint32_t nb_members;            /* ECMP */
 	uint32_t members[];
 } __rte_cache_aligned;
 
-/* Underlay neighbour. mac is written by lcores (ARP learning) and control,
- * read by lcores: one 64-bit word, bit 63 = resolved. */
+/* Underlay neighbour. mac is written by lcores (ARP and ND learning) and
+ * control, read by lcores: one 64-bit word, bit 63 = resolved. */
 struct fp_neigh {
 	uint64_t mac;
 	uint64_t last_req_tsc;
-	uint32_t ip;   /* NBO; 0 = free slot */
+	uint32_t ip;   /* family 4: NBO */
 	uint32_t refs;
+	uint8_t family; /* 4, 6; 0 = free slot (published last) */
 	bool is_static;
+	uint8_t ip6[16]; /* family 6 */
 } __rte_cache_aligned;
 #define FP_NEIGH_VALID (1ULL << 63)
 
@@ -204,8 +210,10 @@ void fp_ports_fini(void);
 /* fp_tables.c */
 int fp_tables_init(char *err);
 int fp_nh_port_changed(uint16_t port, char *err);
+bool fp_nh_port_uses6(uint16_t port);
 void fp_tables_fini(void);
 bool fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac);
+bool fp_neigh6_learn(const uint8_t *ip, const struct rte_ether_addr *mac);
 
 /* fp_init.c */
 void fp_sync(void);

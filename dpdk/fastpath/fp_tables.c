@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <rte_ethdev.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
@@ -90,33 +93,65 @@ fp_tables_fini(void)
 
 /* ---- underlay neighbours ------------------------------------------------ */
 
+/* A neighbour's address: IPv4 (ip, NBO) or IPv6 (ip6). */
+struct neigh_key {
+	uint8_t family;
+	uint32_t ip;
+	uint8_t ip6[16];
+};
+
+static bool
+neigh_is(const struct fp_neigh *n, const struct neigh_key *k)
+{
+	if (n->family != k->family)
+		return false;
+	return k->family == 4 ? n->ip == k->ip : memcmp(n->ip6, k->ip6, 16) == 0;
+}
+
+/* The slot holding k, or with k NULL a free slot; -1 if none. */
 static int
-neigh_find(uint32_t ip)
+neigh_find(const struct neigh_key *k)
 {
 	unsigned i;
 
-	for (i = 0; i < FP_MAX_NEIGH; i++)
-		if (fp_dp->neigh[i].ip == ip)
+	for (i = 0; i < FP_MAX_NEIGH; i++) {
+		const struct fp_neigh *n = &fp_dp->neigh[i];
+
+		if (k == NULL ? n->family == 0 : neigh_is(n, k))
 			return (int)i;
+	}
 	return -1;
 }
 
 static int
-neigh_ref(uint32_t ip)
+neigh_ref(const struct neigh_key *k)
 {
-	int i = neigh_find(ip);
+	int i = neigh_find(k);
 
 	if (i < 0) {
-		i = neigh_find(0);
+		struct fp_neigh *n;
+
+		i = neigh_find(NULL);
 		if (i < 0)
 			return -ENOSPC;
-		fp_dp->neigh[i].mac = 0;
-		fp_dp->neigh[i].last_req_tsc = 0;
-		fp_dp->neigh[i].is_static = false;
-		__atomic_store_n(&fp_dp->neigh[i].ip, ip, __ATOMIC_RELEASE);
+		n = &fp_dp->neigh[i];
+		n->mac = 0;
+		n->last_req_tsc = 0;
+		n->is_static = false;
+		n->ip = k->ip;
+		memcpy(n->ip6, k->ip6, 16);
+		/* lcores match on the family first: the address is in place */
+		__atomic_store_n(&n->family, k->family, __ATOMIC_RELEASE);
 	}
 	fp_dp->neigh[i].refs++;
 	return i;
+}
+
+static void
+neigh_free(struct fp_neigh *n)
+{
+	__atomic_store_n(&n->family, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->mac, 0, __ATOMIC_RELAXED);
 }
 
 static void
@@ -124,13 +159,11 @@ neigh_unref(uint32_t idx)
 {
 	struct fp_neigh *n = &fp_dp->neigh[idx];
 
-	if (--n->refs == 0 && !n->is_static) {
-		/* No next-hop reads it any more (the caller waited a grace
-		 * period); an lcore learning by ARP may still match the ip, a
-		 * harmless write to a free slot. */
-		__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&n->mac, 0, __ATOMIC_RELAXED);
-	}
+	/* No next-hop reads it any more (the caller waited a grace period);
+	 * an lcore learning by ARP or ND may still match the address, a
+	 * harmless write to a free slot. */
+	if (--n->refs == 0 && !n->is_static)
+		neigh_free(n);
 }
 
 static uint64_t
@@ -142,8 +175,8 @@ mac_word(const struct rte_ether_addr *mac)
 	return w | FP_NEIGH_VALID;
 }
 
-/* Called by lcores on ARP from the fabric: only neighbours some tunnel (or
- * the operator) asked for are learnt, so the table cannot be flooded. */
+/* Called by lcores on ARP (ND) from the fabric: only neighbours some tunnel
+ * (or the operator) asked for are learnt, so the table cannot be flooded. */
 bool
 fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
 {
@@ -154,7 +187,7 @@ fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
 	for (i = 0; i < FP_MAX_NEIGH; i++) {
 		struct fp_neigh *n = &fp_dp->neigh[i];
 
-		if (__atomic_load_n(&n->ip, __ATOMIC_ACQUIRE) == ip) {
+		if (__atomic_load_n(&n->family, __ATOMIC_ACQUIRE) == 4 && n->ip == ip) {
 			if (n->is_static)
 				return false;
 			__atomic_store_n(&n->mac, mac_word(mac), __ATOMIC_RELAXED);
@@ -164,19 +197,60 @@ fp_neigh_learn(uint32_t ip, const struct rte_ether_addr *mac)
 	return false;
 }
 
-int
-fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err)
+bool
+fp_neigh6_learn(const uint8_t *ip, const struct rte_ether_addr *mac)
+{
+	unsigned i;
+
+	if (!rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return false;
+	for (i = 0; i < FP_MAX_NEIGH; i++) {
+		struct fp_neigh *n = &fp_dp->neigh[i];
+
+		if (__atomic_load_n(&n->family, __ATOMIC_ACQUIRE) == 6 &&
+		    memcmp(n->ip6, ip, 16) == 0) {
+			if (n->is_static)
+				return false;
+			__atomic_store_n(&n->mac, mac_word(mac), __ATOMIC_RELAXED);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+ip6_zero(const uint8_t *a)
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a, zero, 16) == 0;
+}
+
+static void
+neigh_key_fmt(const struct neigh_key *k, char *buf, size_t len)
+{
+	if (k->family == 4)
+		snprintf(buf, len, "%u.%u.%u.%u", ((const uint8_t *)&k->ip)[0],
+			 ((const uint8_t *)&k->ip)[1], ((const uint8_t *)&k->ip)[2],
+			 ((const uint8_t *)&k->ip)[3]);
+	else
+		inet_ntop(AF_INET6, k->ip6, buf, len);
+}
+
+static int
+neigh_set(const struct neigh_key *k, const uint8_t mac[6], char *err)
 {
 	const struct rte_ether_addr *ea = (const struct rte_ether_addr *)mac;
 	int i;
 
-	if (ip == 0 || !rte_is_unicast_ether_addr(ea) || rte_is_zero_ether_addr(ea)) {
+	if ((k->family == 4 ? k->ip == 0 : ip6_zero(k->ip6)) || !rte_is_unicast_ether_addr(ea) ||
+	    rte_is_zero_ether_addr(ea)) {
 		fp_err(err, "neighbour needs a non-zero IP and a unicast MAC");
 		return -EINVAL;
 	}
-	i = neigh_find(ip);
+	i = neigh_find(k);
 	if (i < 0) {
-		i = neigh_ref(ip);
+		i = neigh_ref(k);
 		if (i < 0) {
 			fp_err(err, "neighbour table full (%u)", FP_MAX_NEIGH);
 			return i;
@@ -188,36 +262,37 @@ fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err)
 	return 0;
 }
 
-int
-fp_neigh_del(uint32_t ip, char *err)
+static int
+neigh_del(const struct neigh_key *k, char *err)
 {
 	struct fp_neigh *n;
-	int i = ip != 0 ? neigh_find(ip) : -1;
+	int i = neigh_find(k);
 
 	if (i < 0 || !fp_dp->neigh[i].is_static) {
-		fp_err(err, "no static neighbour %u.%u.%u.%u", ((uint8_t *)&ip)[0],
-			((uint8_t *)&ip)[1], ((uint8_t *)&ip)[2], ((uint8_t *)&ip)[3]);
+		char a[INET6_ADDRSTRLEN];
+
+		neigh_key_fmt(k, a, sizeof(a));
+		fp_err(err, "no static neighbour %s", a);
 		return -ENOENT;
 	}
 	n = &fp_dp->neigh[i];
 	n->is_static = false;
-	if (n->refs == 0) {
-		__atomic_store_n(&n->ip, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&n->mac, 0, __ATOMIC_RELAXED);
-	}
-	/* Still used by tunnels: it keeps its MAC until ARP says otherwise. */
+	if (n->refs == 0)
+		neigh_free(n);
+	/* Still used by tunnels: it keeps its MAC until ARP or ND says
+	 * otherwise. */
 	return 0;
 }
 
-int
-fp_neigh_get(uint32_t ip, uint8_t mac[6])
+static int
+neigh_get(const struct neigh_key *k, uint8_t mac[6])
 {
 	uint64_t w;
 	int i;
 
-	if (fp_dp == NULL || ip == 0)
+	if (fp_dp == NULL)
 		return -ENOENT;
-	i = neigh_find(ip);
+	i = neigh_find(k);
 	if (i < 0)
 		return -ENOENT;
 	w = __atomic_load_n(&fp_dp->neigh[i].mac, __ATOMIC_RELAXED);
@@ -227,19 +302,91 @@ fp_neigh_get(uint32_t ip, uint8_t mac[6])
 	return 1;
 }
 
+static struct neigh_key
+key4(uint32_t ip)
+{
+	struct neigh_key k = {.family = 4, .ip = ip};
+
+	return k;
+}
+
+static struct neigh_key
+key6(const uint8_t ip[16])
+{
+	struct neigh_key k = {.family = 6};
+
+	memcpy(k.ip6, ip, 16);
+	return k;
+}
+
+int
+fp_neigh_set(uint32_t ip, const uint8_t mac[6], char *err)
+{
+	struct neigh_key k = key4(ip);
+
+	return neigh_set(&k, mac, err);
+}
+
+int
+fp_neigh_del(uint32_t ip, char *err)
+{
+	struct neigh_key k = key4(ip);
+
+	return neigh_del(&k, err);
+}
+
+int
+fp_neigh_get(uint32_t ip, uint8_t mac[6])
+{
+	struct neigh_key k = key4(ip);
+
+	if (ip == 0)
+		return -ENOENT;
+	return neigh_get(&k, mac);
+}
+
+int
+fp_neigh6_set(const uint8_t ip[16], const uint8_t mac[6], char *err)
+{
+	struct neigh_key k = key6(ip);
+
+	return neigh_set(&k, mac, err);
+}
+
+int
+fp_neigh6_del(const uint8_t ip[16], char *err)
+{
+	struct neigh_key k = key6(ip);
+
+	return neigh_del(&k, err);
+}
+
+int
+fp_neigh6_get(const uint8_t ip[16], uint8_t mac[6])
+{
+	struct neigh_key k = key6(ip);
+
+	if (ip6_zero(ip))
+		return -ENOENT;
+	return neigh_get(&k, mac);
+}
+
 /* ---- next-hops ---------------------------------------------------------- */
 
-/* What an encapsulation adds in front of the inner IPv4 packet. */
+/* What an encapsulation adds in front of the inner packet: IPv4 outer,
+ * and 20 bytes more with an IPv6 one. */
 static uint16_t
-fp_encap_overhead(uint8_t encap)
+fp_encap_overhead(uint8_t encap, bool outer6)
 {
+	uint16_t extra = outer6 ? FP_OUTER6_EXTRA : 0;
+
 	switch (encap) {
 	case FP_ENCAP_VXLAN:
-		return FP_VXLAN_OVERHEAD;
+		return FP_VXLAN_OVERHEAD + extra;
 	case FP_ENCAP_MPLSOUDP:
-		return FP_MPLSOUDP_OVERHEAD;
+		return FP_MPLSOUDP_OVERHEAD + extra;
 	default:
-		return FP_MPLSOGRE_OVERHEAD;
+		return FP_MPLSOGRE_OVERHEAD + extra;
 	}
 }
 
@@ -297,6 +444,50 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 	}
 }
 
+/* The IPv6 outer header's template: hop limit 64, traffic class and flow
+ * label per packet; the UDP checksum (mandatory over IPv6, RFC 8200 8.1)
+ * starts from the pseudo-header's constant part, the addresses and the
+ * next header, kept in ip_sum. */
+static void
+tun_template6(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_conf *nc)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)nh->tun.hdr;
+	struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip6 + 1);
+	uint32_t label = rte_cpu_to_be_32((nc->vni << 12) | 0x100 | 64);
+
+	memset(nh->tun.hdr, 0, sizeof(nh->tun.hdr));
+	nh->tun.outer6 = 1;
+	eth->src_addr = fab->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip6->hop_limits = 64;
+	ip6->proto = nc->encap == FP_ENCAP_MPLSOGRE ? IPPROTO_GRE : IPPROTO_UDP;
+	memcpy(ip6->src_addr, fab->ip6[0], 16);
+	memcpy(ip6->dst_addr, nc->tun_dst6, 16);
+	/* payload_len 0 here: the lcore adds the length (twice: pseudo-header
+	 * and UDP header) */
+	nh->tun.ip_sum = rte_ipv6_phdr_cksum(ip6, 0);
+	if (nc->encap == FP_ENCAP_VXLAN) {
+		struct rte_vxlan_hdr *vx = (struct rte_vxlan_hdr *)(udp + 1);
+
+		udp->dst_port = rte_cpu_to_be_16(FP_VXLAN_PORT);
+		vx->vx_flags = rte_cpu_to_be_32(0x08000000);
+		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
+		nh->tun.len = sizeof(*eth) + sizeof(*ip6) + sizeof(*udp) + sizeof(*vx);
+	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
+		udp->dst_port = rte_cpu_to_be_16(FP_MPLSOUDP_PORT);
+		memcpy(udp + 1, &label, sizeof(label));
+		nh->tun.len = sizeof(*eth) + sizeof(*ip6) + sizeof(*udp) + 4;
+	} else {
+		uint16_t *gre = (uint16_t *)(ip6 + 1);
+
+		gre[1] = rte_cpu_to_be_16(FP_GRE_PROTO_MPLS);
+		memcpy(gre + 2, &label, sizeof(label));
+		nh->tun.len = sizeof(*eth) + sizeof(*ip6) + 4 + 4;
+	}
+}
+
 static int
 nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err)
 {
@@ -316,13 +507,15 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 		p = fp_dp->port[nc->port];
 	}
 	if (nc->type == FP_NH_TUNNEL) {
-		if (p->kind != FP_PORT_FABRIC || p->ip4[0] == 0) {
+		if (p->kind != FP_PORT_FABRIC || (nc->tun_ip6 ? p->nb_ip6 == 0 : p->ip4[0] == 0)) {
 			fp_err(err, "next-hop %u: tunnel port %u is not a fabric port "
-				    "with an underlay address", id, nc->port);
+				    "with an IPv%c underlay address", id, nc->port,
+				    nc->tun_ip6 ? '6' : '4');
 			return -EINVAL;
 		}
-		if (nc->tun_dst == 0) {
-			fp_err(err, "next-hop %u: tunnel destination 0.0.0.0", id);
+		if (nc->tun_ip6 ? ip6_zero(nc->tun_dst6) : nc->tun_dst == 0) {
+			fp_err(err, "next-hop %u: tunnel destination %s", id,
+			       nc->tun_ip6 ? "::" : "0.0.0.0");
 			return -EINVAL;
 		}
 		if (nc->encap == FP_ENCAP_VXLAN && nc->vni >= (1u << 24)) {
@@ -381,7 +574,10 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 				  fp_dp->vrouter_mac : p->mac;
 		break;
 	case FP_NH_TUNNEL: {
-		int n = neigh_ref(nc->tun_gw ? nc->tun_gw : nc->tun_dst);
+		struct neigh_key k = nc->tun_ip6 ?
+			key6(ip6_zero(nc->tun_gw6) ? nc->tun_dst6 : nc->tun_gw6) :
+			key4(nc->tun_gw ? nc->tun_gw : nc->tun_dst);
+		int n = neigh_ref(&k);
 
 		if (n < 0) {
 			rte_free(nh);
@@ -391,11 +587,16 @@ nh_build(uint32_t id, const struct fp_nh_conf *nc, struct fp_nh **out, char *err
 		nh->neigh = (uint32_t)n;
 		nh->tun_dst = nc->tun_dst;
 		nh->tun_gw = nc->tun_gw;
+		memcpy(nh->tun_dst6, nc->tun_dst6, 16);
+		memcpy(nh->tun_gw6, nc->tun_gw6, 16);
 		nh->vni = nc->vni;
 		nh->port = nc->port;
 		nh->encap = nc->encap;
-		nh->mtu = p->mtu - fp_encap_overhead(nc->encap);
-		tun_template(nh, p, nc);
+		nh->mtu = p->mtu - fp_encap_overhead(nc->encap, nc->tun_ip6);
+		if (nc->tun_ip6)
+			tun_template6(nh, p, nc);
+		else
+			tun_template(nh, p, nc);
 		break;
 	}
 	case FP_NH_ECMP:
@@ -470,6 +671,22 @@ fp_nh_set(uint32_t id, const struct fp_nh_conf *nc, char *err)
 	return 0;
 }
 
+/* Whether a tunnel next-hop leaving by port has an IPv6 outer header (it
+ * needs the port's IPv6 underlay address). */
+bool
+fp_nh_port_uses6(uint16_t port)
+{
+	uint32_t id;
+
+	for (id = 0; id < fp_dp->cfg.nh_max; id++) {
+		const struct fp_nh *nh = fp_dp->nh[id];
+
+		if (nh != NULL && nh->type == FP_NH_TUNNEL && nh->port == port && nh->tun.outer6)
+			return true;
+	}
+	return false;
+}
+
 /* Rebuild the interface and tunnel next-hops of a port whose MTU, MAC or
  * underlay address changed, so that they stop using the old values. */
 int
@@ -498,6 +715,9 @@ fp_nh_port_changed(uint16_t port, char *err)
 		nc.encap = o->encap;
 		nc.tun_dst = o->tun_dst;
 		nc.tun_gw = o->tun_gw;
+		nc.tun_ip6 = o->tun.outer6;
+		memcpy(nc.tun_dst6, o->tun_dst6, 16);
+		memcpy(nc.tun_gw6, o->tun_gw6, 16);
 		nc.vni = o->vni;
 		ret = nh_build(id, &nc, &nh, err);
 		if (ret < 0)

@@ -248,6 +248,64 @@ fp_flow_hash6(const struct rte_ipv6_hdr *ip6)
 	return h;
 }
 
+/* One's complement sum of len bytes, folded to 16 bits, as rte_raw_cksum
+ * but 8 bytes per add with the carries kept in a 128-bit accumulator
+ * (DPDK 22.11's loops 2 bytes at a time): the outer UDP checksum over IPv6
+ * covers the whole packet. Any grouping of 16-bit words gives the same
+ * one's complement sum once the carries are added back. */
+static __rte_always_inline uint16_t
+fp_csum(const void *buf, uint32_t len)
+{
+	const uint8_t *b = buf;
+	unsigned __int128 acc = 0;
+	uint64_t a0, a1, a2, a3, s, hi;
+	uint32_t w;
+	uint16_t h;
+
+	for (; len >= 32; b += 32, len -= 32) {
+		memcpy(&a0, b, 8);
+		memcpy(&a1, b + 8, 8);
+		memcpy(&a2, b + 16, 8);
+		memcpy(&a3, b + 24, 8);
+		acc += a0;
+		acc += a1;
+		acc += a2;
+		acc += a3;
+	}
+	for (; len >= 8; b += 8, len -= 8) {
+		memcpy(&a0, b, 8);
+		acc += a0;
+	}
+	if (len >= 4) {
+		memcpy(&w, b, 4);
+		acc += w;
+		b += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		memcpy(&h, b, 2);
+		acc += h;
+		b += 2;
+		len -= 2;
+	}
+	if (len) {
+		h = 0;
+		*(uint8_t *)&h = *b; /* the odd byte is the first of its word */
+		acc += h;
+	}
+	hi = (uint64_t)(acc >> 64);
+	s = (uint64_t)acc + hi;
+	s += s < hi; /* end-around carry */
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+static void fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
+			   struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos);
+
 /* Encapsulate m for tunnel next-hop nh and send it: an IPv4 packet (ip) or,
  * if ip is NULL, an IPv6 one (ip6), behind its Ethernet header. */
 static void
@@ -271,6 +329,10 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 	uint16_t olen;
 	uint32_t sum;
 
+	if (unlikely(nh->tun.outer6)) {
+		fp_tunnel_out6(lc, m, nh, ne, mac, hash, tos);
+		return;
+	}
 	if (unlikely(!(mac & FP_NEIGH_VALID))) {
 		uint64_t now = rte_rdtsc();
 		uint64_t last = __atomic_load_n(&ne->last_req_tsc, __ATOMIC_RELAXED);
@@ -738,14 +800,13 @@ fp_mpls_pop(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t off)
  * route, recursion, and any version but 0. Bits 6-12 are ignored. */
 #define FP_GRE_UNSUPPORTED 0xfc07
 
-/* MPLSoGRE addressed to this vRouter (the caller checked the GRE protocol):
- * strip, map the label to a VRF, route. */
+/* MPLSoGRE addressed to this vRouter, its GRE header at l4off and l4len
+ * bytes from there (the caller checked the GRE protocol): strip, map the
+ * label to a VRF, route. The outer header is IPv4 or IPv6. */
 static void
-fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
+fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t l4off, uint16_t l4len)
 {
-	uint16_t ihl = (oip->version_ihl & 0xf) << 2;
-	uint16_t l4len = rte_be_to_cpu_16(oip->total_length) - ihl;
-	const unaligned_uint16_t *gre = (const unaligned_uint16_t *)((const uint8_t *)oip + ihl);
+	const unaligned_uint16_t *gre = rte_pktmbuf_mtod_offset(m, const unaligned_uint16_t *, l4off);
 	enum fp_drop_reason r;
 	struct rte_ipv4_hdr *ip;
 	uint16_t vrf1;
@@ -758,7 +819,7 @@ fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 		fp_drop(lc, m, FP_DROP_MPLS_TRUNCATED);
 		return;
 	}
-	vrf1 = fp_mpls_pop(lc, m, ETH_LEN + ihl + 4);
+	vrf1 = fp_mpls_pop(lc, m, l4off + 4);
 	if (unlikely(vrf1 == 0))
 		return;
 	if (unlikely(rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type ==
@@ -774,13 +835,11 @@ fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
 	fp_forward4(lc, m, ip, vrf1 - 1, false);
 }
 
-/* VXLAN or MPLSoUDP addressed to this vRouter: strip, map to a VRF, route. */
+/* VXLAN or MPLSoUDP addressed to this vRouter, its UDP header at l4off and
+ * l4len bytes from there (IPv4 or IPv6 outer): strip, map to a VRF, route. */
 static void
-fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *oip)
+fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t l4off, uint16_t l4len)
 {
-	uint16_t ihl = (oip->version_ihl & 0xf) << 2;
-	uint16_t l4off = ETH_LEN + ihl;
-	uint16_t l4len = rte_be_to_cpu_16(oip->total_length) - ihl;
 	struct rte_udp_hdr *udp;
 	struct rte_ether_hdr *eth;
 	enum fp_drop_reason r;
@@ -872,7 +931,8 @@ fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m
 				udp = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
 				if (udp->dst_port == rte_cpu_to_be_16(FP_VXLAN_PORT) ||
 				    udp->dst_port == rte_cpu_to_be_16(FP_MPLSOUDP_PORT)) {
-					fp_decap(lc, m, ip);
+					fp_decap(lc, m, ETH_LEN + ihl,
+						 rte_be_to_cpu_16(ip->total_length) - ihl);
 					return;
 				}
 			} else if (ip->next_proto_id == IPPROTO_GRE) {
@@ -885,7 +945,8 @@ fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m
 				/* Other GRE payloads are the node's own tunnels. */
 				gre = (const unaligned_uint16_t *)((const uint8_t *)ip + ihl);
 				if (gre[1] == rte_cpu_to_be_16(FP_GRE_PROTO_MPLS)) {
-					fp_decap_gre(lc, m, ip);
+					fp_decap_gre(lc, m, ETH_LEN + ihl,
+						     rte_be_to_cpu_16(ip->total_length) - ihl);
 					return;
 				}
 			}
@@ -922,13 +983,16 @@ fp_fabric_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m
 			fp_drop(lc, m, FP_DROP_ARP_IGNORED);
 		return;
 	}
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		fp_fabric_input6(lc, p, m);
+		return;
+	}
 	/* Anything else belongs to the node's stack, if it has one here. */
 	if (fp_dp->host_port >= 0) {
 		fp_tx(lc, (uint16_t)fp_dp->host_port, m);
 		return;
 	}
-	fp_drop(lc, m, eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) ?
-			       FP_DROP_IPV6 : FP_DROP_ETHERTYPE);
+	fp_drop(lc, m, FP_DROP_ETHERTYPE);
 }
 
 /* The node's own stack: to local pods through its VRF (kubelet probes),

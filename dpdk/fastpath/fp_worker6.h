@@ -31,6 +31,8 @@
 
 static void fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
 			uint16_t vrf, bool local_reply);
+static void fp_decap(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t l4off, uint16_t l4len);
+static void fp_decap_gre(struct fp_lcore *lc, struct rte_mbuf *m, uint16_t l4off, uint16_t l4len);
 
 /* Validate an IPv6 header at off; trims L2 padding. Returns the header or
  * NULL with the drop reason in *r. */
@@ -487,6 +489,284 @@ fp_host_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 	}
 	fp_forward6(lc, m, ip6, p->vrf, false);
 	return true;
+}
+
+/* ---- the IPv6 underlay -------------------------------------------------- */
+
+/* Turn m, which cannot leave for want of the neighbour's MAC, into a
+ * Neighbor Solicitation for it (to its solicited-node group, from the
+ * fabric's IPv6 address, with our link-layer address), at most every
+ * FP_ARP_REQ_GAP_MS per neighbour; m is counted neigh_unresolved either
+ * way. No allocation: the packet's own mbuf carries the request. */
+static void
+fp_ns_request(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
+	      struct fp_neigh *ne)
+{
+	uint64_t now = rte_rdtsc();
+	uint64_t last = __atomic_load_n(&ne->last_req_tsc, __ATOMIC_RELAXED);
+	const struct fp_port *fab = fp_dp->port[nh->port];
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *ip6;
+	uint8_t *nd;
+	uint16_t sum;
+
+	if (fab == NULL || fab->nb_ip6 == 0 ||
+	    now - last <= fp_dp->tsc_hz / 1000 * FP_ARP_REQ_GAP_MS ||
+	    !__atomic_compare_exchange_n(&ne->last_req_tsc, &last, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED)) {
+		fp_drop(lc, m, FP_DROP_NEIGH_UNRESOLVED);
+		return;
+	}
+	lc->drops[FP_DROP_NEIGH_UNRESOLVED]++;
+	lc->st.drops++;
+	rte_pktmbuf_reset(m);
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, ETH_LEN + IP6_LEN + FP_ND_NA_LEN);
+	if (unlikely(eth == NULL)) {
+		lc->dropped[lc->nb_dropped++] = m; /* counted above */
+		return;
+	}
+	/* 33:33:ff and ff02::1:ff + the target's last 24 bits (RFC 4291) */
+	eth->dst_addr.addr_bytes[0] = 0x33;
+	eth->dst_addr.addr_bytes[1] = 0x33;
+	eth->dst_addr.addr_bytes[2] = 0xff;
+	memcpy(&eth->dst_addr.addr_bytes[3], &ne->ip6[13], 3);
+	eth->src_addr = fab->mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+	ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip6->payload_len = rte_cpu_to_be_16(FP_ND_NA_LEN);
+	ip6->proto = IPPROTO_ICMPV6;
+	ip6->hop_limits = 255;
+	memcpy(ip6->src_addr, fab->ip6[0], 16);
+	memset(ip6->dst_addr, 0, 16);
+	ip6->dst_addr[0] = 0xff;
+	ip6->dst_addr[1] = 0x02;
+	ip6->dst_addr[11] = 0x01;
+	ip6->dst_addr[12] = 0xff;
+	memcpy(&ip6->dst_addr[13], &ne->ip6[13], 3);
+	nd = (uint8_t *)(ip6 + 1);
+	memset(nd, 0, FP_ND_NA_LEN);
+	nd[0] = FP_ND_NS;
+	memcpy(nd + 8, ne->ip6, 16);
+	nd[24] = 1; /* source link-layer address, 8 bytes */
+	nd[25] = 1;
+	memcpy(nd + 26, &fab->mac, RTE_ETHER_ADDR_LEN);
+	sum = rte_ipv6_udptcp_cksum(ip6, nd);
+	memcpy(nd + 2, &sum, 2);
+	fp_tx(lc, nh->port, m);
+}
+
+/* Encapsulate m for a tunnel next-hop over an IPv6 underlay
+ * (nh->tun.outer6; fp_tunnel_out computed the inner flow's hash and
+ * DSCP/ECN and loaded the neighbour's MAC). The outer header: traffic class
+ * from the inner packet (RFC 6040 normal mode), flow label from the inner
+ * flow hash (RFC 6438: entropy for underlay ECMP, MPLSoGRE included), hop
+ * limit 64; UDP source port from the hash as over IPv4, and the UDP
+ * checksum, mandatory over IPv6 (RFC 8200 8.1), computed here over the
+ * whole datagram. */
+static void
+fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
+	       struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos)
+{
+	struct rte_ether_hdr *eth;
+	struct rte_ipv6_hdr *oip6;
+	struct rte_udp_hdr *udp;
+	uint16_t olen;
+	uint32_t sum;
+
+	if (unlikely(!(mac & FP_NEIGH_VALID))) {
+		fp_ns_request(lc, m, nh, ne);
+		return;
+	}
+	if (nh->encap == FP_ENCAP_VXLAN) {
+		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+		eth->dst_addr = fp_dp->vrouter_mac;
+		eth->src_addr = fp_dp->vrouter_mac;
+	} else {
+		rte_pktmbuf_adj(m, ETH_LEN);
+	}
+	if (unlikely(rte_pktmbuf_headroom(m) < nh->tun.len)) {
+		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, nh->tun.len);
+	rte_memcpy(eth, nh->tun.hdr, nh->tun.len);
+	memcpy(&eth->dst_addr, &mac, RTE_ETHER_ADDR_LEN);
+
+	olen = m->pkt_len - ETH_LEN - IP6_LEN;
+	oip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	oip6->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)tos << 20 | (hash & 0xfffff));
+	oip6->payload_len = rte_cpu_to_be_16(olen);
+	if (likely(nh->encap != FP_ENCAP_MPLSOGRE)) {
+		uint16_t ck;
+
+		udp = (struct rte_udp_hdr *)(oip6 + 1);
+		udp->src_port = rte_cpu_to_be_16((uint16_t)(0xc000 | (hash & 0x3fff)));
+		udp->dgram_len = oip6->payload_len;
+		/* the template's checksum field is 0; the pseudo-header's
+		 * length is the UDP length */
+		sum = nh->tun.ip_sum + oip6->payload_len + fp_csum(udp, olen);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ck = (uint16_t)~sum;
+		udp->dgram_cksum = ck == 0 ? 0xffff : ck; /* 0 would say "none" */
+	}
+	m->l2_len = ETH_LEN;
+	m->l3_len = IP6_LEN;
+	fp_tx(lc, nh->port, m);
+}
+
+/* The link-layer address option of type want (1 source, 2 target) of the
+ * ND message after ip6 (fp_ns_check passed), or NULL. */
+static const struct rte_ether_addr *
+fp_nd_lladdr(const struct rte_ipv6_hdr *ip6, uint8_t want)
+{
+	const uint8_t *nd = (const uint8_t *)(ip6 + 1);
+	uint32_t plen = rte_be_to_cpu_16(ip6->payload_len), off = 24;
+
+	while (off + 8 <= plen) {
+		uint32_t olen = nd[off + 1] * 8u;
+
+		if (olen == 0)
+			return NULL; /* RFC 4861 4.6: malformed, stop */
+		if (nd[off] == want && olen == 8)
+			return (const struct rte_ether_addr *)(nd + off + 2);
+		off += olen;
+	}
+	return NULL;
+}
+
+/* ND on the fabric port (RFC 4861): a solicitation for the node's IPv6
+ * underlay address is answered with the fabric MAC (its sender's MAC
+ * learnt if a tunnel uses it), an advertisement teaches the target's MAC
+ * to the tunnels that use it; the rest is the host's, as for ARP. */
+static void
+fp_nd_fabric(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
+	     struct rte_ipv6_hdr *ip6, uint8_t type)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	const struct rte_ether_addr *ll;
+	const uint8_t *target = fp_ns_check(ip6);
+	bool learnt = false;
+
+	if (unlikely(target == NULL)) {
+		fp_drop(lc, m, FP_DROP_ND_MALFORMED);
+		return;
+	}
+	if (type == FP_ND_NA) {
+		ll = fp_nd_lladdr(ip6, 2);
+		if (ll != NULL)
+			learnt = fp_neigh6_learn(target, ll);
+	} else if (p->nb_ip6 != 0 && memcmp(target, p->ip6[0], 16) == 0 &&
+		   !fp_ip6_is_unspec(ip6->src_addr)) {
+		/* Learn the asker too: it is about to send to us. */
+		ll = fp_nd_lladdr(ip6, 1);
+		if (ll != NULL)
+			fp_neigh6_learn(ip6->src_addr, ll);
+		fp_na_reply(lc, p->id, m, ip6, &p->mac, &eth->src_addr, false);
+		return;
+	}
+	if (fp_dp->host_port >= 0) {
+		fp_tx(lc, (uint16_t)fp_dp->host_port, m);
+		return;
+	}
+	if (learnt)
+		fp_consume(lc, m);
+	else
+		fp_drop(lc, m, FP_DROP_ND_IGNORED);
+}
+
+/* IPv6 on the fabric port: ND, and to the node's IPv6 underlay address
+ * VXLAN and MPLSoUDP (outer UDP checksum verified: mandatory over IPv6,
+ * zero refused, RFC 6935 not taken) and MPLSoGRE, decapsulated as over
+ * IPv4; an echo request to that address is answered when there is no host
+ * port to answer it. Extension headers are not walked: a tunnel packet with
+ * one is not the vRouter's. The rest is the node's stack's. */
+static void
+fp_fabric_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	enum fp_drop_reason r;
+	struct rte_ipv6_hdr *ip6 = fp_ip6_check(m, ETH_LEN, &r);
+	uint16_t plen;
+
+	if (unlikely(ip6 == NULL)) {
+		fp_drop(lc, m, r);
+		return;
+	}
+	plen = rte_be_to_cpu_16(ip6->payload_len);
+	if (ip6->proto == IPPROTO_ICMPV6 && plen >= 4) {
+		uint8_t type = *(const uint8_t *)(ip6 + 1);
+
+		if (type == FP_ND_NS || type == FP_ND_NA) {
+			fp_nd_fabric(lc, p, m, ip6, type);
+			return;
+		}
+	}
+	if (likely(p->nb_ip6 != 0 && memcmp(ip6->dst_addr, p->ip6[0], 16) == 0 &&
+		   rte_is_same_ether_addr(&eth->dst_addr, &p->mac))) {
+		if (likely(ip6->proto == IPPROTO_UDP)) {
+			const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(ip6 + 1);
+
+			if (unlikely(plen < sizeof(*udp))) {
+				fp_drop(lc, m, FP_DROP_UDP_TRUNCATED);
+				return;
+			}
+			if (udp->dst_port == rte_cpu_to_be_16(FP_VXLAN_PORT) ||
+			    udp->dst_port == rte_cpu_to_be_16(FP_MPLSOUDP_PORT)) {
+				uint32_t sum;
+
+				if (unlikely(udp->dgram_cksum == 0)) {
+					fp_drop(lc, m, FP_DROP_UDP6_ZERO_CSUM);
+					return;
+				}
+				/* A NIC's verdict saves reading the whole
+				 * packet (NONE: data verified, the field not
+				 * filled in, virtio); no verdict (rings,
+				 * AF_PACKET): in software. */
+				switch (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+				case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+				case RTE_MBUF_F_RX_L4_CKSUM_NONE:
+					break;
+				case RTE_MBUF_F_RX_L4_CKSUM_BAD:
+					fp_drop(lc, m, FP_DROP_UDP_CSUM);
+					return;
+				default:
+					sum = rte_ipv6_phdr_cksum(ip6, 0) + (uint32_t)fp_csum(udp, plen);
+					sum = (sum & 0xffff) + (sum >> 16);
+					if (unlikely((uint16_t)sum != 0xffff)) {
+						fp_drop(lc, m, FP_DROP_UDP_CSUM);
+						return;
+					}
+				}
+				fp_decap(lc, m, ETH_LEN + IP6_LEN, plen);
+				return;
+			}
+		} else if (ip6->proto == IPPROTO_GRE) {
+			const unaligned_uint16_t *gre = (const unaligned_uint16_t *)(ip6 + 1);
+
+			if (unlikely(plen < 4)) {
+				fp_drop(lc, m, FP_DROP_GRE_TRUNCATED);
+				return;
+			}
+			if (gre[1] == rte_cpu_to_be_16(FP_GRE_PROTO_MPLS)) {
+				fp_decap_gre(lc, m, ETH_LEN + IP6_LEN, plen);
+				return;
+			}
+		} else if (fp_dp->host_port < 0 && fp_echo6_turn(ip6)) {
+			struct rte_ether_addr a = eth->src_addr;
+
+			eth->src_addr = p->mac;
+			eth->dst_addr = a;
+			fp_tx(lc, p->id, m);
+			return;
+		}
+	}
+	if (fp_dp->host_port >= 0) {
+		fp_tx(lc, (uint16_t)fp_dp->host_port, m);
+		return;
+	}
+	fp_drop(lc, m, FP_DROP_IPV6);
 }
 
 #endif

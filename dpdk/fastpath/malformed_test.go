@@ -179,7 +179,9 @@ func TestMalformed(t *testing.T) {
 			f[ipOff+5] = 16
 			return f
 		}(), "arp_malformed"},
-		{"fabric ipv6, no host port", fab, frames.Ethernet{Dst: fabricMAC, Src: m2, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40)), "ipv6_unsupported"},
+		{"fabric ipv6 not for the vRouter, no host port", fab, frames.Ethernet{Dst: fabricMAC, Src: m2, Type: frames.EtherTypeIPv6}.Build(
+			frames.IPv6{NextHeader: 59, HopLimit: 64, Src: ip("fd00:100::2"), Dst: ip("fd00:100::9")}.Build(nil)), "ipv6_unsupported"},
+		{"fabric ipv6 version 0", fab, frames.Ethernet{Dst: fabricMAC, Src: m2, Type: frames.EtherTypeIPv6}.Build(make([]byte, 40)), "ip_version"},
 		{"fabric lldp, no host port", fab, frames.Ethernet{Dst: frames.MustMAC("01:80:c2:00:00:0e"), Src: m2, Type: frames.EtherTypeLLDP}.Build(make([]byte, 46)), "ethertype_unsupported"},
 		{"fabric bad ipv4 checksum", fab, breakIP(goodVX, ipOff, false, func(h []byte) { h[frames.IPv4TTLOff]-- }), "ip_checksum"},
 	}
@@ -222,7 +224,7 @@ func TestDropReasonNames(t *testing.T) {
 		"too_big", "neigh_unresolved", "vni_unknown", "mpls_label_unknown", "vxlan_flags", "mpls_stack",
 		"inner_not_ipv4", "no_host_port", "ipv6_unsupported", "arp_ignored", "l2_not_for_us",
 		"gre_truncated", "gre_unsupported", "ip6_truncated", "ip6_payload_length", "ip6_link_scope",
-		"nd_malformed", "nd_ignored"} {
+		"nd_malformed", "nd_ignored", "udp_checksum", "udp6_zero_checksum"} {
 		if !seen[n] {
 			t.Errorf("no drop reason %q", n)
 		}

@@ -144,6 +144,28 @@ func (u underlay) vxlan(vni uint32, in inner) []byte {
 	return b
 }
 
+// vxlan6 is vxlan over an IPv6 underlay, with the UDP checksum (mandatory
+// over IPv6: the fast path verifies it).
+func (u underlay) vxlan6(vni uint32, in inner) []byte {
+	b := make([]byte, ethLen+ip6Len+udpLen+vxlLen+in.size)
+	p := putEth(b, u.dstMAC, u.srcMAC, etherIPv6)
+	pl := putIPv6UDP(p, u.src, u.dst, u.sport, 4789, len(b)-ethLen)
+	binary.BigEndian.PutUint32(pl[0:], 0x08000000)
+	binary.BigEndian.PutUint32(pl[4:], vni<<8)
+	in.put(pl[vxlLen:])
+	udp := p[ip6Len:]
+	ph := make([]byte, 0, 40+len(udp))
+	ph = append(ph, p[8:40]...) // source and destination
+	ph = binary.BigEndian.AppendUint32(ph, uint32(len(udp)))
+	ph = append(ph, 0, 0, 0, protoUDP)
+	c := csum(append(ph, udp...))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(udp[6:], c)
+	return b
+}
+
 // mplsoudp carries the inner IPv4 packet under one label (RFC 7510).
 func (u underlay) mplsoudp(label uint32, in inner) []byte {
 	f := in.frame()

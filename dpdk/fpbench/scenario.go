@@ -48,6 +48,9 @@ var (
 	podA6      = netip.MustParseAddr("fd00:1::a")
 	podB6      = netip.MustParseAddr("fd00:1::b")
 	remotePod6 = netip.MustParseAddr("fd00:2::14")
+	// the IPv6 underlay (the fabric port has both addresses)
+	underlayIP6 = netip.MustParseAddr("fd00:100::1")
+	remoteVR6   = netip.MustParseAddr("fd00:100::2")
 )
 
 const (
@@ -102,7 +105,7 @@ func (e *Env) podPort(s *Setup, mac net.HardwareAddr, ip netip.Addr, xc *fastpat
 // fabricPort makes the underlay port and returns its id and MAC.
 func (e *Env) fabricPort(s *Setup) (fastpath.PortID, net.HardwareAddr, error) {
 	id, err := e.ringPort(s, fastpath.PortConfig{
-		Kind: fastpath.PortFabric, IPv4: []netip.Addr{underlayIP},
+		Kind: fastpath.PortFabric, IPv4: []netip.Addr{underlayIP}, IPv6: []netip.Addr{underlayIP6},
 	})
 	if err != nil {
 		return 0, nil, err
@@ -154,14 +157,20 @@ func (e *Env) fromPodA(dst netip.Addr, flows, size int) [][]byte {
 	return out
 }
 
-// fromRemote is what the remote vRouter sends to pod B over the fabric.
-func (e *Env) fromRemote(fabMAC net.HardwareAddr, encap fastpath.Encap, flows, size int) [][]byte {
+// fromRemote is what the remote vRouter sends to pod B over the fabric
+// (over the IPv6 underlay if u6).
+func (e *Env) fromRemote(fabMAC net.HardwareAddr, encap fastpath.Encap, u6 bool, flows, size int) [][]byte {
 	out := make([][]byte, flows)
 	for i := range out {
 		in := inner{dstMAC: e.VRouterMAC, srcMAC: e.VRouterMAC, src: remotePod, dst: podB,
 			sport: flowPort(i), dport: 5001, size: size}
 		u := underlay{dstMAC: fabMAC, srcMAC: remoteMAC, src: remoteVR, dst: underlayIP,
 			sport: uint16(0xc000 | i&0x3fff)}
+		if u6 {
+			u.src, u.dst = remoteVR6, underlayIP6
+			out[i] = u.vxlan6(vni, in)
+			continue
+		}
 		switch encap {
 		case fastpath.EncapMPLSoUDP:
 			out[i] = u.mplsoudp(label, in)
@@ -230,11 +239,12 @@ func setupIPv6(e *Env, s *Setup, flows, size int) error {
 }
 
 func setupEncap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) error {
-	return setupEncapTo(encap, podA, remotePod)
+	return setupEncapTo(encap, podA, remotePod, remoteVR)
 }
 
-// setupEncapTo: pod A (at src) sends to dst behind the remote vRouter.
-func setupEncapTo(encap fastpath.Encap, src, dst netip.Addr) func(e *Env, s *Setup, flows, size int) error {
+// setupEncapTo: pod A (at src) sends to dst behind the remote vRouter at
+// vr (an IPv6 vr: the tunnel's outer header is IPv6).
+func setupEncapTo(encap fastpath.Encap, src, dst, vr netip.Addr) func(e *Env, s *Setup, flows, size int) error {
 	return func(e *Env, s *Setup, flows, size int) error {
 		a, err := e.podPort(s, podAMAC, src, nil)
 		if err != nil {
@@ -244,7 +254,7 @@ func setupEncapTo(encap fastpath.Encap, src, dst netip.Addr) func(e *Env, s *Set
 		if err != nil {
 			return err
 		}
-		if err := e.DP.SetNeighbor(remoteVR, remoteMAC); err != nil {
+		if err := e.DP.SetNeighbor(vr, remoteMAC); err != nil {
 			return err
 		}
 		id := uint32(vni)
@@ -252,7 +262,7 @@ func setupEncapTo(encap fastpath.Encap, src, dst netip.Addr) func(e *Env, s *Set
 			id = label
 		}
 		if err := e.nextHop(s, fastpath.NextHop{Type: fastpath.NHTunnel, Port: f,
-			Encap: encap, TunnelDst: remoteVR, VNI: id}); err != nil {
+			Encap: encap, TunnelDst: vr, VNI: id}); err != nil {
 			return err
 		}
 		if err := e.route(s, dst); err != nil {
@@ -265,6 +275,12 @@ func setupEncapTo(encap fastpath.Encap, src, dst netip.Addr) func(e *Env, s *Set
 }
 
 func setupDecap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) error {
+	return setupDecapOver(encap, false)
+}
+
+// setupDecapOver: the remote vRouter sends to pod B, over the IPv6
+// underlay if u6 (VXLAN only).
+func setupDecapOver(encap fastpath.Encap, u6 bool) func(e *Env, s *Setup, flows, size int) error {
 	return func(e *Env, s *Setup, flows, size int) error {
 		f, fmac, err := e.fabricPort(s)
 		if err != nil {
@@ -292,7 +308,7 @@ func setupDecap(encap fastpath.Encap) func(e *Env, s *Setup, flows, size int) er
 			return err
 		}
 		s.In, s.Out = f, b
-		s.Frames = e.fromRemote(fmac, encap, flows, size)
+		s.Frames = e.fromRemote(fmac, encap, u6, flows, size)
 		return nil
 	}
 }
@@ -318,8 +334,12 @@ func Scenarios() []*Scenario {
 			About: "MPLSoGRE to the underlay address -> label -> VRF 1 FIB -> pod"},
 		{Name: "ipv6", Goal: GoalRoute, setup: setupIPv6,
 			About: "pod -> VRF 1 IPv6 FIB (/128) -> interface next-hop: hop limit, MAC rewrite"},
-		{Name: "ipv6-vxlan-encap", Goal: GoalTunnel, setup: setupEncapTo(fastpath.EncapVXLAN, podA6, remotePod6),
+		{Name: "ipv6-vxlan-encap", Goal: GoalTunnel, setup: setupEncapTo(fastpath.EncapVXLAN, podA6, remotePod6, remoteVR),
 			About: "pod -> IPv6 FIB -> VXLAN tunnel next-hop (IPv4 outer) out of the fabric port"},
+		{Name: "vxlan-encap-u6", Goal: GoalTunnel, setup: setupEncapTo(fastpath.EncapVXLAN, podA, remotePod, remoteVR6),
+			About: "vxlan-encap over the IPv6 underlay: IPv6 outer header, UDP checksum computed"},
+		{Name: "vxlan-decap-u6", Goal: GoalTunnel, setup: setupDecapOver(fastpath.EncapVXLAN, true),
+			About: "vxlan-decap over the IPv6 underlay: outer UDP checksum verified"},
 	}
 }
 

@@ -61,6 +61,7 @@ type Packet struct {
 	Eth   *Ethernet
 	ARP   *ARPHeader
 	IPv4  *IPv4Header
+	IPv6  *IPv6Header
 	UDP   *UDPHeader
 	TCP   *TCPHeader
 	ICMP  *ICMPHeader
@@ -128,6 +129,8 @@ func (p *Packet) parseEth(b []byte) {
 		p.parseARP(rest)
 	case EtherTypeIPv4:
 		p.parseIPv4(rest)
+	case EtherTypeIPv6:
+		p.parseIPv6(rest)
 	default:
 		p.Payload = rest
 	}
@@ -246,7 +249,7 @@ func (p *Packet) parseGRE(b []byte) {
 }
 
 // parseMPLS decodes one label stack entry and, at the bottom of the stack,
-// the IPv4 packet under it.
+// the IPv4 or IPv6 packet under it (its first nibble says which).
 func (p *Packet) parseMPLS(data []byte) {
 	if len(data) < MPLSLen {
 		p.Payload = data
@@ -260,6 +263,10 @@ func (p *Packet) parseMPLS(data []byte) {
 		return
 	}
 	p.Inner = &Packet{}
+	if in := data[MPLSLen:]; len(in) > 0 && in[0]>>4 == 6 {
+		p.Inner.parseIPv6(in)
+		return
+	}
 	p.Inner.parseIPv4(data[MPLSLen:])
 }
 
@@ -350,7 +357,7 @@ var etherTypeNames = map[uint16]string{
 	EtherTypeIPv4: "IPv4", EtherTypeARP: "ARP", EtherTypeIPv6: "IPv6", EtherTypeLLDP: "LLDP",
 }
 
-var protoNames = map[uint8]string{ProtoICMP: "ICMP", ProtoTCP: "TCP", ProtoUDP: "UDP", ProtoGRE: "GRE"}
+var protoNames = map[uint8]string{ProtoICMP: "ICMP", ProtoTCP: "TCP", ProtoUDP: "UDP", ProtoGRE: "GRE", ProtoICMP6: "ICMPv6"}
 
 func hexBytes(b []byte) string {
 	const max = 48
@@ -407,6 +414,16 @@ func (p *Packet) appendFields(fs *[]Field, prefix string) {
 		if len(h.Options) > 0 {
 			add("ip.options", "%x", h.Options)
 		}
+	}
+	if h := p.IPv6; h != nil {
+		add("ip6.version", "%d", h.Version)
+		add("ip6.tclass", "%#02x", h.TrafficClass)
+		add("ip6.flow", "%#05x", h.FlowLabel)
+		add("ip6.plen", "%d", h.PayloadLen)
+		add("ip6.next", "%d %s", h.NextHeader, protoNames[h.NextHeader])
+		add("ip6.hlim", "%d", h.HopLimit)
+		add("ip6.src", "%v", h.Src)
+		add("ip6.dst", "%v", h.Dst)
 	}
 	if u := p.UDP; u != nil {
 		add("udp.sport", "%d", u.SrcPort)
@@ -482,6 +499,9 @@ func (p *Packet) String() string {
 		}
 		if h := q.IPv4; h != nil {
 			s = append(s, fmt.Sprintf("%v>%v ttl %d len %d", h.Src, h.Dst, h.TTL, h.TotalLen))
+		}
+		if h := q.IPv6; h != nil {
+			s = append(s, fmt.Sprintf("%v>%v hlim %d plen %d flow %#05x", h.Src, h.Dst, h.HopLimit, h.PayloadLen, h.FlowLabel))
 		}
 		if u := q.UDP; u != nil {
 			s = append(s, fmt.Sprintf("UDP %d>%d", u.SrcPort, u.DstPort))

@@ -53,9 +53,10 @@ func init() {
 				"MPLSoGRE packet with a label not listed is dropped as mpls_label_unknown.\n",
 			run: cmdLabels},
 		{name: "neighbors", summary: "underlay neighbours: static ones and tunnel endpoints",
-			help: "Columns: IP the underlay address; MAC its MAC (- while unresolved); STATE static (pinned),\n" +
-				"resolved (learnt by ARP) or unresolved (packets to it are dropped as neigh_unresolved\n" +
-				"and become ARP requests); NEXT-HOPS the tunnel next-hops that use it.\n",
+			help: "Columns: IP the underlay address (IPv4 or IPv6); MAC its MAC (- while unresolved); STATE\n" +
+				"static (pinned), resolved (learnt by ARP, or ND for IPv6) or unresolved (packets to it are\n" +
+				"dropped as neigh_unresolved and become ARP requests or neighbour solicitations); NEXT-HOPS\n" +
+				"the tunnel next-hops that use it.\n",
 			run: cmdNeighbors},
 		{name: "drops", summary: "drop counters by reason (like TF's dropstats)",
 			help: "Columns: REASON a stable name (docs/operations.md explains each); PACKETS dropped for it\n" +

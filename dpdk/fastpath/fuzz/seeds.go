@@ -70,6 +70,8 @@ var (
 	podB6     = ip("fd00:1::b")
 	gateway6  = ip("fd00:1::1")
 	podALL    = ip("fe80::ff:fe01:a") // from 02:00:00:01:00:0a
+	underlay6 = ip("fd00:100::1")
+	remote6   = ip("fd00:100::2")
 )
 
 // fromPodA6 is an IPv6 packet as pod A sends it to its gateway.
@@ -109,6 +111,17 @@ func fromFabric(dport uint16, payload []byte) Frame {
 			frames.UDP{SrcPort: 50000, DstPort: dport}.Build(payload)))}
 }
 
+// fromFabric6 is an outer IPv6 packet from the remote vRouter fd00:100::2:
+// UDP to dport (with its checksum, mandatory over IPv6) or, dport 0, GRE.
+func fromFabric6(dport uint16, payload []byte) Frame {
+	l4, proto := payload, uint8(frames.ProtoGRE)
+	if dport != 0 {
+		l4, proto = frames.UDP{SrcPort: 50000, DstPort: dport}.BuildChecksum(remote6, underlay6, payload), frames.ProtoUDP
+	}
+	return Frame{Fabric, eth(fabricMAC, remoteMAC, frames.EtherTypeIPv6,
+		frames.IPv6{NextHeader: proto, HopLimit: 64, Src: remote6, Dst: underlay6}.Build(l4))}
+}
+
 func vxlan(vni uint32, flags uint8, inner []byte) Frame {
 	return fromFabric(frames.PortVXLAN, frames.VXLAN{Flags: flags, VNI: vni}.Build(
 		eth(vrMAC, vrMAC, frames.EtherTypeIPv4, inner)))
@@ -133,6 +146,9 @@ func Seeds() map[string][]byte {
 	big := make([]byte, 1460) // > 1500 with VXLAN's 50 bytes
 	toB := fromPodA(udp4(podA, podB, 64, payload))
 	toB6 := fromPodA6(udp6(podA6, podB6, 64, payload))
+	u6vx := fromFabric6(frames.PortVXLAN, frames.VXLAN{Flags: frames.VXLANFlagI, VNI: 100}.Build(
+		eth(vrMAC, vrMAC, frames.EtherTypeIPv4, udp4(ip("10.16.0.5"), podA, 64, payload))))
+	u6sum := frames.EthernetLen + frames.IPv6Len + 6 // the outer UDP checksum
 	ipOff := frames.EthernetLen
 	named := []struct {
 		name string
@@ -227,6 +243,35 @@ func Seeds() map[string][]byte {
 		{"ipv6-host-ns", Frame{Host, eth(frames.MustMAC("33:33:ff:00:00:0a"), hostMAC, frames.EtherTypeIPv6,
 			icmp6(ip("fd00:1::fe"), ip("ff02::1:ff00:a"), 255, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(podA6, 1, hostMAC)}))}},
 		{"ipv6-host-to-pod", Frame{Host, eth(vrMAC, hostMAC, frames.EtherTypeIPv6, udp6(ip("fd00:1::fe"), podA6, 64, payload))}},
+		// IPv6 underlay
+		{"u6-encap-vxlan", fromPodA(udp4(podA, ip("10.16.0.5"), 64, payload))},
+		{"u6-encap-vxlan-ipv6", fromPodA6(udp6(podA6, ip("fd00:16::5"), 64, payload))},
+		{"u6-encap-mplsogre", fromPodA(udp4(podA, ip("10.17.0.5"), 64, payload))},
+		{"u6-encap-odd", fromPodA(udp4(podA, ip("10.16.0.5"), 64, payload[:7]))},
+		{"u6-too-big-df", fromPodA(frames.IPv4{TTL: 64, Flags: frames.IPv4DF, Protocol: frames.ProtoUDP, Src: podA, Dst: ip("10.16.0.5")}.Build(
+			frames.UDP{SrcPort: 1, DstPort: 2}.Build(big)))},
+		{"u6-neigh-unresolved", fromPodA(udp4(podA, ip("10.18.0.1"), 64, payload))},
+		{"u6-decap-vxlan", u6vx},
+		{"u6-decap-vxlan-ipv6", fromFabric6(frames.PortVXLAN, frames.VXLAN{Flags: frames.VXLANFlagI, VNI: 100}.Build(
+			eth(vrMAC, vrMAC, frames.EtherTypeIPv6, udp6(ip("fd00:16::5"), podA6, 64, payload))))},
+		{"u6-decap-mplsoudp", fromFabric6(frames.PortMPLSoUDP, frames.MPLS{Label: 200, BoS: true, TTL: 64}.Build(
+			udp4(ip("10.3.0.5"), podB, 64, payload)))},
+		{"u6-decap-mplsogre", fromFabric6(0, frames.GRE{Protocol: frames.GREProtoMPLS}.Build(
+			frames.MPLS{Label: 200, BoS: true, TTL: 64}.Build(udp6(ip("fd00:16::5"), podB6, 64, payload))))},
+		{"u6-decap-udp-checksum", broken(u6vx, u6sum, u6vx.Bytes[u6sum]^0x40)},
+		{"u6-decap-udp-zero-checksum", func() Frame { f := broken(u6vx, u6sum, 0); f.Bytes[u6sum+1] = 0; return f }()},
+		{"u6-decap-udp-truncated", Frame{Fabric, eth(fabricMAC, remoteMAC, frames.EtherTypeIPv6,
+			frames.IPv6{NextHeader: frames.ProtoUDP, HopLimit: 64, Src: remote6, Dst: underlay6}.Build([]byte{0xc3, 0x50, 0x12, 0xb5}))}},
+		{"u6-fabric-ns", Frame{Fabric, eth(frames.MustMAC("33:33:ff:00:00:01"), remoteMAC, frames.EtherTypeIPv6,
+			icmp6(remote6, ip("ff02::1:ff00:1"), 255, frames.ICMP6{Type: frames.NDNeighborSolicit, Body: frames.NDBody(underlay6, 1, remoteMAC)}))}},
+		{"u6-fabric-na", Frame{Fabric, eth(fabricMAC, frames.MustMAC("02:fb:00:00:00:09"), frames.EtherTypeIPv6,
+			icmp6(ip("fd00:100::9"), underlay6, 255, frames.ICMP6{Type: frames.NDNeighborAdvert, Data: 0x60000000,
+				Body: frames.NDBody(ip("fd00:100::9"), 2, frames.MustMAC("02:fb:00:00:00:09"))}))}},
+		{"u6-fabric-nd-options", Frame{Fabric, eth(fabricMAC, frames.MustMAC("02:fb:00:00:00:09"), frames.EtherTypeIPv6,
+			icmp6(ip("fd00:100::9"), underlay6, 255, frames.ICMP6{Type: frames.NDNeighborAdvert, Data: 0x60000000,
+				Body: append(frames.NDBody(ip("fd00:100::9"), 14, nil), 14, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0)}))}},
+		{"u6-fabric-echo", Frame{Fabric, eth(fabricMAC, remoteMAC, frames.EtherTypeIPv6, icmp6(remote6, underlay6, 64,
+			frames.ICMP6{Type: frames.ICMP6EchoRequest, Data: 9<<16 | 1, Body: payload}))}},
 	}
 	out := make(map[string][]byte, len(named)+1)
 	all := make([]Frame, 0, len(named))
@@ -240,5 +285,8 @@ func Seeds() map[string][]byte {
 	out["neigh-resolved"] = Encode(OneByOne|Resolved, unresolved)
 	// The second is dropped: one ARP request per neighbour per 100 ms.
 	out["neigh-unresolved-twice"] = Encode(OneByOne, unresolved, unresolved)
+	unresolved6 := fromPodA(udp4(podA, ip("10.18.0.1"), 64, payload))
+	out["u6-neigh-resolved"] = Encode(OneByOne|Resolved, unresolved6)
+	out["u6-neigh-unresolved-twice"] = Encode(OneByOne, unresolved6, unresolved6)
 	return out
 }

@@ -15,8 +15,9 @@
  * (the burst path: prefetch, TX buffers, bulk free), accounted together.
  * State that packets change is reset before each input, from the mode too,
  * so that an input always does the same: bit 1 set, the ICMP error budget
- * is spent; bit 2 set, the learnt underlay neighbour 192.168.100.9 starts
- * resolved (else unresolved, with no ARP request sent yet).
+ * is spent; bit 2 set, the learnt underlay neighbours 192.168.100.9 and
+ * fd00:100::9 start resolved (else unresolved, with no ARP request or
+ * solicitation sent yet).
  *
  * Frames are injected with their mbuf's tailroom poisoned (fz_inject): ASan
  * then sees reads past a frame's end even in DPDK's pool memory.
@@ -238,7 +239,7 @@ fz_cleanup(void)
 #define FZ_MODE_NO_ICMP 2u
 #define FZ_MODE_RESOLVED 4u
 
-/* Undo what packets changed (ARP learning, ARP request and ICMP error rate
+/* Undo what packets changed (ARP and ND learning, ARP request and ICMP error rate
  * limits): nothing runs concurrently, so plain writes do. */
 static void
 fz_reset_state(uint8_t mode)
@@ -254,7 +255,7 @@ fz_reset_state(uint8_t mode)
 	for (i = 0; i < FP_MAX_NEIGH; i++) {
 		struct fp_neigh *n = &fp_dp->neigh[i];
 
-		if (n->ip != 0 && !n->is_static) {
+		if (n->family != 0 && !n->is_static) {
 			n->mac = mac;
 			n->last_req_tsc = 0;
 		}

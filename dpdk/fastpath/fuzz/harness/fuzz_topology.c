@@ -4,7 +4,9 @@
  * (resolved and unresolved neighbours), ECMP, discard and receive next-hops,
  * a host port, VRF addresses for ICMP errors, VNI and label maps (one to a
  * VRF with no FIB), a cross-connected port; IPv6 addresses and routes in
- * VRF 1 (pods, gateway, a prefix over each tunnel).
+ * VRF 1 (pods, gateway, a prefix over each tunnel); an IPv6 underlay
+ * (fd00:100::1 on the fabric, VXLAN and MPLSoGRE tunnels to a pinned
+ * neighbour, VXLAN to one learnt by ND).
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -70,6 +72,8 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	mac(pc[FZ_FABRIC].mac, 0x02, 0xfa, 0, 0, 0, 0x01);
 	pc[FZ_FABRIC].ip4[0] = ip4("192.168.100.1");
 	pc[FZ_FABRIC].nb_ip4 = 1;
+	ip6(pc[FZ_FABRIC].ip6[0], "fd00:100::1");
+	pc[FZ_FABRIC].nb_ip6 = 1;
 	pc[FZ_HOST].kind = FP_PORT_HOST;
 	pc[FZ_HOST].vrf = 1;
 	mac(pc[FZ_HOST].mac, 0x02, 0x40, 0, 0, 0, 0x01);
@@ -95,6 +99,10 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	check(fp_neigh_set(ip4("192.168.100.2"), m, err), "fp_neigh_set", err);
 	m[5] = 0x03;
 	check(fp_neigh_set(ip4("192.168.100.3"), m, err), "fp_neigh_set", err);
+	/* IPv6 underlay: fd00:100::2 pinned, fd00:100::9 unresolved (ND). */
+	m[5] = 0x02;
+	ip6(a6, "fd00:100::2");
+	check(fp_neigh6_set(a6, m, err), "fp_neigh6_set", err);
 
 	/* 1, 2: pods A and B; 3: pod C; 10 VXLAN .2 VNI 100; 11 MPLSoUDP .3
 	 * label 200; 12 VXLAN .9 (unresolved); 13 ECMP 1, 10, 11; 14 discard;
@@ -125,6 +133,20 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	nc.tun_dst = ip4("192.168.100.9");
 	nc.vni = 101;
 	check(fp_nh_set(12, &nc, err), "fp_nh_set 12", err);
+	/* IPv6 underlay: 16 VXLAN fd00:100::2 VNI 100; 17 MPLSoGRE
+	 * fd00:100::2 label 200; 18 VXLAN fd00:100::9 (unresolved). */
+	nc.tun_ip6 = 1;
+	nc.tun_dst = 0;
+	ip6(nc.tun_dst6, "fd00:100::2");
+	nc.vni = 100;
+	check(fp_nh_set(16, &nc, err), "fp_nh_set 16", err);
+	nc.encap = FP_ENCAP_MPLSOGRE;
+	nc.vni = 200;
+	check(fp_nh_set(17, &nc, err), "fp_nh_set 17", err);
+	nc.encap = FP_ENCAP_VXLAN;
+	ip6(nc.tun_dst6, "fd00:100::9");
+	nc.vni = 101;
+	check(fp_nh_set(18, &nc, err), "fp_nh_set 18", err);
 	memset(&nc, 0, sizeof(nc));
 	nc.type = FP_NH_ECMP;
 	nc.nb_members = 3;
@@ -147,6 +169,9 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	check(fp_route4_add(1, ip4("10.4.0.0"), 16, 13, err), "route", err);
 	check(fp_route4_add(1, ip4("10.5.0.0"), 16, 14, err), "route", err);
 	check(fp_route4_add(1, ip4("10.9.0.0"), 16, 12, err), "route", err);
+	check(fp_route4_add(1, ip4("10.16.0.0"), 16, 16, err), "route", err);
+	check(fp_route4_add(1, ip4("10.17.0.0"), 16, 17, err), "route", err);
+	check(fp_route4_add(1, ip4("10.18.0.0"), 16, 18, err), "route", err);
 	check(fp_vrf_addr_set(1, ip4("10.1.0.1"), err), "vrf addr", err);
 	/* VRF 1, IPv6: the pods, the gateway, fd00:2::/48 over VXLAN,
 	 * fd00:3::/48 over MPLSoUDP */
@@ -155,6 +180,7 @@ fz_topology_setup(uint16_t port[FZ_NB_PORTS],
 	check(route6(1, "fd00:1::1", 128, 15, err), "route6", err);
 	check(route6(1, "fd00:2::", 48, 10, err), "route6", err);
 	check(route6(1, "fd00:3::", 48, 11, err), "route6", err);
+	check(route6(1, "fd00:16::", 48, 16, err), "route6", err);
 	ip6(a6, "fd00:1::1");
 	check(fp_vrf_addr6_set(1, a6, err), "vrf addr6", err);
 	/* VRF 2: pod C and a default route over VXLAN. */
