@@ -39,6 +39,25 @@ import (
 	"github.com/filament-net/filament/internal/logging"
 )
 
+const agentUsage = `Usage: filament-agent [--config FILE] [--mode standalone|kubernetes] [flags]
+
+Filament's per-node agent. It programs the node's networks, peers and host
+port into filament-dataplane (over its API socket, sockets.dataplane) and
+serves the CNI API that filament-cni calls to attach pods (sockets.cni).
+Standalone mode: networks, peers and pod addresses come from the file.
+Kubernetes mode: from the API server's VirtualNetworks, FilamentNodes and
+Ports (kube-manager allocates the addresses); the agent writes each Port's
+Programmed condition.
+
+It resyncs the dataplane whenever either side restarts (what it wants is
+applied, what it owns and no longer wants is swept); pods keep forwarding
+while it is down. SIGTERM: remove the CNI configuration, stop serving, exit
+0, deleting nothing from the dataplane. /metrics, /healthz and /readyz on
+metrics.listen. The configuration file is documented in docs/agent.md.
+
+Flags:
+`
+
 func main() {
 	os.Exit(run())
 }
@@ -56,6 +75,10 @@ func run() int {
 	confName := flag.String("cni-conf-name", "10-filament.conflist", "the CNI configuration's file name")
 	cniNetwork := flag.String("cni-network", "filament", "the CNI network's name in that configuration")
 	confGrace := flag.Duration("cni-conf-grace", 10*time.Second, "remove the CNI configuration once the agent has not been ready (dataplane gone) this long")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), agentUsage)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	confDirSet := false
 	flag.Visit(func(f *flag.Flag) { confDirSet = confDirSet || f.Name == "cni-conf-dir" })

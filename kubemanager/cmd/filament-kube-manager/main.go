@@ -37,6 +37,21 @@ import (
 	"github.com/filament-net/filament/kubemanager/netconfig"
 )
 
+const usage = `Usage: filament-kube-manager [--kubeconfig FILE] [flags]
+
+Filament's cluster-wide controller. Run two replicas: they elect a leader
+on a Lease (--lease-namespace/--lease-name), and the leader turns
+Namespaces, Pods, Nodes, Services, EndpointSlices and NetworkPolicies into
+filament.dev objects: a VirtualNetwork for the cluster's pod network and
+one per namespace annotated filament.dev/isolated: "true"; a Port with
+addresses (IPAM kept in ConfigMaps, so a restarted replica continues where
+it stopped) for every scheduled pod not on the host network; ServiceRecords
+and PolicyRecords. /healthz and /metrics on --listen. SIGTERM releases the
+Lease and exits 0. docs/kubernetes.md has the objects and the RBAC it needs.
+
+Flags:
+`
+
 func main() {
 	os.Exit(run())
 }
@@ -62,6 +77,10 @@ func run() int {
 	flag.DurationVar(&mc.SweepPeriod, "sweep-period", time.Minute, "how often address claims without a Port are looked for")
 	qps := flag.Float64("kube-api-qps", 500, "requests per second to the API server: about 2.2 per new pod (client-go's default, 5, makes 1,000 pods' Ports take minutes)")
 	burst := flag.Int("kube-api-burst", 1000, "burst of requests to the API server above --kube-api-qps")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if err := netCfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "filament-kube-manager: %v\n", err)
