@@ -4,7 +4,8 @@
 // to attach pods. In standalone mode the networks, peers and pod addresses
 // are the file's; in Kubernetes mode (--mode kubernetes) they come from
 // the API server's VirtualNetworks, FilamentNodes and Ports
-// (agent/kubesource).
+// (agent/kubesource), and the agent publishes its own node's FilamentNode
+// (agent/filamentnode).
 //
 // SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf),
 // stop serving and exit 0, deleting nothing from the dataplane (pods keep
@@ -34,6 +35,7 @@ import (
 	"github.com/filament-net/filament/agent/cniserver"
 	"github.com/filament-net/filament/agent/config"
 	"github.com/filament-net/filament/agent/dpmetrics"
+	"github.com/filament-net/filament/agent/filamentnode"
 	"github.com/filament-net/filament/agent/kubesource"
 	"github.com/filament-net/filament/agent/node"
 	"github.com/filament-net/filament/internal/logging"
@@ -109,6 +111,7 @@ func run() int {
 		return 1
 	}
 	var src *kubesource.Source
+	var pub *filamentnode.Publisher
 	if cfg.Mode == config.ModeKubernetes {
 		kc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 		if err != nil {
@@ -120,6 +123,10 @@ func run() int {
 			return 1
 		}
 		n.SetPortSource(src)
+		if pub, err = filamentnode.New(kc, cfg.Node, filamentnode.Spec(cfg), log); err != nil {
+			log.Error("cannot publish the node's FilamentNode", zap.Error(err))
+			return 1
+		}
 	}
 	// The CNI socket is up first: until the dataplane is programmed it
 	// answers "try again later" (STATUS: not ready).
@@ -147,6 +154,9 @@ func run() int {
 		reg.MustRegister(cniserver.Collectors()...)
 		if src != nil {
 			reg.MustRegister(src.Collectors()...)
+		}
+		if pub != nil {
+			reg.MustRegister(pub.Collectors()...)
 		}
 		if conf != nil {
 			reg.MustRegister(conf.Collector())
@@ -177,6 +187,11 @@ func run() int {
 		log.Info("serving metrics", zap.String("listen", mln.Addr().String()))
 	}
 
+	// Other nodes' tunnels to this one need its FilamentNode, whether or
+	// not this agent is ready yet.
+	if pub != nil {
+		go pub.Run(ctx)
+	}
 	started := make(chan error, 1)
 	go func() {
 		if src != nil {
