@@ -5,7 +5,9 @@
 // component's RBAC with the ServiceAccount token it would have in its pod:
 // kube-manager (the real binary, run with the Deployment's arguments)
 // turns a Pod into a Port, the agent's verbs work, and a verb neither has
-// is refused.
+// is refused; with the token of a pod on a node, the agent writes that
+// node's FilamentNode and no other (the admission policy), as the real
+// agent does.
 package deploy_test
 
 import (
@@ -140,6 +142,8 @@ func TestBuild(t *testing.T) {
 		"Namespace/filament-system",
 		"Role/filament-system/filament-kube-manager", "RoleBinding/filament-system/filament-kube-manager",
 		"ServiceAccount/filament-system/filament-agent", "ServiceAccount/filament-system/kube-manager",
+		"ValidatingAdmissionPolicy/filament-agent-own-filamentnode",
+		"ValidatingAdmissionPolicyBinding/filament-agent-own-filamentnode",
 	}
 	files, err := crds.Manifests()
 	if err != nil {
@@ -516,7 +520,8 @@ func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // TestApplyAndRBAC applies every kustomization to the API server, then
 // runs kube-manager and checks the agent's rights with their own
-// ServiceAccounts' tokens.
+// ServiceAccounts' tokens (the agent's as bound to a pod on a node, as
+// kubelet mounts it), and runs the agent to publish its FilamentNode.
 func TestApplyAndRBAC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -552,4 +557,6 @@ func TestApplyAndRBAC(t *testing.T) {
 	}
 	port := kubeManagerMakesPort(t, ctx, admin)
 	agentRights(t, ctx, admin, port)
+	agentOwnFilamentNode(t, ctx, admin)
+	agentPublishes(t, ctx, admin, "fn-node-d")
 }
