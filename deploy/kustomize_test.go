@@ -329,8 +329,9 @@ func TestNodeManifests(t *testing.T) {
 			}
 
 			ag := container(t, agPod.Containers, "agent")
-			if !strings.Contains(strings.Join(ag.Args, " "), "--mode kubernetes") {
-				t.Errorf("agent args %q: want --mode kubernetes", ag.Args)
+			if args := strings.Join(ag.Args, " "); !strings.Contains(args, "--mode kubernetes") ||
+				!strings.Contains(args, "--cni-conf-keep-on-exit") {
+				t.Errorf("agent args %q: want --mode kubernetes and --cni-conf-keep-on-exit (an upgrade hands the CNI configuration over)", ag.Args)
 			}
 			var nodeName bool
 			for _, e := range ag.Env {

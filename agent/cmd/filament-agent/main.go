@@ -7,8 +7,8 @@
 // (agent/kubesource), and the agent publishes its own node's FilamentNode
 // (agent/filamentnode).
 //
-// SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf),
-// stop serving and exit 0, deleting nothing from the dataplane (pods keep
+// SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf;
+// left for the next agent with --cni-conf-keep-on-exit), stop serving and exit 0, deleting nothing from the dataplane (pods keep
 // forwarding; the next agent resyncs).
 package main
 
@@ -58,6 +58,7 @@ func run() int {
 	confName := flag.String("cni-conf-name", "10-filament.conflist", "the CNI configuration's file name")
 	cniNetwork := flag.String("cni-network", "filament", "the CNI network's name in that configuration")
 	confGrace := flag.Duration("cni-conf-grace", 10*time.Second, "remove the CNI configuration once the agent has not been ready (dataplane gone) this long")
+	confKeep := flag.Bool("cni-conf-keep-on-exit", false, "leave the CNI configuration at exit for the next agent (an upgrade), and keep one found at start for --cni-conf-grace while not ready")
 	flag.Parse()
 	confDirSet := false
 	flag.Visit(func(f *flag.Flag) { confDirSet = confDirSet || f.Name == "cni-conf-dir" })
@@ -99,7 +100,7 @@ func run() int {
 	var conf *cniconf.Publisher
 	if *confDir != "" && (cfg.Mode == config.ModeKubernetes || confDirSet) {
 		conf, err = cniconf.New(cniconf.Options{Dir: *confDir, Name: *confName, Network: *cniNetwork,
-			Socket: cfg.Sockets.CNI, Grace: *confGrace, Poll: 200 * time.Millisecond}, log)
+			Socket: cfg.Sockets.CNI, Grace: *confGrace, Poll: 200 * time.Millisecond, KeepOnExit: *confKeep}, log)
 		if err != nil {
 			log.Error("bad CNI configuration flags", zap.Error(err))
 			return 2
