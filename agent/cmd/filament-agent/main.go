@@ -7,8 +7,9 @@
 // (agent/kubesource), and the agent publishes its own node's FilamentNode
 // (agent/filamentnode).
 //
-// SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf;
-// left for the next agent with --cni-conf-keep-on-exit), stop serving and exit 0, deleting nothing from the dataplane (pods keep
+// SIGTERM or SIGINT: remove the CNI configuration it published
+// (agent/cniconf; left for the next agent with --cni-conf-keep-on-exit),
+// stop serving and exit 0, deleting nothing from the dataplane (pods keep
 // forwarding; the next agent resyncs).
 package main
 
