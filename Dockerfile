@@ -3,7 +3,7 @@
 #   node          filament-dataplane, filament-agent, filamentctl and
 #                 filament-cni on Debian 12 with DPDK 22.11's runtime
 #                 libraries and poll-mode drivers: one image for the node
-#                 DaemonSet's three containers (CNI install, dataplane, agent).
+#                 DaemonSets' three containers (CNI install, dataplane, agent).
 #   kube-manager  filament-kube-manager alone, as a non-root user.
 # Without a registry, scripts/image-bases.sh makes the two FROM images
 # locally (debootstrap and this machine's Go).
@@ -53,10 +53,10 @@ COPY --from=build /out/filament-kube-manager /usr/local/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/filament-kube-manager"]
 
-# ---- node: the DaemonSet's image (the default target).
+# ---- node: the node DaemonSets' image (the default target).
 # Runs as root: the containers need capabilities that a non-root user
 # cannot hold across exec without file capabilities. What each one needs
-# (deploy/node/daemonset.yaml grants them):
+# (deploy/node/*-daemonset.yaml grant them):
 #   CNI install (init)  none: copies /usr/local/bin/filament-cni into the
 #                       host's /opt/cni/bin (a hostPath).
 #   filament-dataplane  IPC_LOCK (hugepages and DMA memory locked), NET_ADMIN

@@ -5,7 +5,9 @@
 // component's RBAC with the ServiceAccount token it would have in its pod:
 // kube-manager (the real binary, run with the Deployment's arguments)
 // turns a Pod into a Port, the agent's verbs work, and a verb neither has
-// is refused.
+// is refused; with the token of a pod on a node, the agent writes that
+// node's FilamentNode and no other (the admission policy), as the real
+// agent does.
 package deploy_test
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -135,10 +138,13 @@ func TestBuild(t *testing.T) {
 		"CustomResourceDefinition/filamentnodes.filament.dev", "CustomResourceDefinition/policyrecords.filament.dev",
 		"CustomResourceDefinition/ports.filament.dev", "CustomResourceDefinition/servicerecords.filament.dev",
 		"CustomResourceDefinition/virtualnetworks.filament.dev",
-		"DaemonSet/filament-system/filament-node", "Deployment/filament-system/filament-kube-manager",
+		"DaemonSet/filament-system/filament-agent", "DaemonSet/filament-system/filament-dataplane",
+		"Deployment/filament-system/filament-kube-manager",
 		"Namespace/filament-system",
 		"Role/filament-system/filament-kube-manager", "RoleBinding/filament-system/filament-kube-manager",
 		"ServiceAccount/filament-system/filament-agent", "ServiceAccount/filament-system/kube-manager",
+		"ValidatingAdmissionPolicy/filament-agent-own-filamentnode",
+		"ValidatingAdmissionPolicyBinding/filament-agent-own-filamentnode",
 	}
 	files, err := crds.Manifests()
 	if err != nil {
@@ -148,17 +154,16 @@ func TestBuild(t *testing.T) {
 		t.Run(dir, func(t *testing.T) {
 			objs := build(t, dir)
 			got := ids(objs)
-			// The ConfigMap's name carries a hash of its content.
-			var cm string
-			for i, id := range got {
-				if strings.HasPrefix(id, "ConfigMap/filament-system/filament-node-") {
-					cm = id
-					got = append(got[:i:i], got[i+1:]...)
-					break
+			// The ConfigMaps' names carry a hash of their content.
+			for _, cm := range []string{"filament-dataplane", "filament-agent"} {
+				i := slices.IndexFunc(got, func(id string) bool {
+					return strings.HasPrefix(id, "ConfigMap/filament-system/"+cm+"-")
+				})
+				if i < 0 {
+					t.Errorf("no ConfigMap %s-<hash> in %v", cm, got)
+					continue
 				}
-			}
-			if cm == "" {
-				t.Errorf("no ConfigMap filament-node-<hash> in %v", got)
+				got = slices.Delete(got, i, i+1)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("objects:\n got %v\nwant %v", got, want)
@@ -197,20 +202,23 @@ func container(t *testing.T, cs []corev1.Container, name string) *corev1.Contain
 	return nil
 }
 
-// nodeConfig is one file of the node's ConfigMap with the placeholders
-// replaced as the containers' start commands do.
+// nodeConfig is the file of the node's ConfigMaps (filament-dataplane-<hash>,
+// filament-agent-<hash>) with the placeholders replaced as the
+// containers' start commands do.
 func nodeConfig(t *testing.T, objs []*unstructured.Unstructured, file, cpus string) []byte {
 	t.Helper()
-	var cm *corev1.ConfigMap
+	var data string
 	for _, o := range objs {
-		if o.GetKind() == "ConfigMap" && strings.HasPrefix(o.GetName(), "filament-node-") {
-			cm = typed[corev1.ConfigMap](t, o)
+		if o.GetKind() == "ConfigMap" {
+			if d := typed[corev1.ConfigMap](t, o).Data[file]; d != "" {
+				data = d
+			}
 		}
 	}
-	if cm == nil || cm.Data[file] == "" {
-		t.Fatalf("no %s in the ConfigMap filament-node-<hash>", file)
+	if data == "" {
+		t.Fatalf("no ConfigMap has %s", file)
 	}
-	s := strings.ReplaceAll(cm.Data[file], "${NODE_IP}", "192.0.2.10")
+	s := strings.ReplaceAll(data, "${NODE_IP}", "192.0.2.10")
 	return []byte(strings.ReplaceAll(s, "${CPUS}", cpus))
 }
 
@@ -246,8 +254,11 @@ func affinity(t *testing.T) []int {
 	return cpus
 }
 
-// TestNodeManifests: what the DaemonSet and the configuration promise
-// (docs/operations.md, "Manifests (deploy/)"), in every kustomization.
+// TestNodeManifests: what the two node DaemonSets and the configuration
+// promise (docs/operations.md, "Manifests (deploy/)"), in every
+// kustomization: the dataplane's restarts only when the operator deletes
+// its pod (OnDelete), the agent's rolls; only the dataplane has
+// hugepages; both share the host's /run/filament.
 func TestNodeManifests(t *testing.T) {
 	cpus := cpuList(t)           // as the dataplane container's command reads them
 	fabric := map[string]string{ // the fabric port's devargs in each
@@ -258,13 +269,25 @@ func TestNodeManifests(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(dir, func(t *testing.T) {
 			objs := build(t, dir)
-			ds := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-node"))
-			pod := ds.Spec.Template.Spec
-			if !pod.HostNetwork || pod.ServiceAccountName != "filament-agent" {
-				t.Errorf("hostNetwork %v, serviceAccountName %q", pod.HostNetwork, pod.ServiceAccountName)
+			dpDS := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-dataplane"))
+			agDS := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-agent"))
+			if s := dpDS.Spec.UpdateStrategy; s.Type != appsv1.OnDeleteDaemonSetStrategyType {
+				t.Errorf("dataplane DaemonSet update strategy %+v: want OnDelete", s)
+			}
+			if s := agDS.Spec.UpdateStrategy; (s.Type != "" && s.Type != appsv1.RollingUpdateDaemonSetStrategyType) ||
+				s.RollingUpdate == nil || s.RollingUpdate.MaxUnavailable == nil ||
+				s.RollingUpdate.MaxUnavailable.String() != "1" {
+				t.Errorf("agent DaemonSet update strategy %+v: want RollingUpdate, maxUnavailable 1", s)
+			}
+			dpPod, agPod := dpDS.Spec.Template.Spec, agDS.Spec.Template.Spec
+			if !dpPod.HostNetwork || !agPod.HostNetwork || agPod.ServiceAccountName != "filament-agent" {
+				t.Errorf("hostNetwork %v and %v, agent serviceAccountName %q", dpPod.HostNetwork, agPod.HostNetwork, agPod.ServiceAccountName)
+			}
+			if a := dpPod.AutomountServiceAccountToken; a == nil || *a {
+				t.Errorf("dataplane: automountServiceAccountToken %v: want false (it never calls the API server)", a)
 			}
 			// Guaranteed QoS: every container's requests equal its limits.
-			for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+			for _, c := range slices.Concat(dpPod.InitContainers, dpPod.Containers, agPod.InitContainers, agPod.Containers) {
 				for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 					req, lim := c.Resources.Requests[r], c.Resources.Limits[r]
 					if req.IsZero() || req.Cmp(lim) != 0 {
@@ -275,7 +298,10 @@ func TestNodeManifests(t *testing.T) {
 					t.Errorf("%s: image %q", c.Name, c.Image)
 				}
 			}
-			dp := container(t, pod.Containers, "dataplane")
+			if len(dpPod.Containers) != 1 || len(agPod.Containers) != 1 {
+				t.Errorf("containers: dataplane pod %d, agent pod %d: want one each", len(dpPod.Containers), len(agPod.Containers))
+			}
+			dp := container(t, dpPod.Containers, "dataplane")
 			cpu, huge := dp.Resources.Limits[corev1.ResourceCPU], dp.Resources.Limits["hugepages-2Mi"]
 			if cpu.MilliValue()%1000 != 0 || cpu.Value() < 2 {
 				t.Errorf("dataplane CPUs %v: want an integer >= 2 (static CPU manager)", cpu.String())
@@ -303,9 +329,10 @@ func TestNodeManifests(t *testing.T) {
 				t.Errorf("dataplane /dev/vfio mounted %v: want it only with vfio-pci", ok)
 			}
 
-			ag := container(t, pod.Containers, "agent")
-			if !strings.Contains(strings.Join(ag.Args, " "), "--mode kubernetes") {
-				t.Errorf("agent args %q: want --mode kubernetes", ag.Args)
+			ag := container(t, agPod.Containers, "agent")
+			if args := strings.Join(ag.Args, " "); !strings.Contains(args, "--mode kubernetes") ||
+				!strings.Contains(args, "--cni-conf-keep-on-exit") {
+				t.Errorf("agent args %q: want --mode kubernetes and --cni-conf-keep-on-exit (an upgrade hands the CNI configuration over)", ag.Args)
 			}
 			var nodeName bool
 			for _, e := range ag.Env {
@@ -314,6 +341,18 @@ func TestNodeManifests(t *testing.T) {
 			}
 			if !nodeName {
 				t.Errorf("agent: NODE_NAME not from the downward API's spec.nodeName")
+			}
+			for _, c := range slices.Concat(agPod.InitContainers, agPod.Containers) {
+				for r := range c.Resources.Limits {
+					if strings.HasPrefix(string(r), corev1.ResourceHugePagesPrefix) {
+						t.Errorf("agent pod: %s has %s: hugepages are the dataplane's only", c.Name, r)
+					}
+				}
+			}
+			for _, v := range agPod.Volumes {
+				if v.EmptyDir != nil && strings.HasPrefix(string(v.EmptyDir.Medium), "HugePages") {
+					t.Errorf("agent pod: volume %s on hugepages", v.Name)
+				}
 			}
 			agMounts := map[string]corev1.VolumeMount{}
 			for _, m := range ag.VolumeMounts {
@@ -327,11 +366,15 @@ func TestNodeManifests(t *testing.T) {
 			if m := agMounts["/var/run/netns"]; m.MountPropagation == nil || *m.MountPropagation != corev1.MountPropagationBidirectional {
 				t.Errorf("agent: /var/run/netns propagation %v, want Bidirectional", m.MountPropagation)
 			}
+			// The sockets meet on the host: the same host path in both pods.
+			if dh, ah := hostPath(dpPod, mounts["/run/filament"]), hostPath(agPod, agMounts["/run/filament"]); dh != "/run/filament" || ah != dh {
+				t.Errorf("/run/filament: the dataplane's from host path %q, the agent's from %q: want both /run/filament", dh, ah)
+			}
 			if ag.LivenessProbe == nil || ag.ReadinessProbe == nil || ag.ReadinessProbe.HTTPGet == nil ||
 				ag.ReadinessProbe.HTTPGet.Path != "/readyz" {
 				t.Errorf("agent: liveness and a /readyz readiness probe wanted")
 			}
-			install := container(t, pod.InitContainers, "install-cni")
+			install := container(t, agPod.InitContainers, "install-cni")
 			if !strings.Contains(strings.Join(install.Args, " "), "/host/opt/cni/bin/filament-cni") {
 				t.Errorf("install-cni args %q", install.Args)
 			}
@@ -355,7 +398,7 @@ func TestNodeManifests(t *testing.T) {
 				t.Errorf("dataplane socket %q, the agent's %q", dc.API.Socket, ac.Sockets.Dataplane)
 			}
 			if vfio {
-				bind := container(t, pod.InitContainers, "bind-vfio")
+				bind := container(t, dpPod.InitContainers, "bind-vfio")
 				var pci string
 				for _, e := range bind.Env {
 					if e.Name == "FABRIC_PCI" {
@@ -368,6 +411,16 @@ func TestNodeManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostPath is the host path of the pod's volume that m mounts ("" if none).
+func hostPath(pod corev1.PodSpec, m corev1.VolumeMount) string {
+	for _, v := range pod.Volumes {
+		if v.Name == m.Name && v.HostPath != nil {
+			return v.HostPath.Path
+		}
+	}
+	return ""
 }
 
 // applier applies objects server-side as the admin.
@@ -469,7 +522,8 @@ func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // TestApplyAndRBAC applies every kustomization to the API server, then
 // runs kube-manager and checks the agent's rights with their own
-// ServiceAccounts' tokens.
+// ServiceAccounts' tokens (the agent's as bound to a pod on a node, as
+// kubelet mounts it), and runs the agent to publish its FilamentNode.
 func TestApplyAndRBAC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -479,22 +533,24 @@ func TestApplyAndRBAC(t *testing.T) {
 		t.Run("apply "+dir, func(t *testing.T) {
 			objs := build(t, dir)
 			applyAll(t, ctx, a, objs)
-			// Stored as built: the DaemonSet reads this build's ConfigMap.
-			ds, err := admin.AppsV1().DaemonSets("filament-system").Get(ctx, "filament-node", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cm string
-			for _, v := range ds.Spec.Template.Spec.Volumes {
-				if v.ConfigMap != nil {
-					cm = v.ConfigMap.Name
+			// Stored as built: each DaemonSet reads this build's ConfigMap.
+			for _, name := range []string{"filament-dataplane", "filament-agent"} {
+				ds, err := admin.AppsV1().DaemonSets("filament-system").Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if find(objs, "ConfigMap", cm) == nil {
-				t.Errorf("the stored DaemonSet reads ConfigMap %q, not this build's", cm)
-			}
-			if _, err := admin.CoreV1().ConfigMaps("filament-system").Get(ctx, cm, metav1.GetOptions{}); err != nil {
-				t.Error(err)
+				var cm string
+				for _, v := range ds.Spec.Template.Spec.Volumes {
+					if v.ConfigMap != nil {
+						cm = v.ConfigMap.Name
+					}
+				}
+				if !strings.HasPrefix(cm, name+"-") || find(objs, "ConfigMap", cm) == nil {
+					t.Errorf("the stored DaemonSet %s reads ConfigMap %q, not this build's %s-<hash>", name, cm, name)
+				}
+				if _, err := admin.CoreV1().ConfigMaps("filament-system").Get(ctx, cm, metav1.GetOptions{}); err != nil {
+					t.Error(err)
+				}
 			}
 		})
 	}
@@ -503,4 +559,6 @@ func TestApplyAndRBAC(t *testing.T) {
 	}
 	port := kubeManagerMakesPort(t, ctx, admin)
 	agentRights(t, ctx, admin, port)
+	agentOwnFilamentNode(t, ctx, admin)
+	agentPublishes(t, ctx, admin, "fn-node-d")
 }

@@ -267,7 +267,8 @@ func agentRights(t *testing.T, ctx context.Context, admin kubernetes.Interface, 
 	}
 	forbidden(t, "agent", "delete servicerecords", ag.ServiceRecords.Delete(ctx, p.Namespace, "any", metav1.DeleteOptions{}))
 
-	// Nothing more: no Port spec, no creation or deletion, no Secrets.
+	// Nothing more: no Port spec, no creation or deletion, no Secrets
+	// (its FilamentNode: agentOwnFilamentNode).
 	got, err = ag.Ports.Get(ctx, p.Namespace, p.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -279,9 +280,6 @@ func agentRights(t *testing.T, ctx context.Context, admin kubernetes.Interface, 
 	_, err = ag.Ports.Create(ctx, fresh)
 	forbidden(t, "agent", "create a port", err)
 	forbidden(t, "agent", "delete a port", ag.Ports.Delete(ctx, p.Namespace, p.Name, metav1.DeleteOptions{}))
-	_, err = ag.FilamentNodes.Create(ctx, &v1alpha1.FilamentNode{ObjectMeta: metav1.ObjectMeta{Name: testNode},
-		Spec: v1alpha1.FilamentNodeSpec{UnderlayIPv4: "192.0.2.10"}})
-	forbidden(t, "agent", "create a filamentnode", err)
 	k := kubernetes.NewForConfigOrDie(sa)
 	_, err = k.CoreV1().Secrets("filament-system").List(ctx, metav1.ListOptions{})
 	forbidden(t, "agent", "list secrets", err)

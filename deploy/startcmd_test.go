@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,14 +65,15 @@ func TestStartCommands(t *testing.T) {
 	for _, k := range kustomizations {
 		t.Run(k, func(t *testing.T) {
 			objs := build(t, k)
-			ds := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-node"))
-			var cm *corev1.ConfigMap
+			dpDS := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-dataplane"))
+			agDS := typed[appsv1.DaemonSet](t, find(objs, "DaemonSet", "filament-agent"))
+			cm := &corev1.ConfigMap{Data: map[string]string{}} // both ConfigMaps' files
 			for _, o := range objs {
 				if o.GetKind() == "ConfigMap" {
-					cm = typed[corev1.ConfigMap](t, o)
+					maps.Copy(cm.Data, typed[corev1.ConfigMap](t, o).Data)
 				}
 			}
-			dp := container(t, ds.Spec.Template.Spec.Containers, "dataplane")
+			dp := container(t, dpDS.Spec.Template.Spec.Containers, "dataplane")
 			out, err := startCommand(t, dp, cm, filepath.Join(dir, "filament-dataplane"),
 				"NODE_IP=192.0.2.10", fmt.Sprintf("CPU_LIMIT=%d", cpus))
 			if err != nil || !strings.Contains(out, "configuration OK") ||
@@ -83,7 +85,7 @@ func TestStartCommands(t *testing.T) {
 			if err == nil || !strings.Contains(out, "--cpu-manager-policy=static") {
 				t.Errorf("dataplane start command on %d CPUs with a limit of %d: %v\n%s", cpus, cpus+1, err, out)
 			}
-			ag := container(t, ds.Spec.Template.Spec.Containers, "agent")
+			ag := container(t, agDS.Spec.Template.Spec.Containers, "agent")
 			out, err = startCommand(t, ag, cm, filepath.Join(dir, "filament-agent"), "NODE_IP=192.0.2.10", "NODE_NAME=node-a")
 			if err != nil || !strings.Contains(out, ": ok") {
 				t.Errorf("agent start command: %v\n%s", err, out)

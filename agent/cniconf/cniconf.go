@@ -4,7 +4,10 @@
 // when it cannot (the dataplane gone for longer than a grace period, the
 // agent stopping). The runtime reports the node's network not ready while
 // its directory has no configuration, so kubelet never calls filament-cni
-// with nobody behind it.
+// with nobody behind it. With KeepOnExit an agent's restart (an upgrade)
+// hands the file over instead: the stopping agent leaves it, the next
+// keeps it for the grace while it becomes ready, so that the node does
+// not turn NotReady for a restart of seconds.
 package cniconf
 
 import (
@@ -34,6 +37,10 @@ type Options struct {
 	Socket  string        // the agent's CNI socket, as the host sees it
 	Grace   time.Duration // how long the agent may be not ready before the file goes
 	Poll    time.Duration // how often readiness is read
+	// KeepOnExit: leave the file when Run ends (the next agent takes it
+	// over), and at start keep a file found there for Grace while not
+	// ready, instead of removing it at once.
+	KeepOnExit bool
 }
 
 // Publisher writes and removes the file as readiness changes.
@@ -86,23 +93,33 @@ func Conflist(network, socket string) map[string]any {
 	}
 }
 
-// Run publishes until ctx ends, then removes the file and returns. ready
-// says whether the agent can serve ADD now. A file left by an agent that
-// died is removed at once: this agent is not ready yet.
+// Run publishes until ctx ends, then removes the file (unless
+// KeepOnExit) and returns. ready says whether the agent can serve ADD
+// now. A file left by a previous agent is removed at once (this agent is
+// not ready yet), or with KeepOnExit kept for the grace and written again
+// once ready.
 func (p *Publisher) Run(ctx context.Context, ready func() bool) {
 	statefile.Clean(p.path)
-	p.remove("left by a previous agent")
+	present, adopted := false, false
+	var notReadySince time.Time
+	if _, err := os.Stat(p.path); err == nil && p.o.KeepOnExit {
+		present, adopted, notReadySince = true, true, time.Now()
+		p.present.Set(1)
+		p.log.Info("CNI configuration of the previous agent kept while this one gets ready", zap.Duration("grace", p.o.Grace))
+	} else {
+		p.remove("left by a previous agent")
+	}
 	tick := time.NewTicker(p.o.Poll)
 	defer tick.Stop()
-	present := false
-	var notReadySince time.Time
 	for {
 		switch r := ready(); {
 		case r:
 			notReadySince = time.Time{}
-			// Written again if someone removed it meanwhile.
-			if _, err := os.Stat(p.path); !present || err != nil {
+			// Written again if someone removed it meanwhile, and once
+			// over the previous agent's (this agent's socket and name).
+			if _, err := os.Stat(p.path); !present || adopted || err != nil {
 				present = p.write()
+				adopted = false
 			}
 		case present && notReadySince.IsZero():
 			notReadySince = time.Now()
@@ -112,6 +129,10 @@ func (p *Publisher) Run(ctx context.Context, ready func() bool) {
 		}
 		select {
 		case <-ctx.Done():
+			if p.o.KeepOnExit && present {
+				p.log.Info("CNI configuration left for the next agent", zap.Duration("its_grace", p.o.Grace))
+				return
+			}
 			p.remove("the agent stops")
 			return
 		case <-tick.C:

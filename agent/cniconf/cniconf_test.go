@@ -140,3 +140,62 @@ func TestNewRefuses(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestKeepOnExit: an agent's restart hands the file over. The stopping
+// agent leaves it; the next keeps a file it finds for the grace while not
+// ready, writes its own once ready, and removes it if not ready within
+// the grace.
+func TestKeepOnExit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "10-filament.conflist")
+	if err := os.WriteFile(path, []byte(`{"left": "by the previous agent"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const grace = 300 * time.Millisecond
+	run := func() (*Publisher, *atomic.Bool, func()) {
+		p, err := New(Options{Dir: dir, Name: "10-filament.conflist", Network: "filament", Socket: "/run/filament/cni.sock",
+			Grace: grace, Poll: 10 * time.Millisecond, KeepOnExit: true}, zaptest.NewLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := new(atomic.Bool)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx, ready.Load); close(done) }()
+		return p, ready, func() { cancel(); <-done }
+	}
+
+	// Found at start, not ready yet: kept (and counted as present).
+	p, ready, stop := run()
+	time.Sleep(grace / 3) // a third of the grace: it must still be there
+	waitPresence(t, path, true, 0)
+	if v := testutil.ToFloat64(p.Collector()); v != 1 {
+		t.Errorf("filament_agent_cni_config_present %v, want 1", v)
+	}
+	// Ready: this agent's own configuration replaces it.
+	ready.Store(true)
+	deadline := time.Now().Add(time.Second)
+	for {
+		if list, err := libcni.ConfListFromFile(path); err == nil && list.Name == "filament" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("not rewritten once ready: %s", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Stopped: left for the next agent.
+	stop()
+	waitPresence(t, path, true, 0)
+
+	// The next agent never gets ready: removed once the grace is over,
+	// not before.
+	start := time.Now()
+	_, _, stop = run()
+	defer stop()
+	waitPresence(t, path, false, 2*grace+time.Second)
+	if d := time.Since(start); d < grace {
+		t.Errorf("removed after %v, before the grace %v", d, grace)
+	}
+}

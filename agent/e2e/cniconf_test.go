@@ -129,3 +129,64 @@ func TestCNIConfig(t *testing.T) {
 		t.Error("the CNI configuration appeared before STATUS was ready")
 	}
 }
+
+// TestCNIConfigHandover: with --cni-conf-keep-on-exit (the agent's
+// DaemonSet), an agent's restart never leaves the runtime without the
+// CNI configuration: the stopping agent leaves it, the next keeps it
+// while it gets ready and writes its own, STATUS ready again.
+func TestCNIConfigHandover(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNode(t, tn, 1, nodeNS, tn.Name("f1"), "vxlan", nil)
+	conf := filepath.Join(n.dir, "net.d", "10-filament.conflist")
+	present := func() bool { _, err := os.Stat(conf); return err == nil }
+	if err := n.agent.stop(); err != nil {
+		t.Fatalf("agent exit: %v", err)
+	}
+	n.agentFlags = append(n.agentFlags, "--cni-conf-keep-on-exit")
+	n.startAgent(t)
+	waitFor(t, "the CNI configuration", 5*time.Second, present)
+	first, err := os.Stat(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sampled every 5 ms from before the SIGTERM until the next agent is
+	// ready (startAgent waits for STATUS) and has written its own file.
+	var absent int
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if !present() {
+					absent++
+				}
+			}
+		}
+	}()
+	if err := n.agent.stop(); err != nil {
+		t.Fatalf("agent exit: %v", err)
+	}
+	if !present() {
+		t.Fatal("the CNI configuration went with the agent's SIGTERM despite --cni-conf-keep-on-exit")
+	}
+	n.startAgent(t)
+	waitFor(t, "the new agent's own CNI configuration", 5*time.Second, func() bool {
+		fi, err := os.Stat(conf)
+		return err == nil && !os.SameFile(fi, first) // written again: a new file renamed over it
+	})
+	close(stop)
+	<-sampled
+	if absent != 0 {
+		t.Errorf("the CNI configuration was absent in %d samples across the agent's restart", absent)
+	}
+	if _, err := libcni.ConfListFromFile(conf); err != nil {
+		t.Errorf("libcni: %v", err)
+	}
+}

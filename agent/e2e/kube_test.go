@@ -10,16 +10,20 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/filament-net/filament/agent/filamentnode"
 	"github.com/filament-net/filament/deploy/crds"
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/internal/kubetest"
@@ -100,6 +104,26 @@ func writeKubeconfig(t *testing.T, rc *rest.Config, path string) {
 	}
 }
 
+// waitFilamentNode waits for the FilamentNode that n's agent publishes:
+// its underlay address, every encapsulation, owned by its Node.
+func (k *kubeAPI) waitFilamentNode(t *testing.T, n *node) {
+	t.Helper()
+	ctx := context.Background()
+	node, err := kubernetes.NewForConfigOrDie(k.env.Config).CoreV1().Nodes().Get(ctx, n.name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := v1alpha1.FilamentNodeSpec{UnderlayIPv4: n.underlay, Encapsulations: filamentnode.Encapsulations}
+	start := time.Now()
+	var fn *v1alpha1.FilamentNode
+	waitFor(t, n.name+"'s FilamentNode published by its agent", 30*time.Second, func() bool {
+		fn, err = k.crd.FilamentNodes.Get(ctx, "", n.name)
+		return err == nil && reflect.DeepEqual(fn.Spec, want) && len(fn.OwnerReferences) == 1 &&
+			fn.OwnerReferences[0] == metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: n.name, UID: node.UID}
+	})
+	t.Logf("%s's FilamentNode published (waited %s)", n.name, time.Since(start).Round(time.Millisecond))
+}
+
 // proxy starts the forwarder into ns (the node's way to the API server).
 func (k *kubeAPI) proxy(t *testing.T, ns string) *helper {
 	t.Helper()
@@ -165,6 +189,7 @@ func (n *node) kubeAdd(t *testing.T, tn *testnet.Net, name, uid string) (pod, er
 // TestKubernetesMode: an agent in Kubernetes mode against a real
 // kube-apiserver. The network comes from a VirtualNetwork, the peer and
 // its pod's /32 route from a FilamentNode and a Port of the other node;
+// the agent publishes its own node's FilamentNode;
 // ADD attaches with the pod's Port (address and MAC, even when the Port
 // comes after ADD started), the pod pings its gateway, the Port gets
 // Programmed; ADD of a pod with no Port fails after the poll budget. With
@@ -182,12 +207,15 @@ func TestKubernetesMode(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for i, name := range []string{"node1", "node2"} {
-		if _, err := k.crd.FilamentNodes.Create(ctx, &v1alpha1.FilamentNode{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: v1alpha1.FilamentNodeSpec{UnderlayIPv4: fmt.Sprintf("192.168.100.%d", i+1),
-				Encapsulations: []string{v1alpha1.EncapVXLAN}}}); err != nil {
-			t.Fatal(err)
-		}
+	// node1's agent publishes node1's FilamentNode, owned by its Node;
+	// node2 has no agent here: its FilamentNode is the test's.
+	if _, err := kubernetes.NewForConfigOrDie(k.env.Config).CoreV1().Nodes().Create(ctx,
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.crd.FilamentNodes.Create(ctx, &v1alpha1.FilamentNode{ObjectMeta: metav1.ObjectMeta{Name: "node2"},
+		Spec: v1alpha1.FilamentNodeSpec{UnderlayIPv4: "192.168.100.2", Encapsulations: []string{v1alpha1.EncapVXLAN}}}); err != nil {
+		t.Fatal(err)
 	}
 	remoteIP := netip.MustParseAddr("10.30.2.7")
 	if _, err := k.crd.Ports.Create(ctx, port("remote-1", "node2", "uid-r1", remoteIP)); err != nil {
@@ -204,6 +232,7 @@ func TestKubernetesMode(t *testing.T) {
 	proxy := k.proxy(t, ns1)
 	n1 := startNodeWith(t, tn, nodeOpts{idx: 1, ns: ns1, fabricIf: tn.Name("f1"), encap: "vxlan", kubeconfig: k.kubeconfig})
 	c := dial(t, n1)
+	k.waitFilamentNode(t, n1)
 
 	// The remote pod: a /32 through a VXLAN tunnel to node2's underlay.
 	st := dump(t, c)

@@ -74,16 +74,12 @@ func startKubeCluster(t *testing.T, dual bool) *kubeCluster {
 			t.Fatal(err)
 		}
 	}
-	// The Nodes (kube-manager deletes the FilamentNode of a missing one)
-	// and their FilamentNodes, which the node's installation provides.
+	// The Nodes, as kubelets register them: each agent publishes its
+	// node's FilamentNode, owned by its Node (kube-manager deletes the
+	// FilamentNode of a missing one).
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("node%d", i)
 		if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.k.crd.FilamentNodes.Create(ctx, &v1alpha1.FilamentNode{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: v1alpha1.FilamentNodeSpec{UnderlayIPv4: fmt.Sprintf("192.168.100.%d", i),
-				Encapsulations: []string{v1alpha1.EncapVXLAN}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,6 +115,9 @@ func startKubeCluster(t *testing.T, dual bool) *kubeCluster {
 		c.nodes[i] = startNodeWith(t, c.tn, nodeOpts{idx: i + 1, ns: ns[i], fabricIf: c.tn.Name(fmt.Sprintf("f%d", i+1)),
 			encap: "vxlan", dual: dual, kubeconfig: c.k.kubeconfig})
 		c.dp[i] = dial(t, c.nodes[i])
+	}
+	for _, n := range c.nodes {
+		c.k.waitFilamentNode(t, n)
 	}
 	t.Logf("cluster up in %s", time.Since(begin).Round(time.Millisecond))
 	return c

@@ -4,9 +4,11 @@
 // to attach pods. In standalone mode the networks, peers and pod addresses
 // are the file's; in Kubernetes mode (--mode kubernetes) they come from
 // the API server's VirtualNetworks, FilamentNodes and Ports
-// (agent/kubesource).
+// (agent/kubesource), and the agent publishes its own node's FilamentNode
+// (agent/filamentnode).
 //
-// SIGTERM or SIGINT: remove the CNI configuration it published (agent/cniconf),
+// SIGTERM or SIGINT: remove the CNI configuration it published
+// (agent/cniconf; left for the next agent with --cni-conf-keep-on-exit),
 // stop serving and exit 0, deleting nothing from the dataplane (pods keep
 // forwarding; the next agent resyncs).
 package main
@@ -34,6 +36,7 @@ import (
 	"github.com/filament-net/filament/agent/cniserver"
 	"github.com/filament-net/filament/agent/config"
 	"github.com/filament-net/filament/agent/dpmetrics"
+	"github.com/filament-net/filament/agent/filamentnode"
 	"github.com/filament-net/filament/agent/kubesource"
 	"github.com/filament-net/filament/agent/node"
 	"github.com/filament-net/filament/internal/logging"
@@ -75,6 +78,7 @@ func run() int {
 	confName := flag.String("cni-conf-name", "10-filament.conflist", "the CNI configuration's file name")
 	cniNetwork := flag.String("cni-network", "filament", "the CNI network's name in that configuration")
 	confGrace := flag.Duration("cni-conf-grace", 10*time.Second, "remove the CNI configuration once the agent has not been ready (dataplane gone) this long")
+	confKeep := flag.Bool("cni-conf-keep-on-exit", false, "leave the CNI configuration at exit for the next agent (an upgrade), and keep one found at start for --cni-conf-grace while not ready")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), agentUsage)
 		flag.PrintDefaults()
@@ -120,7 +124,7 @@ func run() int {
 	var conf *cniconf.Publisher
 	if *confDir != "" && (cfg.Mode == config.ModeKubernetes || confDirSet) {
 		conf, err = cniconf.New(cniconf.Options{Dir: *confDir, Name: *confName, Network: *cniNetwork,
-			Socket: cfg.Sockets.CNI, Grace: *confGrace, Poll: 200 * time.Millisecond}, log)
+			Socket: cfg.Sockets.CNI, Grace: *confGrace, Poll: 200 * time.Millisecond, KeepOnExit: *confKeep}, log)
 		if err != nil {
 			log.Error("bad CNI configuration flags", zap.Error(err))
 			return 2
@@ -132,6 +136,7 @@ func run() int {
 		return 1
 	}
 	var src *kubesource.Source
+	var pub *filamentnode.Publisher
 	if cfg.Mode == config.ModeKubernetes {
 		kc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 		if err != nil {
@@ -143,6 +148,10 @@ func run() int {
 			return 1
 		}
 		n.SetPortSource(src)
+		if pub, err = filamentnode.New(kc, cfg.Node, filamentnode.Spec(cfg), log); err != nil {
+			log.Error("cannot publish the node's FilamentNode", zap.Error(err))
+			return 1
+		}
 	}
 	// The CNI socket is up first: until the dataplane is programmed it
 	// answers "try again later" (STATUS: not ready).
@@ -171,6 +180,9 @@ func run() int {
 		if src != nil {
 			reg.MustRegister(src.Collectors()...)
 			reg.MustRegister(src) // the service and policy records held
+		}
+		if pub != nil {
+			reg.MustRegister(pub.Collectors()...)
 		}
 		if conf != nil {
 			reg.MustRegister(conf.Collector())
@@ -201,6 +213,11 @@ func run() int {
 		log.Info("serving metrics", zap.String("listen", mln.Addr().String()))
 	}
 
+	// Other nodes' tunnels to this one need its FilamentNode, whether or
+	// not this agent is ready yet.
+	if pub != nil {
+		go pub.Run(ctx)
+	}
 	started := make(chan error, 1)
 	go func() {
 		if src != nil {
