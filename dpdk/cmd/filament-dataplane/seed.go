@@ -14,10 +14,10 @@ func seedOps(c *config.Config) []*pb.Op {
 		"host": pb.PortKind_PORT_KIND_HOST}
 	for _, p := range c.Ports {
 		b.Create(&pb.Port{Name: p.Name, Devargs: p.Devargs, Kind: kinds[p.Kind], Vrf: uint32(p.VRF),
-			Mac: p.MAC, Ipv4: p.IPv4, Mtu: uint32(p.MTU), RxQueues: uint32(p.RxQueues)})
+			Mac: p.MAC, Ipv4: p.IPv4, Ipv6: p.IPv6, Mtu: uint32(p.MTU), RxQueues: uint32(p.RxQueues)})
 	}
 	for _, v := range c.VRFs {
-		b.Create(&pb.VrfAddress{Vrf: uint32(*v.VRF), Address: v.Address})
+		b.Create(&pb.VrfAddress{Vrf: uint32(*v.VRF), Address: v.Address, Address6: v.Address6})
 	}
 	for _, n := range c.Neighbors {
 		b.Create(&pb.Neighbor{Ip: n.IP, Mac: n.MAC})
