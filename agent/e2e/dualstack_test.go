@@ -175,6 +175,35 @@ func TestDualStackOneNode(t *testing.T) {
 	ping(t, tn, p1, netip.MustParseAddr("fd00:20::1"))
 	ping(t, tn, p1, p2.ip) // IPv4 still
 
+	// The pod's Router Solicitation was answered: the kernel took the
+	// vRouter (its link-local address, from the default vRouter MAC
+	// 00:00:5e:00:01:00) as a default router beside the CNI's route, and
+	// both still work.
+	for _, p := range []pod{p1, p2} {
+		var routes6 string
+		waitFor(t, p.cid+"'s default route from the vRouter's Router Advertisement", 15*time.Second, func() bool {
+			routes6 = tn.MustIn(p.ns, "ip", "-6", "route", "show", "default")
+			return strings.Contains(routes6, "via fe80::200:5eff:fe00:100 dev eth0 proto ra")
+		})
+		if !strings.Contains(routes6, "via fd00:20::1 dev eth0") {
+			t.Errorf("%s: the CNI's default IPv6 route is gone after the Router Advertisement: %q", p.cid, routes6)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	counters, err := c.GetCounters(ctx, &pb.GetCountersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adverts uint64
+	for _, l := range counters.Lcores {
+		adverts += l.RouterAdverts
+	}
+	if adverts < 2 {
+		t.Errorf("router_adverts %d: want one per pod at least", adverts)
+	}
+	ping(t, tn, p1, p2.ip6)
+
 	// Metrics per family.
 	metrics := tn.MustIn(nodeNS, "curl", "-sf", "http://127.0.0.1:9464/metrics")
 	for _, want := range []string{

@@ -46,7 +46,7 @@
 	X(IP6_LEN, "ip6_payload_length")          /* payload length vs frame */    \
 	X(IP6_SCOPE, "ip6_link_scope")            /* link-local, multicast or unspecified: not routed */\
 	X(ND_MALFORMED, "nd_malformed")           /* ND/ICMPv6 to us: hop limit, length, checksum */\
-	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, RS, NA) */
+	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, NA, RA) */
 
 enum fp_drop_reason {
 #define FP_DROP_ENUM(e, s) FP_DROP_##e,
