@@ -428,9 +428,10 @@ fp_ra_reply(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m, st
  * proxy ARP: a Neighbor Solicitation is answered with the vRouter MAC for
  * every target but the pod's own addresses (its link-local one included),
  * whose duplicate address detection must not fail; a solicitation from ::
- * is such a detection and is not answered. A Router Solicitation is
- * answered with a Router Advertisement (fp_ra_reply). The rest (NA, RA,
- * redirect) is not the vRouter's to answer. */
+ * is such a detection and is not answered. A Router Solicitation from a
+ * pod with IPv6 addresses is answered with a Router Advertisement
+ * (fp_ra_reply). The rest (NA, RA, redirect) is not the vRouter's to
+ * answer. */
 static void
 fp_nd_pod(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
 	  struct rte_ipv6_hdr *ip6, uint8_t type)
@@ -438,6 +439,12 @@ fp_nd_pod(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
 	const uint8_t *target;
 
 	if (type == FP_ND_RS) {
+		/* an IPv4-only pod must not get a default router it could
+		 * only reach from its link-local address */
+		if (p->nb_ip6 == 0) {
+			fp_drop(lc, m, FP_DROP_ND_IGNORED);
+			return;
+		}
 		if (unlikely(!fp_rs_check(ip6))) {
 			fp_drop(lc, m, FP_DROP_ND_MALFORMED);
 			return;

@@ -262,6 +262,11 @@ func TestRouterSolicit(t *testing.T) {
 		frames.IPv6{NextHeader: frames.ProtoICMP6, HopLimit: 255, Src: a.ll, Dst: ip("ff02::2")}.Build([]byte{133, 0, 0, 0}))) // 4 bytes
 	e.expectDrop("spoof_ip", 1, a.id, rs(a, b.ip6, 255, slla(a)))
 	e.expectDrop("spoof_ip", 1, a.id, rs(a, b.ll, 255, slla(a)))
+	// An IPv4-only pod is not offered an IPv6 default router.
+	v4 := e.pod(64, "02:00:00:40:00:0c", "10.64.0.12")
+	v4ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: v4.mac[0] ^ 2, 9: v4.mac[1], 10: v4.mac[2], 11: 0xff, 12: 0xfe,
+		13: v4.mac[3], 14: v4.mac[4], 15: v4.mac[5]})
+	e.expectDrop("nd_ignored", 1, v4.id, rs(pod6{pod: v4}, v4ll, 255, append([]byte{1, 1}, v4.mac...)))
 	// A pod's own advertisement is not the vRouter's to answer.
 	e.expectDrop("nd_ignored", 1, a.id, eth6(frames.MustMAC("33:33:00:00:00:01"), a.mac, icmp6(a.ll, ip("ff02::1"), 255,
 		frames.ICMP6{Type: frames.NDRouterAdvert, Data: 0x40000708, Body: make([]byte, 8)})))
