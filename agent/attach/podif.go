@@ -61,13 +61,18 @@ func configurePod(ph *netlink.Handle, pod netlink.Link, v Veth) error {
 
 // ipv6Sysctls turns IPv6 on for the pod's interface (a runtime may have it
 // off by default), DAD off (the vRouter answers ND for every address: DAD
-// would only delay the address by a second), router advertisements off
-// (the vRouter sends none; the routes are the agent's), and the
-// link-local address derived from the MAC (EUI-64, addr_gen_mode 0, not a
-// stable-privacy one): the one the vRouter's anti-spoofing lets through.
+// would only delay the address by a second), router advertisements
+// accepted (the vRouter answers the pod's solicitation with one: itself
+// as default router from its link-local address, the port's MTU, no
+// prefix, so no address and no route but a second default beside the
+// agent's, to the same vRouter), and the link-local address derived from
+// the MAC (EUI-64, addr_gen_mode 0, not a stable-privacy one): the one
+// the vRouter's anti-spoofing lets through. IPv6 is turned on last, so
+// that on an interface already up (a pod whose network became dual
+// stack) the link-local address is made with the settings above.
 func ipv6Sysctls(nsPath, ifName string) error {
 	return inNetns(nsPath, func() error {
-		for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"accept_ra", "0"}, {"addr_gen_mode", "0"}} {
+		for _, kv := range [][2]string{{"accept_dad", "0"}, {"accept_ra", "1"}, {"addr_gen_mode", "0"}, {"disable_ipv6", "0"}} {
 			f := "/proc/sys/net/ipv6/conf/" + ifName + "/" + kv[0]
 			if err := os.WriteFile(f, []byte(kv[1]), 0o644); err != nil {
 				return fmt.Errorf("%s in %s: %w", f, nsPath, err)

@@ -83,6 +83,7 @@ var (
 	descLcoreTx       = desc("lcore_tx_packets_total", "Packets the worker sent.", "worker")
 	descLcoreDrops    = desc("lcore_drops_total", "Packets the worker dropped (every reason).", "worker")
 	descLcoreConsumed = desc("lcore_consumed_total", "Packets the worker terminated itself (not drops: an ARP reply it learnt from).", "worker")
+	descLcoreRAs      = desc("lcore_router_adverts_total", "Router Advertisements the worker sent, answering pods' Router Solicitations.", "worker")
 	descMbufs         = desc("mbufs_in_use", "Packet buffers in use.")
 	descRoutes        = desc("routes", "IPv4 routes in the VRF's FIB.", "vrf")
 )
@@ -92,7 +93,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descInfo, descDrops, descPortRxPackets, descPortRxBytes,
 		descPortTxPackets, descPortTxBytes, descPortTxDrops, descPortMissed, descPortNoMbuf, descPortRxErrors,
 		descPortTxErrors, descPortLinkUp, descPolls, descSleeps, descBusyCycles, descLcoreRx, descLcoreTx,
-		descLcoreDrops, descLcoreConsumed, descMbufs, descRoutes} {
+		descLcoreDrops, descLcoreConsumed, descLcoreRAs, descMbufs, descRoutes} {
 		ch <- d
 	}
 }
@@ -194,6 +195,7 @@ func (c *Collector) read(ctx context.Context) ([]prometheus.Metric, error) {
 		counter(descLcoreTx, l.TxPackets, w)
 		counter(descLcoreDrops, l.Drops, w)
 		counter(descLcoreConsumed, l.Consumed, w)
+		counter(descLcoreRAs, l.RouterAdverts, w)
 	}
 	gauge(descMbufs, float64(counters.MbufsInUse))
 	for _, v := range vrfs.Vrfs {

@@ -176,6 +176,35 @@ func TestDualStackOneNode(t *testing.T) {
 	ping(t, tn, p1, netip.MustParseAddr("fd00:20::1"))
 	ping(t, tn, p1, p2.ip) // IPv4 still
 
+	// The pod's Router Solicitation was answered: the kernel took the
+	// vRouter (its link-local address, from the default vRouter MAC
+	// 00:00:5e:00:01:00) as a default router beside the CNI's route, and
+	// both still work.
+	for _, p := range []pod{p1, p2} {
+		var routes6 string
+		waitFor(t, p.cid+"'s default route from the vRouter's Router Advertisement", 15*time.Second, func() bool {
+			routes6 = tn.MustIn(p.ns, "ip", "-6", "route", "show", "default")
+			return strings.Contains(routes6, "via fe80::200:5eff:fe00:100 dev eth0 proto ra")
+		})
+		if !strings.Contains(routes6, "via fd00:20::1 dev eth0") {
+			t.Errorf("%s: the CNI's default IPv6 route is gone after the Router Advertisement: %q", p.cid, routes6)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	counters, err := c.GetCounters(ctx, &pb.GetCountersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adverts uint64
+	for _, l := range counters.Lcores {
+		adverts += l.RouterAdverts
+	}
+	if adverts < 2 {
+		t.Errorf("router_adverts %d: want one per pod at least", adverts)
+	}
+	ping(t, tn, p1, p2.ip6)
+
 	// Metrics per family.
 	metrics := tn.MustIn(nodeNS, "curl", "-sf", "http://127.0.0.1:9464/metrics")
 	for _, want := range []string{
@@ -331,4 +360,113 @@ func TestDualStackIPv6Underlay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// globalAddr6 is the pod's global IPv6 address on eth0 (invalid if none);
+// it fails the test if the address is tentative (DAD) or there are two.
+func globalAddr6(t *testing.T, tn *testnet.Net, p pod) netip.Addr {
+	t.Helper()
+	out := strings.TrimSpace(tn.MustIn(p.ns, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global"))
+	if out == "" {
+		return netip.Addr{}
+	}
+	f := strings.Fields(out)
+	if len(strings.Split(out, "\n")) != 1 || len(f) < 4 || strings.Contains(out, "tentative") {
+		t.Fatalf("%s's global IPv6 addresses: %q", p.ns, out)
+	}
+	return netip.MustParsePrefix(f[3]).Addr()
+}
+
+// TestDualStackLater: pods attached while network red was IPv4-only get
+// their IPv6 address when the agent restarts with red dual stack, without
+// a new ADD: IPAM, the address (not tentative) and the default route via
+// gateway6 in the pod's netns, the port's ipv6 and the /128 in the
+// dataplane; they ping gateway6 and each other over IPv6. With red
+// IPv4-only again, the next restart takes all of it back (no global
+// address, no default IPv6 route, no ipv6 on the port, no /128, nothing
+// in ipam.json) and IPv4 still works.
+func TestDualStackLater(t *testing.T) {
+	tn := testnet.New(t)
+	nodeNS, other := tn.NS("n1"), tn.NS("x")
+	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
+	n := startNodeWith(t, tn, nodeOpts{idx: 1, ns: nodeNS, fabricIf: tn.Name("f1"), encap: "vxlan"})
+	requireIPv6(t, n)
+	c := dial(t, n)
+	p1, p2 := n.add(t, tn, "p1"), n.add(t, tn, "p2")
+	if a := globalAddr6(t, tn, p1); a.IsValid() {
+		t.Fatalf("p1 has IPv6 address %v in an IPv4-only network", a)
+	}
+
+	v4cfg, err := os.ReadFile(n.agentCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const block = "    pod_block: 10.20.1.0/24\n"
+	dualCfg := strings.Replace(string(v4cfg), block, block+"    subnet6: \"fd00:20::/64\"\n    pod_block6: \"fd00:20::1:0/112\"\n", 1)
+	if dualCfg == string(v4cfg) {
+		t.Fatalf("no %q in the agent's configuration:\n%s", block, v4cfg)
+	}
+	restart := func(cfg string) {
+		t.Helper()
+		if err := os.WriteFile(n.agentCfg, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.agent.stop(); err != nil {
+			t.Fatalf("agent stop: %v", err)
+		}
+		n.startAgent(t)
+	}
+	restart(dualCfg)
+
+	block6 := netip.MustParsePrefix("fd00:20::1:0/112")
+	p1.ip6, p2.ip6 = globalAddr6(t, tn, p1), globalAddr6(t, tn, p2)
+	if !block6.Contains(p1.ip6) || !block6.Contains(p2.ip6) || p1.ip6 == p2.ip6 {
+		t.Fatalf("IPv6 addresses after red became dual stack: %v %v, want two of %v", p1.ip6, p2.ip6, block6)
+	}
+	if r := tn.MustIn(p1.ns, "ip", "-6", "route", "show", "default"); !strings.Contains(r, "via fd00:20::1 dev eth0") {
+		t.Errorf("p1's default IPv6 route: %q", r)
+	}
+	s := dump(t, c)
+	for _, p := range []pod{p1, p2} {
+		if !hasRoute(s, 1, p.ip6.String()+"/128") {
+			t.Errorf("%s's /128 missing: %v", p.ns, s.Routes)
+		}
+	}
+	for _, p := range s.Ports {
+		if p.Name == hostIf(p1) && (len(p.Ipv6) != 1 || p.Ipv6[0] != p1.ip6.String()) {
+			t.Errorf("p1's port: ipv6 %v, want [%v]", p.Ipv6, p1.ip6)
+		}
+	}
+	ping(t, tn, p1, netip.MustParseAddr("fd00:20::1"))
+	ping(t, tn, p1, p2.ip6)
+	ping(t, tn, p2, p1.ip6)
+
+	restart(string(v4cfg))
+	for _, p := range []pod{p1, p2} {
+		if a := globalAddr6(t, tn, p); a.IsValid() {
+			t.Errorf("%s keeps IPv6 address %v after red became IPv4-only", p.ns, a)
+		}
+		if r := strings.TrimSpace(tn.MustIn(p.ns, "ip", "-6", "route", "show", "default")); r != "" {
+			t.Errorf("%s keeps a default IPv6 route: %q", p.ns, r)
+		}
+	}
+	s = dump(t, c)
+	for _, r := range s.Routes {
+		if block6.Contains(netip.MustParsePrefix(r.Prefix).Addr()) {
+			t.Errorf("route %v left after red became IPv4-only", r)
+		}
+	}
+	for _, p := range s.Ports {
+		if len(p.Ipv6) != 0 {
+			t.Errorf("port %s keeps ipv6 %v", p.Name, p.Ipv6)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(n.dir, "state", "ipam.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "fd00:20") || strings.Count(string(b), `"address"`) != 2 {
+		t.Errorf("ipam.json after red became IPv4-only:\n%s", b)
+	}
+	ping(t, tn, p1, p2.ip)
 }

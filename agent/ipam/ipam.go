@@ -228,6 +228,24 @@ func (m *IPAM) Release(key Key) (bool, error) {
 	return true, nil
 }
 
+// ReleaseIPv6 frees the IPv6 address key holds in network, keeping its
+// IPv4 one (the network stopped being dual stack); it reports whether it
+// freed one.
+func (m *IPAM) ReleaseIPv6(network string, key Key) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.lookup(network, key).IPv6
+	if !a.IsValid() {
+		return false, nil
+	}
+	delete(m.alloc[network], a)
+	if err := m.save(); err != nil {
+		m.alloc[network][a] = key
+		return false, err
+	}
+	return true, nil
+}
+
 // All lists the allocations.
 func (m *IPAM) All() []Allocation {
 	m.mu.Lock()

@@ -221,3 +221,31 @@ func TestCapacity(t *testing.T) {
 		}
 	}
 }
+
+// A network that stops being dual stack: ReleaseIPv6 frees only the IPv6
+// address (persisted), and the next attachment can have it.
+func TestReleaseIPv6(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := Open(dir, dualPools)
+	a, b := Key{"a", "eth0"}, Key{"b", "eth0"}
+	g, err := m.Allocate("red", a)
+	if err != nil || !g.IPv6.IsValid() {
+		t.Fatalf("%v %v", g, err)
+	}
+	if freed, err := m.ReleaseIPv6("blue", a); freed || err != nil {
+		t.Errorf("release in a network where a has no IPv6: %v %v", freed, err)
+	}
+	if freed, err := m.ReleaseIPv6("red", a); !freed || err != nil {
+		t.Fatalf("release: %v %v", freed, err)
+	}
+	if freed, _ := m.ReleaseIPv6("red", a); freed {
+		t.Error("released twice")
+	}
+	m2, _ := Open(dir, dualPools)
+	if got, ok := m2.Lookup("red", a); !ok || got.IPv4 != g.IPv4 || got.IPv6.IsValid() {
+		t.Errorf("a after reload: %v %v, want IPv4 %v only", got, ok, g.IPv4)
+	}
+	if gb, err := m2.Allocate("red", b); err != nil || gb.IPv6 != g.IPv6 {
+		t.Errorf("b: %v %v, want a's released %v", gb, err, g.IPv6)
+	}
+}

@@ -488,6 +488,9 @@ func (n *Node) resync(ctx context.Context) (err error) {
 	if err := n.learnFabric(ctx, cur); err != nil {
 		return err
 	}
+	if err := n.reconcileIPv6(); err != nil {
+		return err
+	}
 	want, err := n.desired()
 	if err != nil {
 		return err

@@ -510,7 +510,7 @@ func (s *Server) GetCounters(ctx context.Context, _ *pb.GetCountersRequest) (*pb
 		resp.Lcores = append(resp.Lcores, &pb.LcoreCounters{
 			Worker: uint32(w), Polls: l.Polls, BusyPolls: l.BusyPolls, Sleeps: l.Sleeps,
 			RxPackets: l.RxPackets, TxPackets: l.TxPackets, Drops: l.Drops,
-			BusyCycles: l.BusyCycles, Consumed: l.Consumed,
+			BusyCycles: l.BusyCycles, Consumed: l.Consumed, RouterAdverts: l.RouterAdverts,
 		})
 	}
 	resp.MbufsInUse = uint64(s.dp.MbufsInUse())

@@ -13,9 +13,11 @@ import (
 type Dataplane interface {
 	AddPort(devargs string, pc fastpath.PortConfig) (fastpath.PortID, error)
 	SetVRFAddress(vrf uint16, addr netip.Addr) error
+	SetVRFAddress6(vrf uint16, addr netip.Addr) error
 	SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error
 	SetNextHop(id uint32, nh fastpath.NextHop) error
 	AddRoute4(vrf uint16, p netip.Prefix, nh uint32) error
+	AddRoute6(vrf uint16, p netip.Prefix, nh uint32) error
 	SetVNI(vni uint32, vrf uint16) error
 	SetLabel(label uint32, vrf uint16) error
 }
@@ -30,10 +32,11 @@ type AppliedPort struct {
 }
 
 // Apply programs a started dataplane in dependency order: ports, VRF
-// addresses (the vRouter's own, source of its ICMP errors), static
-// neighbours, next-hops (ECMP groups after their members), routes, VNIs,
-// labels. It stops at the first error, which names the item
-// ("next_hops[2]: ..."), and returns the ports created so far either way.
+// addresses (the vRouter's own, IPv4 then IPv6, sources of its ICMP and
+// ICMPv6 errors), static neighbours, next-hops (ECMP groups after their
+// members), routes (of both families, in file order), VNIs, labels. It
+// stops at the first error, which names the item ("next_hops[2]: ..."),
+// and returns the ports created so far either way.
 // Each step can wait for an RCU grace period; ctx is checked between steps.
 func (c *Config) Apply(ctx context.Context, dp Dataplane) ([]AppliedPort, error) {
 	if !c.valid {
@@ -71,7 +74,13 @@ func (c *Config) Apply(ctx context.Context, dp Dataplane) ([]AppliedPort, error)
 	for i := range c.VRFs {
 		v := &c.VRFs[i]
 		if err := step(fmt.Sprintf("vrfs[%d]", i), func() error {
-			return dp.SetVRFAddress(uint16(*v.VRF), v.addr)
+			if err := dp.SetVRFAddress(uint16(*v.VRF), v.addr); err != nil {
+				return err
+			}
+			if v.addr6.IsValid() {
+				return dp.SetVRFAddress6(uint16(*v.VRF), v.addr6)
+			}
+			return nil
 		}); err != nil {
 			return added, err
 		}
@@ -101,6 +110,9 @@ func (c *Config) Apply(ctx context.Context, dp Dataplane) ([]AppliedPort, error)
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		if err := step(fmt.Sprintf("routes[%d]", i), func() error {
+			if r.prefix.Addr().Is6() {
+				return dp.AddRoute6(uint16(r.VRF), r.prefix, uint32(*r.NextHop))
+			}
 			return dp.AddRoute4(uint16(r.VRF), r.prefix, uint32(*r.NextHop))
 		}); err != nil {
 			return added, err

@@ -9,13 +9,14 @@
 //	ports:
 //	  - {name: fabric, devargs: "net_af_packet0,iface=fab1", kind: fabric, ipv4: [192.168.100.1]}
 //	  - {name: pod1, devargs: "net_af_packet1,iface=p1h", kind: pod, vrf: 1,
-//	     mac: "02:00:0a:0a:01:02", ipv4: [10.10.1.2]}
+//	     mac: "02:00:0a:0a:01:02", ipv4: [10.10.1.2], ipv6: ["fd00:10::2"]}
 //	vrfs:
-//	  - {vrf: 1, address: 10.10.1.1}
+//	  - {vrf: 1, address: 10.10.1.1, address6: "fd00:10::1"}
 //	next_hops:
 //	  - {id: 1, type: interface, port: pod1, dst_mac: "02:00:0a:0a:01:02"}
 //	routes:
 //	  - {vrf: 1, prefix: 10.10.1.2/32, next_hop: 1}
+//	  - {vrf: 1, prefix: "fd00:10::2/128", next_hop: 1}
 //	api: {socket: /run/filament/dataplane.sock}   # the gRPC API (the default)
 //
 // Keys left out take the defaults of Default (the fast path's own for the
@@ -137,12 +138,14 @@ type Port struct {
 	// MAC is, for a pod, the pod's MAC (anything else it sends is
 	// dropped); for fabric and host, the device's MAC (empty: keep it).
 	MAC string `yaml:"mac"`
-	// IPv4: pod, the addresses the pod may send from (1 to 8); fabric,
+	// IPv4: pod, the addresses the pod may send from (up to 8); fabric,
 	// exactly one, the node's underlay address; host, optional.
 	IPv4 []string `yaml:"ipv4"`
-	// IPv6: pod, its IPv6 addresses (0 to 8); fabric, at most one, the
-	// node's IPv6 underlay address (tunnels to IPv6 endpoints need it);
-	// host, optional.
+	// IPv6: pod, the IPv6 addresses the pod may send from (up to 8; its
+	// link-local address is derived from mac and always allowed); fabric,
+	// at most one, the node's IPv6 underlay address (tunnels to IPv6
+	// endpoints need it); host, optional. A pod port needs at least one
+	// address of either family.
 	IPv6 []string `yaml:"ipv6"`
 	// MTU is the port's L3 MTU, 576..9600 (0: 1500).
 	MTU int `yaml:"mtu"`
@@ -156,15 +159,20 @@ type Port struct {
 	ipv6 []netip.Addr
 }
 
-// VRF is the vRouter's own IPv4 address in a VRF: the gateway of the VRF's
-// networks, and the source of the ICMP errors (time exceeded, fragmentation
-// needed) the fast path sends there. A VRF without one gets no ICMP errors.
+// VRF is the vRouter's own addresses in a VRF: the gateways of the VRF's
+// networks, and the sources of the ICMP errors (time exceeded,
+// fragmentation needed) and ICMPv6 errors (time exceeded, packet too big)
+// the fast path sends there. A VRF without one gets no such errors.
 // (Answering pings to it takes a route to a receive next-hop.)
 type VRF struct {
 	VRF     *int   `yaml:"vrf"`
-	Address string `yaml:"address"`
+	Address string `yaml:"address"` // IPv4, required
+	// Address6 is the IPv6 one, optional: without it the VRF gets no
+	// ICMPv6 errors.
+	Address6 string `yaml:"address6"`
 
-	addr netip.Addr
+	addr  netip.Addr
+	addr6 netip.Addr
 }
 
 // NextHop is what routes point to.
@@ -198,7 +206,7 @@ type NextHop struct {
 	tunGW  netip.Addr
 }
 
-// Route is an IPv4 route in a VRF.
+// Route is an IPv4 or IPv6 route in a VRF (the prefix says which FIB).
 type Route struct {
 	VRF     int    `yaml:"vrf"`
 	Prefix  string `yaml:"prefix"`

@@ -15,17 +15,18 @@ import (
 	"github.com/filament-net/filament/dpdk/fastpath"
 )
 
-// good is a complete, valid node: fabric + two pods, every next-hop type.
+// good is a complete, valid node: fabric + two pods (one dual stack),
+// every next-hop type, routes of both families.
 const good = `
 eal: {lcores: "0,1", file_prefix: node1}
 ports:
   - {name: fabric, devargs: "net_af_packet0,iface=fab1", kind: fabric, ipv4: [192.168.100.1]}
   - {name: pod1, devargs: "net_af_packet1,iface=p1h", kind: pod, vrf: 1,
-     mac: "02:00:0a:0a:01:02", ipv4: [10.10.1.2], mtu: 1450}
+     mac: "02:00:0a:0a:01:02", ipv4: [10.10.1.2], ipv6: ["fd00:10::2"], mtu: 1450}
   - {name: pod2, devargs: "net_af_packet2,iface=p2h", kind: pod, vrf: 1,
      mac: "02:00:0a:0a:01:03", ipv4: [10.10.1.3, 10.10.1.4]}
 vrfs:
-  - {vrf: 1, address: 10.10.1.1}
+  - {vrf: 1, address: 10.10.1.1, address6: "fd00:10::1"}
   - {vrf: 2, address: 10.20.0.1}
 next_hops:
   - {id: 1, type: interface, port: pod1, dst_mac: "02:00:0a:0a:01:02"}
@@ -40,6 +41,8 @@ routes:
   - {vrf: 1, prefix: 10.10.1.1/32, next_hop: 4}
   - {vrf: 1, prefix: 10.10.2.0/24, next_hop: 9}
   - {vrf: 1, prefix: 0.0.0.0/0, next_hop: 0}
+  - {vrf: 1, prefix: "fd00:10::2/128", next_hop: 1}
+  - {vrf: 1, prefix: "fd00:20::/64", next_hop: 9}
 vnis: [{vni: 100, vrf: 1}, {vni: 0, vrf: 2}]
 labels: [{label: 100, vrf: 1}]
 neighbors: [{ip: 192.168.100.254, mac: "02:aa:00:00:00:01"}]
@@ -61,7 +64,8 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("defaults not taken: %+v, want %+v", fc, d)
 	}
 	if got := c.Ports[1].portConfig(); got.Kind != fastpath.PortPod || got.VRF != 1 || got.MTU != 1450 ||
-		got.MAC.String() != "02:00:0a:0a:01:02" || len(got.IPv4) != 1 {
+		got.MAC.String() != "02:00:0a:0a:01:02" || len(got.IPv4) != 1 ||
+		!reflect.DeepEqual(got.IPv6, []netip.Addr{netip.MustParseAddr("fd00:10::2")}) {
 		t.Errorf("pod port: %+v", got)
 	}
 	if c.API.Socket != DefaultSocket {
@@ -71,7 +75,8 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("api.socket: %v, %+v", err, c2)
 	}
 	if len(c.VRFs) != 2 || *c.VRFs[0].VRF != 1 || c.VRFs[0].addr != netip.MustParseAddr("10.10.1.1") ||
-		*c.VRFs[1].VRF != 2 || c.VRFs[1].addr != netip.MustParseAddr("10.20.0.1") {
+		c.VRFs[0].addr6 != netip.MustParseAddr("fd00:10::1") ||
+		*c.VRFs[1].VRF != 2 || c.VRFs[1].addr != netip.MustParseAddr("10.20.0.1") || c.VRFs[1].addr6.IsValid() {
 		t.Errorf("vrfs: %+v", c.VRFs)
 	}
 }
@@ -112,6 +117,24 @@ func TestParseUnderlay6(t *testing.T) {
 	}
 }
 
+// A pod port may be IPv6-only; the fabric and host ports may carry one
+// IPv6 address.
+func TestParseIPv6Only(t *testing.T) {
+	in := sub(t, "ipv4: [10.10.1.3, 10.10.1.4]", `ipv6: ["fd00:10::3", "fd00:10::4"]`)
+	in = strings.Replace(in, "kind: fabric, ipv4: [192.168.100.1]", `kind: fabric, ipv4: [192.168.100.1], ipv6: ["fd00:ff::1"]`, 1)
+	c, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Ports[2].portConfig(); len(got.IPv4) != 0 ||
+		!reflect.DeepEqual(got.IPv6, []netip.Addr{netip.MustParseAddr("fd00:10::3"), netip.MustParseAddr("fd00:10::4")}) {
+		t.Errorf("IPv6-only pod port: %+v", got)
+	}
+	if got := c.Ports[0].portConfig(); !reflect.DeepEqual(got.IPv6, []netip.Addr{netip.MustParseAddr("fd00:ff::1")}) {
+		t.Errorf("fabric port: %+v", got)
+	}
+}
+
 func TestParseMinimalAndEmpty(t *testing.T) {
 	for _, in := range []string{"", "# only a comment\n", "{}", "eal:\n"} {
 		c, err := Parse([]byte(in))
@@ -143,7 +166,7 @@ func TestDemoConfigs(t *testing.T) {
 			t.Errorf("%v", err)
 			continue
 		}
-		if len(c.Ports) != 2 || len(c.Routes) != 3 || len(c.VRFs) != 1 {
+		if len(c.Ports) != 2 || len(c.Routes) != 6 || len(c.VRFs) != 1 || !c.VRFs[0].addr6.IsValid() {
 			t.Errorf("%s: %s", f, c.Summary())
 		}
 	}
@@ -281,11 +304,22 @@ func TestParseBad(t *testing.T) {
 			return sub(t, "ipv4: [10.10.1.3, 10.10.1.4]", "ipv4: [10.10.1.3, 10.10.1.3, fd00::1, 0.0.0.0]")
 		}, []string{"ports[2].ipv4[1]: 10.10.1.3 given twice", `ports[2].ipv4[2]: "fd00::1" is not an IPv4 address`,
 			"ports[2].ipv4[3]: 0.0.0.0 cannot be a host's address"}},
+		{"bad pod IPv6 addresses", func(t *testing.T) string {
+			return sub(t, `ipv6: ["fd00:10::2"]`, `ipv6: [10.10.1.5, "fe80::1", "fd00:10::2", "fd00:10::2", "ff02::1", "::ffff:10.1.1.1", "fd00:10::5%eth0"]`)
+		}, []string{`ports[1].ipv6[0]: "10.10.1.5" is not an IPv6 address`, "ports[1].ipv6[1]: fe80::1 cannot be a host's address",
+			"ports[1].ipv6[3]: fd00:10::2 given twice", "ports[1].ipv6[4]: ff02::1 cannot be a host's address",
+			`ports[1].ipv6[5]: "::ffff:10.1.1.1" is not an IPv6 address`, `ports[1].ipv6[6]: "fd00:10::5%eth0" is not an IPv6 address`}},
+		{"too many pod IPv6 addresses", func(t *testing.T) string {
+			return sub(t, `ipv6: ["fd00:10::2"]`, `ipv6: ["fd00:10::2", "fd00:10::3", "fd00:10::4", "fd00:10::5", "fd00:10::6", "fd00:10::7", "fd00:10::8", "fd00:10::9", "fd00:10::a"]`)
+		}, []string{"ports[1].ipv6: 9 addresses: at most 8"}},
+		{"fabric with two IPv6 addresses", func(t *testing.T) string {
+			return sub(t, "kind: fabric, ipv4: [192.168.100.1]", `kind: fabric, ipv4: [192.168.100.1], ipv6: ["fd00:ff::1", "fd00:ff::2"]`)
+		}, []string{"ports[0].ipv6: 2 addresses: a fabric or host port has at most one"}},
 		{"pod without addresses", func(t *testing.T) string {
 			return sub(t, ", ipv4: [10.10.1.3, 10.10.1.4]", "")
-		}, []string{"ports[2].ipv4: a pod port needs the pod's addresses"}},
+		}, []string{"ports[2].ipv4: a pod port needs the pod's addresses, IPv4 or IPv6"}},
 		{"old port gateway key", func(t *testing.T) string {
-			return sub(t, "ipv4: [10.10.1.2], mtu: 1450}", "ipv4: [10.10.1.2], gateway: 10.10.1.1, mtu: 1450}")
+			return sub(t, "mtu: 1450}", "gateway: 10.10.1.1, mtu: 1450}")
 		}, []string{"ports[1].gateway: unknown key (line 6): ports no longer take a gateway: use the top-level vrfs section instead",
 			"e.g. vrfs: [{vrf: 1, address: 10.10.1.1}]"}},
 		{"old gateway key on the fabric port", func(t *testing.T) string {
@@ -319,12 +353,26 @@ func TestParseBad(t *testing.T) {
 			"vrfs[4].address: 0.0.0.0 cannot be a host's address",
 			"vrfs[5].address: 127.0.0.1 is a loopback address",
 			`vrfs[6].address: "10.7.0.0/24" is not an IPv4 address`}},
+		{"bad VRF IPv6 addresses", func(t *testing.T) string {
+			return sub(t, "{vrf: 2, address: 10.20.0.1}", `{vrf: 2, address: 10.20.0.1, address6: 10.20.0.2}
+  - {vrf: 3, address: 10.30.0.1, address6: "::1"}
+  - {vrf: 4, address: 10.40.0.1, address6: "fe80::1"}
+  - {vrf: 5, address: 10.50.0.1, address6: "fd00:50::/64"}
+  - {vrf: 6, address6: "fd00:60::1"}`)
+		}, []string{`vrfs[1].address6: "10.20.0.2" is not an IPv6 address`,
+			"vrfs[2].address6: ::1 cannot be a host's address",
+			"vrfs[3].address6: fe80::1 cannot be a host's address",
+			`vrfs[4].address6: "fd00:50::/64" is not an IPv6 address`,
+			"vrfs[5].address: required"}},
+		{"VRF IPv6 address is a pod's", func(t *testing.T) string {
+			return sub(t, `address6: "fd00:10::1"`, `address6: "fd00:10::2"`)
+		}, []string{"vrfs[0].address6: fd00:10::2 is the address of pod port ports[1] (pod1) in VRF 1"}},
 		{"VRF address is a pod's", func(t *testing.T) string {
-			return sub(t, "{vrf: 1, address: 10.10.1.1}", "{vrf: 1, address: 10.10.1.4}")
+			return sub(t, "{vrf: 1, address: 10.10.1.1,", "{vrf: 1, address: 10.10.1.4,")
 		}, []string{"vrfs[0].address: 10.10.1.4 is the address of pod port ports[2] (pod2) in VRF 1"}},
 		{"unknown key in vrfs", func(t *testing.T) string {
-			return sub(t, "{vrf: 1, address: 10.10.1.1}", "{vrf: 1, address: 10.10.1.1, prefix_len: 24}")
-		}, []string{"vrfs[0].prefix_len: unknown key (line 10; known keys: vrf, address)"}},
+			return sub(t, "{vrf: 1, address: 10.10.1.1,", "{vrf: 1, address: 10.10.1.1, prefix_len: 24,")
+		}, []string{"vrfs[0].prefix_len: unknown key (line 10; known keys: vrf, address, address6)"}},
 		{"MTU, queues, VRF", func(t *testing.T) string {
 			return sub(t, "vrf: 1,\n     mac: \"02:00:0a:0a:01:02\"", "vrf: 9999, rx_queues: 17,\n     mac: \"02:00:0a:0a:01:02\"")
 		}, []string{"ports[1].vrf: VRF 9999 out of range 0..4095", "ports[1].rx_queues: 17: must be 0..16"}},
@@ -385,8 +433,24 @@ func TestParseBad(t *testing.T) {
 			[]string{"next_hops[3].members: 0 members"}},
 		{"route prefix", func(t *testing.T) string { return sub(t, "prefix: 10.10.2.0/24", "prefix: 10.10.2.1/24") },
 			[]string{"routes[2].prefix: 10.10.2.1/24 has host bits set (the network is 10.10.2.0/24)"}},
-		{"route prefix not IPv4", func(t *testing.T) string { return sub(t, "prefix: 10.10.2.0/24", "prefix: fd00::/64") },
-			[]string{`routes[2].prefix: "fd00::/64" is not an IPv4 prefix`}},
+		{"route prefix not a prefix", func(t *testing.T) string { return sub(t, "prefix: 10.10.2.0/24", "prefix: 10.10.2.0/33") },
+			[]string{`routes[2].prefix: "10.10.2.0/33" is not an IPv4 or IPv6 prefix`}},
+		{"IPv6 route prefixes", func(t *testing.T) string {
+			return sub(t, `  - {vrf: 1, prefix: "fd00:20::/64", next_hop: 9}
+`, `  - {vrf: 1, prefix: "fd00:20::/64", next_hop: 9}
+  - {vrf: 1, prefix: "fd00:30::1/64", next_hop: 1}
+  - {vrf: 1, prefix: "fd00:30::/129", next_hop: 1}
+  - {vrf: 1, prefix: "fd00:20::/64", next_hop: 1}
+  - {vrf: 1, prefix: "fe80::%eth0/64", next_hop: 1}
+  - {vrf: 1, prefix: "::ffff:10.0.0.0/104", next_hop: 1}
+  - {vrf: 1, next_hop: 1}
+`)
+		}, []string{"routes[6].prefix: fd00:30::1/64 has host bits set (the network is fd00:30::/64)",
+			`routes[7].prefix: "fd00:30::/129" is not an IPv4 or IPv6 prefix`,
+			"routes[8].prefix: fd00:20::/64 in VRF 1 is already routes[5]",
+			`routes[9].prefix: "fe80::%eth0/64" is not an IPv4 or IPv6 prefix`,
+			`routes[10].prefix: "::ffff:10.0.0.0/104" is not an IPv4 or IPv6 prefix`,
+			"routes[11].prefix: required"}},
 		{"duplicate route", func(t *testing.T) string { return sub(t, "prefix: 10.10.2.0/24", "prefix: 10.10.1.2/32") },
 			[]string{"routes[2].prefix: 10.10.1.2/32 in VRF 1 is already routes[0]"}},
 		{"route VRF", func(t *testing.T) string {
@@ -398,6 +462,8 @@ func TestParseBad(t *testing.T) {
 				"vrfs[0].vrf: VRF 1 out of range 0..0 (tables.vrfs)"}},
 		{"too many routes", func(t *testing.T) string { return good + "tables: {fib4_routes: 2}\n" },
 			[]string{"routes[2]: more than 2 routes in VRF 1 (tables.fib4_routes)"}},
+		{"too many IPv6 routes", func(t *testing.T) string { return good + "tables: {fib6_routes: 1}\n" },
+			[]string{"routes[5]: more than 1 routes in VRF 1 (tables.fib6_routes)"}},
 		{"VNI and label maps", func(t *testing.T) string {
 			return sub(t, "vnis: [{vni: 100, vrf: 1}, {vni: 0, vrf: 2}]\nlabels: [{label: 100, vrf: 1}]",
 				"vnis: [{vni: 100, vrf: 1}, {vni: 100, vrf: 2}, {vrf: 1}]\nlabels: [{label: 15, vrf: 1}, {label: 16, vrf: -1}]")
@@ -452,10 +518,13 @@ func (r *recorder) rec(s string) error {
 func (r *recorder) AddPort(devargs string, pc fastpath.PortConfig) (fastpath.PortID, error) {
 	id := r.nextID
 	r.nextID++
-	return id, r.rec(fmt.Sprintf("port %s %s vrf=%d mac=%s ip=%v", devargs, pc.Kind, pc.VRF, pc.MAC, pc.IPv4))
+	return id, r.rec(fmt.Sprintf("port %s %s vrf=%d mac=%s ip=%v ip6=%v", devargs, pc.Kind, pc.VRF, pc.MAC, pc.IPv4, pc.IPv6))
 }
 func (r *recorder) SetVRFAddress(vrf uint16, addr netip.Addr) error {
 	return r.rec(fmt.Sprintf("vrf %d %s", vrf, addr))
+}
+func (r *recorder) SetVRFAddress6(vrf uint16, addr netip.Addr) error {
+	return r.rec(fmt.Sprintf("vrf6 %d %s", vrf, addr))
 }
 func (r *recorder) SetNeighbor(ip netip.Addr, mac net.HardwareAddr) error {
 	return r.rec(fmt.Sprintf("neigh %s %s", ip, mac))
@@ -475,6 +544,9 @@ func (r *recorder) SetNextHop(id uint32, nh fastpath.NextHop) error {
 func (r *recorder) AddRoute4(vrf uint16, p netip.Prefix, nh uint32) error {
 	return r.rec(fmt.Sprintf("route %d %s %d", vrf, p, nh))
 }
+func (r *recorder) AddRoute6(vrf uint16, p netip.Prefix, nh uint32) error {
+	return r.rec(fmt.Sprintf("route6 %d %s %d", vrf, p, nh))
+}
 func (r *recorder) SetVNI(vni uint32, vrf uint16) error {
 	return r.rec(fmt.Sprintf("vni %d %d", vni, vrf))
 }
@@ -493,11 +565,12 @@ func TestApplyOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"port net_af_packet0,iface=fab1 fabric vrf=0 mac= ip=[192.168.100.1]",
-		"port net_af_packet1,iface=p1h pod vrf=1 mac=02:00:0a:0a:01:02 ip=[10.10.1.2]",
-		"port net_af_packet2,iface=p2h pod vrf=1 mac=02:00:0a:0a:01:03 ip=[10.10.1.3 10.10.1.4]",
+		"port net_af_packet0,iface=fab1 fabric vrf=0 mac= ip=[192.168.100.1] ip6=[]",
+		"port net_af_packet1,iface=p1h pod vrf=1 mac=02:00:0a:0a:01:02 ip=[10.10.1.2] ip6=[fd00:10::2]",
+		"port net_af_packet2,iface=p2h pod vrf=1 mac=02:00:0a:0a:01:03 ip=[10.10.1.3 10.10.1.4] ip6=[]",
 		"vrf 1 10.10.1.1", // VRF addresses right after the ports
-		"vrf 2 10.20.0.1",
+		"vrf6 1 fd00:10::1",
+		"vrf 2 10.20.0.1", // no address6: no IPv6 call
 		"neigh 192.168.100.254 02:aa:00:00:00:01",
 		"nh 1 type=2 port=4 dst=02:00:0a:0a:01:02",
 		"nh 2 type=3 port=3 encap=0 dst=192.168.100.2 gw=invalid IP vni=100",
@@ -509,6 +582,8 @@ func TestApplyOrder(t *testing.T) {
 		"route 1 10.10.1.1/32 4",
 		"route 1 10.10.2.0/24 9",
 		"route 1 0.0.0.0/0 0",
+		"route6 1 fd00:10::2/128 1",
+		"route6 1 fd00:20::/64 9",
 		"vni 100 1",
 		"vni 0 2",
 		"label 100 1",
@@ -530,10 +605,12 @@ func TestApplyErrors(t *testing.T) {
 	for _, tc := range []struct{ failAt, want string }{
 		{"port net_af_packet1", "ports[1] (pod1): refused"},
 		{"vrf 2", "vrfs[1]: refused"},
+		{"vrf6 1", "vrfs[0]: refused"},
 		{"neigh", "neighbors[0]: refused"},
 		{"nh 3", "next_hops[2]: refused"},
 		{"nh 9", "next_hops[3]: refused"},
 		{"route 1 10.10.2.0/24", "routes[2]: refused"},
+		{"route6 1 fd00:20::/64", "routes[5]: refused"},
 		{"vni 0", "vnis[1]: refused"},
 		{"label", "labels[0]: refused"},
 	} {

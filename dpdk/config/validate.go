@@ -243,19 +243,6 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 			seen[a] = true
 			p.ipv4 = append(p.ipv4, a)
 		}
-		switch kind {
-		case fastpath.PortFabric:
-			if len(p.IPv4) != 1 {
-				errs.add(path+".ipv4", "a fabric port needs exactly one address, the node's underlay address (has %d)", len(p.IPv4))
-			}
-		case fastpath.PortPod:
-			if len(p.IPv4) == 0 {
-				errs.add(path+".ipv4", "a pod port needs the pod's addresses (it may send from no other)")
-			}
-		}
-		if len(p.IPv4) > fastpath.MaxPodAddrs {
-			errs.add(path+".ipv4", "%d addresses: at most %d", len(p.IPv4), fastpath.MaxPodAddrs)
-		}
 		for j, s := range p.IPv6 {
 			a, err := netparse.HostIPv6(s)
 			if err != nil {
@@ -268,6 +255,19 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 			}
 			seen[a] = true
 			p.ipv6 = append(p.ipv6, a)
+		}
+		switch kind {
+		case fastpath.PortFabric:
+			if len(p.IPv4) != 1 {
+				errs.add(path+".ipv4", "a fabric port needs exactly one address, the node's underlay address (has %d)", len(p.IPv4))
+			}
+		case fastpath.PortPod:
+			if len(p.IPv4) == 0 && len(p.IPv6) == 0 {
+				errs.add(path+".ipv4", "a pod port needs the pod's addresses, IPv4 or IPv6 (it may send from no other)")
+			}
+		}
+		if len(p.IPv4) > fastpath.MaxPodAddrs {
+			errs.add(path+".ipv4", "%d addresses: at most %d", len(p.IPv4), fastpath.MaxPodAddrs)
 		}
 		switch {
 		case len(p.IPv6) > fastpath.MaxPodAddrs:
@@ -294,7 +294,7 @@ func (c *Config) validateVRFs(errs *errList) {
 	for i := range c.VRFs {
 		v := &c.VRFs[i]
 		path := fmt.Sprintf("vrfs[%d]", i)
-		v.addr = netip.Addr{}
+		v.addr, v.addr6 = netip.Addr{}, netip.Addr{}
 		if v.VRF == nil {
 			errs.add(path+".vrf", "required: the VRF id")
 		} else if c.checkVRF(errs, path+".vrf", *v.VRF) {
@@ -304,29 +304,41 @@ func (c *Config) validateVRFs(errs *errList) {
 				seen[*v.VRF] = i
 			}
 		}
+		if v.Address6 != "" {
+			v.addr6 = c.vrfAddress(errs, path+".address6", v.VRF, netparse.HostIPv6, v.Address6)
+		}
 		if v.Address == "" {
 			errs.add(path+".address", "required: the vRouter's IPv4 address in the VRF (the pods' gateway)")
 			continue
 		}
-		a, err := netparse.HostIPv4(v.Address)
-		switch {
-		case err != nil:
-			errs.add(path+".address", "%v", err)
-			continue
-		case a.IsLoopback():
-			errs.add(path+".address", "%s is a loopback address: need a unicast host address", a)
-			continue
-		}
-		if v.VRF != nil {
-			for j := range c.Ports {
-				p := &c.Ports[j]
-				if p.kind == fastpath.PortPod && p.VRF == *v.VRF && containsAddr(p.ipv4, a) {
-					errs.add(path+".address", "%s is the address of pod port ports[%d] (%s) in VRF %d", a, j, p.Name, p.VRF)
-				}
-			}
-		}
-		v.addr = a
+		v.addr = c.vrfAddress(errs, path+".address", v.VRF, netparse.HostIPv4, v.Address)
 	}
+}
+
+// vrfAddress parses one of the vRouter's addresses in a VRF (of the family
+// parse accepts): a unicast host address that is not a pod's own there.
+// It returns netip.Addr{} after reporting an error.
+func (c *Config) vrfAddress(errs *errList, path string, vrf *int, parse func(string) (netip.Addr, error), s string) netip.Addr {
+	a, err := parse(s)
+	switch {
+	case err != nil:
+		errs.add(path, "%v", err)
+		return netip.Addr{}
+	case a.IsLoopback():
+		errs.add(path, "%s is a loopback address: need a unicast host address", a)
+		return netip.Addr{}
+	}
+	if vrf == nil {
+		return a
+	}
+	for j := range c.Ports {
+		p := &c.Ports[j]
+		if p.kind == fastpath.PortPod && p.VRF == *vrf && (containsAddr(p.ipv4, a) || containsAddr(p.ipv6, a)) {
+			errs.add(path, "%s is the address of pod port ports[%d] (%s) in VRF %d", a, j, p.Name, p.VRF)
+			return netip.Addr{}
+		}
+	}
+	return a
 }
 
 func containsAddr(as []netip.Addr, a netip.Addr) bool {
@@ -502,26 +514,32 @@ func (c *Config) validateRoutes(errs *errList, nhs map[int]*NextHop) {
 		p   netip.Prefix
 	}
 	seen := map[key]int{}
-	perVRF := map[int]int{}
+	// Routes per VRF and family: each family has its own FIB and limit.
+	type fib struct {
+		vrf int
+		v6  bool
+	}
+	perFIB := map[fib]int{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		path := fmt.Sprintf("routes[%d]", i)
 		r.prefix = netip.Prefix{}
 		c.checkVRF(errs, path+".vrf", r.VRF)
-		if r.Prefix == "" {
-			errs.add(path+".prefix", "required (e.g. 10.1.0.0/24)")
-		} else if p, err := netip.ParsePrefix(r.Prefix); err != nil || !p.Addr().Is4() {
-			errs.add(path+".prefix", "%q is not an IPv4 prefix (address/length)", r.Prefix)
-		} else if p.Masked() != p {
-			errs.add(path+".prefix", "%s has host bits set (the network is %s)", p, p.Masked())
+		if p, err := netparse.Prefix(r.Prefix); err != nil {
+			errs.add(path+".prefix", "%v", err)
 		} else if j, dup := seen[key{r.VRF, p}]; dup {
 			errs.add(path+".prefix", "%s in VRF %d is already routes[%d]", p, r.VRF, j)
 		} else {
 			seen[key{r.VRF, p}] = i
 			r.prefix = p
-			perVRF[r.VRF]++
-			if c.Tables.FIB4Routes >= 1 && perVRF[r.VRF] == c.Tables.FIB4Routes+1 {
-				errs.add(path, "more than %d routes in VRF %d (tables.fib4_routes)", c.Tables.FIB4Routes, r.VRF)
+			f := fib{r.VRF, p.Addr().Is6()}
+			perFIB[f]++
+			limit, field := c.Tables.FIB4Routes, "tables.fib4_routes"
+			if f.v6 {
+				limit, field = c.Tables.FIB6Routes, "tables.fib6_routes"
+			}
+			if limit >= 1 && perFIB[f] == limit+1 {
+				errs.add(path, "more than %d routes in VRF %d (%s)", limit, r.VRF, field)
 			}
 		}
 		switch {

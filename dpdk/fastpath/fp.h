@@ -258,6 +258,7 @@ struct fp_lcore_stats {
 	uint64_t consumed;    /* terminated by the vRouter, not drops (ARP
 	                       * replies it learnt a neighbour from) */
 	uint64_t busy_cycles; /* TSC cycles in polls that received packets */
+	uint64_t router_adverts; /* Router Advertisements sent: pods' solicitations answered */
 };
 
 /* Sums over lcores; values only grow. */

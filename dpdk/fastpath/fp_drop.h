@@ -46,7 +46,7 @@
 	X(IP6_LEN, "ip6_payload_length")          /* payload length vs frame */    \
 	X(IP6_SCOPE, "ip6_link_scope")            /* link-local, multicast or unspecified: not routed */\
 	X(ND_MALFORMED, "nd_malformed")           /* ND/ICMPv6 to us: hop limit, length, checksum */\
-	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, RS, NA) */\
+	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, NA, RA) */\
 	X(UDP_CSUM, "udp_checksum")               /* outer UDP checksum wrong (IPv6 underlay) */\
 	X(UDP6_ZERO_CSUM, "udp6_zero_checksum")   /* outer UDP checksum 0 over IPv6 (RFC 6935 not taken) */
 

@@ -363,6 +363,7 @@ fp_lcore_stats(unsigned worker, struct fp_lcore_stats *out)
 	out->drops = __atomic_load_n(&s->drops, __ATOMIC_RELAXED);
 	out->busy_cycles = __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
 	out->consumed = __atomic_load_n(&s->consumed, __ATOMIC_RELAXED);
+	out->router_adverts = __atomic_load_n(&s->router_adverts, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -307,8 +307,12 @@ static void fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct
 			   struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos);
 
 /* Encapsulate m for tunnel next-hop nh and send it: an IPv4 packet (ip) or,
- * if ip is NULL, an IPv6 one (ip6), behind its Ethernet header. */
-static void
+ * if ip is NULL, an IPv6 one (ip6), behind its Ethernet header. Inlined:
+ * with two callers (fp_forward4, fp_forward6) the compiler made it a call,
+ * and the IPv4 path paid the call and the family tests: 25 instructions a
+ * packet on VXLAN encap (callgrind); inlined, each caller's constant NULL
+ * folds them away. */
+static __rte_always_inline void
 fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
 	      const struct rte_ipv6_hdr *ip6, const struct fp_nh *nh)
 {

@@ -23,10 +23,17 @@
 #define FP_ICMP6_ECHO_REQUEST 128
 #define FP_ICMP6_ECHO_REPLY 129
 #define FP_ND_RS 133
+#define FP_ND_RA 134
 #define FP_ND_NS 135
 #define FP_ND_NA 136
 #define FP_ND_REDIRECT 137
 #define FP_ND_NA_LEN 32u     /* NA: 24 bytes and a target link-layer option */
+#define FP_ND_RA_LEN 32u     /* RA: 16 bytes, source link-layer and MTU options */
+#define FP_ND_OPT_SLLA 1
+#define FP_ND_OPT_MTU 5
+/* The longest router lifetime RFC 4861 allows (6.2.1): the vRouter is the
+ * pod's only router and sends no unsolicited advertisements to renew it. */
+#define FP_RA_LIFETIME 9000u
 #define FP_IP6_MIN_MTU 1280u /* ICMPv6 errors fit it (RFC 4443 2.4 c) */
 
 static void fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
@@ -336,19 +343,122 @@ fp_pod_owns6(const struct fp_port *p, const uint8_t *a)
 	return false;
 }
 
+/* A Router Solicitation to answer (RFC 4861 6.1.1): hop limit 255, code
+ * 0, at least 8 bytes, a valid checksum, options of non-zero length that
+ * fit, and no source link-layer option from ::. */
+static __rte_always_inline bool
+fp_rs_check(struct rte_ipv6_hdr *ip6)
+{
+	const uint8_t *nd = (const uint8_t *)(ip6 + 1);
+	uint16_t plen = rte_be_to_cpu_16(ip6->payload_len), off;
+	bool unspec = fp_ip6_is_unspec(ip6->src_addr);
+
+	if (ip6->hop_limits != 255 || plen < 8 || nd[1] != 0 || rte_ipv6_udptcp_cksum_verify(ip6, nd) != 0)
+		return false;
+	for (off = 8; off < plen; off += nd[off + 1] * 8u) {
+		if (plen - off < 2 || nd[off + 1] == 0 || nd[off + 1] * 8u > plen - off ||
+		    (unspec && nd[off] == FP_ND_OPT_SLLA))
+			return false;
+	}
+	return true;
+}
+
+/* Turn the RS in m into the vRouter's Router Advertisement to the pod: from
+ * its link-local address (fe80::/64 and the modified EUI-64 of the vRouter
+ * MAC), a router lifetime so that the pod may take it as default router,
+ * M = O = 0 and no prefix (the pod's addresses and routes come from the
+ * CNI), hop limit, reachable time and retransmission timer left to the
+ * pod, its source link-layer address and the port's MTU (the configured
+ * one or 1500, which the fast path enforces towards the pod). To the
+ * solicitation's source, or to all nodes when that is ::. */
+static void
+fp_ra_reply(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6)
+{
+	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+	const struct rte_ether_addr *vmac = &fp_dp->vrouter_mac;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint8_t *nd = (uint8_t *)(ip6 + 1), *src = ip6->src_addr;
+	uint16_t len = ETH_LEN + IP6_LEN + FP_ND_RA_LEN, sum;
+	uint32_t mtu = rte_cpu_to_be_32(p->mtu);
+
+	if (m->data_len > len)
+		rte_pktmbuf_trim(m, m->data_len - len);
+	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
+		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		return;
+	}
+	if (fp_ip6_is_unspec(src)) {
+		memcpy(ip6->dst_addr, all_nodes, 16);
+		eth->dst_addr = (struct rte_ether_addr){{0x33, 0x33, 0, 0, 0, 1}};
+	} else {
+		memcpy(ip6->dst_addr, src, 16);
+		eth->dst_addr = p->pod_mac;
+	}
+	eth->src_addr = *vmac;
+	memset(src, 0, 16);
+	src[0] = 0xfe;
+	src[1] = 0x80;
+	src[8] = vmac->addr_bytes[0] ^ 0x02;
+	src[9] = vmac->addr_bytes[1];
+	src[10] = vmac->addr_bytes[2];
+	src[11] = 0xff;
+	src[12] = 0xfe;
+	src[13] = vmac->addr_bytes[3];
+	src[14] = vmac->addr_bytes[4];
+	src[15] = vmac->addr_bytes[5];
+	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+	ip6->payload_len = rte_cpu_to_be_16(FP_ND_RA_LEN);
+	ip6->proto = IPPROTO_ICMPV6;
+	ip6->hop_limits = 255;
+	memset(nd, 0, FP_ND_RA_LEN);
+	nd[0] = FP_ND_RA;
+	nd[6] = FP_RA_LIFETIME >> 8;
+	nd[7] = FP_RA_LIFETIME & 0xff;
+	nd[16] = FP_ND_OPT_SLLA; /* 8 bytes */
+	nd[17] = 1;
+	memcpy(nd + 18, vmac, RTE_ETHER_ADDR_LEN);
+	nd[24] = FP_ND_OPT_MTU; /* 8 bytes: 2 reserved, the MTU */
+	nd[25] = 1;
+	memcpy(nd + 28, &mtu, 4);
+	sum = rte_ipv6_udptcp_cksum(ip6, nd);
+	memcpy(nd + 2, &sum, 2);
+	lc->st.router_adverts++;
+	fp_tx(lc, p->id, m);
+}
+
 /* ND from a pod (ICMPv6 types 133-137 right after the fixed header). As
  * proxy ARP: a Neighbor Solicitation is answered with the vRouter MAC for
  * every target but the pod's own addresses (its link-local one included),
  * whose duplicate address detection must not fail; a solicitation from ::
- * is such a detection and is not answered. The rest is not the vRouter's
- * to answer (router solicitations too: pods get their routes from the
- * CNI). */
+ * is such a detection and is not answered. A Router Solicitation from a
+ * pod with IPv6 addresses is answered with a Router Advertisement
+ * (fp_ra_reply). The rest (NA, RA, redirect) is not the vRouter's to
+ * answer. */
 static void
 fp_nd_pod(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
 	  struct rte_ipv6_hdr *ip6, uint8_t type)
 {
 	const uint8_t *target;
 
+	if (type == FP_ND_RS) {
+		/* an IPv4-only pod must not get a default router it could
+		 * only reach from its link-local address */
+		if (p->nb_ip6 == 0) {
+			fp_drop(lc, m, FP_DROP_ND_IGNORED);
+			return;
+		}
+		if (unlikely(!fp_rs_check(ip6))) {
+			fp_drop(lc, m, FP_DROP_ND_MALFORMED);
+			return;
+		}
+		if (unlikely(!fp_ip6_is_unspec(ip6->src_addr) && memcmp(ip6->src_addr, p->ll6, 16) != 0 &&
+			     !fp_pod_owns6(p, ip6->src_addr))) {
+			fp_drop(lc, m, FP_DROP_SPOOF_IP);
+			return;
+		}
+		fp_ra_reply(lc, p, m, ip6);
+		return;
+	}
 	if (type != FP_ND_NS) {
 		fp_drop(lc, m, FP_DROP_ND_IGNORED);
 		return;

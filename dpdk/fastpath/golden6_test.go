@@ -182,9 +182,97 @@ func TestND6(t *testing.T) {
 	bad[len(bad)-1] ^= 1
 	e.expectDrop("nd_malformed", 1, a.id, bad)
 	e.expectDrop("spoof_ip", 1, a.id, ns(a, b.ip6, gw, 255))
-	rs := eth6(frames.MustMAC("33:33:00:00:00:02"), a.mac, icmp6(a.ll, ip("ff02::2"), 255,
-		frames.ICMP6{Type: frames.NDRouterSolicit, Body: []byte{1, 1, 2, 0, 0, 0x3d, 0, 0x0a}}))
-	e.expectDrop("nd_ignored", 1, a.id, rs)
+}
+
+// rs is a Router Solicitation from src to all routers, its options opts
+// (raw bytes after the reserved word).
+func rs(p pod6, src netip.Addr, hl uint8, opts []byte) []byte {
+	return eth6(frames.MustMAC("33:33:00:00:00:02"), p.mac, icmp6(src, ip("ff02::2"), hl,
+		frames.ICMP6{Type: frames.NDRouterSolicit, Body: opts}))
+}
+
+// Router Solicitations from a pod are answered with the vRouter's Router
+// Advertisement: from its link-local address, lifetime 9000 s, M = O = 0,
+// no prefix, its MAC and the port's MTU as options. The expected bytes are
+// written out rather than built from the fast path's constants.
+func TestRouterSolicit(t *testing.T) {
+	e := newEnv(t)
+	a := e.pod6(64, "02:00:00:40:00:0a", "10.64.0.10", "fd00:64::a", 1450)
+	b := e.pod6(64, "02:00:00:40:00:0b", "10.64.0.11", "fd00:64::b", 0)
+	m := vrMAC
+	vrLL := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 2, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
+	ra := func(dmac net.HardwareAddr, to netip.Addr, mtu uint16) []byte {
+		body := []byte{
+			0, 0, 0, 0, // reachable time: unspecified
+			0, 0, 0, 0, // retransmission timer: unspecified
+			1, 1, m[0], m[1], m[2], m[3], m[4], m[5], // source link-layer address
+			5, 1, 0, 0, 0, 0, byte(mtu >> 8), byte(mtu), // MTU
+		}
+		return eth6(dmac, vrMAC, icmp6(vrLL, to, 255, frames.ICMP6{Type: frames.NDRouterAdvert,
+			Data: 0x00_00_2328, Body: body})) // hop limit 0 (unspecified), M = O = 0, lifetime 9000
+	}
+	slla := func(p pod6) []byte { return append([]byte{1, 1}, p.mac...) }
+	adverts := func() (n uint64) {
+		for w := 0; w < dp.Workers(); w++ {
+			s, err := dp.LcoreStats(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += s.RouterAdverts
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		p    pod6
+		in   []byte
+		want []byte
+	}{
+		{"from link-local with its MAC", a, rs(a, a.ll, 255, slla(a)), ra(a.mac, a.ll, 1450)},
+		{"from the global address, padded", a, frames.Pad(rs(a, a.ip6, 255, nil), frames.MinFrame, 0xa5),
+			ra(a.mac, a.ip6, 1450)},
+		{"from :: to all nodes", a, rs(a, netip.IPv6Unspecified(), 255, nil),
+			ra(frames.MustMAC("33:33:00:00:00:01"), ip("ff02::1"), 1450)},
+		{"port of default MTU", b, rs(b, b.ll, 255, slla(b)), ra(b.mac, b.ll, 1500)},
+		{"unknown option skipped", a, rs(a, a.ll, 255, append(slla(a), 99, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+			ra(a.mac, a.ll, 1450)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := e.with(t)
+			n0 := adverts()
+			e.inject(c.p.id, c.in)
+			e.expectFrame(c.p.id, c.want)
+			if n := adverts(); n != n0+1 {
+				t.Errorf("router_adverts grew by %d, want 1", n-n0)
+			}
+		})
+	}
+	n0 := adverts()
+	e.expectDrop("nd_malformed", 1, a.id, rs(a, a.ll, 64, slla(a))) // forwarded: not ND
+	bad := rs(a, a.ll, 255, slla(a))
+	bad[len(bad)-1] ^= 1
+	e.expectDrop("nd_malformed", 1, a.id, bad)
+	e.expectDrop("nd_malformed", 1, a.id, eth6(frames.MustMAC("33:33:00:00:00:02"), a.mac, icmp6(a.ll, ip("ff02::2"), 255,
+		frames.ICMP6{Type: frames.NDRouterSolicit, Code: 1})))
+	e.expectDrop("nd_malformed", 1, a.id, rs(a, a.ll, 255, []byte{1, 0, 0, 0, 0, 0, 0, 0})) // option of length 0
+	e.expectDrop("nd_malformed", 1, a.id, rs(a, a.ll, 255, []byte{1, 2, 0, 0, 0, 0, 0, 0})) // option past the end
+	e.expectDrop("nd_malformed", 1, a.id, rs(a, a.ll, 255, []byte{1}))                      // half an option header
+	e.expectDrop("nd_malformed", 1, a.id, rs(a, netip.IPv6Unspecified(), 255, slla(a)))     // RFC 4861 6.1.1
+	e.expectDrop("nd_malformed", 1, a.id, eth6(frames.MustMAC("33:33:00:00:00:02"), a.mac,
+		frames.IPv6{NextHeader: frames.ProtoICMP6, HopLimit: 255, Src: a.ll, Dst: ip("ff02::2")}.Build([]byte{133, 0, 0, 0}))) // 4 bytes
+	e.expectDrop("spoof_ip", 1, a.id, rs(a, b.ip6, 255, slla(a)))
+	e.expectDrop("spoof_ip", 1, a.id, rs(a, b.ll, 255, slla(a)))
+	// An IPv4-only pod is not offered an IPv6 default router.
+	v4 := e.pod(64, "02:00:00:40:00:0c", "10.64.0.12")
+	v4ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: v4.mac[0] ^ 2, 9: v4.mac[1], 10: v4.mac[2], 11: 0xff, 12: 0xfe,
+		13: v4.mac[3], 14: v4.mac[4], 15: v4.mac[5]})
+	e.expectDrop("nd_ignored", 1, v4.id, rs(pod6{pod: v4}, v4ll, 255, append([]byte{1, 1}, v4.mac...)))
+	// A pod's own advertisement is not the vRouter's to answer.
+	e.expectDrop("nd_ignored", 1, a.id, eth6(frames.MustMAC("33:33:00:00:00:01"), a.mac, icmp6(a.ll, ip("ff02::1"), 255,
+		frames.ICMP6{Type: frames.NDRouterAdvert, Data: 0x40000708, Body: make([]byte, 8)})))
+	if n := adverts(); n != n0 {
+		t.Errorf("router_adverts grew by %d on rejected solicitations", n-n0)
+	}
 }
 
 // Echo to the vRouter: to a receive next-hop (routed, from the VRF), and

@@ -59,6 +59,7 @@ type LcoreStats struct {
 	Polls, BusyPolls, Sleeps, RxPackets, TxPackets, Drops uint64
 	BusyCycles                                            uint64 // TSC cycles in polls that received packets
 	Consumed                                              uint64 // terminated by the vRouter, not drops
+	RouterAdverts                                         uint64 // Router Advertisements sent: pods' solicitations answered
 }
 
 // LcoreStats reads worker w's counters (0 <= w < Workers()).
@@ -67,7 +68,8 @@ func (d *Dataplane) LcoreStats(w int) (LcoreStats, error) {
 	err := d.call(fmt.Sprintf("lcore %d stats", w), func(*C.char) C.int {
 		return C.fp_lcore_stats(C.unsigned(w), &s)
 	})
-	return LcoreStats{uint64(s.polls), uint64(s.busy_polls), uint64(s.sleeps), uint64(s.rx_pkts), uint64(s.tx_pkts), uint64(s.drops), uint64(s.busy_cycles), uint64(s.consumed)}, err
+	return LcoreStats{uint64(s.polls), uint64(s.busy_polls), uint64(s.sleeps), uint64(s.rx_pkts), uint64(s.tx_pkts), uint64(s.drops), uint64(s.busy_cycles), uint64(s.consumed),
+		uint64(s.router_adverts)}, err
 }
 
 // MbufsInUse counts packet buffers out of the pool: in flight, in device

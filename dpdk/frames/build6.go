@@ -16,6 +16,7 @@ const (
 	ICMP6EchoRequest  = 128
 	ICMP6EchoReply    = 129
 	NDRouterSolicit   = 133
+	NDRouterAdvert    = 134
 	NDNeighborSolicit = 135
 	NDNeighborAdvert  = 136
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,7 +52,7 @@ func TestFlagsAndCheck(t *testing.T) {
 			"--socket: \"/run/sss"},
 		{[]string{"--config", "x", "--socket", ""}, 2, "", "--socket: required"},
 		{[]string{"--check", "--config", "../../../deploy/demo/node2.yaml"}, 0,
-			"configuration OK: 2 ports, 1 VRF addresses, 3 next-hops, 3 routes", ""},
+			"configuration OK: 2 ports, 1 VRF addresses, 3 next-hops, 6 routes", ""},
 		{[]string{"--check", "--config", old}, 1, "",
 			"ports[0].gateway: unknown key (line 3): ports no longer take a gateway: use the top-level vrfs section instead, " +
 				"which sets the vRouter's address in a VRF (the pods' gateway, source of its ICMP errors), " +
@@ -99,9 +100,10 @@ func TestLifecycle(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "node.yaml")
 	if err := os.WriteFile(cfg, []byte(`eal: {lcores: "0,1", no_huge: true, memory_mb: 256, file_prefix: `+prefix+`}
 tables: {next_hops: 64, vrfs: 4, fib4_routes: 64, fib4_tbl8s: 8, mbufs: 2047}
-vrfs: [{vrf: 1, address: 10.1.0.1}]
+ports: [{name: pod0, devargs: "net_null1,no-rx=1", kind: pod, vrf: 1, mac: "02:00:00:00:00:09", ipv6: ["fd00:1::9"]}]
+vrfs: [{vrf: 1, address: 10.1.0.1, address6: "fd00:1::1"}]
 next_hops: [{id: 1, type: discard}]
-routes: [{vrf: 1, prefix: 0.0.0.0/0, next_hop: 1}]
+routes: [{vrf: 1, prefix: 0.0.0.0/0, next_hop: 1}, {vrf: 1, prefix: "::/0", next_hop: 1}]
 vnis: [{vni: 7, vrf: 1}]
 `), 0o644); err != nil {
 		t.Fatal(err)
@@ -177,9 +179,12 @@ func checkAPI(t *testing.T, sock string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Routes) != 1 || s.Routes[0].Prefix != "0.0.0.0/0" || len(s.NextHops) != 1 || len(s.VNIs) != 1 ||
-		len(s.VRFAddresses) != 1 || s.VRFAddresses[0].Address != "10.1.0.1" {
+	if len(s.Routes) != 2 || s.Routes[0].Prefix != "0.0.0.0/0" || s.Routes[1].Prefix != "::/0" || len(s.NextHops) != 1 || len(s.VNIs) != 1 ||
+		len(s.VRFAddresses) != 1 || s.VRFAddresses[0].Address != "10.1.0.1" || s.VRFAddresses[0].Address6 != "fd00:1::1" {
 		t.Errorf("the configuration as the API lists it: %v", s)
+	}
+	if len(s.Ports) != 1 || s.Ports[0].Name != "pod0" || len(s.Ports[0].Ipv4) != 0 || !slices.Equal(s.Ports[0].Ipv6, []string{"fd00:1::9"}) {
+		t.Errorf("the configuration's IPv6-only pod port as the API lists it: %v", s.Ports)
 	}
 	if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(&pb.Port{Name: "pod1", Devargs: "net_null0,no-rx=1",
 		Kind: pb.PortKind_PORT_KIND_POD, Vrf: 1, Mac: "02:00:00:00:00:01", Ipv4: []string{"10.1.0.2"}},
@@ -187,8 +192,14 @@ func checkAPI(t *testing.T, sock string) {
 		&pb.Route{Vrf: 1, Prefix: "10.1.0.2/32", NextHop: 2})); err != nil {
 		t.Fatal(err)
 	}
-	if ps, err := c.ListPorts(ctx, &pb.ListPortsRequest{}); err != nil || len(ps.Ports) != 1 || !ps.Ports[0].LinkUp {
-		t.Errorf("ports: %v %v", ps, err)
+	ps, err := c.ListPorts(ctx, &pb.ListPortsRequest{})
+	if err != nil || len(ps.Ports) != 2 {
+		t.Fatalf("ports: %v %v", ps, err)
+	}
+	for _, p := range ps.Ports {
+		if !p.LinkUp {
+			t.Errorf("port %s is down: %v", p.Port.GetName(), p)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ func seedOps(c *config.Config) []*pb.Op {
 			Mac: p.MAC, Ipv4: p.IPv4, Ipv6: p.IPv6, Mtu: uint32(p.MTU), RxQueues: uint32(p.RxQueues)})
 	}
 	for _, v := range c.VRFs {
-		b.Create(&pb.VrfAddress{Vrf: uint32(*v.VRF), Address: v.Address})
+		b.Create(&pb.VrfAddress{Vrf: uint32(*v.VRF), Address: v.Address, Address6: v.Address6})
 	}
 	for _, n := range c.Neighbors {
 		b.Create(&pb.Neighbor{Ip: n.IP, Mac: n.MAC})

@@ -526,6 +526,7 @@ type lcoreCountersJSON struct {
 	Drops      uint64 `json:"drops"`
 	Consumed   uint64 `json:"consumed"`
 	BusyCycles uint64 `json:"busy_cycles"`
+	RAs        uint64 `json:"router_adverts"`
 }
 
 func cmdStats(ctx context.Context, c *apiclient.Client, o *output) error {
@@ -541,7 +542,7 @@ func cmdStats(ctx context.Context, c *apiclient.Client, o *output) error {
 	lcores := []lcoreCountersJSON{}
 	for _, l := range resp.Lcores {
 		lcores = append(lcores, lcoreCountersJSON{l.Worker, l.Polls, l.BusyPolls, l.Sleeps, l.RxPackets,
-			l.TxPackets, l.Drops, l.Consumed, l.BusyCycles})
+			l.TxPackets, l.Drops, l.Consumed, l.BusyCycles, l.RouterAdverts})
 	}
 	if o.json {
 		return o.writeJSON(map[string]any{"ports": ports, "lcores": lcores, "mbufs_in_use": resp.MbufsInUse})
@@ -559,10 +560,10 @@ func cmdStats(ctx context.Context, c *apiclient.Client, o *output) error {
 	rows = nil
 	for _, l := range lcores {
 		rows = append(rows, []string{u32(l.Worker), u(l.Polls), u(l.BusyPolls), u(l.Sleeps), u(l.RxPackets),
-			u(l.TxPackets), u(l.Drops), u(l.Consumed), u(l.BusyCycles)})
+			u(l.TxPackets), u(l.Drops), u(l.Consumed), u(l.BusyCycles), u(l.RAs)})
 	}
 	if err := o.table([]string{"WORKER", "POLLS", "BUSY", "SLEEPS", "RX-PKTS", "TX-PKTS", "DROPS",
-		"CONSUMED", "BUSY-CYCLES"}, rows); err != nil {
+		"CONSUMED", "BUSY-CYCLES", "RAS"}, rows); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.w, "\nmbufs in use: %d\n", resp.MbufsInUse)

@@ -2567,8 +2567,9 @@ type LcoreCounters struct {
 	RxPackets     uint64                 `protobuf:"varint,5,opt,name=rx_packets,json=rxPackets,proto3" json:"rx_packets,omitempty"`
 	TxPackets     uint64                 `protobuf:"varint,6,opt,name=tx_packets,json=txPackets,proto3" json:"tx_packets,omitempty"`
 	Drops         uint64                 `protobuf:"varint,7,opt,name=drops,proto3" json:"drops,omitempty"`
-	BusyCycles    uint64                 `protobuf:"varint,8,opt,name=busy_cycles,json=busyCycles,proto3" json:"busy_cycles,omitempty"` // TSC cycles in polls that received packets
-	Consumed      uint64                 `protobuf:"varint,9,opt,name=consumed,proto3" json:"consumed,omitempty"`                       // terminated by the vRouter, not drops
+	BusyCycles    uint64                 `protobuf:"varint,8,opt,name=busy_cycles,json=busyCycles,proto3" json:"busy_cycles,omitempty"`           // TSC cycles in polls that received packets
+	Consumed      uint64                 `protobuf:"varint,9,opt,name=consumed,proto3" json:"consumed,omitempty"`                                 // terminated by the vRouter, not drops
+	RouterAdverts uint64                 `protobuf:"varint,10,opt,name=router_adverts,json=routerAdverts,proto3" json:"router_adverts,omitempty"` // Router Advertisements sent: pods' solicitations answered
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2662,6 +2663,13 @@ func (x *LcoreCounters) GetBusyCycles() uint64 {
 func (x *LcoreCounters) GetConsumed() uint64 {
 	if x != nil {
 		return x.Consumed
+	}
+	return 0
+}
+
+func (x *LcoreCounters) GetRouterAdverts() uint64 {
+	if x != nil {
+		return x.RouterAdverts
 	}
 	return 0
 }
@@ -3379,7 +3387,7 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\rdev_rx_nombuf\x18\t \x01(\x04R\vdevRxNombuf\x12\"\n" +
 	"\rdev_rx_errors\x18\n" +
 	" \x01(\x04R\vdevRxErrors\x12\"\n" +
-	"\rdev_tx_errors\x18\v \x01(\x04R\vdevTxErrors\"\x85\x02\n" +
+	"\rdev_tx_errors\x18\v \x01(\x04R\vdevTxErrors\"\xac\x02\n" +
 	"\rLcoreCounters\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\rR\x06worker\x12\x14\n" +
 	"\x05polls\x18\x02 \x01(\x04R\x05polls\x12\x1d\n" +
@@ -3393,7 +3401,9 @@ const file_dpdk_api_dataplane_v1_dataplane_proto_rawDesc = "" +
 	"\x05drops\x18\a \x01(\x04R\x05drops\x12\x1f\n" +
 	"\vbusy_cycles\x18\b \x01(\x04R\n" +
 	"busyCycles\x12\x1a\n" +
-	"\bconsumed\x18\t \x01(\x04R\bconsumed\"\xea\x01\n" +
+	"\bconsumed\x18\t \x01(\x04R\bconsumed\x12%\n" +
+	"\x0erouter_adverts\x18\n" +
+	" \x01(\x04R\rrouterAdverts\"\xea\x01\n" +
 	"\x13GetCountersResponse\x128\n" +
 	"\x05drops\x18\x01 \x03(\v2\".filament.dataplane.v1.DropCounterR\x05drops\x129\n" +
 	"\x05ports\x18\x02 \x03(\v2#.filament.dataplane.v1.PortCountersR\x05ports\x12<\n" +
