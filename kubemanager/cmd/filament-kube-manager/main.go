@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/filament-net/filament/internal/logging"
+	"github.com/filament-net/filament/kubemanager/apimetrics"
 	"github.com/filament-net/filament/kubemanager/crdclient"
 	"github.com/filament-net/filament/kubemanager/leader"
 	"github.com/filament-net/filament/kubemanager/manager"
@@ -116,6 +117,8 @@ func run() int {
 	// manager): which replica wrote an object can be told afterwards.
 	cfg.UserAgent = "filament-kube-manager@" + lc.Identity
 	cfg.QPS, cfg.Burst = float32(*qps), *burst
+	api := apimetrics.New()
+	api.Register()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Error("cannot make a client", zap.Error(err))
@@ -141,6 +144,7 @@ func run() int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(el.Collectors()...)
 	reg.MustRegister(mgr.Collectors()...)
+	reg.MustRegister(api.Collectors()...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
