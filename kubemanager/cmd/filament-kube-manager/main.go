@@ -73,7 +73,7 @@ func run() int {
 	netCfg.RegisterFlags(flag.CommandLine)
 	mc := manager.Config{Net: &netCfg}
 	flag.StringVar(&mc.IPAMNamespace, "ipam-namespace", "", "namespace of the address blocks (ConfigMaps); empty: --lease-namespace")
-	flag.IntVar(&mc.Workers, "workers", 8, "workers making Ports (API writes in flight)")
+	flag.IntVar(&mc.Workers, "workers", 32, "workers making Ports (API writes in flight; their address claims are committed in groups, one block update for all claims waiting)")
 	flag.DurationVar(&mc.Resync, "resync", 10*time.Minute, "how often every cached object is reconciled again")
 	flag.DurationVar(&mc.SweepPeriod, "sweep-period", time.Minute, "how often address claims without a Port are looked for")
 	qps := flag.Float64("kube-api-qps", 500, "requests per second to the API server: about 2.2 per new pod (client-go's default, 5, makes 1,000 pods' Ports take minutes)")
