@@ -247,6 +247,18 @@ func (e *Env) poll(ctx context.Context, what string, cond func() (bool, error)) 
 	}
 }
 
+// PIDs are the process ids of etcd and kube-apiserver, by name: for a
+// benchmark's account of the CPU each used.
+func (e *Env) PIDs() map[string]int {
+	out := map[string]int{}
+	for _, p := range []*process{e.etcd, e.apiserver} {
+		if p != nil {
+			out[p.name] = p.cmd.Process.Pid
+		}
+	}
+	return out
+}
+
 // Stop stops kube-apiserver and etcd (SIGTERM to each process group, SIGKILL
 // after 10 s) and removes Dir. It is safe to call more than once.
 func (e *Env) Stop() error {
