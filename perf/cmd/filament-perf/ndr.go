@@ -40,6 +40,9 @@ type searchReport struct {
 	Confirmed bool
 	Trials    int
 	Result    *trafficgen.Result `json:",omitempty"` // the confirming trial
+	// FromStart: PDR is the NDR, no rate above it having held (its
+	// Result is the NDR's).
+	FromStart bool `json:",omitempty"`
 	// Each is every trial of the search, in order: what it sent, got
 	// back and why frames were missing.
 	Each []trialReport `json:",omitempty"`
@@ -173,6 +176,9 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if rep.PDR, err = search(rfc2544.Goal{Name: "PDR", LossRatio: pdrLoss}, rep.NDR.PPS); err != nil {
 		return err
 	}
+	if rep.PDR.FromStart {
+		rep.PDR.Result = rep.NDR.Result
+	}
 	if !noLatency {
 		for _, pct := range latPcts {
 			rate := rep.PDR.PPS * float64(pct) / 100
@@ -239,7 +245,8 @@ func searchGoal(ctx context.Context, o rfc2544.Options, goal rfc2544.Goal,
 			}
 		}
 	})
-	sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
+	sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each,
+		FromStart: res.FromStart}
 	if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
 		sr.Result = d
 	}
