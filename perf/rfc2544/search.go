@@ -59,6 +59,10 @@ type Options struct {
 	// Confirmations are the extra trials the rate found must pass (default
 	// 1); one that fails lowers the upper bound and the search goes on.
 	Confirmations int
+	// Confirm, if set, runs the confirmation trials, and the search's own
+	// trials are the Trial given to Search: RFC 2544's full-length trials
+	// for the rate reported, shorter ones to find it.
+	Confirm Trial
 	// MaxTrials bounds the whole search (default 60).
 	MaxTrials int
 	// Start, if set, is a rate known to pass, confirmed (a PDR search
@@ -111,7 +115,11 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 	if err := o.defaults(); err != nil {
 		return r, err
 	}
-	run := func(rate float64) (bool, Sample, error) {
+	confirm := o.Confirm
+	if confirm == nil {
+		confirm = trial
+	}
+	try := func(trial Trial, rate float64) (bool, Sample, error) {
 		if len(r.Trials) >= o.MaxTrials {
 			return false, Sample{}, fmt.Errorf("rfc2544: %s: %d trials without converging", g.Name, o.MaxTrials)
 		}
@@ -126,6 +134,7 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		r.Trials = append(r.Trials, s)
 		return s.LossRatio() <= g.LossRatio, s, nil
 	}
+	run := func(rate float64) (bool, Sample, error) { return try(trial, rate) }
 	// lo passed (or is the floor), hi failed (or is above the maximum).
 	lo, hi := 0.0, o.Max
 	var best Sample
@@ -179,7 +188,7 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		}
 		confirmed := true
 		for i := 0; i < o.Confirmations; i++ {
-			ok, s, err := run(lo)
+			ok, s, err := try(confirm, lo)
 			if err != nil {
 				return r, err
 			}

@@ -182,3 +182,19 @@ func TestPDRNeverBelowNDR(t *testing.T) {
 		t.Fatalf("PDR %+v (%v), want the maximum from the start", r, err)
 	}
 }
+
+// With Options.Confirm, the rate found is confirmed by that trial (a full
+// one-second trial) and only the search's trials are the short ones.
+func TestConfirmTrial(t *testing.T) {
+	short, long := &device{capacity: 7.3e6}, &device{capacity: 7.3e6}
+	r, err := Search(context.Background(), Options{Max: 10e6, Confirm: long.trial}, NDR, short.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Confirmed || long.trials != 1 || short.trials+long.trials != len(r.Trials) || short.trials < 5 {
+		t.Fatalf("rate %.0f: %d search trials, %d confirmations (%d recorded): want many and one", r.Rate, short.trials, long.trials, len(r.Trials))
+	}
+	if last := r.Trials[len(r.Trials)-1]; last.Rate != r.Rate || r.Sample.Rate != r.Rate {
+		t.Fatalf("the result's sample %+v is not the confirmation at %.0f", r.Sample, r.Rate)
+	}
+}

@@ -192,7 +192,7 @@ func TestRunThroughTestpmd(t *testing.T) {
 func TestNDRThroughTestpmd(t *testing.T) {
 	sock := testpmd(t).Sock
 	out := filepath.Join(t.TempDir(), "ndr.json")
-	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--latency-trial", "200ms",
+	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--search-trial", "100ms", "--latency-trial", "200ms",
 		"--resolution", "0.05", "--max-rate", "2M", "--json", out, "--b2b", "20000")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
@@ -210,6 +210,19 @@ func TestNDRThroughTestpmd(t *testing.T) {
 	}
 	if rep.NDR.Result == nil || rep.NDR.Result.Lost != 0 {
 		t.Fatalf("NDR's confirming trial: %+v", rep.NDR.Result)
+	}
+	// Confirmations are --trial long, the search's trials --search-trial.
+	confirmations := 0
+	for _, tr := range append(rep.NDR.Each, rep.PDR.Each...) {
+		if tr.Confirming {
+			confirmations++
+		}
+		if long := tr.Length > 150*time.Millisecond; long != tr.Confirming {
+			t.Fatalf("trial %+v: %v long, confirming %v", tr, tr.Length, tr.Confirming)
+		}
+	}
+	if confirmations == 0 {
+		t.Fatalf("no confirmation trial in %+v", rep.NDR.Each)
 	}
 	if len(rep.Latency) != 3 || rep.Latency[2].PercentOfPDR != 90 || rep.Latency[0].Result.Streams[0].Latency.P50 <= 0 {
 		t.Fatalf("latency %+v", rep.Latency)
