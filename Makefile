@@ -57,16 +57,17 @@ run: build hugepages
 run-agents: run
 
 # Forwarding rate side by side (filament-perf suite: 1 flow, 1% search
-# resolution, latency at 50% of PDR; one round took 12 minutes on the
-# shared 2-vCPU machine, so three take about 40, longer while other work
-# preempts the generator and its trials run again):
-# testpmd io/5tswap, filament L3 (10 and 1M routes), VXLAN and MPLSoUDP
-# encap/decap, OVS-DPDK L3 and VXLAN encap, a kernel pod over AF_XDP,
-# AF_PACKET and TAP at 64 B, 3 interleaved rounds; rewrites
+# resolution, 250 ms search trials, each rate confirmed by a 1 s trial,
+# latency at 50% of PDR): testpmd io/5tswap, filament L3 (10 and 1M
+# routes), VXLAN and MPLSoUDP encap/decap, OVS-DPDK L3 and VXLAN encap, a
+# kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, 3 interleaved rounds
+# in a 15-minute budget (estimated 8 minutes without void trials:
+# filament-perf suite --dry-run; it prints an ETA after each sample and
+# starts no round that would end past the budget); rewrites
 # docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
 bench: build hugepages
-	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --doc docs/benchmarks/perf.md \
-		--json docs/benchmarks/perf.json --command "make bench"
+	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
+		--budget 15m --doc docs/benchmarks/perf.md --json docs/benchmarks/perf.json --command "make bench"
 
 # Every size (64, 512, IMIX), 5 rounds, 1 and 10K flows (the per-flow rows
 # again at 10K): about an hour.

@@ -124,3 +124,77 @@ func TestTrialErrors(t *testing.T) {
 		t.Fatalf("err %v after %d trials, want a bound at 4", err, d.trials)
 	}
 }
+
+// A PDR search from a confirmed NDR never reports less than it, nor tries
+// it or anything below it again (monotonicity: a rate that lost nothing
+// meets any loss goal). Before, a noisy device that failed the trial at the
+// start rate sent the search below it: a kernel pod's PDR came out at
+// 0.481 Mpps under its NDR of 0.489.
+func TestPDRNeverBelowNDR(t *testing.T) {
+	const ndr = 4.89e5
+	for _, c := range []struct {
+		name string
+		loss func(rate float64) float64 // the share of a trial lost
+		want float64                    // PDR, within the resolution below
+	}{
+		// Every trial above the NDR loses 1%: nothing holds above it.
+		{"noisy above", func(float64) float64 { return 0.01 }, ndr},
+		// A device with a 0.5% edge just above NDR that loses 1% in its
+		// first trials (the start rate's retrial used to be one of them).
+		{"edge above", func(r float64) float64 {
+			if r > 5e5 {
+				return 0.01
+			}
+			return 0.001
+		}, 5e5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var rates []float64
+			trial := func(_ context.Context, rate float64) (Sample, error) {
+				rates = append(rates, rate)
+				tx := uint64(rate)
+				return Sample{TxPackets: tx, RxPackets: tx - uint64(float64(tx)*c.loss(rate))}, nil
+			}
+			r, err := Search(context.Background(), Options{Max: 1e6, Resolution: 0.02, Start: ndr}, PDR, trial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rate < ndr || r.Rate > c.want || r.Rate < c.want*(1-0.02) || !r.Confirmed {
+				t.Fatalf("PDR %.0f (confirmed %v), want %.0f (within 2%% below), never under the NDR %.0f; trials at %v",
+					r.Rate, r.Confirmed, c.want, ndr, rates)
+			}
+			if r.FromStart != (r.Rate == ndr) {
+				t.Fatalf("FromStart %v at %.0f", r.FromStart, r.Rate)
+			}
+			for _, x := range rates {
+				if x <= ndr {
+					t.Fatalf("a trial at %.0f, at or below the NDR %.0f: %v", x, ndr, rates)
+				}
+			}
+		})
+	}
+	// An NDR at the maximum: PDR is the maximum, no trial.
+	r, err := Search(context.Background(), Options{Max: 1e6, Start: 1e6}, PDR, func(context.Context, float64) (Sample, error) {
+		t.Fatal("a trial at or below a start at the maximum")
+		return Sample{}, nil
+	})
+	if err != nil || r.Rate != 1e6 || !r.Confirmed || !r.FromStart {
+		t.Fatalf("PDR %+v (%v), want the maximum from the start", r, err)
+	}
+}
+
+// With Options.Confirm, the rate found is confirmed by that trial (a full
+// one-second trial) and only the search's trials are the short ones.
+func TestConfirmTrial(t *testing.T) {
+	short, long := &device{capacity: 7.3e6}, &device{capacity: 7.3e6}
+	r, err := Search(context.Background(), Options{Max: 10e6, Confirm: long.trial}, NDR, short.trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Confirmed || long.trials != 1 || short.trials+long.trials != len(r.Trials) || short.trials < 5 {
+		t.Fatalf("rate %.0f: %d search trials, %d confirmations (%d recorded): want many and one", r.Rate, short.trials, long.trials, len(r.Trials))
+	}
+	if last := r.Trials[len(r.Trials)-1]; last.Rate != r.Rate || r.Sample.Rate != r.Rate {
+		t.Fatalf("the result's sample %+v is not the confirmation at %.0f", r.Sample, r.Rate)
+	}
+}

@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -119,7 +120,18 @@ type Plan struct {
 	// Done, if set, gets the samples so far after each one (to keep them
 	// on disk while the run goes on).
 	Done func([]Sample)
+	// Budget, if set, bounds the run's time: a round starts only if the
+	// last one's duration still fits in it, a sample only if its estimate
+	// does; Run then stops with ErrBudget.
+	Budget time.Duration
+	// Prior estimates a row's sample before one has run (Estimate);
+	// later estimates are the row's own samples' mean duration.
+	Prior func(Row) time.Duration
 }
+
+// ErrBudget: the plan did not fit in its time budget; the samples run are
+// returned.
+var ErrBudget = errors.New("time budget reached")
 
 // Sample is one row at one size in one round.
 type Sample struct {
@@ -139,6 +151,9 @@ type Sample struct {
 	// Trials and Void count the search trials (NDR and PDR) and those
 	// the generator spoiled and ran again.
 	Trials, Void int
+	// Elapsed is the sample's wall time; Setup the part before the
+	// generator started (placement probe, the device's start, its routes).
+	Elapsed, Setup time.Duration `json:",omitempty"`
 }
 
 // Run runs the plan; a sample that fails is recorded with its error and
@@ -148,35 +163,59 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 		p.Rounds = 1
 	}
 	var out []Sample
+	start := time.Now()
+	est := newETA(p)
+	var lastRound time.Duration
 	for round := 1; round <= p.Rounds; round++ {
+		r0 := time.Now()
+		// A round that cannot finish in the budget is not started: rounds
+		// stay whole, every row interleaved with its baseline.
+		if p.Budget > 0 && round > 1 && time.Since(start)+lastRound > p.Budget {
+			return out, fmt.Errorf("%w: round %d would take about %v more, %v of %v used", ErrBudget, round,
+				lastRound.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
+		}
 		for _, size := range p.Sizes {
 			for _, row := range p.Rows {
 				if ctx.Err() != nil {
 					return out, ctx.Err()
 				}
-				t0 := time.Now()
+				if d := est.sample(row, size); p.Budget > 0 && time.Since(start)+d > p.Budget {
+					return out, fmt.Errorf("%w: %s would take about %v, %v of %v used", ErrBudget, row.Name,
+						d.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
+				}
 				s := runOne(ctx, env, p, row, size)
 				s.Round = round
 				out = append(out, s)
+				est.done(s)
 				if p.Done != nil {
 					p.Done(out)
 				}
 				if p.Progress != nil {
+					left := est.left(round, size, row.Name)
+					eta := fmt.Sprintf("ETA %s (%v left", time.Now().Add(left).UTC().Format("15:04:05"), left.Round(time.Second))
+					if p.Budget > 0 {
+						eta += fmt.Sprintf(", %v of %v budget used", time.Since(start).Round(time.Second), p.Budget)
+					}
+					eta += ")"
 					if s.Err != "" {
-						fmt.Fprintf(p.Progress, "round %d %s %s: failed: %s\n", round, size, row.Name, s.Err)
+						fmt.Fprintf(p.Progress, "round %d %s %s: failed (%v): %s\n%s\n", round, size, row.Name,
+							s.Elapsed.Round(time.Second), s.Err, eta)
 					} else {
-						fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)\n",
-							round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, time.Since(t0).Round(time.Second))
+						fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
+							round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
 					}
 				}
 			}
 		}
+		lastRound = time.Since(r0)
 	}
 	return out, nil
 }
 
 func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Sample) {
 	s = Sample{Row: row.Name, Size: size}
+	t0 := time.Now()
+	defer func() { s.Elapsed = time.Since(t0) }()
 	dir, err := os.MkdirTemp(env.Dir, row.Name+"-")
 	if err != nil {
 		s.Err = err.Error()
@@ -211,6 +250,7 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 		s.Err = fmt.Sprintf("start %s: %v", row.Name, err)
 		return s
 	}
+	s.Setup = time.Since(t0)
 	res := filepath.Join(dir, "ndr.json")
 	args := []string{"ndr", "--cpu", fmt.Sprint(env.GenCPU),
 		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,

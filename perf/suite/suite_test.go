@@ -2,12 +2,14 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/filament-net/filament/dpdk/hugepages"
 	"github.com/filament-net/filament/perf/placement"
@@ -209,4 +211,41 @@ func TestGoals(t *testing.T) {
 	if !strings.Contains(b.String(), "| ovs-dpdk-l3-10 |  | 1 | not run |") {
 		t.Errorf("a row that did not run:\n%s", b.String())
 	}
+}
+
+// A sample's estimate counts the trials the search takes at the plan's
+// resolution (the search itself run on a device model), shorter search
+// trials make it shorter, and a budget smaller than the first sample's
+// estimate runs nothing.
+func TestEstimateAndBudget(t *testing.T) {
+	if s, c := searchTrials(0.01); s < 10 || s > 20 || c != 2 {
+		t.Fatalf("at 1%%: %d search trials and %d confirmations, want 10-20 and 2", s, c)
+	}
+	if fine, coarse := mustTrials(0.005), mustTrials(0.02); fine <= coarse {
+		t.Fatalf("%d trials at 0.5%%, %d at 2%%: a finer search must take more", fine, coarse)
+	}
+	row := Headline(1)[0]
+	long := Plan{NDRFlags: []string{"--trial", "1s", "--latency-trial", "1s", "--latency-at", "50", "--resolution", "0.01"}}
+	short := long
+	short.NDRFlags = append(append([]string{}, long.NDRFlags...), "--search-trial", "250ms")
+	dl, ds := Estimate(long, row, DefaultCost), Estimate(short, row, DefaultCost)
+	if ds >= dl || dl-ds < 5*time.Second {
+		t.Fatalf("estimate %v with 1 s search trials, %v with 250 ms ones", dl, ds)
+	}
+	p := Plan{Rows: []Row{row}, Sizes: []string{"64"}, Rounds: 3, Budget: time.Millisecond,
+		Prior: func(Row) time.Duration { return time.Second }}
+	samples, err := Run(context.Background(), &Env{}, p)
+	if !errors.Is(err, ErrBudget) || len(samples) != 0 {
+		t.Fatalf("budget 1 ms: %d samples, %v; want none and ErrBudget", len(samples), err)
+	}
+	e := newETA(p)
+	e.done(Sample{Row: row.Name, Size: "64", Elapsed: 20 * time.Second})
+	if l := e.left(1, "64", row.Name); l != 40*time.Second {
+		t.Fatalf("left after the first of 3 samples of 20 s: %v", l)
+	}
+}
+
+func mustTrials(res float64) int {
+	s, c := searchTrials(res)
+	return s + c
 }

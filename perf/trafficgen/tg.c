@@ -87,6 +87,8 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 		goto fail;
 	}
 	tg->conf = *c;
+	if (tg->conf.rx_bursts == 0)
+		tg->conf.rx_bursts = TG_RX_BURSTS;
 	tg->hz = rte_get_tsc_hz();
 	if (c->lcore == rte_get_main_lcore() || !rte_lcore_is_enabled(c->lcore)) {
 		tg_err(err, "worker lcore %u: not a worker lcore of the EAL lcore list "

@@ -44,7 +44,14 @@ struct tg_conf {
 	unsigned nb_desc;	  /* RX/TX descriptors per queue */
 	unsigned rx_queues;	  /* RX queues per device port, all polled (0: 1) */
 	unsigned idle_sleep_us;	  /* between polls when no trial runs */
+	unsigned rx_bursts;	  /* RX bursts per queue per loop at most, while full (0: TG_RX_BURSTS) */
 };
+
+/* A device that had a hiccup forwards its RX ring's backlog into ours at
+ * its own speed: the worker drains up to this many RX bursts per queue per
+ * loop, not one, or its ring stays full while it catches up on the rate
+ * and the device drops into it. */
+#define TG_RX_BURSTS 16
 
 /* A field written per packet: value = base + (flow % count) * step, big
  * endian. */

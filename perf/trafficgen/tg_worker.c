@@ -264,6 +264,7 @@ static unsigned
 receive(bool trial)
 {
 	unsigned nb_ports = __atomic_load_n(&tg->nb_ports, __ATOMIC_ACQUIRE);
+	unsigned bursts = tg->conf.rx_bursts;
 	unsigned p, total = 0;
 	uint16_t q;
 
@@ -272,8 +273,15 @@ receive(bool trial)
 
 		if (!port->used)
 			continue;
-		for (q = 0; q < port->nb_rxq; q++)
-			total += receive_queue(port, q, trial);
+		for (q = 0; q < port->nb_rxq; q++) {
+			unsigned n, k = 0;
+
+			/* Drain, not one burst per loop (TG_RX_BURSTS). */
+			do {
+				n = receive_queue(port, q, trial);
+				total += n;
+			} while (n == RX_BURST && ++k < bursts);
+		}
 	}
 	return total;
 }

@@ -61,6 +61,10 @@ type Config struct {
 	// (0: one). Frames leave on TX queue 0 whatever it is.
 	RxQueues  int
 	IdleSleep time.Duration // worker nap between polls when no trial runs
+	// RxBursts bounds the RX bursts a queue gives per loop while it has
+	// frames (0: 16). 1 is one burst per loop, which let a device that
+	// had a hiccup overflow the generator's RX ring (tests compare both).
+	RxBursts int
 }
 
 // DefaultConfig: worker lcore 1, frames up to 2048 bytes, 16K mbufs a pool.
@@ -96,7 +100,7 @@ func Start(cfg Config) (*Generator, error) {
 	// The EAL keeps pointers into argv: these strings are never freed.
 	c := C.struct_tg_conf{lcore: C.uint(cfg.Lcore), mbufs: C.uint(cfg.Mbufs),
 		data_room: C.uint(cfg.DataRoom), nb_desc: C.uint(cfg.Descriptors), rx_queues: C.uint(max(cfg.RxQueues, 1)),
-		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond)}
+		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond), rx_bursts: C.uint(max(cfg.RxBursts, 0))}
 	var buf [C.TG_ERRLEN]C.char
 	ret := C.tg_init(C.int(len(argv)), &argv[0], &c, &buf[0])
 	if ret < 0 {

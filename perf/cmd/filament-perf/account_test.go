@@ -53,7 +53,7 @@ type simDevice struct {
 	trials   int
 }
 
-func (d *simDevice) run(rate float64) (*trafficgen.Result, time.Duration, error) {
+func (d *simDevice) run(rate float64, _ bool) (*trafficgen.Result, time.Duration, error) {
 	d.trials++
 	due := uint64(rate)
 	r := &trafficgen.Result{TxTime: time.Second, Due: due, TxPackets: due, MaxGap: 20 * time.Microsecond}

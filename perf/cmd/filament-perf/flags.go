@@ -27,6 +27,7 @@ type traffic struct {
 	memoryMB int
 	waitLink time.Duration
 	rxQueues int
+	rxBursts int
 
 	txPort, rxPort   int
 	reverse          bool
@@ -56,6 +57,7 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.IntVar(&t.memoryMB, "memory", 512, "`MiB` of memory when there are no hugepages (--no-huge)")
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
 	fs.IntVar(&t.rxQueues, "rx-queues", 1, "RX `queues` per port, all polled (OVS-DPDK sends on memif queue 1)")
+	fs.IntVar(&t.rxBursts, "rx-bursts", 16, "RX `bursts` (of 32) a queue gives per loop at most while it has frames; 1 is one burst per loop (a device's backlog after a hiccup then overflows the generator's RX ring)")
 	fs.IntVar(&t.txPort, "tx-port", 0, "`index` (in --port order) of the port the stream leaves from")
 	fs.IntVar(&t.rxPort, "rx-port", 1, "`index` of the port frames come back on (used by --reverse)")
 	fs.BoolVar(&t.reverse, "reverse", false, "also send the mirrored stream (addresses and ports swapped; MACs kept: --dmac is the device's) from --rx-port")

@@ -114,11 +114,15 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if t.rxQueues < 1 || t.rxQueues > 16 {
 		return nil, usageError{fmt.Errorf("--rx-queues %d: want 1 to 16", t.rxQueues)}
 	}
+	if t.rxBursts < 1 || t.rxBursts > 64 {
+		return nil, usageError{fmt.Errorf("--rx-bursts %d: want 1 to 64", t.rxBursts)}
+	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
 	cfg.Mbufs = 8191
 	cfg.RxQueues = t.rxQueues
+	cfg.RxBursts = t.rxBursts
 	cfg.EALArgs = append([]string{"--lcores", fmt.Sprintf("0@%d,1@%d", t.cpu, t.cpu),
 		"--file-prefix", fmt.Sprintf("filament-perf-%d", os.Getpid()), "--log-level", "*:notice"}, mem...)
 	if huge {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--tx-port", "3"}, 2, "--tx-port 3: there are 1 ports"},
 		{[]string{"run", "--port", "x", "--reverse"}, 2, "--reverse needs --rx-port"},
 		{[]string{"run", "--port", "x", "--rx-queues", "0"}, 2, "--rx-queues 0: want 1 to 16"},
+		{[]string{"run", "--port", "x", "--rx-bursts", "0"}, 2, "--rx-bursts 0: want 1 to 64"},
 		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
 		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
 	} {
@@ -74,10 +76,21 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// dut is a dpdk-testpmd under test.
+type dut struct {
+	Sock string
+	Proc *os.Process
+	stop func() string
+}
+
+// Stop ends testpmd by PID (once) and returns what it printed, its
+// forwarding statistics at the end.
+func (d *dut) Stop() string { return d.stop() }
+
 // testpmd starts dpdk-testpmd on CPU 1 forwarding (io) between its memif
 // server port and itself, the simplest device under test; it is stopped by
-// PID when the test ends.
-func testpmd(t *testing.T) string {
+// PID when the test ends, if not before.
+func testpmd(t *testing.T) *dut {
 	t.Helper()
 	if _, huge := hugepages.EALArgs(0); !huge {
 		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
@@ -94,28 +107,39 @@ func testpmd(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("dpdk-testpmd: %v", err)
 	}
+	var once sync.Once
+	d := &dut{Sock: sock, Proc: cmd.Process}
+	d.stop = func() string {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			var err error
+			go func() { err = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			if err != nil {
+				fmt.Fprintf(&log, "dpdk-testpmd: %v\n", err)
+			}
+			_ = os.RemoveAll(filepath.Join("/var/run/dpdk", prefix)) // EAL leaves it behind
+		})
+		return log.String()
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = os.RemoveAll(filepath.Join("/var/run/dpdk", prefix)) // EAL leaves it behind
-		if t.Failed() {
-			t.Logf("testpmd:\n%s", log.String())
+		if out := d.stop(); t.Failed() {
+			t.Logf("testpmd:\n%s", out)
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := os.Stat(sock); err == nil {
-			return sock
+			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("testpmd made no memif socket in 20s:\n%s", log.String())
+			t.Fatalf("testpmd made no memif socket in 20s:\n%s", d.stop())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -128,7 +152,7 @@ func port(sock string) string {
 // At a rate any device keeps, every frame sent comes back: counts exact,
 // the JSON report parses, the progress line shows.
 func TestRunThroughTestpmd(t *testing.T) {
-	sock := testpmd(t)
+	sock := testpmd(t).Sock
 	stdout, stderr, code := perf(t, "run", "--port", port(sock), "--rate", "100k", "--duration", "1500ms",
 		"--flows", "64", "--sport", "1024-1087", "--size", "imix", "-o", "json")
 	if code != 0 {
@@ -166,9 +190,9 @@ func TestRunThroughTestpmd(t *testing.T) {
 // The search finds a confirmed NDR at or below PDR, and measures latency at
 // three fractions of PDR.
 func TestNDRThroughTestpmd(t *testing.T) {
-	sock := testpmd(t)
+	sock := testpmd(t).Sock
 	out := filepath.Join(t.TempDir(), "ndr.json")
-	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--latency-trial", "200ms",
+	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--search-trial", "100ms", "--latency-trial", "200ms",
 		"--resolution", "0.05", "--max-rate", "2M", "--json", out, "--b2b", "20000")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
@@ -186,6 +210,19 @@ func TestNDRThroughTestpmd(t *testing.T) {
 	}
 	if rep.NDR.Result == nil || rep.NDR.Result.Lost != 0 {
 		t.Fatalf("NDR's confirming trial: %+v", rep.NDR.Result)
+	}
+	// Confirmations are --trial long, the search's trials --search-trial.
+	confirmations := 0
+	for _, tr := range append(rep.NDR.Each, rep.PDR.Each...) {
+		if tr.Confirming {
+			confirmations++
+		}
+		if long := tr.Length > 150*time.Millisecond; long != tr.Confirming {
+			t.Fatalf("trial %+v: %v long, confirming %v", tr, tr.Length, tr.Confirming)
+		}
+	}
+	if confirmations == 0 {
+		t.Fatalf("no confirmation trial in %+v", rep.NDR.Each)
 	}
 	if len(rep.Latency) != 3 || rep.Latency[2].PercentOfPDR != 90 || rep.Latency[0].Result.Streams[0].Latency.P50 <= 0 {
 		t.Fatalf("latency %+v", rep.Latency)

@@ -40,6 +40,9 @@ type searchReport struct {
 	Confirmed bool
 	Trials    int
 	Result    *trafficgen.Result `json:",omitempty"` // the confirming trial
+	// FromStart: PDR is the NDR, no rate above it having held (its
+	// Result is the NDR's).
+	FromStart bool `json:",omitempty"`
 	// Each is every trial of the search, in order: what it sent, got
 	// back and why frames were missing.
 	Each []trialReport `json:",omitempty"`
@@ -66,6 +69,10 @@ type trialReport struct {
 	// QuietWait is how long the trial waited for the generator's CPU to
 	// be quiet (other processes under 20% of it; at most 2 s).
 	QuietWait time.Duration
+	// Confirming: a confirmation trial (--trial long); the others are
+	// the search's (--search-trial). Length is how long it sent.
+	Confirming bool `json:",omitempty"`
+	Length     time.Duration
 	// Void: the generator, not the device, spoiled the trial (see void):
 	// it ran again. The last of voidRetries+1 attempts counts anyway,
 	// the generator's shortfall as lost: the rate was not shown to pass.
@@ -80,7 +87,7 @@ type latencyReport struct {
 
 func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var t traffic
-	var trialLen, latLen time.Duration
+	var trialLen, searchLen, latLen time.Duration
 	var maxRate string
 	var resolution, pdrLoss float64
 	var confirm int
@@ -90,7 +97,8 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	t.register(fs)
-	fs.DurationVar(&trialLen, "trial", time.Second, "length of each search trial")
+	fs.DurationVar(&trialLen, "trial", time.Second, "length of each confirmation trial (RFC 2544: 1s), and of the search's unless --search-trial")
+	fs.DurationVar(&searchLen, "search-trial", 0, "length of the search's trials before a rate is confirmed, and of the flat-out trial (default --trial)")
 	fs.DurationVar(&latLen, "latency-trial", time.Second, "length of each latency trial (10%, 50%, 90% of PDR)")
 	fs.StringVar(&maxRate, "max-rate", "max", "the search's upper `bound`: max (what the generator offers flat out, measured first), received (twice what comes back flat out, and the floor a 20th of it: for devices that drop far below the generator's rate) or pps")
 	fs.Float64Var(&resolution, "resolution", 0.005, "stop when the bounds are this close, relative to the upper one")
@@ -105,6 +113,12 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if searchLen == 0 {
+		searchLen = trialLen
+	}
+	if trialLen <= 0 || searchLen <= 0 {
+		return usageError{fmt.Errorf("--trial %v, --search-trial %v: want > 0", trialLen, searchLen)}
 	}
 	byReceived := maxRate == "received"
 	if byReceived {
@@ -139,7 +153,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.sizes, Flows: t.flows, TSCHz: g.TSCHz(), MaxPPS: max}
 	if max == 0 {
-		r, err := trial(0, trialLen)
+		r, err := trial(0, searchLen)
 		if err != nil {
 			return err
 		}
@@ -152,7 +166,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			// receive livelock), and a rate 20 times lower that still
 			// loses says there is no NDR worth the search's trials.
 			if r.RxPPS <= 0 {
-				return fmt.Errorf("flat out: nothing came back in %v", trialLen)
+				return fmt.Errorf("flat out: nothing came back in %v", searchLen)
 			}
 			rep.MaxPPS = min(r.TxPPS, 2*r.RxPPS)
 			rep.MinPPS = rep.MaxPPS / 20
@@ -160,10 +174,14 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
 		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start}
-		return searchGoal(ctx, o, goal, func(rate float64) (*trafficgen.Result, time.Duration, error) {
+		return searchGoal(ctx, o, goal, func(rate float64, confirming bool) (*trafficgen.Result, time.Duration, error) {
 			// The generator's CPU quiet first (see waitQuiet).
 			waited := waitQuiet(ctx, t.cpu)
-			r, err := trial(rate, trialLen)
+			d := searchLen
+			if confirming {
+				d = trialLen
+			}
+			r, err := trial(rate, d)
 			return r, waited, err
 		}, stderr)
 	}
@@ -172,6 +190,9 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if rep.PDR, err = search(rfc2544.Goal{Name: "PDR", LossRatio: pdrLoss}, rep.NDR.PPS); err != nil {
 		return err
+	}
+	if rep.PDR.FromStart {
+		rep.PDR.Result = rep.NDR.Result
 	}
 	if !noLatency {
 		for _, pct := range latPcts {
@@ -202,48 +223,66 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return t.emit(stdout, rep, rep.text, rep.markdown)
 }
 
-// searchGoal runs one RFC 2544 search with trials at a rate from run,
-// accounted by account and run again while void, each printed to log.
+// searchGoal runs one RFC 2544 search with trials at a rate from run
+// (confirming: a confirmation trial, full length), accounted by account and
+// run again while void, each printed to log.
 func searchGoal(ctx context.Context, o rfc2544.Options, goal rfc2544.Goal,
-	run func(rate float64) (r *trafficgen.Result, waited time.Duration, err error), log io.Writer) (searchReport, error) {
+	run func(rate float64, confirming bool) (r *trafficgen.Result, waited time.Duration, err error), log io.Writer) (searchReport, error) {
 	var each []trialReport
-	res, err := rfc2544.Search(ctx, o, goal, func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
-		for attempt := 0; ; attempt++ {
-			r, waited, err := run(rate)
-			if err != nil {
-				return rfc2544.Sample{}, err
-			}
-			tr := account(r)
-			tr.PPS, tr.QuietWait = rate, waited
-			tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
-			if void(tr) {
-				if attempt < voidRetries {
-					tr.Void = true
-				} else if tr.GeneratorShort > 0 {
-					// Still short: the rate was not shown to pass.
-					tr.Offered += tr.GeneratorShort
-					tr.Lost += int64(tr.GeneratorShort)
-					tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
-				}
-			}
-			each = append(each, tr)
-			again := ""
-			if tr.Void {
-				again = ": void, again"
-			}
-			fmt.Fprintf(log, "  %s trial %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, held back %d, generator short %d; generator stalls %d (longest %v)%s\n",
-				goal.Name, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(max(tr.Offered, 1)),
-				r.TxPackets, tr.HeldBack, tr.GeneratorShort, r.Stalls, r.MaxGap.Round(time.Microsecond), again)
-			if !tr.Void {
-				return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
-			}
+	trial := func(confirming bool) rfc2544.Trial {
+		return func(ctx context.Context, rate float64) (rfc2544.Sample, error) {
+			return accounted(rate, confirming, goal, run, &each, log)
 		}
-	})
-	sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each}
+	}
+	o.Confirm = trial(true)
+	res, err := rfc2544.Search(ctx, o, goal, trial(false))
+	sr := searchReport{LossGoal: goal.LossRatio, PPS: res.Rate, Confirmed: res.Confirmed, Trials: len(res.Trials), Each: each,
+		FromStart: res.FromStart}
 	if d, ok := res.Sample.Detail.(*trafficgen.Result); ok {
 		sr.Result = d
 	}
 	return sr, err
+}
+
+// accounted runs a search trial until it is not void (or out of retries),
+// appends each attempt's accounting to each and prints it to log.
+func accounted(rate float64, confirming bool, goal rfc2544.Goal,
+	run func(rate float64, confirming bool) (*trafficgen.Result, time.Duration, error), each *[]trialReport, log io.Writer) (rfc2544.Sample, error) {
+	for attempt := 0; ; attempt++ {
+		r, waited, err := run(rate, confirming)
+		if err != nil {
+			return rfc2544.Sample{}, err
+		}
+		tr := account(r)
+		tr.PPS, tr.QuietWait = rate, waited
+		tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+		if void(tr) {
+			if attempt < voidRetries {
+				tr.Void = true
+			} else if tr.GeneratorShort > 0 {
+				// Still short: the rate was not shown to pass.
+				tr.Offered += tr.GeneratorShort
+				tr.Lost += int64(tr.GeneratorShort)
+				tr.Pass = rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets}.LossRatio() <= goal.LossRatio
+			}
+		}
+		tr.Confirming, tr.Length = confirming, r.TxTime.Round(time.Millisecond)
+		*each = append(*each, tr)
+		again := ""
+		if tr.Void {
+			again = ": void, again"
+		}
+		kind := "trial"
+		if confirming {
+			kind = "confirmation"
+		}
+		fmt.Fprintf(log, "  %s %s %.3f Mpps: lost %d of %d offered (%.4f%%): sent %d, held back %d, generator short %d; generator stalls %d (longest %v)%s\n",
+			goal.Name, kind, rate/1e6, tr.Lost, tr.Offered, 100*float64(tr.Lost)/float64(max(tr.Offered, 1)),
+			r.TxPackets, tr.HeldBack, tr.GeneratorShort, r.Stalls, r.MaxGap.Round(time.Microsecond), again)
+		if !tr.Void {
+			return rfc2544.Sample{TxPackets: tr.Offered, RxPackets: r.RxPackets, Detail: r}, nil
+		}
+	}
 }
 
 // account is what a search trial counts as offered and lost. A device that

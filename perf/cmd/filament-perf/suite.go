@@ -21,15 +21,19 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, genCPU, dutCPU int
-	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, resolution, command, img, from string
-	var elapsed time.Duration
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from string
+	var elapsed, budget time.Duration
+	var dryRun bool
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
 	fs.StringVar(&sizes, "sizes", "64", "frame sizes, comma-separated (64,512,imix)")
 	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has one flow per route")
 	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
-	fs.StringVar(&trial, "trial", "1s", "length of each search trial")
+	fs.StringVar(&trial, "trial", "1s", "length of each confirmation and latency trial (RFC 2544: 1s)")
+	fs.StringVar(&searchTrial, "search-trial", "", "length of the search's own trials and the flat-out one (default --trial)")
+	fs.DurationVar(&budget, "budget", 0, "stop before a round (or sample) that would end past this `time` from the start; 0: no bound")
+	fs.BoolVar(&dryRun, "dry-run", false, "run nothing: print the plan, each sample's estimated time and the total")
 	fs.StringVar(&resolution, "resolution", "0.005", "search resolution, relative to the upper bound (filament-perf ndr --resolution; the kernel pod rows use 0.02)")
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
 	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
@@ -47,7 +51,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, huge := hugepages.EALArgs(0); !huge {
+	if _, huge := hugepages.EALArgs(0); !huge && !dryRun {
 		return errors.New("the suite needs hugepages (memif): run scripts/hugepages.sh as root")
 	}
 	self, err := os.Executable()
@@ -57,10 +61,15 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if dataplane == "" {
 		dataplane = filepath.Join(filepath.Dir(self), "filament-dataplane")
 	}
-	if _, err := os.Stat(dataplane); err != nil {
+	if _, err := os.Stat(dataplane); err != nil && !dryRun {
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution}}
+	ndrFlags := []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution}
+	if searchTrial != "" {
+		ndrFlags = append(ndrFlags, "--search-trial", searchTrial)
+	}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: ndrFlags, Budget: budget}
+	plan.Prior = func(r suite.Row) time.Duration { return suite.Estimate(plan, r, suite.DefaultCost) }
 	var re *regexp.Regexp
 	if rows != "" {
 		if re, err = regexp.Compile(rows); err != nil {
@@ -85,6 +94,10 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{fmt.Errorf("--sizes: %w", err)}
 		}
 		plan.Sizes = append(plan.Sizes, strings.TrimSpace(s))
+	}
+	if dryRun {
+		printPlan(stdout, plan)
+		return nil
 	}
 	var samples []suite.Sample
 	var stopped error
@@ -139,6 +152,12 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if stopped != nil {
 		meta.Stopped = fmt.Sprintf("stopped (%v) after %d samples", stopped, len(samples))
+	}
+	if errors.Is(stopped, suite.ErrBudget) {
+		// The budget is the plan's own bound: the report says where it
+		// stopped, and the run succeeded.
+		fmt.Fprintf(stderr, "suite: %v\n", stopped)
+		stopped = nil
 	}
 	if stopped != nil || from != "" {
 		// The rounds the samples reach, not the plan's.
@@ -207,4 +226,24 @@ func cpuModel() string {
 func kernel() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return strings.TrimSpace(string(b))
+}
+
+// printPlan is --dry-run: every sample of one round with its estimate
+// (suite.Estimate, suite.DefaultCost), and the run's total.
+func printPlan(w io.Writer, p suite.Plan) {
+	var round time.Duration
+	for _, size := range p.Sizes {
+		for _, r := range p.Rows {
+			d := p.Prior(r)
+			round += d
+			fmt.Fprintf(w, "%-5s %-30s %6.1fs\n", size, r.Name, d.Seconds())
+		}
+	}
+	total := round * time.Duration(max(p.Rounds, 1))
+	fmt.Fprintf(w, "one round %v; %d rounds %v (no void trial, no failed confirmation)", round.Round(time.Second),
+		max(p.Rounds, 1), total.Round(time.Second))
+	if p.Budget > 0 {
+		fmt.Fprintf(w, "; budget %v", p.Budget)
+	}
+	fmt.Fprintln(w)
 }
