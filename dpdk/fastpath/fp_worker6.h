@@ -677,6 +677,7 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 	oip6->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)tos << 20 | (hash & 0xfffff));
 	oip6->payload_len = rte_cpu_to_be_16(olen);
 	if (likely(nh->encap != FP_ENCAP_MPLSOGRE)) {
+		const struct fp_port *fab = fp_dp->port[nh->port];
 		uint16_t ck;
 
 		udp = (struct rte_udp_hdr *)(oip6 + 1);
@@ -684,12 +685,24 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		udp->dgram_len = oip6->payload_len;
 		/* the template's checksum field is 0; the pseudo-header's
 		 * length is the UDP length */
-		sum = nh->tun.ip_sum + oip6->payload_len +
-		      fp_lco_sum((const uint8_t *)udp, (const uint8_t *)udp + olen, ip, ip6);
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		ck = (uint16_t)~sum;
-		udp->dgram_cksum = ck == 0 ? 0xffff : ck; /* 0 would say "none" */
+		sum = nh->tun.ip_sum + oip6->payload_len;
+		if (fab != NULL && fab->tx_udp_csum) {
+			/* The NIC sums the datagram: it wants the
+			 * pseudo-header's sum, not inverted, in the field
+			 * (what rte_ipv6_phdr_cksum gives). Single segment,
+			 * no TSO: nothing for rte_eth_tx_prepare to fix. */
+			sum = (sum & 0xffff) + (sum >> 16);
+			sum = (sum & 0xffff) + (sum >> 16);
+			udp->dgram_cksum = (uint16_t)sum;
+			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+			m->l4_len = sizeof(*udp);
+		} else {
+			sum += fp_lco_sum((const uint8_t *)udp, (const uint8_t *)udp + olen, ip, ip6);
+			sum = (sum & 0xffff) + (sum >> 16);
+			sum = (sum & 0xffff) + (sum >> 16);
+			ck = (uint16_t)~sum;
+			udp->dgram_cksum = ck == 0 ? 0xffff : ck; /* 0 would say "none" */
+		}
 	}
 	m->l2_len = ETH_LEN;
 	m->l3_len = IP6_LEN;
