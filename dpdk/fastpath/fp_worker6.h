@@ -566,8 +566,11 @@ fp_ns_request(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
  * only the headers are read. The inner addresses then cancel out too. A
  * wrong inner checksum makes the outer one wrong (docs/architecture.md).
  * Anything else (fragments, UDPv4 without a checksum, other protocols,
- * extension headers) is summed whole. Every offset from 'from' is even:
- * the byte pairs are the full sum's. */
+ * extension headers) is summed whole, and so are short datagrams: up to
+ * FP_LCO_MIN bytes, the checks cost more than the sum (callgrind: 394
+ * instructions per 64-byte VXLAN encap with LCO, 357 without). Every
+ * offset from 'from' is even: the byte pairs are the full sum's. */
+#define FP_LCO_MIN 160
 static __rte_always_inline uint32_t
 fp_lco_sum(const uint8_t *from, const uint8_t *end, const struct rte_ipv4_hdr *ip,
 	   const struct rte_ipv6_hdr *ip6)
@@ -576,6 +579,8 @@ fp_lco_sum(const uint8_t *from, const uint8_t *end, const struct rte_ipv4_hdr *i
 	const uint8_t *l3;
 	uint32_t sum;
 
+	if (end - from <= FP_LCO_MIN)
+		goto full;
 	if (likely(ip != NULL)) {
 		uint16_t ihl = (ip->version_ihl & 0xf) << 2;
 		/* fp_ip4_check: ihl >= 20, total length >= ihl */
