@@ -199,6 +199,10 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	/* One TX queue per worker where the device has enough, else workers
 	 * share them under a lock. */
 	nb_txq = (uint16_t)RTE_MIN(dp->nb_workers, (unsigned)info.max_tx_queues);
+	/* The outer UDP checksum over an IPv6 underlay, where the fabric's
+	 * NIC can compute it; no other offload, and none on other ports. */
+	if (pc->kind == FP_PORT_FABRIC && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	ret = rte_eth_dev_configure(id, nb_rxq, nb_txq, &conf);
 	if (ret != 0) {
 		fp_err(err, "port %u: configure: %s", id, strerror(-ret));
@@ -249,6 +253,7 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: out of memory", id);
 		return -ENOMEM;
 	}
+	p->tx_udp_csum = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
 	for (q = 0; q < nb_rxq; q++)
 		rxq_worker[id][q] = (uint8_t)(dp->rxq_rr++ % dp->nb_workers);
 	for (q = 0; q < dp->nb_workers; q++) {

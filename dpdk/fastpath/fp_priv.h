@@ -56,6 +56,7 @@ struct fp_port {
 	uint8_t ip6[FP_MAX_POD_ADDRS][16];
 	uint16_t nb_rxq;
 	uint16_t xconnect; /* peer port + 1, 0 = route */
+	uint8_t tx_udp_csum; /* FABRIC: the NIC computes UDP checksums (TX offload) */
 } __rte_cache_aligned;
 
 /* Control-only bookkeeping of a port. */

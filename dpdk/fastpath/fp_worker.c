@@ -304,7 +304,8 @@ fp_csum(const void *buf, uint32_t len)
 }
 
 static void fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
-			   struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos);
+			   struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos,
+			   const struct rte_ipv4_hdr *ip, const struct rte_ipv6_hdr *ip6);
 
 /* Encapsulate m for tunnel next-hop nh and send it: an IPv4 packet (ip) or,
  * if ip is NULL, an IPv6 one (ip6), behind its Ethernet header. Inlined:
@@ -334,7 +335,7 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 	uint32_t sum;
 
 	if (unlikely(nh->tun.outer6)) {
-		fp_tunnel_out6(lc, m, nh, ne, mac, hash, tos);
+		fp_tunnel_out6(lc, m, nh, ne, mac, hash, tos, ip, ip6);
 		return;
 	}
 	if (unlikely(!(mac & FP_NEIGH_VALID))) {

@@ -121,6 +121,7 @@ func BenchmarkIO(b *testing.B)            { bench(b, "io") }
 func BenchmarkIPv4(b *testing.B)          { bench(b, "ipv4") }
 func BenchmarkVXLANEncap(b *testing.B)    { bench(b, "vxlan-encap") }
 func BenchmarkVXLANDecap(b *testing.B)    { bench(b, "vxlan-decap") }
+func BenchmarkVXLANEncapU6(b *testing.B)  { bench(b, "vxlan-encap-u6") }
 func BenchmarkMPLSoUDPEncap(b *testing.B) { bench(b, "mplsoudp-encap") }
 func BenchmarkMPLSoUDPDecap(b *testing.B) { bench(b, "mplsoudp-decap") }
 func BenchmarkMPLSoGREEncap(b *testing.B) { bench(b, "mplsogre-encap") }

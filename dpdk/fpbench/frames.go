@@ -7,7 +7,8 @@ import (
 )
 
 // Minimal frame builders: just what the scenarios send, with valid IPv4
-// checksums (the fast path checks them) and UDP checksum 0.
+// checksums (the fast path checks them); the pods' UDP has its checksum,
+// the tunnels' (over IPv4) none.
 
 const (
 	ethLen  = 14
@@ -104,11 +105,32 @@ func (in inner) put(b []byte) {
 	for i := range pl {
 		pl[i] = byte(i)
 	}
+	putUDPChecksum(in.src, in.dst, b[in.size-len(pl)-udpLen:in.size])
+}
+
+// putUDPChecksum writes the checksum of udp, a datagram from src to dst
+// whose checksum field is 0: pods send UDP with one (Linux does), and the
+// outer checksum over an IPv6 underlay sums only the headers when it is
+// there (local checksum offload).
+func putUDPChecksum(src, dst netip.Addr, udp []byte) {
+	ph := append(src.AsSlice(), dst.AsSlice()...)
+	if src.Is6() {
+		ph = binary.BigEndian.AppendUint32(ph, uint32(len(udp)))
+		ph = append(ph, 0, 0, 0, protoUDP)
+	} else {
+		ph = append(ph, 0, protoUDP)
+		ph = binary.BigEndian.AppendUint16(ph, uint16(len(udp)))
+	}
+	c := csum(append(ph, udp...))
+	if c == 0 {
+		c = 0xffff // 0 says "no checksum"
+	}
+	binary.BigEndian.PutUint16(udp[6:], c)
 }
 
 // putIPv6UDP writes an IPv6 header (hop limit 64) and a UDP header for a
-// packet of tot bytes; returns the UDP payload. UDP checksum 0: not valid
-// over IPv6, but the fast path does not verify it.
+// packet of tot bytes; returns the UDP payload. UDP checksum 0 (the
+// caller writes one if it needs it).
 func putIPv6UDP(b []byte, src, dst netip.Addr, sport, dport uint16, tot int) []byte {
 	ip := b[:ip6Len]
 	binary.BigEndian.PutUint32(ip[0:], 6<<28)
