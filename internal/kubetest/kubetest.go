@@ -223,16 +223,18 @@ func (e *Env) waitReady(ctx context.Context) error {
 	return err
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM to its process group, SIGKILL
-// after 10 s or when ctx ends) and leaves etcd running: every client loses
-// the API server, its connections refused, until StartAPIServer.
+// StopAPIServer kills kube-apiserver (SIGKILL to its process group) and
+// leaves etcd running: every client loses the API server at once, its
+// connections cut and new ones refused, until StartAPIServer. Not SIGTERM:
+// its graceful shutdown keeps serving open connections (watches, HTTP/2)
+// for up to 10 s under load, so the clients would not all lose it at once.
 func (e *Env) StopAPIServer(ctx context.Context) error {
 	if e.apiserver == nil {
 		return errors.New("kubetest: kube-apiserver is not running")
 	}
 	p := e.apiserver
 	e.apiserver = nil
-	return p.stop(ctx, 10*time.Second)
+	return p.stop(ctx, 0)
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, as it was
@@ -472,14 +474,18 @@ func (p *process) exited() bool {
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after grace or
-// when ctx ends.
+// when ctx ends; SIGKILL at once if grace is 0.
 func (p *process) stop(ctx context.Context, grace time.Duration) error {
 	pgid := p.cmd.Process.Pid
 	if p.exited() {
 		syscall.Kill(-pgid, syscall.SIGKILL) // anything it left in its group
 		return nil
 	}
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	sig := syscall.SIGTERM
+	if grace == 0 {
+		sig = syscall.SIGKILL
+	}
+	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kubetest: stop %s: %w", p.name, err)
 	}
 	select {
