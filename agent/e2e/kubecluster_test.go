@@ -50,7 +50,8 @@ type kubeCluster struct {
 	dp      [2]*apiclient.Client
 	proxies [2]*helper
 	km      *proc
-	kmAddr  string // kube-manager's /metrics
+	kmArgs  []string // to start it again as its Deployment would
+	kmAddr  string   // kube-manager's /metrics
 	dual    bool
 }
 
@@ -97,6 +98,7 @@ func startKubeCluster(t *testing.T, dual bool) *kubeCluster {
 	if dual {
 		args = append(args, "--pod-subnet-v6", kubePodSubnet6)
 	}
+	c.kmArgs = args
 	c.km = start(t, filepath.Join(t.TempDir(), "kube-manager.log"), args...)
 	waitFor(t, "kube-manager leading and the default network made", 30*time.Second, func() bool {
 		l, err := cs.CoordinationV1().Leases("filament-system").Get(ctx, "filament-kube-manager", metav1.GetOptions{})
@@ -123,9 +125,11 @@ func startKubeCluster(t *testing.T, dual bool) *kubeCluster {
 	return c
 }
 
-// cut makes the API server unreachable from both nodes (their
-// forwarders killed: every connection cut, new ones refused); restore
-// starts new forwarders.
+// cut closes both nodes' way to the API server (their forwarders
+// killed: every connection cut, new ones refused); restore starts new
+// forwarders. A forwarder left running while the API server is stopped
+// would accept a node's connections and close them (an EOF, not the
+// refusal a node gets from a stopped API server on a direct path).
 func (c *kubeCluster) cut(t *testing.T) {
 	t.Helper()
 	for _, p := range c.proxies {
@@ -408,19 +412,29 @@ func TestKubeTwoNodes(t *testing.T) {
 }
 
 // TestKubeAPIServerOutage: a UDP stream from a pod of node1 to a pod of
-// node2 (one numbered datagram every 5 ms) while both nodes are cut from
-// the API server for 30 s: not one datagram lost, the agents say the API
-// server is away and leave both dataplanes exactly as they were. A pod
-// created meanwhile (kube-manager, on the API server's side, makes its
-// Port) is routed by the other node once the agents see the API server
-// again, and its ADD gets its Port, which becomes Programmed.
+// node2 (one numbered datagram every 5 ms) while the kube-apiserver
+// process is stopped for 30 s (etcd keeps running) and then started again
+// on the same address with the same certificate and tokens: not one
+// datagram lost; the agents say the API server is away and leave both
+// dataplanes exactly as they were. kube-manager loses its Lease and exits 1
+// by design; the test plays its Deployment and starts it again at once
+// (same arguments, so the same identity: the pod's name across a
+// container restart), and once the API server is back it leads and
+// continues where it stopped: a pod created just before the stop and one
+// created right after the return get Ports with addresses nobody else
+// holds, the addresses given before are kept, the other node routes the
+// new pods and their ADDs and Programmed succeed.
 func TestKubeAPIServerOutage(t *testing.T) {
 	const outage = 30 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	c := startKubeCluster(t, false)
 	n1, n2 := c.nodes[0], c.nodes[1]
 	uidA, uidB := c.createPod(t, "pod-a", n1), c.createPod(t, "pod-b", n2)
-	a := c.add(t, n1, "pod-a", uidA, c.waitPort(t, "pod-a", v1alpha1.ConditionAllocated, 30*time.Second))
-	b := c.add(t, n2, "pod-b", uidB, c.waitPort(t, "pod-b", v1alpha1.ConditionAllocated, 30*time.Second))
+	portA := c.waitPort(t, "pod-a", v1alpha1.ConditionAllocated, 30*time.Second)
+	portB := c.waitPort(t, "pod-b", v1alpha1.ConditionAllocated, 30*time.Second)
+	a := c.add(t, n1, "pod-a", uidA, portA)
+	b := c.add(t, n2, "pod-b", uidB, portB)
 	c.waitPort(t, "pod-a", v1alpha1.ConditionProgrammed, 30*time.Second)
 	c.waitPort(t, "pod-b", v1alpha1.ConditionProgrammed, 30*time.Second)
 
@@ -428,30 +442,45 @@ func TestKubeAPIServerOutage(t *testing.T) {
 	// counts) what it sends before it knows the peer node's MAC.
 	ping(t, c.tn, a, b.ip)
 	stream := startUDPStream(t, a, b, 5*time.Millisecond)
-	before := [2]*apiclient.State{dump(t, c.dp[0]), dump(t, c.dp[1])}
+	// pod-d is created just before the stop: kube-manager may or may not
+	// make its Port before the API server goes.
+	uidD := c.createPod(t, "pod-d", n2)
 	logBefore := [2]int{len(agentLog(t, n1)), len(agentLog(t, n2))}
-	cutAt := time.Now()
+	stopAt := time.Now()
+	if err := c.k.env.StopAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopTook := time.Since(stopAt)
 	c.cut(t)
+	// The state as the API server left it (pod-d's Port, if made, was
+	// programmed during the graceful stop, over 1 s): nothing changes it now.
+	before := [2]*apiclient.State{dump(t, c.dp[0]), dump(t, c.dp[1])}
 
-	// Meanwhile kube-manager makes pod-c's Port; the agents cannot see it.
-	uidC := c.createPod(t, "pod-c", n1)
-	portC := c.waitPort(t, "pod-c", v1alpha1.ConditionAllocated, 20*time.Second)
-	cAddr := netip.MustParseAddr(portC.Spec.IPs[0])
-
-	// Both agents notice (log and metric), and their dataplanes stay as
-	// they were while the stream goes on, for the whole outage.
+	// Both agents notice (log and metric), their dataplanes stay as they
+	// were while the stream goes on, and kube-manager exits when its
+	// Lease runs out and is started again, all within the outage.
 	noticed := [2]time.Duration{}
-	for time.Since(cutAt) < outage {
+	var kmExit time.Duration
+	oldKM := c.km
+	for time.Since(stopAt) < outage {
 		for i, n := range c.nodes {
 			if noticed[i] == 0 && strings.Contains(agentLog(t, n)[logBefore[i]:], kubeOutageLog) &&
 				agentMetric(t, c.tn, n, "filament_agent_apiserver_up") == "0" &&
 				agentMetric(t, c.tn, n, "filament_agent_apiserver_outages_total") == "1" {
-				noticed[i] = time.Since(cutAt)
+				noticed[i] = time.Since(stopAt)
 			}
 			if s := dump(t, c.dp[i]); !before[i].Equal(s) {
 				t.Fatalf("%s's dataplane changed %s into the outage:\nbefore %v\nafter  %v",
-					n.name, time.Since(cutAt).Round(time.Millisecond), before[i], s)
+					n.name, time.Since(stopAt).Round(time.Millisecond), before[i], s)
 			}
+		}
+		if kmExit == 0 && oldKM.exited() {
+			kmExit = time.Since(stopAt)
+			if code := oldKM.cmd.ProcessState.ExitCode(); code != 1 {
+				t.Fatalf("kube-manager exited %d %s into the outage, want 1 (lost the Lease)", code, kmExit)
+			}
+			// Its Deployment's restart (kubelet's back-off left out).
+			c.km = start(t, filepath.Join(t.TempDir(), "kube-manager-2.log"), c.kmArgs...)
 		}
 		stream.waitMore(t, 100) // 0.5 s of datagrams: forwarding goes on
 	}
@@ -461,37 +490,83 @@ func TestKubeAPIServerOutage(t *testing.T) {
 				n.name, kubeOutageLog, tail(agentLog(t, n)[logBefore[i]:], 20))
 		}
 	}
+	if kmExit == 0 {
+		t.Fatalf("kube-manager still running %s into the outage: its Lease (4 s) should have run out", outage)
+	}
 
+	startAt := time.Now()
+	if err := c.k.env.StartAPIServer(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, c.k.env.Logs(20))
+	}
 	c.restore(t)
 	back := time.Now()
-	outageTook := back.Sub(cutAt)
+	outageTook, startTook := back.Sub(stopAt), back.Sub(startAt)
+	uidC := c.createPod(t, "pod-c", n1)
 	for _, n := range c.nodes {
 		waitFor(t, n.name+"'s agent saying the API server is back", 10*time.Second, func() bool {
 			return strings.Contains(agentLog(t, n), kubeBackLog) && agentMetric(t, c.tn, n, "filament_agent_apiserver_up") == "1"
 		})
 	}
 	seen := time.Since(back)
-	// Within seconds: client-go's own back-off would have made it up to
-	// a minute after an outage this long.
-	waitFor(t, "node2 routing pod-c (created during the outage)", 10*time.Second, func() bool {
-		return hostRoute(dump(t, c.dp[1]), cAddr)
+	waitFor(t, "kube-manager (started again) leading", 20*time.Second, func() bool {
+		return c.kmMetric(t, "filament_kube_manager_leader") == "1"
 	})
-	resync := time.Since(back)
+	leading := time.Since(back)
+	portC := c.waitPort(t, "pod-c", v1alpha1.ConditionAllocated, 20*time.Second)
+	portD := c.waitPort(t, "pod-d", v1alpha1.ConditionAllocated, 20*time.Second)
+	allocated := time.Since(back)
+
+	// Continued where it stopped: the earlier Ports kept their addresses,
+	// no address is held twice, and the IPAM (ConfigMaps, read by the new
+	// process) counts exactly the four pods'.
+	owner := map[string]string{}
+	for _, pod := range []string{"pod-a", "pod-b", "pod-c", "pod-d"} {
+		p := c.getPort(t, pod)
+		for _, ip := range p.Spec.IPs {
+			if o, dup := owner[ip]; dup {
+				t.Errorf("%s given to %s and %s", ip, o, pod)
+			}
+			owner[ip] = pod
+		}
+	}
+	if got := c.getPort(t, "pod-a").Spec.IPs; strings.Join(got, ",") != strings.Join(portA.Spec.IPs, ",") {
+		t.Errorf("pod-a's Port %v after the outage, was %v", got, portA.Spec.IPs)
+	}
+	if got := c.getPort(t, "pod-b").Spec.IPs; strings.Join(got, ",") != strings.Join(portB.Spec.IPs, ",") {
+		t.Errorf("pod-b's Port %v after the outage, was %v", got, portB.Spec.IPs)
+	}
+	usedV4 := `filament_kube_manager_ipam_used_addresses{network="default",subnet="` + kubePodSubnet + `"}`
+	if v := c.kmMetric(t, usedV4); v != "4" {
+		t.Errorf("kube-manager's IPAM after its restart: %s %q, want 4", usedV4, v)
+	}
+
+	// Each new pod's other node routes it; their ADDs get their Ports and
+	// the agents write Programmed.
+	cAddr, dAddr := netip.MustParseAddr(portC.Spec.IPs[0]), netip.MustParseAddr(portD.Spec.IPs[0])
+	waitFor(t, "node2 routing pod-c and node1 routing pod-d", 10*time.Second, func() bool {
+		return hostRoute(dump(t, c.dp[1]), cAddr) && hostRoute(dump(t, c.dp[0]), dAddr)
+	})
+	routed := time.Since(back)
 	pc := c.add(t, n1, "pod-c", uidC, portC)
+	pd := c.add(t, n2, "pod-d", uidD, portD)
 	c.waitPort(t, "pod-c", v1alpha1.ConditionProgrammed, 30*time.Second)
+	c.waitPort(t, "pod-d", v1alpha1.ConditionProgrammed, 30*time.Second)
 	programmed := time.Since(back)
 	stream.waitMore(t, 100)
 	sent, got := stream.stop(t)
-	t.Logf("API server cut for %s (agents reported it after %s and %s): UDP sent %d, received %d; "+
-		"back: both agents reported it within %s, node2 routed the Port made meanwhile after %s, "+
-		"pod-c ADDed and Programmed after %s",
-		outageTook.Round(time.Millisecond), noticed[0].Round(time.Millisecond), noticed[1].Round(time.Millisecond),
-		sent, got, seen.Round(time.Millisecond), resync.Round(time.Millisecond), programmed.Round(time.Millisecond))
+	t.Logf("kube-apiserver stopped (in %s) for %s, ready %s after its start; agents reported it after %s and %s; "+
+		"kube-manager exited 1 after %s and was started again; UDP sent %d, received %d; "+
+		"back: both agents reported it within %s, kube-manager led after %s, pod-c's and pod-d's Ports allocated after %s, "+
+		"routed by the other node after %s, ADDed and Programmed after %s",
+		stopTook.Round(time.Millisecond), outageTook.Round(time.Millisecond), startTook.Round(time.Millisecond),
+		noticed[0].Round(time.Millisecond), noticed[1].Round(time.Millisecond), kmExit.Round(time.Millisecond),
+		sent, got, seen.Round(time.Millisecond), leading.Round(time.Millisecond), allocated.Round(time.Millisecond),
+		routed.Round(time.Millisecond), programmed.Round(time.Millisecond))
 	if sent == 0 || got != sent {
 		t.Errorf("UDP across the API server's outage: sent %d, received %d", sent, got)
 	}
 	ping(t, c.tn, pc, b.ip)
-	ping(t, c.tn, b, pc.ip)
+	ping(t, c.tn, pd, a.ip)
 }
 
 // What an agent logs when it loses the API server, and when it has it
@@ -514,4 +589,14 @@ func agentMetric(t *testing.T, tn *testnet.Net, n *node, series string) string {
 		}
 	}
 	return ""
+}
+
+// exited tells whether the process has exited (its cmd.ProcessState set).
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }

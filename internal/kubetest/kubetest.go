@@ -8,6 +8,8 @@
 // no EndpointSlices, no namespace finalisation, no garbage collection.
 //
 // A test package starts one Env in TestMain and shares it between its tests.
+// StopAPIServer and StartAPIServer take the API server away and bring it
+// back (etcd keeps running) for tests of what its clients do meanwhile.
 // Both processes run in their own process groups, killed by group id on Stop,
 // and die with the test binary (Pdeathsig) if it is killed by -timeout.
 package kubetest
@@ -67,8 +69,11 @@ type Env struct {
 	// Dir holds the data, certificates, token file and logs; removed by Stop.
 	Dir string
 
-	etcd, apiserver *process
+	etcd, apiserver *process          // apiserver is nil while stopped (StopAPIServer)
 	tokens          map[string]string // user -> token
+	// How kube-apiserver was started, for StartAPIServer.
+	apiserverBin, apiserverLog string
+	apiserverArgs              []string
 }
 
 // Start starts etcd and kube-apiserver and waits, polling /readyz, until the
@@ -158,7 +163,9 @@ func (e *Env) start(ctx context.Context, binDir string, opts Options) error {
 		"--disable-admission-plugins=ServiceAccount",
 	}
 	args = append(args, opts.APIServerArgs...)
-	e.apiserver, err = startProcess(filepath.Join(binDir, "kube-apiserver"), filepath.Join(e.Dir, "kube-apiserver.log"), args...)
+	e.apiserverBin, e.apiserverLog = filepath.Join(binDir, "kube-apiserver"), filepath.Join(e.Dir, "kube-apiserver.log")
+	e.apiserverArgs = args
+	e.apiserver, err = startProcess(e.apiserverBin, e.apiserverLog, args...)
 	if err != nil {
 		return err
 	}
@@ -216,6 +223,39 @@ func (e *Env) waitReady(ctx context.Context) error {
 	return err
 }
 
+// StopAPIServer kills kube-apiserver (SIGKILL to its process group) and
+// leaves etcd running: every client loses the API server at once, its
+// connections cut and new ones refused, until StartAPIServer. Not SIGTERM:
+// its graceful shutdown keeps serving open connections (watches, HTTP/2)
+// for up to 10 s under load, so the clients would not all lose it at once.
+func (e *Env) StopAPIServer(ctx context.Context) error {
+	if e.apiserver == nil {
+		return errors.New("kubetest: kube-apiserver is not running")
+	}
+	p := e.apiserver
+	e.apiserver = nil
+	return p.stop(ctx, 0)
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, as it was
+// first started: the same port, flags, serving certificate (it reuses the
+// one in its --cert-dir), token file and ServiceAccount keys, so clients
+// made before work unchanged; its log is appended to. It waits, polling
+// /readyz, until the API server is ready or ctx ends.
+func (e *Env) StartAPIServer(ctx context.Context) error {
+	if e.apiserver != nil {
+		return errors.New("kubetest: kube-apiserver is already running")
+	}
+	p, err := startProcess(e.apiserverBin, e.apiserverLog, e.apiserverArgs...)
+	if err != nil {
+		return err
+	}
+	e.apiserver = p
+	// The port was free only while nobody took it: a failure to bind shows
+	// in the error as the process's exit with its log.
+	return e.waitReady(ctx)
+}
+
 // poll calls cond every 50 ms until it is true, it fails, ctx ends or one of
 // the processes exits (with its log's tail in the error).
 func (e *Env) poll(ctx context.Context, what string, cond func() (bool, error)) error {
@@ -265,7 +305,7 @@ func (e *Env) Stop() error {
 	var errs []error
 	for _, p := range []*process{e.apiserver, e.etcd} {
 		if p != nil {
-			errs = append(errs, p.stop(10*time.Second))
+			errs = append(errs, p.stop(context.Background(), 10*time.Second))
 		}
 	}
 	e.apiserver, e.etcd = nil, nil
@@ -411,8 +451,10 @@ type process struct {
 	err     error // valid once done is closed
 }
 
+// startProcess starts bin with its output appended to logPath (a process
+// started again keeps its earlier log).
 func startProcess(bin, logPath string, args ...string) (*process, error) {
-	log, err := os.Create(logPath)
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("kubetest: %w", err)
 	}
@@ -443,19 +485,27 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after grace.
-func (p *process) stop(grace time.Duration) error {
+// stop sends SIGTERM to the process group, then SIGKILL after grace or
+// when ctx ends; SIGKILL at once if grace is 0.
+func (p *process) stop(ctx context.Context, grace time.Duration) error {
 	pgid := p.cmd.Process.Pid
 	if p.exited() {
 		syscall.Kill(-pgid, syscall.SIGKILL) // anything it left in its group
 		return nil
 	}
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	sig := syscall.SIGTERM
+	if grace == 0 {
+		sig = syscall.SIGKILL
+	}
+	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kubetest: stop %s: %w", p.name, err)
 	}
 	select {
 	case <-p.done:
 	case <-time.After(grace):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	case <-ctx.Done():
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
 	}

@@ -2,6 +2,7 @@ package kubetest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -274,4 +276,73 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestRestartAPIServer: stopped, the API server refuses connections (etcd
+// keeps running); started again, the clients made before work unchanged
+// (same address, certificate and tokens) and find what was written before.
+func TestRestartAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts the API server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := clientset(t, env.Config)
+	aliceCfg, err := env.UserConfig("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := clientset(t, aliceCfg)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "before-restart"},
+		Data: map[string]string{"k": "v"}}
+	if _, err := admin.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.CoreV1().ConfigMaps("default").Delete(context.Background(), cm.Name, metav1.DeleteOptions{})
+	})
+	pid := env.apiserver.cmd.Process.Pid
+	logBefore, err := os.ReadFile(env.apiserverLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stopped := time.Now()
+	if err := env.StopAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-apiserver stopped in %v", time.Since(stopped).Round(time.Millisecond))
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("kube-apiserver %d still there after StopAPIServer (kill 0: %v)", pid, err)
+	}
+	if _, err := admin.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{}); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Get with the API server stopped: %v, want connection refused", err)
+	}
+	if err := env.StopAPIServer(ctx); err == nil {
+		t.Error("StopAPIServer twice: no error")
+	}
+
+	started := time.Now()
+	if err := env.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-apiserver ready again in %v", time.Since(started).Round(time.Millisecond))
+	if err := env.StartAPIServer(ctx); err == nil {
+		t.Error("StartAPIServer while running: no error")
+	}
+	got, err := admin.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil || got.Data["k"] != "v" {
+		t.Fatalf("ConfigMap written before the restart: %v %v", got, err)
+	}
+	// A static token user is still known, with the same rights (none here).
+	if _, err := alice.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("alice after the restart: %v, want forbidden (authenticated, no rights)", err)
+	}
+	logAfter, err := os.ReadFile(env.apiserverLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(logAfter, logBefore) || len(logAfter) == len(logBefore) {
+		t.Errorf("kube-apiserver's log not appended to: %d bytes before, %d after", len(logBefore), len(logAfter))
+	}
 }
