@@ -2,9 +2,12 @@ package kubesource
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +17,9 @@ import (
 // reachability is the API server as the agent sees it: reachable or not,
 // logged and exported when that changes.
 //
-// Its RoundTripper makes a GET (the informers' lists and watches) whose
-// connection cannot even be dialled wait and dial again every retry,
+// Its RoundTripper makes a GET (the informers' lists and watches) that
+// gets no answer from the API server (unreached) wait and dial again
+// every retry,
 // instead of handing the error to client-go's reflectors: they back off
 // up to 30 to 60 s, and they log a refused watch only at verbosity 4. So
 // after an outage of half a minute the agent would resync up to a minute
@@ -55,22 +59,29 @@ type reachTripper struct {
 func (t *reachTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	for {
 		resp, err := t.next.RoundTrip(req)
-		if err == nil {
+		if err == nil && proxyGatewayError(resp) {
+			// A proxy in front of the API server answered for it.
+			t.r.unreachable(fmt.Errorf("%s from a proxy in front of the API server: %w", resp.Status, errProxyGateway))
+			if req.Method != http.MethodGet {
+				return resp, nil // its caller retries
+			}
+			resp.Body.Close()
+		} else if err == nil {
 			t.r.reachable()
 			return resp, nil
-		}
-		if !dialFailed(err) {
-			return resp, err // the server was reached, or the request is not ours to repeat
-		}
-		t.r.unreachable(err)
-		if req.Method != http.MethodGet {
-			return resp, err
+		} else if !unreached(err) {
+			return nil, err // the server was reached, or the request is not ours to repeat
+		} else {
+			t.r.unreachable(err)
+			if req.Method != http.MethodGet {
+				return nil, err
+			}
 		}
 		timer := time.NewTimer(t.r.retry)
 		select {
 		case <-req.Context().Done():
 			timer.Stop()
-			return resp, err
+			return nil, fmt.Errorf("API server unreachable: %w", req.Context().Err())
 		case <-timer.C:
 		}
 	}
@@ -81,6 +92,32 @@ func (t *reachTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 func dialFailed(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// errProxyGateway marks a gateway error a proxy answered with (logged).
+var errProxyGateway = errors.New("proxy gateway error")
+
+// unreached: the request got no answer from the API server. Besides a
+// failed dial, a TCP proxy or load balancer in front of it (a node-local
+// haproxy or nginx, kube-vip) accepts the connection and then closes or
+// resets it while no API server is behind (EOF or a reset before any
+// response, in the TLS handshake or after the request), or answers an
+// HTTP proxy's 502/503/504 itself.
+func unreached(err error) bool {
+	return dialFailed(err) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// proxyGatewayError: a response an HTTP proxy makes when it has no API
+// server to pass the request to. The API server's own errors are JSON
+// Status objects; a proxy's are not.
+func proxyGatewayError(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		ct := resp.Header.Get("Content-Type")
+		return ct != "application/json" && ct != "application/vnd.kubernetes.protobuf"
+	}
+	return false
 }
 
 func (r *reachability) reachable() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,87 @@ func TestReachability(t *testing.T) {
 	// An error from a server that was reached is not an outage.
 	if dialFailed(errors.New("http2: response body closed")) || !dialFailed(&net.OpError{Op: "dial"}) {
 		t.Error("dialFailed: want true only for a dial error")
+	}
+}
+
+// closingListener accepts and at once closes its first n connections, as
+// a TCP proxy with no API server behind does, then hands the rest on.
+type closingListener struct {
+	net.Listener
+	n int
+}
+
+func (l *closingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.n == 0 {
+			return c, err
+		}
+		l.n--
+		c.Close()
+	}
+}
+
+// A proxy in front of a stopped API server: connections accepted then
+// closed, and a 503 page of its own. A GET waits through both; a PUT gets
+// the proxy's answer at once; the API server's own 503 (JSON) is an
+// answer, not an outage.
+func TestReachabilityThroughProxy(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	r := newReachability(zap.New(core), 10*time.Millisecond)
+	proxyDown := 2
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch {
+		case req.URL.Path == "/apiserver-503":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case proxyDown > 0:
+			proxyDown--
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	srv.Listener = &closingListener{Listener: srv.Listener, n: 3}
+	srv.Start()
+	defer srv.Close()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	rt := r.wrap(tr)
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/apis", nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET through 3 closed connections and 2 proxy 503s: %v %v, want 200", resp, err)
+	}
+	resp.Body.Close()
+	if proxyDown != 0 {
+		t.Errorf("the GET was answered before the proxy's 503s ended (%d left)", proxyDown)
+	}
+	if up, n := testutil.ToFloat64(r.up), testutil.ToFloat64(r.outages); up != 1 || n != 1 {
+		t.Errorf("after the outage: up %v, outages %v; want 1, 1", up, n)
+	}
+	if u := logs.FilterMessageSnippet("API server unreachable").Len(); u != 1 {
+		t.Errorf("logged unreachable %d times, want once: %v", u, logs.All())
+	}
+
+	proxyDown = 1
+	req, _ = http.NewRequest(http.MethodPut, srv.URL+"/apis", nil)
+	resp, err = rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("PUT with the proxy answering 503: %v %v, want its 503 at once", resp, err)
+	}
+	resp.Body.Close()
+	if up := testutil.ToFloat64(r.up); up != 0 {
+		t.Errorf("after the proxy's 503: up %v, want 0", up)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/apiserver-503", nil)
+	resp, err = rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET answered by the API server's own 503: %v %v, want that 503", resp, err)
+	}
+	resp.Body.Close()
+	if up := testutil.ToFloat64(r.up); up != 1 {
+		t.Errorf("after the API server's own answer: up %v, want 1", up)
 	}
 }
