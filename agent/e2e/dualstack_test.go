@@ -6,108 +6,14 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
-	"github.com/filament-net/filament/dpdk/apiclient"
 	"github.com/filament-net/filament/internal/testnet"
 )
-
-// requireIPv6 skips the test when node n's dataplane says it cannot do
-// IPv6, and only then: it announces the "ipv6" capability, or it takes an
-// IPv6 route (the probe, removed at once); a dataplane without IPv6
-// refuses the route with exactly its "is not an IPv4 prefix" message on
-// the route's prefix. Any other answer fails the test. Called before the
-// agent starts, so the probe's objects (next-hop 1, below the agent's
-// range) are never the agent's.
-func requireIPv6(t *testing.T, n *node) {
-	t.Helper()
-	waitFor(t, n.name+"'s dataplane socket", 60*time.Second, func() bool {
-		_, err := os.Stat(n.dpSock)
-		return err == nil
-	})
-	var c *apiclient.Client
-	waitFor(t, n.name+"'s dataplane answering", 60*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var err error
-		c, err = apiclient.Dial(ctx, n.dpSock, apiclient.WithName("e2e-ipv6-probe"))
-		return err == nil
-	})
-	defer c.Close()
-	if c.Has("ipv6") {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	const probe = "fd00:ffff::1/128"
-	nh := &pb.NextHop{Id: 1, Type: pb.NextHopType_NEXT_HOP_TYPE_RECEIVE}
-	rt := &pb.Route{Vrf: 1, Prefix: probe, NextHop: 1}
-	_, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(nh, rt))
-	if err == nil {
-		if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(rt, nh)); err != nil {
-			t.Fatalf("delete the IPv6 probe route: %v", err)
-		}
-		return
-	}
-	if st := status.Convert(err); st.Code() == codes.InvalidArgument &&
-		strings.Contains(st.Message(), `route.prefix: "`+probe+`" is not an IPv4 prefix`) {
-		t.Skipf("the dataplane cannot do IPv6 (no \"ipv6\" capability, and an IPv6 route is refused: %s); "+
-			"dual-stack pods need the fast path's IPv6 (issue 6)", st.Message())
-	}
-	t.Fatalf("IPv6 probe route refused for another reason: %v", err)
-}
-
-// requireIPv6Fabric skips the test when the dataplane's configuration
-// cannot give the fabric port an IPv6 address: `filament-dataplane
-// --check` refuses the config with exactly "ports[0].ipv6: unknown key".
-// Any other refusal fails the test.
-func requireIPv6Fabric(t *testing.T, dpPath string) {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(binDir, "filament-dataplane"), "--check", "--config", dpPath,
-		"--socket", filepath.Join(filepath.Dir(dpPath), "check.sock")).CombinedOutput()
-	if err == nil {
-		return
-	}
-	if strings.Contains(string(out), "ports[0].ipv6: unknown key") {
-		t.Skipf("the dataplane's configuration cannot give the fabric port an IPv6 address (%s): "+
-			"IPv6 tunnels need the fast path's IPv6 (issue 6)", strings.TrimSpace(string(out)))
-	}
-	t.Fatalf("filament-dataplane --check of a fabric port with an IPv6 address: %v\n%s", err, out)
-}
-
-// requireIPv6Underlay skips the test when node n's dataplane refuses a
-// tunnel to an IPv6 address with exactly its "an IPv6 underlay is not
-// served" message; any other refusal fails it. Called before the agent
-// starts (next-hop 2 is below the agent's range).
-func requireIPv6Underlay(t *testing.T, n *node) {
-	t.Helper()
-	c := dial(t, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	const dst = "fd00:100::99"
-	nh := &pb.NextHop{Id: 2, Type: pb.NextHopType_NEXT_HOP_TYPE_TUNNEL, Port: "fabric", Encap: pb.Encap_ENCAP_VXLAN,
-		Vni: 999, TunnelDst: dst}
-	_, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Create(nh))
-	if err == nil {
-		if _, err := c.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(nh)); err != nil {
-			t.Fatalf("delete the IPv6 tunnel probe: %v", err)
-		}
-		return
-	}
-	if st := status.Convert(err); st.Code() == codes.InvalidArgument &&
-		strings.Contains(st.Message(), "tunnel_dst: "+dst+": an IPv6 underlay is not served") {
-		t.Skipf("the dataplane refuses IPv6 tunnels (%s)", st.Message())
-	}
-	t.Fatalf("IPv6 tunnel probe refused for another reason: %v", err)
-}
 
 // dualNodes starts two dual-stack nodes, each the other's peer, joined by
 // a veth fabric.
@@ -390,7 +296,6 @@ func TestDualStackLater(t *testing.T) {
 	nodeNS, other := tn.NS("n1"), tn.NS("x")
 	tn.Veth(tn.Name("f1"), nodeNS, tn.Name("f1x"), other)
 	n := startNodeWith(t, tn, nodeOpts{idx: 1, ns: nodeNS, fabricIf: tn.Name("f1"), encap: "vxlan"})
-	requireIPv6(t, n)
 	c := dial(t, n)
 	p1, p2 := n.add(t, tn, "p1"), n.add(t, tn, "p2")
 	if a := globalAddr6(t, tn, p1); a.IsValid() {

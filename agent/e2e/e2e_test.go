@@ -159,12 +159,9 @@ func startNode(t *testing.T, tn *testnet.Net, idx int, ns, fabricIf, encap strin
 // nodeOpts are startNode's arguments, and dual: network "red" is dual
 // stack (subnet6 fd00:20::/64, this node's block fd00:20::<idx>:0/112,
 // each peer's fd00:20::<its idx>:0/112, its idx read from its name
-// "node<idx>"). A dual-stack node skips the test when its dataplane
-// cannot do IPv6 (requireIPv6). underlay6: the fabric port has the IPv6
+// "node<idx>"). underlay6: the fabric port has the IPv6
 // address fd00:100::<idx> too, in the dataplane's and the agent's
-// configurations, and each peer fd00:100::<its idx> (tunnels are IPv6);
-// the test skips when the dataplane's configuration cannot carry it
-// (requireIPv6Fabric).
+// configurations, and each peer fd00:100::<its idx> (tunnels are IPv6).
 type nodeOpts struct {
 	idx                 int
 	ns, fabricIf, encap string
@@ -204,18 +201,9 @@ ports:
 	if err := os.WriteFile(dpPath, []byte(dpCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if o.underlay6 {
-		requireIPv6Fabric(t, dpPath)
-	}
 	t.Cleanup(func() { _ = os.RemoveAll("/var/run/dpdk/" + tn.Name(fmt.Sprintf("dp%d", idx))) })
 	n.dpArgs = []string{"ip", "netns", "exec", ns, filepath.Join(binDir, "filament-dataplane"), "--config", dpPath, "--socket", n.dpSock}
 	n.dataplane = start(t, filepath.Join(n.dir, "dataplane.log"), n.dpArgs...)
-	if o.dual {
-		requireIPv6(t, n)
-	}
-	if o.underlay6 {
-		requireIPv6Underlay(t, n)
-	}
 
 	var ps strings.Builder
 	for _, p := range peers {
