@@ -158,16 +158,16 @@ func (n *Node) addHost(s *apiclient.State) error {
 		}
 		for i := range n.cfg.Peers {
 			p := &n.cfg.Peers[i]
-			_, ok := p.PodBlocks[nw.Name]
-			_, ok6 := p.PodBlocks6[nw.Name]
-			if !ok && !(ok6 && nw.DualStack()) {
-				continue // no tunnel to p in this network (desiredState)
+			if !hasTunnel(p, nw) {
+				continue
 			}
 			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
 			if err != nil {
 				return err
 			}
-			s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(p.UnderlayIP, 32).String(), NextHop: id})
+			if p.UnderlayIP.IsValid() {
+				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: netip.PrefixFrom(p.UnderlayIP, 32).String(), NextHop: id})
+			}
 			if v6 && p.UnderlayIPv6.IsValid() {
 				s.Routes = append(s.Routes, &pb.Route{Vrf: nw.VRF, Prefix: hostPrefix(p.UnderlayIPv6), NextHop: id})
 			}

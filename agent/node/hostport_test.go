@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -176,6 +177,32 @@ host: {interface: vhost0, prefix_len: 24, prefix_len6: 64}
 		// the peer's IPv6 block.
 		if !has("0 fd00:10::/64 "+itoa(discard)) || !has("0 fd00:10::2:0/112 "+itoa(tun)) {
 			t.Errorf("host VRF (IPv6 host port %v):\n%s", with6, strings.Join(all, "\n"))
+		}
+	}
+}
+
+// Kubernetes mode: a peer known only by its pods' host routes (no pod
+// block) still gets a tunnel, and the host port routes its underlay
+// address through it, as for a peer with a block.
+func TestAddHostKubernetesPeer(t *testing.T) {
+	n := hostNode(t, strings.Replace(hostCfg, "pod_blocks: {red: 10.10.2.0/24}", "pod_blocks: {}", 1)+
+		"host: {interface: vhost0, prefix_len: 24}\n")
+	n.cfg.Peers[0].Hosts = map[string][]netip.Prefix{"red": {netip.MustParsePrefix("10.10.7.9/32")}}
+	s, err := n.desiredState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.addHost(s); err != nil {
+		t.Fatal(err)
+	}
+	tun := n.st.NextHops["tun/red/node2"]
+	if tun == 0 {
+		t.Fatalf("no tunnel to node2 in red: next-hops %v", n.st.NextHops)
+	}
+	got := routeSet(s.Routes)
+	for _, want := range []string{"1 10.10.7.9/32 " + itoa(tun), "1 192.168.100.2/32 " + itoa(tun)} {
+		if !slices.Contains(got, want) {
+			t.Errorf("route %q missing from:\n%s", want, strings.Join(got, "\n"))
 		}
 	}
 }

@@ -121,6 +121,16 @@ const (
 	ReasonAddFailed        = "AddFailed"
 )
 
+// hasTunnel: the node keeps a tunnel to peer p in network nw, because p
+// has a pod block there (IPv6 only in a dual-stack network) or, in
+// Kubernetes mode, host routes. desiredState makes the tunnel; the host
+// port routes p's underlay addresses through it.
+func hasTunnel(p *config.Peer, nw *config.Network) bool {
+	_, ok := p.PodBlocks[nw.Name]
+	_, ok6 := p.PodBlocks6[nw.Name]
+	return ok || (ok6 && nw.DualStack()) || len(p.Hosts[nw.Name]) > 0
+}
+
 // msgUnknownNetwork is ADD's error for a network the node does not have.
 const msgUnknownNetwork = "unknown network"
 
@@ -596,13 +606,13 @@ func (n *Node) desiredState() (*apiclient.State, error) {
 		}
 		for i := range n.cfg.Peers {
 			p := &n.cfg.Peers[i]
+			if !hasTunnel(p, nw) {
+				continue
+			}
 			blk, ok := p.PodBlocks[nw.Name]
 			blk6, ok6 := p.PodBlocks6[nw.Name]
 			ok6 = ok6 && nw.DualStack()
 			hosts := p.Hosts[nw.Name]
-			if !ok && !ok6 && len(hosts) == 0 {
-				continue
-			}
 			id, err := n.nextHopID("tun/" + nw.Name + "/" + p.Name)
 			if err != nil {
 				return nil, err
