@@ -307,6 +307,11 @@ func TestKubernetesMode(t *testing.T) {
 	before := len(dump(t, c).Routes)
 	_ = proxy.cmd.Process.Kill()
 	<-proxy.done
+	// Only once the agent knows it is cut off does "unchanged" say
+	// anything: before, it might simply not have seen the delete yet.
+	waitFor(t, "node1's agent to report the API server unreachable", 30*time.Second, func() bool {
+		return strings.Contains(agentLog(t, n1), kubeOutageLog) && agentMetric(t, tn, n1, "filament_agent_apiserver_up") == "0"
+	})
 	if err := k.crd.Ports.Delete(ctx, "default", "remote-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
