@@ -931,8 +931,20 @@ fp_fabric_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *
 				/* A NIC's verdict saves reading the whole
 				 * packet (NONE: data verified, the field not
 				 * filled in, virtio); no verdict (rings,
-				 * AF_PACKET): in software. */
-				switch (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+				 * AF_PACKET): in software. A NIC that parsed
+				 * the tunnel (i40e, ice, mlx5 know UDP 4789)
+				 * gives the inner L4's verdict in the L4 flags
+				 * and the outer UDP's in the OUTER ones. */
+				uint64_t v = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+
+				if (unlikely(m->packet_type & RTE_PTYPE_TUNNEL_MASK)) {
+					uint64_t o = m->ol_flags & RTE_MBUF_F_RX_OUTER_L4_CKSUM_MASK;
+
+					v = o == RTE_MBUF_F_RX_OUTER_L4_CKSUM_GOOD ? RTE_MBUF_F_RX_L4_CKSUM_GOOD :
+					    o == RTE_MBUF_F_RX_OUTER_L4_CKSUM_BAD  ? RTE_MBUF_F_RX_L4_CKSUM_BAD :
+										     RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+				}
+				switch (v) {
 				case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
 				case RTE_MBUF_F_RX_L4_CKSUM_NONE:
 					break;
