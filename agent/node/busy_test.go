@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -57,9 +58,16 @@ func TestBusyAddReportsNothing(t *testing.T) {
 	if !ok {
 		t.Fatal("could not take the attachment's lock")
 	}
+	onRed := *req
+	onRed.Network = "red"
+	_, err = n.add(ctx, &onRed, nil)
 	resp := n.Add(ctx, req)
 	unlock()
-	if resp == nil || resp.Error == nil || resp.Error.Msg != msgBusy {
+	if !errors.Is(err, errBusy) {
+		t.Errorf("add while the attachment is held: %v, want errBusy", err)
+	}
+	// What filament-cni hears is unchanged: try again later, the busy message.
+	if resp == nil || resp.Error == nil || resp.Error.Code != cniapi.CodeTryAgainLater || resp.Error.Msg != msgBusy {
 		t.Fatalf("ADD while the attachment is held: %+v, want %q", resp, msgBusy)
 	}
 	if len(src.reported) != 0 {

@@ -138,33 +138,32 @@ const msgUnknownNetwork = "unknown network"
 // same attachment (or the agent's resync) holding it.
 const msgBusy = "the agent is busy with other commands"
 
-// portFailure is a failed ADD's response as a PortFailure (nil: success).
-func portFailure(resp *cniapi.Response) *PortFailure {
-	if resp == nil || resp.Error == nil {
+// portFailure is a failed ADD's error as a PortFailure (nil: success).
+func portFailure(err error) *PortFailure {
+	if err == nil {
 		return nil
 	}
-	e := resp.Error
+	e := response(nil, err).Error
 	f := &PortFailure{Reason: ReasonAddFailed, Message: e.Msg}
 	if e.Details != "" {
 		f.Message += ": " + e.Details
 	}
-	switch e.Code {
-	case cniapi.CodeInvalidConfig:
+	switch {
+	case errors.Is(err, errUnknownNetwork):
+		f.Reason = ReasonNetworkUnknown
+	case e.Code == cniapi.CodeInvalidConfig:
 		f.Reason = ReasonInvalidConfig
-		if e.Msg == msgUnknownNetwork {
-			f.Reason = ReasonNetworkUnknown
-		}
-	case cniapi.CodeNoAddress:
+	case e.Code == cniapi.CodeNoAddress:
 		f.Reason = ReasonAddress
-	case cniapi.CodeIOFailure:
+	case e.Code == cniapi.CodeIOFailure:
 		f.Reason = ReasonAttachFailed
-	case cniapi.CodeDataplane:
+	case e.Code == cniapi.CodeDataplane:
 		f.Reason = ReasonDataplaneRefused
-	case cniapi.CodeTryAgainLater:
+	case e.Code == cniapi.CodeTryAgainLater:
 		f.Reason = ReasonNotReady
-	case cniapi.CodeInvalidRequest:
+	case e.Code == cniapi.CodeInvalidRequest:
 		f.Reason = ReasonInvalidRequest
-	case cniapi.CodeInvalidEnvironment:
+	case e.Code == cniapi.CodeInvalidEnvironment:
 		f.Reason = ReasonNetnsNotFound
 	}
 	return f
@@ -842,18 +841,6 @@ func msgs[T proto.Message](l []T) []proto.Message {
 
 // ---- CNI commands ---------------------------------------------------------------
 
-func cniErr(code uint, msg string, err error) *cniapi.Response {
-	e := &cniapi.Error{Code: code, Msg: msg}
-	if err != nil {
-		e.Details = err.Error()
-	}
-	return &cniapi.Response{Error: e}
-}
-
-func busy() *cniapi.Response {
-	return cniErr(cniapi.CodeTryAgainLater, msgBusy, nil)
-}
-
 func (n *Node) lock()   { n.sem <- struct{}{} }
 func (n *Node) unlock() { <-n.sem }
 
@@ -893,10 +880,6 @@ func (n *Node) begin(ctx context.Context, key attachKey, expire <-chan time.Time
 	return unlockKey, true
 }
 
-func notReady() *cniapi.Response {
-	return cniErr(cniapi.CodeTryAgainLater, "the agent has not programmed the dataplane yet", nil)
-}
-
 // validIfName is the kernel's rule for an interface name (dev_valid_name).
 func validIfName(s string) error {
 	if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
@@ -912,7 +895,7 @@ func validIfName(s string) error {
 // undoes itself: no record, address or host end is left behind.
 func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	if n.ports == nil {
-		return n.add(ctx, req, nil)
+		return response(n.add(ctx, req, nil))
 	}
 	as, ok := n.waitPort(ctx, req)
 	if !ok {
@@ -922,51 +905,52 @@ func (n *Node) Add(ctx context.Context, req *cniapi.Request) *cniapi.Response {
 	}
 	r := *req
 	r.Network = as.Network
-	resp := n.add(ctx, &r, &as)
-	if resp != nil && resp.Error != nil && resp.Error.Msg == msgBusy {
+	res, err := n.add(ctx, &r, &as)
+	if errors.Is(err, errBusy) {
 		// The command holding the attachment reports its own outcome; a
 		// retry turned away meanwhile says nothing about the Port.
-		return resp
+		return response(res, err)
 	}
-	n.ports.Programmed(&r, portFailure(resp))
-	return resp
+	n.ports.Programmed(&r, portFailure(err))
+	return response(res, err)
 }
 
 // add is ADD with the pod's Port (given, Kubernetes mode) or the agent's
-// IPAM (given nil).
-func (n *Node) add(ctx context.Context, req *cniapi.Request, given *Assigned) *cniapi.Response {
+// IPAM (given nil). Its errors are *cmdError.
+func (n *Node) add(ctx context.Context, req *cniapi.Request, given *Assigned) (*cniapi.Result, error) {
 	nw, ok := n.network(req.Network)
 	if !ok {
-		return cniErr(cniapi.CodeInvalidConfig, msgUnknownNetwork, fmt.Errorf("network %q is not in the agent's configuration", req.Network))
+		return nil, &cmdError{code: cniapi.CodeInvalidConfig, msg: msgUnknownNetwork, kind: errUnknownNetwork,
+			details: fmt.Errorf("network %q is not in the agent's configuration", req.Network)}
 	}
 	mtu := n.cfg.PodMTU(nw)
 	if req.MTU > mtu {
-		return cniErr(cniapi.CodeInvalidConfig, "mtu too large",
+		return nil, failed(cniapi.CodeInvalidConfig, "mtu too large",
 			fmt.Errorf("mtu %d: network %q carries at most %d (fabric MTU %d minus %s overhead)", req.MTU, nw.Name, mtu, n.cfg.Fabric.MTU, nw.Encap))
 	}
 	if req.MTU > 0 {
 		mtu = req.MTU
 	}
 	if err := validIfName(req.IfName); err != nil {
-		return cniErr(cniapi.CodeInvalidRequest, "invalid interface name", err)
+		return nil, failed(cniapi.CodeInvalidRequest, "invalid interface name", err)
 	}
 	if _, err := os.Stat(req.Netns); err != nil {
-		return cniErr(cniapi.CodeInvalidEnvironment, "pod netns not found", err)
+		return nil, failed(cniapi.CodeInvalidEnvironment, "pod netns not found", err)
 	}
 	if !n.Ready() {
-		return notReady()
+		return nil, notReadyErr()
 	}
 	expire, stop := startTimer(req.TimeoutMillis)
 	defer stop()
 	unlockKey, ok := n.begin(ctx, attachKey{req.ContainerID, req.IfName}, expire)
 	if !ok {
-		return busy()
+		return nil, busyErr()
 	}
 	defer unlockKey()
-	a, made, resp := n.record(req, nw, mtu, given)
+	a, made, err := n.record(req, nw, mtu, given)
 	n.unlock()
-	if resp != nil {
-		return resp
+	if err != nil {
+		return nil, err
 	}
 
 	setupStart := time.Now()
@@ -977,15 +961,15 @@ func (n *Node) add(ctx context.Context, req *cniapi.Request, given *Assigned) *c
 			n.undo(a)
 		}
 		if errors.Is(err, attach.ErrIfNameTaken) {
-			return cniErr(cniapi.CodeInvalidRequest, "the pod's netns has that interface already", err)
+			return nil, failed(cniapi.CodeInvalidRequest, "the pod's netns has that interface already", err)
 		}
-		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+		return nil, failed(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
 	}
 
 	n.lock()
 	defer n.unlock()
 	if n.dp == nil {
-		return notReady()
+		return nil, notReadyErr()
 	}
 	dpStart := time.Now()
 	port, nh, rts := n.podObjects(a, nw)
@@ -997,29 +981,29 @@ func (n *Node) add(ctx context.Context, req *cniapi.Request, given *Assigned) *c
 		// A port polling an older host end of that name must go first.
 		if _, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Delete(routes...).Delete(nh, port)); status.Code(err) == codes.Unavailable {
 			n.setReady(false)
-			return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+			return nil, failed(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
 		} else if err != nil {
-			return cniErr(cniapi.CodeDataplane, "the dataplane refused", err)
+			return nil, failed(cniapi.CodeDataplane, "the dataplane refused", err)
 		}
 	}
 	r, err := n.dp.ApplyBatch(ctx, (&apiclient.Batch{}).Replace(port, nh).Replace(routes...))
 	if status.Code(err) == codes.Unavailable {
 		n.setReady(false) // the next probe reconnects and resyncs
-		return cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
+		return nil, failed(cniapi.CodeTryAgainLater, "the dataplane is unreachable", err)
 	}
 	if err != nil {
-		return cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
+		return nil, failed(cniapi.CodeDataplane, "the dataplane refused the pod's port", err)
 	}
 	n.gen = max(n.gen, r.Generation)
 	if err := n.finish(a, nw); err != nil {
-		return cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
+		return nil, failed(cniapi.CodeIOFailure, "cannot make the pod's interface", err)
 	}
 	n.log.Info("ADD", zap.String("containerID", a.ContainerID), zap.String("ifName", a.IfName),
 		zap.String("network", a.Network), zap.Stringer("address", a.Address), zap.Stringer("address6", a.Address6), zap.String("hostIf", a.HostIf),
 		zap.String("mode", a.mode()), zap.String("socket", n.socketPath(a)),
 		zap.Uint32("created", r.Created), zap.Uint32("unchanged", r.Unchanged),
 		zap.Duration("interface", setupTook), zap.Duration("dataplane", time.Since(dpStart)))
-	return &cniapi.Response{Result: n.result(a, nw, mtu)}
+	return n.result(a, nw, mtu), nil
 }
 
 // portPoll is how often ADD looks for a pod's Port in the watch's cache
@@ -1052,30 +1036,30 @@ func (n *Node) waitPort(ctx context.Context, req *cniapi.Request) (Assigned, boo
 // saved before any interface exists so that a crash leaves nothing
 // unaccounted for. Called with the state lock; made says it is new.
 // given (Kubernetes mode) replaces the agent's IPAM.
-func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *Assigned) (a *Attachment, made bool, resp *cniapi.Response) {
+func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *Assigned) (a *Attachment, made bool, err error) {
 	if n.dp == nil {
-		return nil, false, notReady()
+		return nil, false, notReadyErr()
 	}
 	_, a = n.attachment(req.ContainerID, req.IfName)
 	if a != nil && a.Network != nw.Name {
-		return nil, false, cniErr(cniapi.CodeInvalidRequest, "attachment exists in another network",
+		return nil, false, failed(cniapi.CodeInvalidRequest, "attachment exists in another network",
 			fmt.Errorf("(%s, %s) is attached to %q", req.ContainerID, req.IfName, a.Network))
 	}
 	if a != nil && a.mode() != cmp.Or(req.Mode, cniapi.ModeVeth) {
-		return nil, false, cniErr(cniapi.CodeInvalidRequest, "attachment exists in another mode",
+		return nil, false, failed(cniapi.CodeInvalidRequest, "attachment exists in another mode",
 			fmt.Errorf("(%s, %s) is attached as %s", req.ContainerID, req.IfName, a.mode()))
 	}
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
-		addrs, resp := n.allocate(nw, key, given)
-		if resp != nil {
-			return nil, false, resp
+		addrs, err := n.allocate(nw, key, given)
+		if err != nil {
+			return nil, false, err
 		}
 		addr := addrs.IPv4
 		id, err := n.nextHopID("pod/" + req.ContainerID + "/" + req.IfName)
 		if err != nil {
 			_, _ = n.ipam.Release(key)
-			return nil, false, cniErr(cniapi.CodeDataplane, "no next-hop id", err)
+			return nil, false, failed(cniapi.CodeDataplane, "no next-hop id", err)
 		}
 		a = &Attachment{ContainerID: req.ContainerID, IfName: req.IfName, CNINetwork: req.CNINetwork,
 			Network: nw.Name, Netns: req.Netns, HostIf: attach.HostIfName(req.ContainerID, req.IfName),
@@ -1090,7 +1074,7 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *A
 		n.st.Attachments = append(n.st.Attachments, a)
 		if err := n.saveState(); err != nil {
 			n.forget(a)
-			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+			return nil, false, failed(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 		}
 		return a, true, nil
 	}
@@ -1098,16 +1082,16 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *A
 	if nw.DualStack() && !a.Address6.IsValid() {
 		// Attached while its network was IPv4-only: it gets its IPv6
 		// address now (ipam keeps its IPv4 one).
-		addrs, resp := n.allocate(nw, ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName}, given)
-		if resp != nil {
-			return nil, false, resp
+		addrs, err := n.allocate(nw, ipam.Key{ContainerID: a.ContainerID, IfName: a.IfName}, given)
+		if err != nil {
+			return nil, false, err
 		}
 		a.Address6, changed = prefix6(addrs.IPv6, nw), true
 	}
 	if changed {
 		a.MTU, a.Netns = mtu, req.Netns
 		if err := n.saveState(); err != nil {
-			return nil, false, cniErr(cniapi.CodeIOFailure, "cannot save the agent's state", err)
+			return nil, false, failed(cniapi.CodeIOFailure, "cannot save the agent's state", err)
 		}
 	}
 	return a, false, nil
@@ -1115,10 +1099,10 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *A
 
 // allocate gives (or finds) the attachment's addresses, one per family of
 // the network; the Port's in Kubernetes mode.
-func (n *Node) allocate(nw *config.Network, key ipam.Key, given *Assigned) (ipam.Addresses, *cniapi.Response) {
+func (n *Node) allocate(nw *config.Network, key ipam.Key, given *Assigned) (ipam.Addresses, error) {
 	if given != nil {
 		if !given.IPv4.Is4() || !nw.Subnet.Contains(given.IPv4) {
-			return ipam.Addresses{}, cniErr(cniapi.CodeNoAddress, "the Port has no address of its network",
+			return ipam.Addresses{}, failed(cniapi.CodeNoAddress, "the Port has no address of its network",
 				fmt.Errorf("Port IPv4 %v not in %s's subnet %s", given.IPv4, nw.Name, nw.Subnet))
 		}
 		a := ipam.Addresses{IPv4: given.IPv4}
@@ -1129,10 +1113,10 @@ func (n *Node) allocate(nw *config.Network, key ipam.Key, given *Assigned) (ipam
 	}
 	addrs, err := n.ipam.Allocate(nw.Name, key)
 	if errors.Is(err, ipam.ErrExhausted) {
-		return addrs, cniErr(cniapi.CodeNoAddress, "no address", err)
+		return addrs, failed(cniapi.CodeNoAddress, "no address", err)
 	}
 	if err != nil {
-		return addrs, cniErr(cniapi.CodeIOFailure, "cannot allocate an address", err)
+		return addrs, failed(cniapi.CodeIOFailure, "cannot allocate an address", err)
 	}
 	return addrs, nil
 }

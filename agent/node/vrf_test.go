@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"go.uber.org/zap/zaptest"
@@ -72,30 +73,48 @@ func TestVRFReleased(t *testing.T) {
 	}
 }
 
-// A failed ADD's CNI error becomes the Programmed=False reason.
+// A failed ADD's CNI error becomes the Programmed=False reason: by its
+// kind where one is set (an unknown network), else by its CNI code.
 func TestPortFailure(t *testing.T) {
-	if f := portFailure(&cniapi.Response{}); f != nil {
+	if f := portFailure(nil); f != nil {
 		t.Errorf("success: %+v, want nil", f)
 	}
+	n, err := New(&config.Config{Node: "n1", StateDir: t.TempDir()}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, unknown := n.add(context.Background(), &cniapi.Request{ContainerID: "c1", IfName: "eth0", Network: "ghost"}, nil)
+	if !errors.Is(unknown, errUnknownNetwork) {
+		t.Fatalf("ADD on a network the node does not have: %v, want errUnknownNetwork", unknown)
+	}
+	if e := response(nil, unknown).Error; e.Code != cniapi.CodeInvalidConfig || e.Msg != "unknown network" ||
+		e.Details != `network "ghost" is not in the agent's configuration` {
+		t.Errorf("unknown network as filament-cni hears it: %+v", e)
+	}
 	for _, tc := range []struct {
-		resp   *cniapi.Response
+		err    *cmdError
 		reason string
 	}{
-		{cniErr(cniapi.CodeInvalidConfig, msgUnknownNetwork, nil), ReasonNetworkUnknown},
-		{cniErr(cniapi.CodeInvalidConfig, "mtu too large", nil), ReasonInvalidConfig},
-		{cniErr(cniapi.CodeIOFailure, "cannot make the pod's interface", nil), ReasonAttachFailed},
-		{cniErr(cniapi.CodeDataplane, "the dataplane refused the pod's port", nil), ReasonDataplaneRefused},
-		{cniErr(cniapi.CodeTryAgainLater, "the dataplane is unreachable", nil), ReasonNotReady},
-		{cniErr(cniapi.CodeNoAddress, "the Port has no address of its network", nil), ReasonAddress},
-		{cniErr(cniapi.CodeInvalidEnvironment, "pod netns not found", nil), ReasonNetnsNotFound},
-		{cniErr(cniapi.CodeInvalidRequest, "invalid interface name", nil), ReasonInvalidRequest},
+		{unknown.(*cmdError), ReasonNetworkUnknown},
+		// The message alone does not make it one: the kind does.
+		{failed(cniapi.CodeInvalidConfig, msgUnknownNetwork, nil), ReasonInvalidConfig},
+		{failed(cniapi.CodeInvalidConfig, "mtu too large", nil), ReasonInvalidConfig},
+		{failed(cniapi.CodeIOFailure, "cannot make the pod's interface", nil), ReasonAttachFailed},
+		{failed(cniapi.CodeDataplane, "the dataplane refused the pod's port", nil), ReasonDataplaneRefused},
+		{failed(cniapi.CodeTryAgainLater, "the dataplane is unreachable", nil), ReasonNotReady},
+		{failed(cniapi.CodeNoAddress, "the Port has no address of its network", nil), ReasonAddress},
+		{failed(cniapi.CodeInvalidEnvironment, "pod netns not found", nil), ReasonNetnsNotFound},
+		{failed(cniapi.CodeInvalidRequest, "invalid interface name", nil), ReasonInvalidRequest},
 	} {
-		f := portFailure(tc.resp)
-		if f == nil || f.Reason != tc.reason || f.Message != tc.resp.Error.Msg {
-			t.Errorf("%s: %+v, want reason %s", tc.resp.Error.Msg, f, tc.reason)
+		msg := tc.err.msg
+		if tc.err.details != nil {
+			msg += ": " + tc.err.details.Error()
+		}
+		if f := portFailure(tc.err); f == nil || f.Reason != tc.reason || f.Message != msg {
+			t.Errorf("%s: %+v, want reason %s, message %q", tc.err.msg, f, tc.reason, msg)
 		}
 	}
-	f := portFailure(cniErr(cniapi.CodeDataplane, "the dataplane refused", errTest("no room")))
+	f := portFailure(failed(cniapi.CodeDataplane, "the dataplane refused", errTest("no room")))
 	if f.Message != "the dataplane refused: no room" {
 		t.Errorf("message %q, want the details after the summary", f.Message)
 	}
