@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -20,7 +21,10 @@ import (
 // have fails, and the agent sets the Port's Programmed condition False
 // (reason NetworkUnknown, the message saying which network); once the
 // VirtualNetwork exists and the agent has programmed it, ADD attaches the
-// pod, which reaches its gateway, and Programmed is True again.
+// pod, which reaches its gateway, and Programmed is True again. The Port
+// recreated with another address: a repeated ADD of the attached pod fails
+// (Programmed False, AddressChanged) rather than keep the old address; the
+// pod's new sandbox gets the new one.
 func TestKubernetesProgrammedFalse(t *testing.T) {
 	k := startKubeAPI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -81,6 +85,61 @@ func TestKubernetesProgrammedFalse(t *testing.T) {
 	}
 	ping(t, tn, web9, netip.MustParseAddr("10.31.0.1"))
 	waitFor(t, "Programmed True again", 30*time.Second, func() bool {
+		c := condition()
+		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == "Attached"
+	})
+
+	// The Port recreated with another address: a repeated ADD of the
+	// attached pod fails naming both (it used to keep the old one and say
+	// nothing), the Port gets Programmed=False, AddressChanged, and the
+	// pod's interface is left as it was.
+	if err := k.crd.Ports.Delete(ctx, "default", "web-9", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	moved := netip.MustParseAddr("10.31.1.9")
+	p = port("web-9", "node1", "uid-w9", moved)
+	p.Spec.Network = "blue"
+	if _, err := k.crd.Ports.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	// Until the agent's cache has the new Port, ADD finds the old one (or
+	// none): polled, each ADD a single 1 s attempt.
+	waitFor(t, "a repeated ADD refused: the Port's address changed", 30*time.Second, func() bool {
+		out, err = n1.kubeCNI("ADD", web9.cid, web9.netns, "web-9", "uid-w9", 1, 1)
+		code, _ := cniErrorOf(out)
+		return err != nil && code == 100
+	})
+	if _, msg := cniErrorOf(out); !strings.Contains(msg, "attachment exists with another address") ||
+		!strings.Contains(err.Error(), "is attached with 10.31.1.5, its Port now gives 10.31.1.9") {
+		t.Errorf("repeated ADD with the Port's address changed: %v, want both addresses named", err)
+	}
+	waitFor(t, "Programmed False, AddressChanged", 30*time.Second, func() bool {
+		c := condition()
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == agentnode.ReasonAddressChanged &&
+			strings.Contains(c.Message, "10.31.1.5") && strings.Contains(c.Message, "10.31.1.9")
+	})
+	t.Logf("condition: %+v", *condition())
+	if got := tn.MustIn(web9.ns, "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(got, " 10.31.1.5/") {
+		t.Errorf("pod eth0 after the refused ADD: %s, want its address kept", got)
+	}
+	ping(t, tn, web9, netip.MustParseAddr("10.31.0.1"))
+
+	// The pod's new sandbox (DEL, then ADD): the Port's new address, and
+	// Programmed True.
+	if out, err := n1.kubeCNI("DEL", web9.cid, web9.netns, "web-9", "uid-w9", 1, 1); err != nil {
+		t.Fatalf("DEL: %v %s", err, out)
+	}
+	if out, err = n1.kubeCNI("ADD", web9.cid, web9.netns, "web-9", "uid-w9", 2, 5); err != nil {
+		t.Fatalf("ADD of the new sandbox: %v %s", err, out)
+	}
+	var res struct{ IPs []struct{ Address string } }
+	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) != 1 || res.IPs[0].Address != "10.31.1.9/16" {
+		t.Fatalf("ADD of the new sandbox gave %s (%v), want the Port's 10.31.1.9/16", out, err)
+	}
+	web9.ip = moved
+	ping(t, tn, web9, netip.MustParseAddr("10.31.0.1"))
+	waitFor(t, "Programmed True with the new address", 30*time.Second, func() bool {
 		c := condition()
 		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == "Attached"
 	})

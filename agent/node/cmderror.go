@@ -15,6 +15,9 @@ var (
 	errBusy = errors.New("busy")
 	// errUnknownNetwork: the request's network is not one of the node's.
 	errUnknownNetwork = errors.New("unknown network")
+	// errAddressChanged (Kubernetes mode): the pod interface is attached
+	// with other addresses than its Port now gives.
+	errAddressChanged = errors.New("address changed")
 )
 
 // cmdError is a failed CNI command: what filament-cni hears (code, summary,

@@ -113,6 +113,7 @@ const (
 	ReasonNetworkUnknown   = "NetworkUnknown" // the Port's network is not (yet) one of the node's
 	ReasonInvalidConfig    = "InvalidConfig"  // the request does not fit the network (MTU)
 	ReasonAddress          = "AddressNotInNetwork"
+	ReasonAddressChanged   = "AddressChanged"   // the pod is attached with other addresses than its Port now gives
 	ReasonAttachFailed     = "AttachFailed"     // the pod's interface could not be made
 	ReasonDataplaneRefused = "DataplaneRefused" // the dataplane refused the pod's objects
 	ReasonNotReady         = "NotReady"         // the dataplane unreachable or not programmed yet: kubelet retries
@@ -151,6 +152,8 @@ func portFailure(err error) *PortFailure {
 	switch {
 	case errors.Is(err, errUnknownNetwork):
 		f.Reason = ReasonNetworkUnknown
+	case errors.Is(err, errAddressChanged):
+		f.Reason = ReasonAddressChanged
 	case e.Code == cniapi.CodeInvalidConfig:
 		f.Reason = ReasonInvalidConfig
 	case e.Code == cniapi.CodeNoAddress:
@@ -1049,6 +1052,11 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *A
 		return nil, false, failed(cniapi.CodeInvalidRequest, "attachment exists in another mode",
 			fmt.Errorf("(%s, %s) is attached as %s", req.ContainerID, req.IfName, a.mode()))
 	}
+	if a != nil && given != nil {
+		if err := samePortAddresses(a, nw, given); err != nil {
+			return nil, false, err
+		}
+	}
 	if a == nil {
 		key := ipam.Key{ContainerID: req.ContainerID, IfName: req.IfName}
 		addrs, err := n.allocate(nw, key, given)
@@ -1095,6 +1103,42 @@ func (n *Node) record(req *cniapi.Request, nw *config.Network, mtu int, given *A
 		}
 	}
 	return a, false, nil
+}
+
+// samePortAddresses (Kubernetes mode): an attachment keeps the addresses
+// of its first ADD, so a repeated ADD whose Port now gives others (the
+// Port recreated with new ones) fails rather than leave the pod silently
+// on addresses kube-manager may give another pod; kubelet then gives the
+// pod a new sandbox, whose ADD attaches with the Port's addresses.
+func samePortAddresses(a *Attachment, nw *config.Network, given *Assigned) error {
+	var port6 netip.Addr
+	if nw.DualStack() && nw.Subnet6.Contains(given.IPv6) {
+		port6 = given.IPv6 // as allocate takes it
+	}
+	same := a.Address.Addr() == given.IPv4
+	if a.Address6.IsValid() && nw.DualStack() {
+		same = same && a.Address6.Addr() == port6
+	}
+	if same {
+		return nil
+	}
+	return &cmdError{code: cniapi.CodeInvalidRequest, msg: "attachment exists with another address", kind: errAddressChanged,
+		details: fmt.Errorf("(%s, %s) is attached with %s, its Port now gives %s: the pod needs a new sandbox to get them",
+			a.ContainerID, a.IfName, addrList(a.Address.Addr(), a.Address6.Addr()), addrList(given.IPv4, port6))}
+}
+
+// addrList is the valid ones of an IPv4 and an IPv6 address, for messages.
+func addrList(v4, v6 netip.Addr) string {
+	var out []string
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a.String())
+		}
+	}
+	if len(out) == 0 {
+		return "no address"
+	}
+	return strings.Join(out, " and ")
 }
 
 // allocate gives (or finds) the attachment's addresses, one per family of

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap/zaptest"
@@ -96,6 +98,7 @@ func TestPortFailure(t *testing.T) {
 		reason string
 	}{
 		{unknown.(*cmdError), ReasonNetworkUnknown},
+		{&cmdError{code: cniapi.CodeInvalidRequest, msg: "attachment exists with another address", kind: errAddressChanged}, ReasonAddressChanged},
 		// The message alone does not make it one: the kind does.
 		{failed(cniapi.CodeInvalidConfig, msgUnknownNetwork, nil), ReasonInvalidConfig},
 		{failed(cniapi.CodeInvalidConfig, "mtu too large", nil), ReasonInvalidConfig},
@@ -117,6 +120,46 @@ func TestPortFailure(t *testing.T) {
 	f := portFailure(failed(cniapi.CodeDataplane, "the dataplane refused", errTest("no room")))
 	if f.Message != "the dataplane refused: no room" {
 		t.Errorf("message %q, want the details after the summary", f.Message)
+	}
+}
+
+// Kubernetes mode: a repeated ADD whose Port gives other addresses than
+// the attachment has is refused (errAddressChanged), naming both; the
+// same ones, or an IPv6 address the attachment does not have yet (its
+// network became dual stack), are not a change.
+func TestSamePortAddresses(t *testing.T) {
+	ip := netip.MustParseAddr
+	nw := &config.Network{Name: "red", Subnet: netip.MustParsePrefix("10.30.0.0/16"),
+		Subnet6: netip.MustParsePrefix("fd00:30::/64")}
+	a := &Attachment{ContainerID: "c1", IfName: "eth0", Address: netip.MustParsePrefix("10.30.1.5/16"),
+		Address6: netip.MustParsePrefix("fd00:30::5/64")}
+	for _, tc := range []struct {
+		name  string
+		a     *Attachment
+		given Assigned
+		want  string // "": the same
+	}{
+		{"same", a, Assigned{IPv4: ip("10.30.1.5"), IPv6: ip("fd00:30::5")}, ""},
+		{"IPv4 changed", a, Assigned{IPv4: ip("10.30.1.9"), IPv6: ip("fd00:30::5")},
+			"(c1, eth0) is attached with 10.30.1.5 and fd00:30::5, its Port now gives 10.30.1.9 and fd00:30::5"},
+		{"IPv6 changed", a, Assigned{IPv4: ip("10.30.1.5"), IPv6: ip("fd00:30::9")},
+			"(c1, eth0) is attached with 10.30.1.5 and fd00:30::5, its Port now gives 10.30.1.5 and fd00:30::9"},
+		{"IPv6 gone", a, Assigned{IPv4: ip("10.30.1.5")},
+			"(c1, eth0) is attached with 10.30.1.5 and fd00:30::5, its Port now gives 10.30.1.5:"},
+		{"no IPv6 yet", &Attachment{ContainerID: "c1", IfName: "eth0", Address: a.Address},
+			Assigned{IPv4: ip("10.30.1.5"), IPv6: ip("fd00:30::5")}, ""},
+	} {
+		err := samePortAddresses(tc.a, nw, &tc.given)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want no error", tc.name, err)
+		case tc.want != "" && (!errors.Is(err, errAddressChanged) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want errAddressChanged with %q", tc.name, err, tc.want)
+		case tc.want != "":
+			if e := response(nil, err).Error; e.Code != cniapi.CodeInvalidRequest || e.Msg != "attachment exists with another address" {
+				t.Errorf("%s: filament-cni hears %+v", tc.name, e)
+			}
+		}
 	}
 }
 
