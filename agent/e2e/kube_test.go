@@ -166,12 +166,24 @@ func (n *node) kubeCNI(command, cid, netns, name, uid string, pollTimeout, pollR
 // kubeAdd is ADD of pod name; it returns the result's address and MAC.
 func (n *node) kubeAdd(t *testing.T, tn *testnet.Net, name, uid string) (pod, error) {
 	t.Helper()
-	ns := tn.NS(name)
-	p := pod{ns: ns, netns: "/var/run/netns/" + ns, cid: "cid-" + ns}
+	p := kubePod(tn, name)
 	out, err := n.kubeCNI("ADD", p.cid, p.netns, name, uid, 2, 5)
 	if err != nil {
 		return p, err
 	}
+	n.kubeAdded(t, &p, name, uid, out)
+	return p, nil
+}
+
+// kubePod is pod name's netns and container id, before its ADD.
+func kubePod(tn *testnet.Net, name string) pod {
+	ns := tn.NS(name)
+	return pod{ns: ns, netns: "/var/run/netns/" + ns, cid: "cid-" + ns}
+}
+
+// kubeAdded takes ADD's result (out) into p: address, MAC; DEL at the end.
+func (n *node) kubeAdded(t *testing.T, p *pod, name, uid string, out []byte) {
+	t.Helper()
 	t.Cleanup(func() { _, _ = n.kubeCNI("DEL", p.cid, p.netns, name, uid, 2, 5) })
 	var res struct {
 		Interfaces []struct{ Name, Mac string }
@@ -183,7 +195,6 @@ func (n *node) kubeAdd(t *testing.T, tn *testnet.Net, name, uid string) (pod, er
 	p.ip = netip.MustParsePrefix(res.IPs[0].Address).Addr()
 	p.mac = res.Interfaces[0].Mac
 	p.result = out
-	return p, nil
 }
 
 // TestKubernetesMode: an agent in Kubernetes mode against a real
@@ -266,21 +277,38 @@ func TestKubernetesMode(t *testing.T) {
 		return err == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionProgrammed)
 	})
 
-	// A Port that comes while ADD waits for it.
+	// A Port that comes while ADD waits for it: created only once the
+	// agent shows the ADD waiting, and ADD gets it.
 	web2IP := netip.MustParseAddr("10.30.1.6")
+	web2 := kubePod(tn, "web-2")
+	var out []byte
+	added := make(chan error, 1)
 	go func() {
-		time.Sleep(500 * time.Millisecond) // the ADD below is waiting by then
-		_, _ = k.crd.Ports.Create(context.Background(), port("web-2", "node1", "uid-w2", web2IP))
+		var err error
+		out, err = n1.kubeCNI("ADD", web2.cid, web2.netns, "web-2", "uid-w2", 2, 5)
+		added <- err
 	}()
 	start := time.Now()
-	web2, err := n1.kubeAdd(t, tn, "web-2", "uid-w2")
-	if err != nil {
+	waitFor(t, "node1's agent to show the ADD waiting for its Port", 30*time.Second, func() bool {
+		return agentMetric(t, tn, n1, "filament_agent_adds_waiting_for_port") == "1"
+	})
+	waited := time.Since(start)
+	if _, err := k.crd.Ports.Create(ctx, port("web-2", "node1", "uid-w2", web2IP)); err != nil {
 		t.Fatal(err)
 	}
+	created := time.Now()
+	if err := <-added; err != nil {
+		t.Fatalf("ADD waiting for its Port: %v", err)
+	}
+	n1.kubeAdded(t, &web2, "web-2", "uid-w2", out)
 	if web2.ip != web2IP {
 		t.Fatalf("late Port: ADD gave %v, want %v", web2.ip, web2IP)
 	}
-	t.Logf("ADD waiting for its Port took %s", time.Since(start).Round(time.Millisecond))
+	if v := agentMetric(t, tn, n1, "filament_agent_adds_waiting_for_port"); v != "0" {
+		t.Errorf("filament_agent_adds_waiting_for_port %q after the ADD, want 0", v)
+	}
+	t.Logf("ADD shown waiting after %s; done %s after its Port was created",
+		waited.Round(time.Millisecond), time.Since(created).Round(time.Millisecond))
 
 	// A pod whose Port belongs to another uid (the pod was recreated) and
 	// a pod with no Port: ADD fails after poll-retries attempts, within

@@ -32,6 +32,8 @@ var (
 	descCapacity = prometheus.NewDesc("filament_agent_ipam_capacity",
 		"Addresses this node's block can give, by network and family (ipv6 only for dual-stack networks).",
 		[]string{"network", "family"}, nil)
+	descPortWaits = prometheus.NewDesc("filament_agent_adds_waiting_for_port",
+		"Kubernetes mode: ADDs now waiting for their pod's Port to reach the agent's cache.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -41,6 +43,7 @@ func (n *Node) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAttachments
 	ch <- descAllocated
 	ch <- descCapacity
+	ch <- descPortWaits
 }
 
 // Collect implements prometheus.Collector. It does not wait for a CNI
@@ -52,6 +55,9 @@ func (n *Node) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	if n.ports != nil {
+		ch <- prometheus.MustNewConstMetric(descPortWaits, prometheus.GaugeValue, float64(n.portWaits.Load()))
+	}
 	type fam struct{ network, family string }
 	alloc := map[fam]int{}
 	for _, a := range n.ipam.All() {

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,6 +82,8 @@ type Node struct {
 	// state lock held too, so code under the state lock reads them freely).
 	ports PortSource
 	netMu sync.RWMutex
+	// portWaits: ADDs waiting for their pod's Port now (a gauge).
+	portWaits atomic.Int64
 }
 
 // Assigned is a pod interface's Port in Kubernetes mode: its network and
@@ -1019,18 +1022,23 @@ const portPoll = 20 * time.Millisecond
 func (n *Node) waitPort(ctx context.Context, req *cniapi.Request) (Assigned, bool) {
 	expire, stop := startTimer(req.TimeoutMillis / 2) // the rest: the attachment itself
 	defer stop()
+	if as, ok := n.ports.Port(req); ok || expire == nil {
+		return as, ok
+	}
+	n.portWaits.Add(1)
+	defer n.portWaits.Add(-1)
 	t := time.NewTicker(portPoll)
 	defer t.Stop()
 	for {
-		if as, ok := n.ports.Port(req); ok || expire == nil {
-			return as, ok
-		}
 		select {
 		case <-ctx.Done():
 			return Assigned{}, false
 		case <-expire:
 			return Assigned{}, false
 		case <-t.C:
+		}
+		if as, ok := n.ports.Port(req); ok {
+			return as, ok
 		}
 	}
 }
