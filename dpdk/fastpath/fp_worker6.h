@@ -308,7 +308,7 @@ fp_na_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m, struct rte_i
 	if (m->data_len > len)
 		rte_pktmbuf_trim(m, m->data_len - len);
 	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
-		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		fp_drop(lc, m, FP_DROP_NO_TAILROOM);
 		return;
 	}
 	memcpy(target, nd + 8, 16);
@@ -384,7 +384,7 @@ fp_ra_reply(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m, st
 	if (m->data_len > len)
 		rte_pktmbuf_trim(m, m->data_len - len);
 	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
-		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		fp_drop(lc, m, FP_DROP_NO_TAILROOM);
 		return;
 	}
 	if (fp_ip6_is_unspec(src)) {
