@@ -135,6 +135,10 @@ struct fp_lcore {
 	 * (fp_trace.c) leaves it for the armed loop until cleared: the loop's
 	 * one test covers both. */
 	volatile uint8_t stop;
+	/* Set while an ICMP error of the vRouter's is forwarded: a drop on its
+	 * way is icmp_error_unsent, since the packet that caused it is
+	 * counted already (in what was padding). */
+	uint8_t icmp_error_out;
 	/* hot, written per burst */
 	uint32_t tx_pending; /* bit per port with frames in tx[] */
 	unsigned nb_dropped;

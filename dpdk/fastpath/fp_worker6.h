@@ -153,8 +153,7 @@ fp_icmp6_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6
 		fp_drop(lc, m, r);
 		return;
 	}
-	lc->drops[r]++;
-	lc->st.drops++;
+	fp_drop_count(lc, r);
 	memcpy(dst, ip6->src_addr, 16);
 	/* eth | quoted, then eth | ip6 | icmp6 | quoted: the new headers take
 	 * the headroom and the old Ethernet header's bytes */
@@ -175,7 +174,9 @@ fp_icmp6_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6
 	info = rte_cpu_to_be_32(info);
 	memcpy(&icmp->icmp_ident, &info, 4);
 	icmp->icmp_cksum = rte_ipv6_udptcp_cksum(eip, icmp);
+	lc->icmp_error_out = 1;
 	fp_forward6(lc, m, eip, vrf, true);
+	lc->icmp_error_out = 0;
 }
 
 /* Echo request into echo reply, in place: type, checksum (RFC 1624: only
@@ -627,8 +628,7 @@ fp_ns_request(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		fp_drop(lc, m, FP_DROP_NEIGH_UNRESOLVED);
 		return;
 	}
-	lc->drops[FP_DROP_NEIGH_UNRESOLVED]++;
-	lc->st.drops++;
+	fp_drop_count(lc, FP_DROP_NEIGH_UNRESOLVED);
 	rte_pktmbuf_reset(m);
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, ETH_LEN + IP6_LEN + FP_ND_NA_LEN);
 	if (unlikely(eth == NULL)) {

@@ -102,7 +102,8 @@ fz_snapshot(struct fz_count *c)
 	c->drops = fz_lc->st.drops;
 	c->consumed = fz_lc->st.consumed;
 	c->answering = fz_lc->drops[FP_DROP_TTL_EXCEEDED] + fz_lc->drops[FP_DROP_TOO_BIG] +
-		       fz_lc->drops[FP_DROP_NEIGH_UNRESOLVED];
+		       fz_lc->drops[FP_DROP_NEIGH_UNRESOLVED] +
+		       fz_lc->drops[FP_DROP_ICMP_ERROR_UNSENT]; /* may leave as an ARP request */
 	for (r = 0; r < FP_DROP_MAX; r++) {
 		c->drop[r] = fz_lc->drops[r];
 		c->reasons += fz_lc->drops[r];
