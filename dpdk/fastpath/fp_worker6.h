@@ -34,7 +34,6 @@
 /* The longest router lifetime RFC 4861 allows (6.2.1): the vRouter is the
  * pod's only router and sends no unsolicited advertisements to renew it. */
 #define FP_RA_LIFETIME 9000u
-#define FP_IP6_MIN_MTU 1280u /* ICMPv6 errors fit it (RFC 4443 2.4 c) */
 
 static void fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
 			uint16_t vrf, bool local_reply);
