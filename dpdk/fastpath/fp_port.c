@@ -447,6 +447,8 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: out of memory", id);
 		return -ENOMEM;
 	}
+	/* the device's offload, configured once at setup */
+	p->tx_udp_csum = old->tx_udp_csum;
 	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
 	fp_sync();
 	rte_free(old);

@@ -72,6 +72,8 @@ struct fp_tun_tmpl {
 	uint8_t hdr[80];  /* outer eth + ip/ipv6 + (udp + (vxlan | mpls) | gre + mpls) */
 	uint16_t len;     /* IPv4: 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE; IPv6: 20 more */
 	uint8_t outer6;   /* the outer header is IPv6 */
+	uint8_t udp_csum_offload; /* IPv6 UDP: the port's NIC sums it (its
+				   * tx_udp_csum, copied: no port read per packet) */
 	uint32_t ip_sum;  /* IPv4: partial IP checksum without tos and total
 			   * length; IPv6: partial UDP pseudo-header checksum
 			   * (addresses, next header) without the length */

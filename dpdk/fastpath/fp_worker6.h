@@ -791,7 +791,6 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 	oip6->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)tos << 20 | (hash & 0xfffff));
 	oip6->payload_len = rte_cpu_to_be_16(olen);
 	if (likely(nh->encap != FP_ENCAP_MPLSOGRE)) {
-		const struct fp_port *fab = fp_dp->port[nh->port];
 		uint16_t ck;
 
 		udp = (struct rte_udp_hdr *)(oip6 + 1);
@@ -800,7 +799,7 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		/* the template's checksum field is 0; the pseudo-header's
 		 * length is the UDP length */
 		sum = nh->tun.ip_sum + oip6->payload_len;
-		if (fab != NULL && fab->tx_udp_csum) {
+		if (nh->tun.udp_csum_offload) {
 			/* The NIC sums the datagram: it wants the
 			 * pseudo-header's sum, not inverted, in the field
 			 * (what rte_ipv6_phdr_cksum gives). Single segment,
