@@ -297,6 +297,24 @@ func (sm *simulation) port(i int, path string, act pb.Action, p *pb.Port) {
 				e.add(path+".kind", "there is one %s port per dataplane, and port %q is it", kindName(np.kind), q.name)
 			}
 		}
+		// Only an MTU that a tunnel's overhead can take below IPv6's
+		// minimum needs the walk over the next-hops.
+		if exists && np.linkMTU() < ipv6MinMTU+maxEncapOverhead {
+			var bad []string
+			for _, id := range v.nhsUsingPort(np.name) {
+				if why := v.short6(id); why != "" && v.carries6(id) {
+					bad = append(bad, why)
+				}
+			}
+			if len(bad) > 0 {
+				more := ""
+				if len(bad) > 1 {
+					more = fmt.Sprintf(" (and %d more next-hops)", len(bad)-1)
+				}
+				e.add(path+".mtu", "%d: %s%s, and IPv6 routes use it: IPv6 needs an MTU of at least %d (RFC 8200)",
+					np.linkMTU(), bad[0], more, ipv6MinMTU)
+			}
+		}
 		if np.kind == fastpath.PortPod {
 			if a, ok := v.vrfAddr.get(np.vrf); ok {
 				for j, ip := range np.ipv4 {
@@ -393,6 +411,13 @@ func (sm *simulation) nextHop(i int, path string, act pb.Action, n *pb.NextHop) 
 			e.add(path+".type", "next-hop %d is a member of ECMP groups %s: it must stay an interface or tunnel next-hop",
 				nn.id, ids(v.groupsOf(nn.id)))
 		}
+		if why := v.short6(nn.id); why != "" && v.carries6(nn.id) {
+			field := ".port"
+			if nn.typ == fastpath.NHECMP {
+				field = ".members"
+			}
+			e.add(path+field, "%s, and IPv6 routes use it: IPv6 needs an MTU of at least %d (RFC 8200)", why, ipv6MinMTU)
+		}
 		for j, m := range nn.members {
 			mn, ok := v.nhs.get(m)
 			switch {
@@ -475,9 +500,11 @@ func (sm *simulation) routeFail(phase, i int, msgs ...string) {
 }
 
 // checkRouteNextHops is phase two for routes: each route's next-hop exists
-// in the state the batch leads to.
+// in the state the batch leads to, and an IPv6 route's sends IPv6's
+// minimum MTU.
 func (sm *simulation) checkRouteNextHops() {
 	exists := map[uint32]bool{}
+	short6 := map[uint32]string{}
 	for _, c := range sm.routes {
 		if !c.hasNew {
 			continue
@@ -489,6 +516,19 @@ func (sm *simulation) checkRouteNextHops() {
 		}
 		if !ok {
 			sm.routeFail(1, c.idx, fmt.Sprintf("%s.next_hop: next-hop %d does not exist", routePath(c.idx), c.new))
+			continue
+		}
+		if !c.key.v6 {
+			continue
+		}
+		why, known := short6[c.new]
+		if !known {
+			why = sm.v.short6(c.new)
+			short6[c.new] = why
+		}
+		if why != "" {
+			sm.routeFail(1, c.idx, fmt.Sprintf("%s.next_hop: %s: IPv6 needs an MTU of at least %d (RFC 8200)",
+				routePath(c.idx), why, ipv6MinMTU))
 		}
 	}
 }

@@ -25,6 +25,15 @@ const (
 	maxBatchErrs = 10
 )
 
+const (
+	defaultMTU = 1500 // a port's MTU 0
+	// ipv6MinMTU is the smallest link MTU IPv6 allows (RFC 8200 5): hosts
+	// ignore an RA's MTU or a packet too big's below it. A port with IPv6
+	// addresses, and a next-hop IPv6 routes use, need at least that; an
+	// IPv4-only one keeps minMTU.
+	ipv6MinMTU = fastpath.IPv6MinMTU
+)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 func deviceName(devargs string) string {
@@ -163,6 +172,8 @@ func (s *Server) portFromPB(e *fieldErrs, path string, p *pb.Port) *port {
 	}
 	if p.Mtu != 0 && (p.Mtu < minMTU || p.Mtu > maxMTU) {
 		e.add(path+".mtu", "%d: must be %d..%d (0: 1500)", p.Mtu, minMTU, maxMTU)
+	} else if len(p.Ipv6) > 0 && out.linkMTU() < ipv6MinMTU {
+		e.add(path+".mtu", "%d: a port with IPv6 addresses (ipv6) needs at least %d (RFC 8200)", p.Mtu, ipv6MinMTU)
 	}
 	if p.RxQueues > maxRxQueues {
 		e.add(path+".rx_queues", "%d: must be 0..%d", p.RxQueues, maxRxQueues)
@@ -270,6 +281,17 @@ func (s *Server) nextHopFromPB(e *fieldErrs, path string, n *pb.NextHop) *nextHo
 		}
 	}
 	return out
+}
+
+// encapName is an encapsulation as the API spells it: vxlan, mplsoudp,
+// mplsogre.
+func encapName(e fastpath.Encap) string {
+	for pe, fe := range encaps {
+		if fe == e {
+			return strings.ToLower(strings.TrimPrefix(pe.String(), "ENCAP_"))
+		}
+	}
+	return fmt.Sprintf("encap(%d)", e)
 }
 
 func describeNH(n *pb.NextHop) string {

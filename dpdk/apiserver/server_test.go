@@ -743,3 +743,67 @@ func TestDualStack(t *testing.T) {
 		t.Errorf("fd00:1::4 after re-creation: next-hop %d, want 40", nh)
 	}
 }
+
+// IPv6 links have an MTU of 1280 at least (RFC 8200): a port with IPv6
+// addresses needs that much, and so does every next-hop an IPv6 route
+// uses (a tunnel's: its port's MTU less the encapsulation), or its RAs
+// and packet too big messages would carry an MTU hosts ignore. IPv4 keeps
+// working below it: small MTUs are refused only where IPv6 goes.
+func TestIPv6MinMTU(t *testing.T) {
+	fresh(t)
+	mustApply(t, baseBatch())
+	b := func() *apiclient.Batch { return &apiclient.Batch{} }
+	small := fabricPort()
+	small.Mtu = 1300
+	smallPod := podPort(3, 1)
+	smallPod.Mtu = 576
+	// IPv4 over a 1300-byte fabric (1250 through VXLAN) and a 576-byte pod.
+	mustApply(t, b().Replace(small).Create(smallPod, ifaceNH(40, "pod3", "02:00:00:00:01:03"),
+		route(1, "10.40.0.0/16", 40), route(1, "10.41.0.0/16", 3)))
+	pod6 := func(mtu uint32) *pb.Port {
+		p := withIPv6(podPort(5, 1), "fd00:1::6")
+		p.Mtu = mtu
+		return p
+	}
+	fab6 := func(mtu uint32) *pb.Port {
+		p := fabricPort()
+		p.Ipv6, p.Mtu = []string{"fd00:100::1"}, mtu
+		return p
+	}
+	const need = "IPv6 needs an MTU of at least 1280 (RFC 8200)"
+	refused := func(name string, batch *apiclient.Batch, want ...string) {
+		t.Helper()
+		before := dump(t)
+		_, err := apply(t, batch)
+		wantCode(t, err, codes.InvalidArgument, want...)
+		sameState(t, name, before, dump(t))
+	}
+	refused("IPv6 pod port", b().Create(pod6(1279)),
+		"ops[0].port.mtu: 1279: a port with IPv6 addresses (ipv6) needs at least 1280 (RFC 8200)")
+	refused("IPv6 underlay", b().Replace(fab6(1279)),
+		"ops[0].port.mtu: 1279: a port with IPv6 addresses (ipv6) needs at least 1280 (RFC 8200)")
+	refused("IPv6 route over a tunnel", b().Create(route(1, "fd00:9::/48", 3)),
+		`ops[0].route.next_hop: next-hop 3 sends at most 1250 bytes (port "fabric"'s MTU 1300 less 50 of vxlan over IPv4): `+need)
+	refused("IPv6 route over an ECMP group", b().Create(route(1, "fd00:9::/48", 5)),
+		`ops[0].route.next_hop: ECMP member next-hop 3 sends at most 1250 bytes`)
+	refused("IPv6 route to an IPv4-only pod's small MTU", b().Create(route(1, "fd00:9::/48", 40)),
+		`ops[0].route.next_hop: next-hop 40 sends at most 576 bytes (port "pod3" has MTU 576): `+need)
+	refused("IPv6 route over an IPv6 underlay", b().Replace(fab6(1349)).Create(vxlanNH(20, "fd00:100::2", 20),
+		route(1, "fd00:9::/48", 20)),
+		`ops[2].route.next_hop: next-hop 20 sends at most 1279 bytes (port "fabric"'s MTU 1349 less 70 of vxlan over IPv6): `+need,
+		`ops[1].next_hop.port: next-hop 20 sends at most 1279 bytes`)
+
+	// At 1280 (the fabric: 1350 with VXLAN over IPv6) IPv6 goes.
+	mustApply(t, b().Create(pod6(1280)).Replace(fab6(1350)).Create(vxlanNH(20, "fd00:100::2", 20),
+		route(1, "fd00:9::/48", 20)))
+	// With IPv6 routes in place, what they use cannot shrink below it.
+	mustApply(t, b().Replace(fab6(1500), route(1, "fd00:9::/48", 5)).Delete(vxlanNH(20, "", 0)))
+	refused("fabric MTU under IPv6 routes", b().Replace(small),
+		`ops[0].port.mtu: 1300: next-hop 3 sends at most 1250 bytes (port "fabric"'s MTU 1300 less 50 of vxlan over IPv4) (and 1 more next-hops), and IPv6 routes use it`)
+	refused("ECMP member repointed under IPv6 routes", b().Replace(ifaceNH(3, "pod3", "02:00:00:00:01:03")),
+		`ops[0].next_hop.port: next-hop 3 sends at most 576 bytes (port "pod3" has MTU 576), and IPv6 routes use it: `+need)
+	refused("ECMP group given a small member under IPv6 routes", b().Replace(ecmpNH(5, 3, 40)),
+		`ops[0].next_hop.members: ECMP member next-hop 40 sends at most 576 bytes (port "pod3" has MTU 576), and IPv6 routes use it`)
+	// Once the IPv6 route is gone, IPv4 takes the small MTU again.
+	mustApply(t, b().Delete(route(1, "fd00:9::/48", 0)).Replace(small))
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -32,6 +33,14 @@ type port struct {
 func (p *port) same(q *port) bool {
 	return p.name == q.name && p.devargs == q.devargs && p.kind == q.kind && p.vrf == q.vrf &&
 		bytes.Equal(p.mac, q.mac) && slices.Equal(p.ipv4, q.ipv4) && slices.Equal(p.ipv6, q.ipv6) && p.mtu == q.mtu && p.rxq == q.rxq
+}
+
+// linkMTU is the port's MTU, 0 meaning the default.
+func (p *port) linkMTU() int {
+	if p.mtu == 0 {
+		return defaultMTU
+	}
+	return p.mtu
 }
 
 // device is the DPDK device name: devargs up to the first comma.
@@ -340,6 +349,7 @@ type state struct {
 
 	portRefs  *counter[string]     // next-hops out of the port
 	nhRoutes  *counter[uint32]     // routes to the next-hop
+	nhRoutes6 *counter[uint32]     // IPv6 routes to the next-hop (it needs an IPv6 MTU)
 	nhGroups  *counter[uint32]     // ECMP memberships of the next-hop
 	tunNeigh  *counter[netip.Addr] // tunnel next-hops resolving the neighbour
 	vrfRoutes *counter[uint16]     // routes in the VRF
@@ -355,7 +365,7 @@ func (s *state) child() *state {
 			routes: newRouteTable(nil), vnis: newTable[uint32, uint16](nil),
 			labels: newTable[uint32, uint16](nil), neigh: newTable[netip.Addr, net.HardwareAddr](nil),
 			vrfAddr:  newTable[uint16, vrfAddrs](nil),
-			portRefs: newCounter[string](nil), nhRoutes: newCounter[uint32](nil),
+			portRefs: newCounter[string](nil), nhRoutes: newCounter[uint32](nil), nhRoutes6: newCounter[uint32](nil),
 			nhGroups: newCounter[uint32](nil), tunNeigh: newCounter[netip.Addr](nil),
 			vrfRoutes: newCounter[uint16](nil),
 		}
@@ -364,7 +374,7 @@ func (s *state) child() *state {
 		ports: newTable(s.ports), nhs: newTable(s.nhs), routes: newRouteTable(s.routes),
 		vnis: newTable(s.vnis), labels: newTable(s.labels), neigh: newTable(s.neigh),
 		vrfAddr: newTable(s.vrfAddr), portRefs: newCounter(s.portRefs),
-		nhRoutes: newCounter(s.nhRoutes), nhGroups: newCounter(s.nhGroups),
+		nhRoutes: newCounter(s.nhRoutes), nhRoutes6: newCounter(s.nhRoutes6), nhGroups: newCounter(s.nhGroups),
 		tunNeigh: newCounter(s.tunNeigh), vrfRoutes: newCounter(s.vrfRoutes),
 	}
 }
@@ -427,27 +437,39 @@ func (s *state) applyRoutes(rs []routeChange) {
 // many.
 type routeRefs struct {
 	nh  deltas[uint32]
+	nh6 deltas[uint32] // of IPv6 routes only
 	vrf deltas[uint16]
 }
 
 func (r *routeRefs) add(c routeChange) {
+	moveRef(&r.nh, c)
+	if c.key.v6 {
+		moveRef(&r.nh6, c)
+	}
 	switch {
-	case c.hadOld && c.hasNew:
-		if c.old != c.new {
-			r.nh.add(c.old, -1)
-			r.nh.add(c.new, 1)
-		}
-	case c.hadOld:
-		r.nh.add(c.old, -1)
+	case c.hadOld && !c.hasNew:
 		r.vrf.add(c.key.vrf, -1)
-	case c.hasNew:
-		r.nh.add(c.new, 1)
+	case c.hasNew && !c.hadOld:
 		r.vrf.add(c.key.vrf, 1)
+	}
+}
+
+// moveRef moves a route's reference from its old next-hop to its new one.
+func moveRef(d *deltas[uint32], c routeChange) {
+	if c.hadOld && c.hasNew && c.old == c.new {
+		return
+	}
+	if c.hadOld {
+		d.add(c.old, -1)
+	}
+	if c.hasNew {
+		d.add(c.new, 1)
 	}
 }
 
 func (r *routeRefs) applyTo(s *state) {
 	r.nh.each(s.nhRoutes.add)
+	r.nh6.each(s.nhRoutes6.add)
 	r.vrf.each(s.vrfRoutes.add)
 }
 
@@ -532,6 +554,73 @@ func (s *state) nhsUsingPort(name string) []uint32 {
 	})
 	slices.Sort(ids)
 	return ids
+}
+
+// maxEncapOverhead is the largest Encap.Overhead.
+const maxEncapOverhead = fastpath.VXLANOverhead + fastpath.Outer6Extra
+
+// sendMTU is the largest inner packet an interface or tunnel next-hop
+// sends (the fast path's nh->mtu) and what makes it so; ok is false when
+// its port does not exist.
+func (s *state) sendMTU(n *nextHop) (mtu int, why string, ok bool) {
+	p, ok := s.ports.get(n.port)
+	if !ok {
+		return 0, "", false
+	}
+	if n.typ != fastpath.NHTunnel {
+		return p.linkMTU(), fmt.Sprintf("port %q has MTU %d", n.port, p.linkMTU()), true
+	}
+	o, fam := n.encap.Overhead(n.tunDst.Is6()), 4
+	if n.tunDst.Is6() {
+		fam = 6
+	}
+	return p.linkMTU() - o, fmt.Sprintf("port %q's MTU %d less %d of %s over IPv%d", n.port, p.linkMTU(), o,
+		encapName(n.encap), fam), true
+}
+
+// short6 says why next-hop id cannot carry IPv6: it, or a member of it,
+// sends less than ipv6MinMTU; "" when it can (or does not exist).
+func (s *state) short6(id uint32) string {
+	n, ok := s.nhs.get(id)
+	if !ok {
+		return ""
+	}
+	members := []uint32{id}
+	if n.typ == fastpath.NHECMP {
+		members = n.members
+	}
+	for _, m := range members {
+		mn, ok := s.nhs.get(m)
+		if !ok || !isMemberType(mn.typ) {
+			continue
+		}
+		mtu, why, ok := s.sendMTU(mn)
+		if !ok || mtu >= ipv6MinMTU {
+			continue
+		}
+		if m != id {
+			return fmt.Sprintf("ECMP member next-hop %d sends at most %d bytes (%s)", m, mtu, why)
+		}
+		return fmt.Sprintf("next-hop %d sends at most %d bytes (%s)", id, mtu, why)
+	}
+	return ""
+}
+
+// carries6 reports whether IPv6 routes use next-hop id, directly or
+// through an ECMP group.
+func (s *state) carries6(id uint32) bool {
+	if s.nhRoutes6.get(id) > 0 {
+		return true
+	}
+	if s.nhGroups.get(id) == 0 {
+		return false
+	}
+	for _, g := range s.groupsOf(id) {
+		if s.nhRoutes6.get(g) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // groupsOf lists (sorted) the ECMP groups a next-hop is a member of.

@@ -378,6 +378,16 @@ func TestParseBad(t *testing.T) {
 		}, []string{"ports[1].vrf: VRF 9999 out of range 0..4095", "ports[1].rx_queues: 17: must be 0..16"}},
 		{"MTU", func(t *testing.T) string { return sub(t, "mtu: 1450", "mtu: 100") },
 			[]string{"ports[1].mtu: 100: must be 576..9600"}},
+		{"IPv6 port's MTU", func(t *testing.T) string { return sub(t, "mtu: 1450", "mtu: 1279") },
+			[]string{"ports[1].mtu: 1279: a port with IPv6 addresses (ipv6) needs at least 1280 (RFC 8200)"}},
+		{"IPv6 route over a small tunnel MTU", func(t *testing.T) string {
+			return sub(t, `kind: fabric, ipv4: [192.168.100.1]}`, `kind: fabric, ipv4: [192.168.100.1], mtu: 1300}`)
+		}, []string{`routes[5].next_hop: ECMP member next-hop 2 sends at most 1250 bytes (port "fabric" has MTU 1300): IPv6 needs an MTU of at least 1280 (RFC 8200)`}},
+		{"IPv6 route to an IPv4-only pod's small MTU", func(t *testing.T) string {
+			c := strings.Replace(sub(t, "ipv4: [10.10.1.3, 10.10.1.4]}", "ipv4: [10.10.1.3, 10.10.1.4], mtu: 1000}"),
+				"{id: 4, type: receive}", `{id: 4, type: receive}`+"\n  - {id: 5, type: interface, port: pod2, dst_mac: \"02:00:0a:0a:01:03\"}", 1)
+			return strings.Replace(c, `{vrf: 1, prefix: "fd00:20::/64", next_hop: 9}`, `{vrf: 1, prefix: "fd00:20::/64", next_hop: 5}`, 1)
+		}, []string{`routes[5].next_hop: next-hop 5 sends at most 1000 bytes (port "pod2" has MTU 1000): IPv6 needs an MTU of at least 1280 (RFC 8200)`}},
 		{"no devargs", func(t *testing.T) string { return sub(t, `devargs: "net_af_packet0,iface=fab1", `, "") },
 			[]string{"ports[0].devargs: required"}},
 		{"next-hop without id", func(t *testing.T) string { return sub(t, "{id: 4, type: receive}", "{type: receive}") },

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -61,7 +62,7 @@ func (c *Config) Validate() error {
 	ports := c.validatePorts(&errs)
 	c.validateVRFs(&errs)
 	nhs := c.validateNextHops(&errs, ports)
-	c.validateRoutes(&errs, nhs)
+	c.validateRoutes(&errs, nhs, ports)
 	c.validateMaps(&errs)
 	c.validateNeighbors(&errs)
 	if err := CheckSocketPath(c.API.Socket); err != nil {
@@ -278,6 +279,8 @@ func (c *Config) validatePorts(errs *errList) map[string]*Port {
 
 		if p.MTU != 0 && (p.MTU < minMTU || p.MTU > maxMTU) {
 			errs.add(path+".mtu", "%d: must be %d..%d (0: 1500)", p.MTU, minMTU, maxMTU)
+		} else if len(p.IPv6) > 0 && p.MTU != 0 && p.MTU < fastpath.IPv6MinMTU {
+			errs.add(path+".mtu", "%d: a port with IPv6 addresses (ipv6) needs at least %d (RFC 8200)", p.MTU, fastpath.IPv6MinMTU)
 		}
 		if p.RxQueues < 0 || p.RxQueues > maxRxQueues {
 			errs.add(path+".rx_queues", "%d: must be 0..%d", p.RxQueues, maxRxQueues)
@@ -508,7 +511,7 @@ func containsType(ts []fastpath.NHType, t fastpath.NHType) bool {
 	return false
 }
 
-func (c *Config) validateRoutes(errs *errList, nhs map[int]*NextHop) {
+func (c *Config) validateRoutes(errs *errList, nhs map[int]*NextHop, ports map[string]*Port) {
 	type key struct {
 		vrf int
 		p   netip.Prefix
@@ -547,8 +550,42 @@ func (c *Config) validateRoutes(errs *errList, nhs map[int]*NextHop) {
 			errs.add(path+".next_hop", "required: a next-hop id")
 		case nhs[*r.NextHop] == nil:
 			errs.add(path+".next_hop", "%d is not defined", *r.NextHop)
+		case r.prefix.Addr().Is6():
+			if why := short6(nhs, ports, *r.NextHop); why != "" {
+				errs.add(path+".next_hop", "%s: IPv6 needs an MTU of at least %d (RFC 8200)", why, fastpath.IPv6MinMTU)
+			}
 		}
 	}
+}
+
+// short6 says why next-hop id cannot carry IPv6: it, or a member of it,
+// sends less than IPv6's minimum MTU (the fast path's nh->mtu: the port's
+// MTU less a tunnel's overhead); "" when it can.
+func short6(nhs map[int]*NextHop, ports map[string]*Port, id int) string {
+	members := []int{id}
+	if nhs[id].typ == fastpath.NHECMP {
+		members = nhs[id].Members
+	}
+	for _, m := range members {
+		nh := nhs[m]
+		if nh == nil || (nh.typ != fastpath.NHIface && nh.typ != fastpath.NHTunnel) || ports[nh.Port] == nil {
+			continue
+		}
+		link := cmp.Or(ports[nh.Port].MTU, 1500)
+		mtu := link
+		if nh.typ == fastpath.NHTunnel {
+			mtu -= nh.encap.Overhead(nh.tunDst.Is6())
+		}
+		if mtu >= fastpath.IPv6MinMTU {
+			continue
+		}
+		what := "next-hop"
+		if m != id {
+			what = "ECMP member next-hop"
+		}
+		return fmt.Sprintf("%s %d sends at most %d bytes (port %q has MTU %d)", what, m, mtu, nh.Port, link)
+	}
+	return ""
 }
 
 func (c *Config) validateMaps(errs *errList) {

@@ -68,6 +68,9 @@ const (
 	MPLSoGREOverhead = C.FP_MPLSOGRE_OVERHEAD
 	// Outer6Extra is what an IPv6 outer header adds to each of them.
 	Outer6Extra = C.FP_OUTER6_EXTRA
+	// IPv6MinMTU is IPv6's smallest link MTU (RFC 8200): a port with IPv6
+	// addresses needs at least that.
+	IPv6MinMTU = C.FP_IP6_MIN_MTU
 )
 
 // Config sizes the tables and the packet pool.
@@ -386,6 +389,23 @@ const (
 	EncapMPLSoUDP Encap = C.FP_ENCAP_MPLSOUDP
 	EncapMPLSoGRE Encap = C.FP_ENCAP_MPLSOGRE
 )
+
+// Overhead is what a tunnel of this encapsulation puts in front of the
+// inner packet, over an IPv6 underlay if outer6: a tunnel next-hop sends
+// inner packets of its port's MTU less this (fp_encap_overhead).
+func (e Encap) Overhead(outer6 bool) int {
+	o := VXLANOverhead
+	switch e {
+	case EncapMPLSoUDP:
+		o = MPLSoUDPOverhead
+	case EncapMPLSoGRE:
+		o = MPLSoGREOverhead
+	}
+	if outer6 {
+		o += Outer6Extra
+	}
+	return o
+}
 
 // NextHop is what a route points to.
 type NextHop struct {

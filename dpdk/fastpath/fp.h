@@ -33,6 +33,9 @@
 #define FP_MPLSOGRE_OVERHEAD 28 /* ip 20 + gre 4 + label 4, inner eth replaced by outer eth */
 /* An IPv6 outer header is 20 bytes longer than an IPv4 one. */
 #define FP_OUTER6_EXTRA 20
+/* IPv6's smallest link MTU (RFC 8200 5): of a port with IPv6 addresses;
+ * ICMPv6 errors fit it (RFC 4443 2.4 c). */
+#define FP_IP6_MIN_MTU 1280u
 #define FP_VXLAN_PORT 4789
 #define FP_MPLSOUDP_PORT 6635
 #define FP_GRE_PROTO_MPLS 0x8847 /* GRE protocol type: MPLS unicast (RFC 4023) */

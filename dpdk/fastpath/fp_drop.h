@@ -48,7 +48,9 @@
 	X(ND_MALFORMED, "nd_malformed")           /* ND/ICMPv6 to us: hop limit, length, checksum */\
 	X(ND_IGNORED, "nd_ignored")               /* ND we do not answer (DAD, NA, RA) */\
 	X(UDP_CSUM, "udp_checksum")               /* outer UDP checksum wrong (IPv6 underlay) */\
-	X(UDP6_ZERO_CSUM, "udp6_zero_checksum")   /* outer UDP checksum 0 over IPv6 (RFC 6935 not taken) */
+	X(UDP6_ZERO_CSUM, "udp6_zero_checksum")   /* outer UDP checksum 0 over IPv6 (RFC 6935 not taken) */\
+	X(NO_TAILROOM, "no_tailroom")             /* cannot append a reply's bytes (NA, RA) */\
+	X(ICMP_ERROR_UNSENT, "icmp_error_unsent") /* our ICMP error found no way back; its cause counted already */
 
 enum fp_drop_reason {
 #define FP_DROP_ENUM(e, s) FP_DROP_##e,

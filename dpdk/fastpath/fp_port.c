@@ -77,6 +77,13 @@ port_conf_check(const struct fp_port_conf *pc, char *err)
 		fp_err(err, "mtu %u: must be 576..9600", pc->mtu);
 		return -EINVAL;
 	}
+	/* Its RAs and packet too big messages would carry an MTU hosts
+	 * ignore; an IPv4-only port keeps 576. */
+	if (pc->nb_ip6 != 0 && pc->mtu != 0 && pc->mtu < FP_IP6_MIN_MTU) {
+		fp_err(err, "mtu %u: a port with IPv6 addresses needs at least %u (RFC 8200)",
+		       pc->mtu, FP_IP6_MIN_MTU);
+		return -EINVAL;
+	}
 	if (pc->vrf >= fp_dp->cfg.vrf_max) {
 		fp_err(err, "VRF %u out of range 0..%u", pc->vrf, fp_dp->cfg.vrf_max - 1);
 		return -EINVAL;
@@ -440,6 +447,8 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 		fp_err(err, "port %u: out of memory", id);
 		return -ENOMEM;
 	}
+	/* the device's offload, configured once at setup */
+	p->tx_udp_csum = old->tx_udp_csum;
 	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
 	fp_sync();
 	rte_free(old);

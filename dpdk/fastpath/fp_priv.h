@@ -72,6 +72,8 @@ struct fp_tun_tmpl {
 	uint8_t hdr[80];  /* outer eth + ip/ipv6 + (udp + (vxlan | mpls) | gre + mpls) */
 	uint16_t len;     /* IPv4: 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE; IPv6: 20 more */
 	uint8_t outer6;   /* the outer header is IPv6 */
+	uint8_t udp_csum_offload; /* IPv6 UDP: the port's NIC sums it (its
+				   * tx_udp_csum, copied: no port read per packet) */
 	uint32_t ip_sum;  /* IPv4: partial IP checksum without tos and total
 			   * length; IPv6: partial UDP pseudo-header checksum
 			   * (addresses, next header) without the length */
@@ -135,6 +137,10 @@ struct fp_lcore {
 	 * (fp_trace.c) leaves it for the armed loop until cleared: the loop's
 	 * one test covers both. */
 	volatile uint8_t stop;
+	/* Set while an ICMP error of the vRouter's is forwarded: a drop on its
+	 * way is icmp_error_unsent, since the packet that caused it is
+	 * counted already (in what was padding). */
+	uint8_t icmp_error_out;
 	/* hot, written per burst */
 	uint32_t tx_pending; /* bit per port with frames in tx[] */
 	unsigned nb_dropped;

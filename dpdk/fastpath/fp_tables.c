@@ -458,6 +458,9 @@ tun_template6(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_co
 
 	memset(nh->tun.hdr, 0, sizeof(nh->tun.hdr));
 	nh->tun.outer6 = 1;
+	/* A port update rebuilds the next-hops (fp_nh_port_changed) and
+	 * keeps the flag (fp_port_update): the copy stays right. */
+	nh->tun.udp_csum_offload = fab->tx_udp_csum;
 	eth->src_addr = fab->mac;
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
 	ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);

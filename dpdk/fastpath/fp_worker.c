@@ -26,11 +26,21 @@
 
 /* ---- output ------------------------------------------------------------- */
 
+/* Count a drop under r, or under icmp_error_unsent for the vRouter's own
+ * ICMP error: each packet received is counted once, under its cause. */
+static __rte_always_inline void
+fp_drop_count(struct fp_lcore *lc, enum fp_drop_reason r)
+{
+	if (unlikely(lc->icmp_error_out))
+		r = FP_DROP_ICMP_ERROR_UNSENT;
+	lc->drops[r]++;
+	lc->st.drops++;
+}
+
 static __rte_always_inline void
 fp_drop(struct fp_lcore *lc, struct rte_mbuf *m, enum fp_drop_reason r)
 {
-	lc->drops[r]++;
-	lc->st.drops++;
+	fp_drop_count(lc, r);
 	lc->dropped[lc->nb_dropped++] = m;
 }
 
@@ -350,8 +360,7 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 			struct rte_arp_hdr *arp;
 
-			lc->drops[FP_DROP_NEIGH_UNRESOLVED]++;
-			lc->st.drops++;
+			fp_drop_count(lc, FP_DROP_NEIGH_UNRESOLVED);
 			rte_pktmbuf_reset(m);
 			eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m,
 				ETH_LEN + sizeof(struct rte_arp_hdr));
@@ -539,8 +548,7 @@ fp_icmp_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 		fp_drop(lc, m, r);
 		return;
 	}
-	lc->drops[r]++;
-	lc->st.drops++;
+	fp_drop_count(lc, r);
 	/* eth | quoted header + 8 bytes, then eth | ip | icmp | quoted */
 	rte_pktmbuf_trim(m, m->data_len - (ETH_LEN + quoted));
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, IP_LEN + sizeof(*icmp));
@@ -564,7 +572,9 @@ fp_icmp_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
 	icmp->icmp_ident = 0;
 	icmp->icmp_seq_nb = rte_cpu_to_be_16(mtu); /* next-hop MTU (RFC 1191) or 0 */
 	icmp->icmp_cksum = (uint16_t)~rte_raw_cksum(icmp, sizeof(*icmp) + quoted);
+	lc->icmp_error_out = 1;
 	fp_forward4(lc, m, eip, vrf, true);
+	lc->icmp_error_out = 0;
 }
 
 /* Too big for the next hop: "fragmentation needed" if the sender set DF

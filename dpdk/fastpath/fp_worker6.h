@@ -34,7 +34,6 @@
 /* The longest router lifetime RFC 4861 allows (6.2.1): the vRouter is the
  * pod's only router and sends no unsolicited advertisements to renew it. */
 #define FP_RA_LIFETIME 9000u
-#define FP_IP6_MIN_MTU 1280u /* ICMPv6 errors fit it (RFC 4443 2.4 c) */
 
 static void fp_forward6(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6,
 			uint16_t vrf, bool local_reply);
@@ -153,8 +152,7 @@ fp_icmp6_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6
 		fp_drop(lc, m, r);
 		return;
 	}
-	lc->drops[r]++;
-	lc->st.drops++;
+	fp_drop_count(lc, r);
 	memcpy(dst, ip6->src_addr, 16);
 	/* eth | quoted, then eth | ip6 | icmp6 | quoted: the new headers take
 	 * the headroom and the old Ethernet header's bytes */
@@ -175,7 +173,9 @@ fp_icmp6_error(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv6_hdr *ip6
 	info = rte_cpu_to_be_32(info);
 	memcpy(&icmp->icmp_ident, &info, 4);
 	icmp->icmp_cksum = rte_ipv6_udptcp_cksum(eip, icmp);
+	lc->icmp_error_out = 1;
 	fp_forward6(lc, m, eip, vrf, true);
+	lc->icmp_error_out = 0;
 }
 
 /* Echo request into echo reply, in place: type, checksum (RFC 1624: only
@@ -308,7 +308,7 @@ fp_na_reply(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m, struct rte_i
 	if (m->data_len > len)
 		rte_pktmbuf_trim(m, m->data_len - len);
 	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
-		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		fp_drop(lc, m, FP_DROP_NO_TAILROOM);
 		return;
 	}
 	memcpy(target, nd + 8, 16);
@@ -384,7 +384,7 @@ fp_ra_reply(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m, st
 	if (m->data_len > len)
 		rte_pktmbuf_trim(m, m->data_len - len);
 	else if (m->data_len < len && unlikely(rte_pktmbuf_append(m, len - m->data_len) == NULL)) {
-		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
+		fp_drop(lc, m, FP_DROP_NO_TAILROOM);
 		return;
 	}
 	if (fp_ip6_is_unspec(src)) {
@@ -627,8 +627,7 @@ fp_ns_request(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		fp_drop(lc, m, FP_DROP_NEIGH_UNRESOLVED);
 		return;
 	}
-	lc->drops[FP_DROP_NEIGH_UNRESOLVED]++;
-	lc->st.drops++;
+	fp_drop_count(lc, FP_DROP_NEIGH_UNRESOLVED);
 	rte_pktmbuf_reset(m);
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, ETH_LEN + IP6_LEN + FP_ND_NA_LEN);
 	if (unlikely(eth == NULL)) {
@@ -792,7 +791,6 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 	oip6->vtc_flow = rte_cpu_to_be_32(6u << 28 | (uint32_t)tos << 20 | (hash & 0xfffff));
 	oip6->payload_len = rte_cpu_to_be_16(olen);
 	if (likely(nh->encap != FP_ENCAP_MPLSOGRE)) {
-		const struct fp_port *fab = fp_dp->port[nh->port];
 		uint16_t ck;
 
 		udp = (struct rte_udp_hdr *)(oip6 + 1);
@@ -801,7 +799,7 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		/* the template's checksum field is 0; the pseudo-header's
 		 * length is the UDP length */
 		sum = nh->tun.ip_sum + oip6->payload_len;
-		if (fab != NULL && fab->tx_udp_csum) {
+		if (nh->tun.udp_csum_offload) {
 			/* The NIC sums the datagram: it wants the
 			 * pseudo-header's sum, not inverted, in the field
 			 * (what rte_ipv6_phdr_cksum gives). Single segment,

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/filament-net/filament/dpdk/fastpath"
@@ -332,6 +333,34 @@ func TestICMP6Errors(t *testing.T) {
 		te := icmp6(a.ip6, b.ip6, 1, frames.ICMP6{Type: frames.ICMP6TimeExceeded, Body: p.ip6(1)})
 		e.expectDrop("ttl_exceeded", 1, a.id, a.from6(te))
 	})
+}
+
+// A port with IPv6 addresses has IPv6's minimum MTU at least (RFC 8200):
+// below it, its RAs and packet too big messages would carry an MTU hosts
+// ignore. An IPv4-only port keeps 576.
+func TestIPv6PortMinMTU(t *testing.T) {
+	e := newEnv(t)
+	mac := frames.MustMAC("02:00:00:25:00:0a")
+	v6 := fastpath.PortConfig{Kind: fastpath.PortPod, VRF: 37, MAC: mac, MTU: 1279,
+		IPv4: []netip.Addr{ip("10.37.0.10")}, IPv6: []netip.Addr{ip("fd00:37::a")}}
+	if id, err := dp.AddRingPort("ipv6-1279", v6); err == nil || !strings.Contains(err.Error(), "a port with IPv6 addresses needs at least 1280") {
+		if err == nil {
+			_ = dp.DelPort(id)
+		}
+		t.Fatalf("AddRingPort with IPv6 and MTU 1279: %v, want refused", err)
+	}
+	p := e.pod(37, "02:00:00:25:00:0a", "10.37.0.10")
+	v4 := fastpath.PortConfig{Kind: fastpath.PortPod, VRF: 37, MAC: mac, MTU: 576, IPv4: []netip.Addr{p.ip}}
+	if err := dp.UpdatePort(p.id, v4); err != nil {
+		t.Fatalf("IPv4-only port at MTU 576: %v", err)
+	}
+	if err := dp.UpdatePort(p.id, v6); err == nil || !strings.Contains(err.Error(), "needs at least 1280") {
+		t.Fatalf("UpdatePort to IPv6 with MTU 1279: %v, want refused", err)
+	}
+	v6.MTU = 1280
+	if err := dp.UpdatePort(p.id, v6); err != nil {
+		t.Fatalf("IPv6 port at MTU 1280: %v", err)
+	}
 }
 
 // What a pod may not send, and what is not IPv6 enough to route.

@@ -97,6 +97,53 @@ func TestICMPErrors(t *testing.T) {
 	e.expectDrop("ttl_exceeded", 1, a.id, a.from(p.ip4(1)))
 }
 
+// An ICMP error the vRouter cannot send back (here: no route to the
+// sender) is counted icmp_error_unsent, and the packet that caused it once,
+// under its own reason: never twice under two causes.
+func TestICMPErrorUnsent(t *testing.T) {
+	e := newEnv(t)
+	t.Run("IPv4", func(t *testing.T) {
+		e := e.with(t)
+		const vrf = 35
+		a := e.pod(vrf, "02:00:00:23:00:0a", "10.35.0.10") // no route back to it
+		b := e.pod(vrf, "02:00:00:23:00:0b", "10.35.0.11")
+		e.toPod(b)
+		vrfAddress(t, vrf, ip("10.35.0.1"))
+		ttl := pkt{src: a.ip, dst: b.ip, sport: 7, dport: 9, payload: []byte("expiring")}.ip4(1)
+		big := pkt{src: a.ip, dst: b.ip, flags: frames.IPv4DF, sport: 7, dport: 9, payload: make([]byte, 1500-28+1)}.ip4(64)
+		for _, c := range []struct {
+			in     []byte
+			reason string
+		}{{ttl, "ttl_exceeded"}, {big, "too_big"}} {
+			before := dp.Drops()
+			e.inject(a.id, a.from(c.in))
+			waitFor(t, "icmp_error_unsent +1", func() bool { return dp.Drops()["icmp_error_unsent"] > before["icmp_error_unsent"] })
+			e.expectNothing()
+			e.checkDrops(before, map[string]uint64{c.reason: 1, "icmp_error_unsent": 1})
+		}
+	})
+	t.Run("IPv6", func(t *testing.T) {
+		e := e.with(t)
+		const vrf = 36
+		a := e.pod6(vrf, "02:00:00:24:00:0a", "10.36.0.10", "fd00:36::a", 0) // no route back to it
+		b := e.pod6(vrf, "02:00:00:24:00:0b", "10.36.0.11", "fd00:36::b", 1400)
+		e.toPod6(b)
+		e.vrfAddr6(vrf, "fd00:36::1")
+		ttl := pkt6{src: a.ip6, dst: b.ip6, sport: 1, dport: 2, payload: []byte("expiring")}.ip6(1)
+		big := pkt6{src: a.ip6, dst: b.ip6, sport: 1, dport: 2, payload: make([]byte, 1400-40-8+1)}.ip6(64)
+		for _, c := range []struct {
+			in     []byte
+			reason string
+		}{{ttl, "ttl_exceeded"}, {big, "too_big"}} {
+			before := dp.Drops()
+			e.inject(a.id, a.from6(c.in))
+			waitFor(t, "icmp_error_unsent +1", func() bool { return dp.Drops()["icmp_error_unsent"] > before["icmp_error_unsent"] })
+			e.expectNothing()
+			e.checkDrops(before, map[string]uint64{c.reason: 1, "icmp_error_unsent": 1})
+		}
+	})
+}
+
 // Changing a port's MTU reaches the next-hops that use it.
 func TestPortUpdateRebuildsNextHops(t *testing.T) {
 	e := newEnv(t)

@@ -224,7 +224,7 @@ func TestDropReasonNames(t *testing.T) {
 		"too_big", "neigh_unresolved", "vni_unknown", "mpls_label_unknown", "vxlan_flags", "mpls_stack",
 		"inner_not_ipv4", "no_host_port", "ipv6_unsupported", "arp_ignored", "l2_not_for_us",
 		"gre_truncated", "gre_unsupported", "ip6_truncated", "ip6_payload_length", "ip6_link_scope",
-		"nd_malformed", "nd_ignored", "udp_checksum", "udp6_zero_checksum"} {
+		"nd_malformed", "nd_ignored", "udp_checksum", "udp6_zero_checksum", "no_tailroom"} {
 		if !seen[n] {
 			t.Errorf("no drop reason %q", n)
 		}

@@ -161,6 +161,7 @@ var seedFates = map[string][]string{
 	"ipv6-rs":                      {"1 sent, 0 consumed, 0 dropped"},
 	"ipv6-rs-unspecified":          {"1 sent, 0 consumed, 0 dropped"},
 	"ipv6-rs-option-length":        {"0 sent, 0 consumed, 1 dropped nd_malformed+1"},
+	"ipv6-rs-no-tailroom":          {"0 sent, 0 consumed, 1 dropped no_tailroom+1"},
 	"ipv6-spoof":                   {"0 sent, 0 consumed, 1 dropped spoof_ip+1"},
 	"ipv6-link-scope":              {"0 sent, 0 consumed, 1 dropped ip6_link_scope+1"},
 	"ipv6-truncated":               {"0 sent, 0 consumed, 1 dropped ip6_truncated+1"},

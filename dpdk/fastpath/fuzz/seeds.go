@@ -30,6 +30,9 @@ const (
 	// State set before the input (the rest of the mode byte):
 	NoICMP   byte = 2 // the ICMP error budget is spent
 	Resolved byte = 4 // the learnt neighbour 192.168.100.9 is resolved
+	// NoTailroom: each frame ends its mbuf's buffer (under 8 bytes of
+	// tailroom).
+	NoTailroom byte = 8
 )
 
 // Frame is one frame of an input, received on port (a selector).
@@ -292,5 +295,12 @@ func Seeds() map[string][]byte {
 	unresolved6 := fromPodA(udp4(podA, ip("10.18.0.1"), 64, payload))
 	out["u6-neigh-resolved"] = Encode(OneByOne|Resolved, unresolved6)
 	out["u6-neigh-unresolved-twice"] = Encode(OneByOne, unresolved6, unresolved6)
+	// The Router Advertisement is longer than the solicitation: no room to
+	// grow into.
+	for _, n := range named {
+		if n.name == "ipv6-rs" {
+			out["ipv6-rs-no-tailroom"] = Encode(OneByOne|NoTailroom, n.f)
+		}
+	}
 	return out
 }

@@ -629,7 +629,7 @@ type Port struct {
 	// Pod: the addresses it may send from (1..8). Fabric: exactly one, the
 	// node's underlay address. Host: optional.
 	Ipv4     []string `protobuf:"bytes,6,rep,name=ipv4,proto3" json:"ipv4,omitempty"`
-	Mtu      uint32   `protobuf:"varint,7,opt,name=mtu,proto3" json:"mtu,omitempty"`                           // L3 MTU, 576..9600; 0 is 1500
+	Mtu      uint32   `protobuf:"varint,7,opt,name=mtu,proto3" json:"mtu,omitempty"`                           // L3 MTU, 576..9600 (1280.. with ipv6); 0 is 1500
 	RxQueues uint32   `protobuf:"varint,8,opt,name=rx_queues,json=rxQueues,proto3" json:"rx_queues,omitempty"` // 0: one per worker, as many as the device has
 	// Pod: the IPv6 addresses it may send from (0..8; its link-local address
 	// is derived from mac and always allowed). Fabric: at most one, the

@@ -17,7 +17,8 @@
  * so that an input always does the same: bit 1 set, the ICMP error budget
  * is spent; bit 2 set, the learnt underlay neighbours 192.168.100.9 and
  * fd00:100::9 start resolved (else unresolved, with no ARP request or
- * solicitation sent yet).
+ * solicitation sent yet). Bit 3 set: each frame ends its mbuf's buffer
+ * (less than 8 bytes of tailroom: a reply that must grow more cannot).
  *
  * Frames are injected with their mbuf's tailroom poisoned (fz_inject): ASan
  * then sees reads past a frame's end even in DPDK's pool memory.
@@ -101,7 +102,8 @@ fz_snapshot(struct fz_count *c)
 	c->drops = fz_lc->st.drops;
 	c->consumed = fz_lc->st.consumed;
 	c->answering = fz_lc->drops[FP_DROP_TTL_EXCEEDED] + fz_lc->drops[FP_DROP_TOO_BIG] +
-		       fz_lc->drops[FP_DROP_NEIGH_UNRESOLVED];
+		       fz_lc->drops[FP_DROP_NEIGH_UNRESOLVED] +
+		       fz_lc->drops[FP_DROP_ICMP_ERROR_UNSENT]; /* may leave as an ARP request */
 	for (r = 0; r < FP_DROP_MAX; r++) {
 		c->drop[r] = fz_lc->drops[r];
 		c->reasons += fz_lc->drops[r];
@@ -117,7 +119,7 @@ fz_snapshot(struct fz_count *c)
  * earlier one) would otherwise go unseen. Done here, not in fp_port.c: the
  * buffer is unpoisoned again before the copy in. */
 static void
-fz_inject(uint16_t port, const uint8_t *frame, uint32_t len)
+fz_inject(uint16_t port, const uint8_t *frame, uint32_t len, bool no_tailroom)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(fp_dp->pool);
 	char *d;
@@ -125,6 +127,10 @@ fz_inject(uint16_t port, const uint8_t *frame, uint32_t len)
 	if (m == NULL)
 		fz_die("no mbuf to inject into");
 	ASAN_UNPOISON_MEMORY_REGION(m->buf_addr, m->buf_len);
+	/* as far back as an 8-byte aligned start allows (a NIC aligns too):
+	 * under 8 bytes of tailroom */
+	if (no_tailroom && len <= m->buf_len - RTE_PKTMBUF_HEADROOM)
+		m->data_off = (uint16_t)((m->buf_len - len) & ~7u);
 	d = rte_pktmbuf_append(m, (uint16_t)len);
 	if (d == NULL)
 		fz_die("frame larger than an mbuf");
@@ -238,6 +244,7 @@ fz_cleanup(void)
 #define FZ_MODE_BURST 1u
 #define FZ_MODE_NO_ICMP 2u
 #define FZ_MODE_RESOLVED 4u
+#define FZ_MODE_NO_TAILROOM 8u
 
 /* Undo what packets changed (ARP and ND learning, ARP request and ICMP error rate
  * limits): nothing runs concurrently, so plain writes do. */
@@ -333,7 +340,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len;
 		if (!batch)
 			fz_snapshot(&fa);
-		fz_inject(fz_port[sel], frame, len);
+		fz_inject(fz_port[sel], frame, len, data[0] & FZ_MODE_NO_TAILROOM);
 		n++;
 		if (batch) {
 			seen[sel] = true;
