@@ -296,6 +296,10 @@ func Overhead(m Mode) int {
 	return 0
 }
 
+// MaxTemplates is the generator's --templates in the suite: room for the
+// largest row's flows (the 1M routes row's 65,536) at one frame size.
+const MaxTemplates = 65536
+
 // Traffic is the filament-perf flags of a row's stream for a mode, frame
 // sizes and flows.
 func Traffic(m Mode, routes int, flows int) []string {
@@ -303,9 +307,11 @@ func Traffic(m Mode, routes int, flows int) []string {
 	dst := fmt.Sprintf("%s-%d.%d.%d.1", routePrefix(0).Addr().Next(), last[0], last[1], last[2])
 	// Flow f goes to route f mod routes from source port 1024 + f mod
 	// ports: with ports coprime to routes, flows up to routes x ports are
-	// distinct 5-tuples. Fewer flows than routes use the first routes.
+	// distinct 5-tuples. Fewer flows than routes go to every
+	// (routes/flows)th route, spread over them all.
 	ports := ports(flows, routes)
-	spread := []string{"--dst", dst, "--dst-step", "256", "--flows", fmt.Sprint(max(flows, 1)),
+	step := 256 * max(1, max(routes, 1)/max(flows, 1))
+	spread := []string{"--dst", dst, "--dst-step", fmt.Sprint(step), "--flows", fmt.Sprint(max(flows, 1)),
 		"--sport", fmt.Sprintf("1024-%d", 1024+ports-1)}
 	switch m {
 	case VXLANDecap, MPLSoUDPDecap:
