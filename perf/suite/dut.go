@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
+	"golang.org/x/sys/unix"
 )
 
 // Env is where a run happens: binaries, a scratch directory, CPUs.
@@ -95,6 +97,27 @@ func (p *process) stop() error {
 func (p *process) tail() string {
 	b, _ := os.ReadFile(p.log.Name())
 	return tailLines(string(b), 15)
+}
+
+// pinThreads moves every thread of process pid to cpu; threads it starts
+// later inherit their creator's CPU.
+func pinThreads(pid, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return fmt.Errorf("pin the dataplane's threads to CPU %d: %w", cpu, err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin thread %d of the dataplane to CPU %d: %w", tid, cpu, err)
+		}
+	}
+	return nil
 }
 
 // waitSockets polls until both memif sockets exist or the process dies.
@@ -244,7 +267,7 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 		return nil, errors.New("filament row: at least one route")
 	}
 	if env.DUTCPU < 1 {
-		return nil, errors.New("filament rows: the device's CPU must not be 0 (its control thread has CPU 0)")
+		return nil, errors.New("filament rows: the device's CPU must not be 0 (the EAL puts its main lcore there before the suite moves it)")
 	}
 	conf := filepath.Join(env.Dir, f.Name()+".yaml")
 	if err := os.WriteFile(conf, []byte(f.config(env, a, b)), 0o644); err != nil {
@@ -259,6 +282,11 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 		return nil, fmt.Errorf("%w\n%s", err, p.tail())
 	}
 	if err := waitSockets(ctx, p, a, b, filepath.Join(env.Dir, "dp.sock")); err != nil {
+		return fail(err)
+	}
+	// Every thread on the device's CPU, as testpmd's and OVS-DPDK's: its
+	// control threads must not take the generator's.
+	if err := pinThreads(p.cmd.Process.Pid, env.DUTCPU); err != nil {
 		return fail(err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -296,6 +324,10 @@ func Overhead(m Mode) int {
 	return 0
 }
 
+// MaxTemplates is the generator's --templates in the suite: room for the
+// largest row's flows (the 1M routes row's 65,536) at one frame size.
+const MaxTemplates = 65536
+
 // Traffic is the filament-perf flags of a row's stream for a mode, frame
 // sizes and flows.
 func Traffic(m Mode, routes int, flows int) []string {
@@ -303,9 +335,11 @@ func Traffic(m Mode, routes int, flows int) []string {
 	dst := fmt.Sprintf("%s-%d.%d.%d.1", routePrefix(0).Addr().Next(), last[0], last[1], last[2])
 	// Flow f goes to route f mod routes from source port 1024 + f mod
 	// ports: with ports coprime to routes, flows up to routes x ports are
-	// distinct 5-tuples. Fewer flows than routes use the first routes.
+	// distinct 5-tuples. Fewer flows than routes go to every
+	// (routes/flows)th route, spread over them all.
 	ports := ports(flows, routes)
-	spread := []string{"--dst", dst, "--dst-step", "256", "--flows", fmt.Sprint(max(flows, 1)),
+	step := 256 * max(1, max(routes, 1)/max(flows, 1))
+	spread := []string{"--dst", dst, "--dst-step", fmt.Sprint(step), "--flows", fmt.Sprint(max(flows, 1)),
 		"--sport", fmt.Sprintf("1024-%d", 1024+ports-1)}
 	switch m {
 	case VXLANDecap, MPLSoUDPDecap:

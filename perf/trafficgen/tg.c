@@ -18,6 +18,7 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
+#include "tg_frame.h"
 #include "tg_priv.h"
 
 struct tg *tg;
@@ -51,6 +52,7 @@ pool_zero(struct rte_mempool *mp, void *arg, void *obj, unsigned i)
 	/* Frames' payloads start as zeros: the worker only writes headers,
 	 * the signature and zeros in between. */
 	memset(rte_pktmbuf_mtod(m, void *), 0, m->buf_len - m->data_off);
+	memset(rte_mbuf_to_priv(m), 0, sizeof(struct tg_tx_priv));
 }
 
 int
@@ -99,11 +101,19 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 	tg->lcore = c->lcore;
 	/* Separate pools: frames built for TX come back to a pool nothing
 	 * else writes into, so their payloads stay as the worker left them. */
-	tg->tx_pool = rte_pktmbuf_pool_create("tg_tx", c->mbufs, 256, 0,
+	tg->tx_pool = rte_pktmbuf_pool_create("tg_tx", c->mbufs, 256, TG_TX_PRIV_SIZE,
 		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
 	tg->rx_pool = rte_pktmbuf_pool_create("tg_rx", c->mbufs, 256, 0,
 		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
-	if (tg->tx_pool == NULL || tg->rx_pool == NULL) {
+	/* Templates live as long as the generator, and beyond a trial while
+	 * a port still holds clones: the pool has room for a ring's worth of
+	 * those for two ports on top. Jumbo frames are built, not cloned. */
+	if (c->templates > 0)
+		tg->tmpl_pool = rte_pktmbuf_pool_create("tg_tmpl", c->templates + 2 * c->nb_desc, 0, 0,
+			(uint16_t)(RTE_MIN(c->data_room, TG_TMPL_ROOM) + RTE_PKTMBUF_HEADROOM),
+			rte_socket_id());
+	if (tg->tx_pool == NULL || tg->rx_pool == NULL ||
+	    (c->templates > 0 && tg->tmpl_pool == NULL)) {
 		tg_err(err, "cannot create pools of %u mbufs of %u bytes: %s", c->mbufs,
 			c->data_room, rte_strerror(rte_errno));
 		ret = -ENOMEM;
@@ -126,6 +136,7 @@ fail:
 	if (tg != NULL) {
 		rte_mempool_free(tg->tx_pool);
 		rte_mempool_free(tg->rx_pool);
+		rte_mempool_free(tg->tmpl_pool);
 		rte_free(tg);
 		tg = NULL;
 	}
@@ -155,6 +166,85 @@ port_release(struct tg_port *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Drops the generator's reference to a stream's templates: each returns to
+ * the pool once the ports let go of their clones too. */
+static void
+tmpl_release(struct tg_tmpl_set *t)
+{
+	if (t->m != NULL) {
+		rte_pktmbuf_free_bulk(t->m, t->n);
+		rte_free(t->m);
+	}
+	memset(t, 0, sizeof(*t));
+}
+
+/* Builds stream si's templates, one per flow and size, into t; -ENOBUFS
+ * when the pool has not that many left. Runs with the worker idle. */
+static int
+tmpl_build(struct tg_tmpl_set *t, const struct tg_stream_conf *c, unsigned si)
+{
+	uint64_t n = (uint64_t)c->nb_flows * c->nb_sizes;
+	uint32_t fval[TG_MAX_FIELDS];
+	uint32_t f, k, i;
+
+	if (tg->tmpl_pool == NULL || n > rte_mempool_avail_count(tg->tmpl_pool))
+		return -ENOBUFS;
+	for (i = 0; i < c->nb_sizes; i++)
+		if (c->sizes[i] > RTE_MIN(tg->conf.data_room, TG_TMPL_ROOM))
+			return -ENOBUFS;
+	t->m = rte_malloc("tg_tmpl", n * sizeof(t->m[0]), 0);
+	if (t->m == NULL)
+		return -ENOMEM;
+	if (rte_pktmbuf_alloc_bulk(tg->tmpl_pool, t->m, (unsigned)n) != 0) {
+		rte_free(t->m);
+		t->m = NULL;
+		return -ENOBUFS;
+	}
+	t->n = (uint32_t)n;
+	t->c = *c;
+	t->si = si;
+	for (f = 0; f < c->nb_flows; f++) {
+		for (k = 0; k < c->nb_fields; k++)
+			fval[k] = c->fields[k].base + (f % c->fields[k].count) * c->fields[k].step;
+		for (i = 0; i < c->nb_sizes; i++) {
+			struct rte_mbuf *m = t->m[f * c->nb_sizes + i];
+			uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+
+			memset(p, 0, c->sizes[i]);
+			tg_frame_fill(c, p, fval, c->sizes[i], si, TG_SEQ_NONE, 0);
+			m->data_len = c->sizes[i];
+			m->pkt_len = c->sizes[i];
+		}
+	}
+	return 0;
+}
+
+/* Gives each stream its templates for a trial that clones: kept from the
+ * last trial when the stream is the same, else built. A stream they do not
+ * fit for is built frame by frame. */
+static void
+tmpl_prepare(const struct tg_trial_conf *t, const struct tg_stream_conf *s)
+{
+	unsigned i;
+
+	for (i = 0; i < TG_MAX_STREAMS; i++) {
+		struct tg_tmpl_set *ts = &tg->tmpl[i];
+
+		if (ts->m != NULL && (i >= t->nb_streams || t->stamp_every <= 1 ||
+				      memcmp(&ts->c, &s[i], sizeof(ts->c)) != 0))
+			tmpl_release(ts);
+	}
+	if (t->stamp_every <= 1)
+		return;
+	for (i = 0; i < t->nb_streams; i++) {
+		struct tg_tmpl_set *ts = &tg->tmpl[i];
+
+		if (ts->m == NULL && tmpl_build(ts, &s[i], i) != 0)
+			continue;
+		tg->stream[i].tmpl = ts->m;
+	}
+}
+
 void
 tg_fini(void)
 {
@@ -168,8 +258,11 @@ tg_fini(void)
 		if (tg->port[i].used)
 			port_release(&tg->port[i]);
 	rte_free(tg->hist);
+	for (i = 0; i < TG_MAX_STREAMS; i++)
+		tmpl_release(&tg->tmpl[i]);
 	rte_mempool_free(tg->tx_pool);
 	rte_mempool_free(tg->rx_pool);
+	rte_mempool_free(tg->tmpl_pool);
 	rte_free(tg);
 	tg = NULL;
 	tg_memfd_release();
@@ -576,9 +669,16 @@ tg_trial_start(const struct tg_trial_conf *t, const struct tg_stream_conf *s, ch
 	memset(tg->stream, 0, sizeof(tg->stream));
 	memset(tg->st, 0, sizeof(tg->st));
 	for (i = 0; i < t->nb_streams; i++) {
-		tg->stream[i].c = s[i];
+		struct tg_stream *st = &tg->stream[i];
+		unsigned k;
+
+		st->c = s[i];
+		for (k = 0; k < s[i].nb_fields; k++)
+			st->fval[k] = s[i].fields[k].base;
+		st->stamp_left = 1; /* a stream's first frame is stamped */
 		tg->st[i].lat_min = UINT64_MAX;
 	}
+	tmpl_prepare(t, s);
 	/* The schedule interleaves streams in proportion to their weights
 	 * (Bresenham style), so a burst mixes them evenly. */
 	for (slot = 0; slot < TG_SCHED_LEN; slot++) {

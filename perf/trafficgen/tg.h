@@ -12,6 +12,14 @@
  * TSC at transmission, a magic). The receiver finds it from the outermost IP
  * header's length, so it survives encapsulation, decapsulation and Ethernet
  * padding.
+ *
+ * Writing a frame costs the worker more than the rest of its work together:
+ * the line it writes was just read by the device on the other core. So with
+ * stamp_every N > 1 only one frame in N per stream is built, with a sequence
+ * number and a timestamp; the others are clones (one more reference) of a
+ * template built once per flow and size, whose signature carries
+ * TG_SEQ_NONE and no timestamp. Loss stays exact (counts); order and
+ * latency are measured on the stamped frames.
  */
 #ifndef TG_H
 #define TG_H
@@ -28,6 +36,8 @@
 #define TG_MAX_SIZES 64	  /* frame size schedule per stream */
 #define TG_SIG_LEN 16
 #define TG_SIG_MAGIC 0xf11a
+#define TG_SEQ_NONE ((1ull << 48) - 1) /* a template clone's sequence number */
+#define TG_TMPL_ROOM 2048		/* template data room: larger frames are built */
 #define TG_MIN_FRAME 60	  /* 64 B on the wire minus the FCS */
 #define TG_MAX_FRAME 9018 /* 9022 B jumbo minus the FCS */
 
@@ -45,6 +55,7 @@ struct tg_conf {
 	unsigned rx_queues;	  /* RX queues per device port, all polled (0: 1) */
 	unsigned idle_sleep_us;	  /* between polls when no trial runs */
 	unsigned rx_bursts;	  /* RX bursts per queue per loop at most, while full (0: TG_RX_BURSTS) */
+	unsigned templates;	  /* template frames for clones, over all streams (0: none) */
 };
 
 /* A device that had a hiccup forwards its RX ring's backlog into ours at
@@ -99,6 +110,10 @@ struct tg_trial_conf {
 	uint64_t duration_ns;	/* TX time */
 	uint64_t max_packets;	/* stop TX after this many (0 = no limit) */
 	uint64_t drain_ns;	/* RX time after TX stops */
+	/* 1 frame in stamp_every per stream is built, sequenced and stamped;
+	 * the rest are template clones (0 or 1: every frame built). A stream
+	 * whose flows x sizes templates do not fit the pool is built. */
+	uint32_t stamp_every;
 };
 
 struct tg_stream_stats {
@@ -107,6 +122,8 @@ struct tg_stream_stats {
 	uint64_t late; /* arrived after a higher sequence number: reordered or duplicated */
 	uint64_t gaps; /* times a sequence number was skipped (loss or reordering) */
 	uint64_t lat_min, lat_max, lat_sum; /* TSC cycles */
+	uint64_t stamped;		    /* received frames with a timestamp (latency samples) */
+	uint64_t tx_clones;		    /* frames sent as template clones */
 };
 
 struct tg_port_stats {

@@ -22,8 +22,34 @@ struct tg_stream {
 	uint64_t seq;	   /* next sequence number to send */
 	uint32_t flow;	   /* next flow index */
 	uint16_t size_pos; /* next entry of the size schedule */
+	/* Per field: flow mod count and its value, stepped with the flow
+	 * (a division per field and frame cost more than the rest of it). */
+	uint32_t fidx[TG_MAX_FIELDS];
+	uint32_t fval[TG_MAX_FIELDS];
+	/* template clones: tmpl[flow * nb_sizes + size_pos], or NULL */
+	struct rte_mbuf **tmpl;
+	uint32_t stamp_left; /* clones before the next stamped frame */
 	/* receive side */
 	uint64_t rx_next; /* next expected sequence number */
+};
+
+/* In each TX mbuf's private area: what the last frame built in it left
+ * non-zero, its headers [0, hdr) and signature [sig, sig + TG_SIG_LEN).
+ * Every other byte is zero, so a frame of the same layout needs no zeroing
+ * (TX buffers come back to a pool nothing else writes into). */
+struct tg_tx_priv {
+	uint16_t hdr;
+	uint16_t sig;
+};
+
+#define TG_TX_PRIV_SIZE RTE_ALIGN(sizeof(struct tg_tx_priv), RTE_MBUF_PRIV_ALIGN)
+
+/* A stream's templates, kept across trials while its configuration stays. */
+struct tg_tmpl_set {
+	struct tg_stream_conf c;
+	unsigned si; /* the stream index its signatures carry */
+	uint32_t n;
+	struct rte_mbuf **m;
 };
 
 struct tg_port {
@@ -50,6 +76,8 @@ struct tg {
 	/* trial: written by control while the worker is idle */
 	struct tg_trial_conf trial;
 	struct tg_stream stream[TG_MAX_STREAMS];
+	struct tg_tmpl_set tmpl[TG_MAX_STREAMS];
+	struct rte_mempool *tmpl_pool; /* NULL: no templates configured */
 	struct tg_stream_stats st[TG_MAX_STREAMS];
 	uint64_t *hist; /* nb_streams x TG_HIST_BUCKETS */
 	uint8_t sched[TG_SCHED_LEN];

@@ -11,6 +11,7 @@
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 
+#include "tg_frame.h"
 #include "tg_priv.h"
 
 #define RX_BURST 32
@@ -26,70 +27,64 @@ tg_sig_write(uint8_t *sig, uint16_t stream, uint64_t seq, uint64_t tsc)
 	memcpy(sig + 8, &b, 8);
 }
 
+/* Zeroes what an earlier frame of another layout left between this one's
+ * headers and signature: [hdr, end of the old frame's non-zero bytes). */
 static inline void
-put16(uint8_t *p, uint16_t v)
+tx_buf_clean(uint8_t *p, struct tg_tx_priv *pv, uint16_t hdr, uint16_t sig)
 {
-	v = rte_cpu_to_be_16(v);
-	memcpy(p, &v, 2);
+	uint16_t end = RTE_MAX(pv->hdr, (uint16_t)(pv->sig + TG_SIG_LEN));
+
+	if (end > hdr)
+		memset(p + hdr, 0, end - hdr);
+	pv->hdr = hdr;
+	pv->sig = sig;
 }
 
+/* Moves stream s to its next flow and size. Field k's value is that of
+ * flow mod its count, stepped rather than divided: all restart with the
+ * flow. */
 static inline void
-put32(uint8_t *p, uint32_t v)
-{
-	v = rte_cpu_to_be_32(v);
-	memcpy(p, &v, 4);
-}
-
-/* Writes one frame of stream s into m: template, per-flow fields, lengths,
- * zeros up to the signature, the signature, then checksums (inner first). */
-static inline void
-build(struct tg_stream *s, unsigned si, struct rte_mbuf *m, uint64_t tsc)
+advance(struct tg_stream *s)
 {
 	const struct tg_stream_conf *c = &s->c;
-	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
-	uint16_t len = c->sizes[s->size_pos];
 	unsigned k;
 
 	if (++s->size_pos == c->nb_sizes)
 		s->size_pos = 0;
-	rte_memcpy(p, c->hdr, c->hdr_len);
-	for (k = 0; k < c->nb_fields; k++) {
-		const struct tg_field *f = &c->fields[k];
-		uint32_t v = f->base + (s->flow % f->count) * f->step;
-
-		if (f->width == 4)
-			put32(p + f->off, v);
-		else
-			put16(p + f->off, (uint16_t)v);
-	}
-	if (++s->flow == c->nb_flows)
+	if (unlikely(++s->flow == c->nb_flows)) {
 		s->flow = 0;
-	for (k = 0; k < c->nb_lens; k++)
-		put16(p + c->lens[k].off, (uint16_t)(len - c->lens[k].delta));
-	/* A frame of another size may have left its signature here. */
-	memset(p + c->hdr_len, 0, len - TG_SIG_LEN - c->hdr_len);
-	tg_sig_write(p + len - TG_SIG_LEN, (uint16_t)si, s->seq++, tsc);
-	for (k = 0; k < c->nb_l4csum; k++) {
-		const struct tg_l4csum *l = &c->l4csum[k];
-		uint16_t sum;
-
-		memset(p + l->l4_off + l->csum_at, 0, 2);
-		if (l->v6)
-			sum = rte_ipv6_udptcp_cksum((const struct rte_ipv6_hdr *)(p + l->l3_off),
-				p + l->l4_off);
-		else
-			sum = rte_ipv4_udptcp_cksum((const struct rte_ipv4_hdr *)(p + l->l3_off),
-				p + l->l4_off);
-		memcpy(p + l->l4_off + l->csum_at, &sum, 2);
+		for (k = 0; k < c->nb_fields; k++) {
+			s->fidx[k] = 0;
+			s->fval[k] = c->fields[k].base;
+		}
+		return;
 	}
-	for (k = 0; k < c->nb_ip4csum; k++) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + c->ip4csum[k]);
-
-		ip->hdr_checksum = 0;
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	for (k = 0; k < c->nb_fields; k++) {
+		if (++s->fidx[k] == c->fields[k].count) {
+			s->fidx[k] = 0;
+			s->fval[k] = c->fields[k].base;
+		} else {
+			s->fval[k] += c->fields[k].step;
+		}
 	}
+}
+
+/* Builds stream s's next frame into m, with a sequence number and tsc. */
+static inline void
+build(struct tg_stream *s, unsigned si, struct rte_mbuf *m, uint64_t tsc)
+{
+	const struct tg_stream_conf *c = &s->c;
+	struct tg_tx_priv *pv = rte_mbuf_to_priv(m);
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t len = c->sizes[s->size_pos];
+	uint16_t sig = (uint16_t)(len - TG_SIG_LEN);
+
+	if (unlikely(pv->hdr != c->hdr_len || pv->sig != sig))
+		tx_buf_clean(p, pv, c->hdr_len, sig);
+	tg_frame_fill(c, p, s->fval, len, si, s->seq++, tsc);
 	m->data_len = len;
 	m->pkt_len = len;
+	advance(s);
 }
 
 /* Hands pending frames to their ports; true when none is left. */
@@ -123,29 +118,56 @@ flush(void)
 	return empty;
 }
 
-/* Builds up to n frames following the schedule; returns how many. */
+/* Gives up to n frames to their ports' pending lists, following the
+ * schedule: a stream's stamped frames are built, its others are template
+ * clones. A clone takes one reference per frame, added once per run of the
+ * same template. Returns how many. */
 static unsigned
 produce(unsigned n, unsigned *sched_pos)
 {
-	struct rte_mbuf *m[TG_BURST_MAX];
+	uint32_t every = tg->trial.stamp_every;
+	struct rte_mbuf *ref_m = NULL;
 	uint64_t tsc = rte_rdtsc();
+	int16_t refs = 0;
 	unsigned i;
 
-	if (unlikely(rte_pktmbuf_alloc_bulk(tg->tx_pool, m, n) != 0))
-		return 0;
 	for (i = 0; i < n; i++) {
-		unsigned si = tg->sched[(*sched_pos)++ & (TG_SCHED_LEN - 1)];
+		unsigned si = tg->sched[(*sched_pos) & (TG_SCHED_LEN - 1)];
 		struct tg_stream *s = &tg->stream[si];
 		struct tg_port *p = &tg->port[s->c.tx_port];
 		struct tg_stream_stats *st = &tg->st[si];
+		struct rte_mbuf *m;
 
-		build(s, si, m[i], tsc);
-		st->tx_bytes += m[i]->pkt_len;
-		p->st.tx_bytes += m[i]->pkt_len;
+		if (s->tmpl != NULL && likely(--s->stamp_left != 0)) {
+			m = s->tmpl[s->flow * s->c.nb_sizes + s->size_pos];
+			advance(s);
+			st->tx_clones++;
+			if (m != ref_m) {
+				if (refs != 0)
+					rte_mbuf_refcnt_update(ref_m, refs);
+				ref_m = m;
+				refs = 0;
+			}
+			refs++;
+		} else {
+			m = rte_pktmbuf_alloc(tg->tx_pool);
+			if (unlikely(m == NULL)) {
+				if (s->tmpl != NULL)
+					s->stamp_left = 1; /* stamp the next one */
+				break;
+			}
+			build(s, si, m, tsc);
+			s->stamp_left = every;
+		}
+		(*sched_pos)++;
+		st->tx_bytes += m->pkt_len;
+		p->st.tx_bytes += m->pkt_len;
 		p->pend_stream[p->nb_pend] = (uint16_t)si;
-		p->pend[p->nb_pend++] = m[i];
+		p->pend[p->nb_pend++] = m;
 	}
-	return n;
+	if (refs != 0)
+		rte_mbuf_refcnt_update(ref_m, refs);
+	return i;
 }
 
 /* Where the signature of a received frame starts, from the outermost IP
@@ -218,6 +240,9 @@ count(struct tg_port *port, struct rte_mbuf *m, uint64_t now, bool trial)
 	seq = a & MASK48;
 	st->rx_pkts++;
 	st->rx_bytes += m->pkt_len;
+	if (seq == TG_SEQ_NONE)
+		return; /* a clone: counted, neither sequenced nor stamped */
+	st->stamped++;
 	if (likely(seq == s->rx_next)) {
 		s->rx_next = seq + 1;
 	} else if (seq > s->rx_next) {

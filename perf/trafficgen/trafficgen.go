@@ -65,11 +65,15 @@ type Config struct {
 	// frames (0: 16). 1 is one burst per loop, which let a device that
 	// had a hiccup overflow the generator's RX ring (tests compare both).
 	RxBursts int
+	// Templates bounds the template frames kept for Trial.StampEvery over
+	// all streams (one per flow and size; 0: none, every frame built).
+	Templates int
 }
 
 // DefaultConfig: worker lcore 1, frames up to 2048 bytes, 16K mbufs a pool.
 func DefaultConfig() Config {
-	return Config{Lcore: 1, Mbufs: 16383, DataRoom: 2048, Descriptors: 1024, IdleSleep: 200 * time.Microsecond}
+	return Config{Lcore: 1, Mbufs: 16383, DataRoom: 2048, Descriptors: 1024, IdleSleep: 200 * time.Microsecond,
+		Templates: 8192}
 }
 
 // Generator is the running generator; its methods are safe for concurrent
@@ -100,7 +104,8 @@ func Start(cfg Config) (*Generator, error) {
 	// The EAL keeps pointers into argv: these strings are never freed.
 	c := C.struct_tg_conf{lcore: C.uint(cfg.Lcore), mbufs: C.uint(cfg.Mbufs),
 		data_room: C.uint(cfg.DataRoom), nb_desc: C.uint(cfg.Descriptors), rx_queues: C.uint(max(cfg.RxQueues, 1)),
-		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond), rx_bursts: C.uint(max(cfg.RxBursts, 0))}
+		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond), rx_bursts: C.uint(max(cfg.RxBursts, 0)),
+		templates: C.uint(max(cfg.Templates, 0))}
 	var buf [C.TG_ERRLEN]C.char
 	ret := C.tg_init(C.int(len(argv)), &argv[0], &c, &buf[0])
 	if ret < 0 {

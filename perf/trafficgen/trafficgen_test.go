@@ -457,3 +457,60 @@ func memifLoopback(t *testing.T) memifPair {
 	}
 	return memif
 }
+
+// With StampEvery, one frame in N is built and the others are clones of
+// templates: every frame is the one a built trial sends (same flow, size
+// and headers), checksums right, only the trailer told apart. The stream
+// is VXLAN over IPv6 with IPv4 inside, so the outer UDP checksum covers
+// the inner IPv4 header checksum (computed first).
+func TestClones(t *testing.T) {
+	port := ringPort(t, 0)
+	vr := frames.MustMAC("00:00:5e:00:01:00")
+	s := Stream{Port: port, SrcMAC: macA, DstMAC: macB, Src: one("10.0.0.1"),
+		Dst: Range{ip("10.1.0.0"), ip("10.1.2.0"), 256}, SrcPort: PortRange{1000, 1001}, DstPort: PortRange{7, 7},
+		Proto: UDP, Flows: 6, Sizes: []int{160, 201},
+		Encap: &Encap{Kind: EncapVXLAN, SrcMAC: macA, DstMAC: vr, Src: ip("2001:db8::1"), Dst: ip("2001:db8::2"),
+			VNI: 100, InnerDstMAC: vr}}
+	const n, every = 48, 4
+	built := sent(t, port, n, s)
+	r, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, MaxPackets: n, Drain: time.Millisecond, StampEvery: every})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Streams[0].Clones; r.TxPackets != n || c != n-n/every {
+		t.Fatalf("sent %d frames, %d clones: want %d, %d", r.TxPackets, c, n, n-n/every)
+	}
+	got, err := gen.Drain(port, n+1)
+	if err != nil || len(got) != n {
+		t.Fatalf("ring holds %d frames (%v), want %d", len(got), err, n)
+	}
+	const outerUDP, innerIP = 14 + 40, 14 + 40 + 8 + 8 + 14
+	for i, f := range got {
+		b := built[i]
+		if len(f) != len(b) {
+			t.Fatalf("frame %d: %d bytes, built %d", i, len(f), len(b))
+		}
+		src, dst := netip.AddrFrom16([16]byte(f[22:38])), netip.AddrFrom16([16]byte(f[38:54]))
+		if c := frames.L4Checksum(src, dst, frames.ProtoUDP, f[outerUDP:]); c != binary.BigEndian.Uint16(f[outerUDP+6:]) {
+			t.Fatalf("frame %d: outer UDP checksum %#x, want %#x", i, binary.BigEndian.Uint16(f[outerUDP+6:]), c)
+		}
+		if !frames.IPv4ChecksumValid(f[innerIP : innerIP+20]) {
+			t.Fatalf("frame %d: inner IPv4 checksum wrong", i)
+		}
+		// Built and cloned alike but for the trailer and the checksum over it.
+		w, g := frames.Clone(b[:len(b)-sigLen]), frames.Clone(f[:len(f)-sigLen])
+		w[outerUDP+6], w[outerUDP+7], g[outerUDP+6], g[outerUDP+7] = 0, 0, 0, 0
+		if !bytes.Equal(w, g) {
+			t.Fatalf("frame %d:\n%s", i, frames.Diff(w, g))
+		}
+		sig := f[len(f)-sigLen:]
+		seq, tsc := binary.BigEndian.Uint64(sig), binary.BigEndian.Uint64(sig[8:])
+		if i%every == 0 {
+			if seq != uint64(i/every) || tsc>>48 != 0xf11a {
+				t.Fatalf("frame %d: stamped trailer %x: want sequence %d", i, sig, i/every)
+			}
+		} else if seq != 1<<48-1 || tsc != 0xf11a<<48 {
+			t.Fatalf("frame %d: clone trailer %x: want no sequence, no timestamp", i, sig)
+		}
+	}
+}

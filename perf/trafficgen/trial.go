@@ -31,6 +31,14 @@ type Trial struct {
 	MaxPackets uint64        // stop TX after this many (0: no limit)
 	Drain      time.Duration // RX time after TX stops (default 100 ms)
 	Burst      int           // frames per TX burst (default 32)
+	// StampEvery N > 1: one frame in N per stream is built with a
+	// sequence number and a timestamp, the others are clones of a
+	// template per flow and size, so the generator writes no memory for
+	// them and outruns the device. Loss stays exact; order and latency
+	// come from the stamped frames. A stream with more flows x sizes than
+	// Config.Templates left is built frame by frame (StreamResult.Clones
+	// 0). 0 or 1: every frame built and stamped.
+	StampEvery int
 }
 
 // Latency is a stream's one-way latency distribution (generator TX to
@@ -59,6 +67,7 @@ type StreamResult struct {
 	Lost               int64  // TxPackets - RxPackets: negative if the device duplicated
 	Late               uint64 // frames that arrived after a higher sequence number
 	Gaps               uint64 // times a sequence number was skipped
+	Clones             uint64 // frames sent as template clones (Trial.StampEvery)
 	Latency            Latency
 }
 
@@ -122,7 +131,7 @@ func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
 	}
 	tc := C.struct_tg_trial_conf{nb_streams: C.uint32_t(len(cs)), burst: C.uint32_t(t.Burst),
 		pps: C.double(t.Rate), duration_ns: C.uint64_t(t.Duration), max_packets: C.uint64_t(t.MaxPackets),
-		drain_ns: C.uint64_t(t.Drain)}
+		drain_ns: C.uint64_t(t.Drain), stamp_every: C.uint32_t(max(t.StampEvery, 1))}
 	if _, err := g.call("start trial", func(e *C.char) C.int { return C.tg_trial_start(&tc, &cs[0], e) }); err != nil {
 		return nil, err
 	}
@@ -167,9 +176,9 @@ func (g *Generator) result(n int) (*Result, error) {
 		}
 		sr := StreamResult{TxPackets: uint64(s.tx_pkts), TxBytes: uint64(s.tx_bytes),
 			RxPackets: uint64(s.rx_pkts), RxBytes: uint64(s.rx_bytes),
-			Late: uint64(s.late), Gaps: uint64(s.gaps)}
+			Late: uint64(s.late), Gaps: uint64(s.gaps), Clones: uint64(s.tx_clones)}
 		sr.Lost = int64(sr.TxPackets) - int64(sr.RxPackets)
-		sr.Latency = g.latency(hist, uint64(s.lat_min), uint64(s.lat_max), uint64(s.lat_sum), sr.RxPackets)
+		sr.Latency = g.latency(hist, uint64(s.lat_min), uint64(s.lat_max), uint64(s.lat_sum), uint64(s.stamped))
 		r.Streams = append(r.Streams, sr)
 		r.TxPackets += sr.TxPackets
 		r.RxPackets += sr.RxPackets

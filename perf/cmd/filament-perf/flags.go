@@ -28,6 +28,9 @@ type traffic struct {
 	waitLink time.Duration
 	rxQueues int
 	rxBursts int
+	// stampEvery and templates: see trafficgen.Trial.StampEvery.
+	stampEvery int
+	templates  int
 
 	txPort, rxPort   int
 	reverse          bool
@@ -58,6 +61,8 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
 	fs.IntVar(&t.rxQueues, "rx-queues", 1, "RX `queues` per port, all polled (OVS-DPDK sends on memif queue 1)")
 	fs.IntVar(&t.rxBursts, "rx-bursts", 16, "RX `bursts` (of 32) a queue gives per loop at most while it has frames; 1 is one burst per loop (a device's backlog after a hiccup then overflows the generator's RX ring)")
+	fs.IntVar(&t.stampEvery, "stamp-every", 16, "build, sequence and timestamp 1 frame in `N` per stream; the others are clones of a template per flow and size, which costs the generator no memory writes, so it outruns the device (loss stays exact; order and latency come from the stamped frames); 1: every frame")
+	fs.IntVar(&t.templates, "templates", 8192, "template frames kept for clones, over all streams: one per flow and size; a stream with more is built frame by frame")
 	fs.IntVar(&t.txPort, "tx-port", 0, "`index` (in --port order) of the port the stream leaves from")
 	fs.IntVar(&t.rxPort, "rx-port", 1, "`index` of the port frames come back on (used by --reverse)")
 	fs.BoolVar(&t.reverse, "reverse", false, "also send the mirrored stream (addresses and ports swapped; MACs kept: --dmac is the device's) from --rx-port")

@@ -117,12 +117,19 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if t.rxBursts < 1 || t.rxBursts > 64 {
 		return nil, usageError{fmt.Errorf("--rx-bursts %d: want 1 to 64", t.rxBursts)}
 	}
+	if t.stampEvery < 1 {
+		return nil, usageError{fmt.Errorf("--stamp-every %d: want 1 or more", t.stampEvery)}
+	}
+	if t.templates < 0 {
+		return nil, usageError{fmt.Errorf("--templates %d: want 0 or more", t.templates)}
+	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
 	cfg.Mbufs = 8191
 	cfg.RxQueues = t.rxQueues
 	cfg.RxBursts = t.rxBursts
+	cfg.Templates = t.templates
 	cfg.EALArgs = append([]string{"--lcores", fmt.Sprintf("0@%d,1@%d", t.cpu, t.cpu),
 		"--file-prefix", fmt.Sprintf("filament-perf-%d", os.Getpid()), "--log-level", "*:notice"}, mem...)
 	if huge {
@@ -282,7 +289,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer g.Close()
 	pctx, cancel := context.WithCancel(ctx)
 	go progress(pctx, g, len(t.ports), stderr)
-	r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: pps, Duration: duration, Drain: t.drain, Burst: t.burst})
+	r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: pps, Duration: duration, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 	cancel()
 	if r == nil {
 		return err

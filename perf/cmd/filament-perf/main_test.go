@@ -66,6 +66,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--reverse"}, 2, "--reverse needs --rx-port"},
 		{[]string{"run", "--port", "x", "--rx-queues", "0"}, 2, "--rx-queues 0: want 1 to 16"},
 		{[]string{"run", "--port", "x", "--rx-bursts", "0"}, 2, "--rx-bursts 0: want 1 to 64"},
+		{[]string{"run", "--port", "x", "--stamp-every", "0"}, 2, "--stamp-every 0: want 1 or more"},
+		{[]string{"run", "--port", "x", "--templates", "-1"}, 2, "--templates -1: want 0 or more"},
 		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
 		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
 	} {
@@ -163,6 +165,7 @@ func TestRunThroughTestpmd(t *testing.T) {
 			TxPackets, RxPackets uint64
 			Streams              []struct {
 				Lost, Late, Gaps int64
+				Clones           uint64
 				Latency          struct{ Samples uint64 }
 			}
 		}
@@ -174,8 +177,12 @@ func TestRunThroughTestpmd(t *testing.T) {
 	if r.TxPackets < 140000 || r.TxPackets > 151000 || r.RxPackets != r.TxPackets {
 		t.Fatalf("tx %d rx %d: want 150000 at 100 kpps for 1.5 s, all back", r.TxPackets, r.RxPackets)
 	}
-	if s := r.Streams[0]; s.Lost != 0 || s.Late != 0 || s.Gaps != 0 || s.Latency.Samples != r.RxPackets {
-		t.Fatalf("stream %+v", s)
+	// --stamp-every 16 (the default): 1 frame in 16 built and stamped,
+	// the rest clones of the 64 flows x 12 IMIX slots' templates.
+	stamped := (r.TxPackets + 15) / 16
+	if s := r.Streams[0]; s.Lost != 0 || s.Late != 0 || s.Gaps != 0 || s.Latency.Samples != stamped ||
+		s.Clones != r.TxPackets-stamped {
+		t.Fatalf("stream %+v: want %d latency samples and %d clones", s, stamped, r.TxPackets-stamped)
 	}
 	if !strings.Contains(stderr, "1.0s  tx") {
 		t.Fatalf("no progress line:\n%s", stderr)

@@ -149,7 +149,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer g.Close()
 	trial := func(rate float64, d time.Duration) (*trafficgen.Result, error) {
-		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst})
+		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 	}
 	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.sizes, Flows: t.flows, TSCHz: g.TSCHz(), MaxPPS: max}
 	if max == 0 {
@@ -208,7 +208,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// The same search over burst lengths: a "rate" here is frames.
 		res, err := rfc2544.Search(ctx, rfc2544.Options{Max: float64(b2bMax), Min: 1, Resolution: 0.01, Confirmations: confirm},
 			rfc2544.Goal{Name: "back-to-back", LossRatio: 0}, func(ctx context.Context, frames float64) (rfc2544.Sample, error) {
-				r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, MaxPackets: uint64(frames), Drain: t.drain, Burst: t.burst})
+				r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, MaxPackets: uint64(frames), Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 				if err != nil {
 					return rfc2544.Sample{}, err
 				}

@@ -20,7 +20,7 @@ import (
 )
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var rounds, genCPU, dutCPU int
+	var rounds, genCPU, dutCPU, stampEvery int
 	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from string
 	var elapsed, budget time.Duration
 	var dryRun bool
@@ -28,13 +28,14 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
 	fs.StringVar(&sizes, "sizes", "64", "frame sizes, comma-separated (64,512,imix)")
-	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has one flow per route")
+	fs.StringVar(&flowList, "flows", "1", "flow `counts`, comma-separated: every row at the first, the rows that work per flow (filament L3 and VXLAN, OVS-DPDK) at each further one; the 1M routes row has 65,536 flows, one per 16th route")
 	fs.StringVar(&rows, "rows", "", "only rows whose name matches this `regexp`")
 	fs.StringVar(&trial, "trial", "1s", "length of each confirmation and latency trial (RFC 2544: 1s)")
 	fs.StringVar(&searchTrial, "search-trial", "", "length of the search's own trials and the flat-out one (default --trial)")
 	fs.DurationVar(&budget, "budget", 0, "stop before a round (or sample) that would end past this `time` from the start; 0: no bound")
 	fs.BoolVar(&dryRun, "dry-run", false, "run nothing: print the plan, each sample's estimated time and the total")
 	fs.StringVar(&resolution, "resolution", "0.005", "search resolution, relative to the upper bound (filament-perf ndr --resolution; the kernel pod rows use 0.02)")
+	fs.IntVar(&stampEvery, "stamp-every", 16, "filament-perf ndr --stamp-every: 1 frame in `N` built and timestamped, the others template clones, so the generator outruns the device; 1: every frame built (the generator is then the bound at 64 B)")
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
 	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
 	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
@@ -64,7 +65,12 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := os.Stat(dataplane); err != nil && !dryRun {
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
-	ndrFlags := []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution}
+	if stampEvery < 1 {
+		return usageError{fmt.Errorf("--stamp-every %d: want 1 or more", stampEvery)}
+	}
+	// Templates for the largest row: the 1M routes row's 65,536 flows.
+	ndrFlags := []string{"--trial", trial, "--latency-trial", trial, "--latency-at", "50", "--resolution", resolution,
+		"--stamp-every", fmt.Sprint(stampEvery), "--templates", fmt.Sprint(suite.MaxTemplates)}
 	if searchTrial != "" {
 		ndrFlags = append(ndrFlags, "--search-trial", searchTrial)
 	}
