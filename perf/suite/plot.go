@@ -12,18 +12,19 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// Plots writes the report's figures into dir and returns their file names:
+// Plots writes the report's figures into dir, their names starting with
+// prefix (the report's: "perf" for perf.md), and returns their file names:
 // throughput (NDR and PDR medians per row, grouped by frame size) and the
 // latency CDF at 50% of PDR per row (the last clean sample of each row at
 // the first size).
-func Plots(dir string, p Plan, sums []Summary, samples []Sample) ([]string, error) {
+func Plots(dir, prefix string, p Plan, sums []Summary, samples []Sample) ([]string, error) {
 	var files []string
-	f, err := throughputPlot(dir, p, sums)
+	f, err := throughputPlot(dir, prefix, p, sums)
 	if err != nil {
 		return nil, err
 	}
 	files = append(files, f)
-	if f, err = latencyPlot(dir, p, samples); err != nil {
+	if f, err = latencyPlot(dir, prefix, p, samples); err != nil {
 		return nil, err
 	}
 	if f != "" {
@@ -32,7 +33,7 @@ func Plots(dir string, p Plan, sums []Summary, samples []Sample) ([]string, erro
 	return files, nil
 }
 
-func throughputPlot(dir string, p Plan, sums []Summary) (string, error) {
+func throughputPlot(dir, prefix string, p Plan, sums []Summary) (string, error) {
 	pl := plot.New()
 	pl.Title.Text = "Forwarding rate (RFC 2544, one core), medians"
 	pl.Y.Label.Text = "Mpps"
@@ -76,7 +77,7 @@ func throughputPlot(dir string, p Plan, sums []Summary) (string, error) {
 	pl.X.Tick.Label.Rotation = math.Pi / 5
 	pl.X.Tick.Label.XAlign = -0.9
 	pl.X.Tick.Label.YAlign = -0.4
-	name := filepath.Join(dir, "perf-throughput.png")
+	name := filepath.Join(dir, prefix+"-throughput.png")
 	return name, pl.Save(vg.Length(120+60*len(p.Rows)), 380, name)
 }
 
@@ -87,7 +88,7 @@ func sizeLabel(s string) string {
 	return s + " B"
 }
 
-func latencyPlot(dir string, p Plan, samples []Sample) (string, error) {
+func latencyPlot(dir, prefix string, p Plan, samples []Sample) (string, error) {
 	if len(p.Sizes) == 0 {
 		return "", nil
 	}
@@ -137,6 +138,6 @@ func latencyPlot(dir string, p Plan, samples []Sample) (string, error) {
 	if n == 0 {
 		return "", nil
 	}
-	name := filepath.Join(dir, "perf-latency-cdf.png")
+	name := filepath.Join(dir, prefix+"-latency-cdf.png")
 	return name, pl.Save(560, 380, name)
 }

@@ -68,7 +68,7 @@ func TestSuite(t *testing.T) {
 	} else if sums[1].PDRRatio.N != 0 {
 		t.Fatalf("a ratio across placements %s and %s: %+v", base.Place, l3.Place, sums[1].PDRRatio)
 	}
-	files, err := Plots(dir, plan, sums, samples)
+	files, err := Plots(dir, "perf", plan, sums, samples)
 	if err != nil || len(files) != 2 {
 		t.Fatalf("plots %v: %v", files, err)
 	}

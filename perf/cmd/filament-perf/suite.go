@@ -185,7 +185,13 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := os.MkdirAll(img, 0o755); err != nil {
 			return err
 		}
-		files, err := suite.Plots(img, plan, sums, samples)
+		// Figures are named after the report (perf.md: perf-*.png), so
+		// reports side by side keep their own.
+		prefix := "perf"
+		if doc != "" {
+			prefix = strings.TrimSuffix(filepath.Base(doc), filepath.Ext(doc))
+		}
+		files, err := suite.Plots(img, prefix, plan, sums, samples)
 		if err != nil {
 			return fmt.Errorf("plots: %w", err)
 		}
