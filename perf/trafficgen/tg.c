@@ -52,7 +52,7 @@ pool_zero(struct rte_mempool *mp, void *arg, void *obj, unsigned i)
 	/* Frames' payloads start as zeros: the worker only writes headers,
 	 * the signature and zeros in between. */
 	memset(rte_pktmbuf_mtod(m, void *), 0, m->buf_len - m->data_off);
-	memset(rte_mbuf_to_priv(m), 0, sizeof(struct tg_tx_priv));
+	m->hash.usr = 0; /* layout: all zeros (TG_LAYOUT) */
 }
 
 int
@@ -101,7 +101,7 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 	tg->lcore = c->lcore;
 	/* Separate pools: frames built for TX come back to a pool nothing
 	 * else writes into, so their payloads stay as the worker left them. */
-	tg->tx_pool = rte_pktmbuf_pool_create("tg_tx", c->mbufs, 256, TG_TX_PRIV_SIZE,
+	tg->tx_pool = rte_pktmbuf_pool_create("tg_tx", c->mbufs, 256, 0,
 		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
 	tg->rx_pool = rte_pktmbuf_pool_create("tg_rx", c->mbufs, 256, 0,
 		(uint16_t)(c->data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
@@ -202,7 +202,6 @@ tmpl_build(struct tg_tmpl_set *t, const struct tg_stream_conf *c, unsigned si)
 	}
 	t->n = (uint32_t)n;
 	t->c = *c;
-	t->si = si;
 	for (f = 0; f < c->nb_flows; f++) {
 		for (k = 0; k < c->nb_fields; k++)
 			fval[k] = c->fields[k].base + (f % c->fields[k].count) * c->fields[k].step;
@@ -260,6 +259,7 @@ tg_fini(void)
 	rte_free(tg->hist);
 	for (i = 0; i < TG_MAX_STREAMS; i++)
 		tmpl_release(&tg->tmpl[i]);
+	rte_pktmbuf_free_bulk(tg->stash, tg->nb_stash);
 	rte_mempool_free(tg->tx_pool);
 	rte_mempool_free(tg->rx_pool);
 	rte_mempool_free(tg->tmpl_pool);

@@ -33,21 +33,19 @@ struct tg_stream {
 	uint64_t rx_next; /* next expected sequence number */
 };
 
-/* In each TX mbuf's private area: what the last frame built in it left
- * non-zero, its headers [0, hdr) and signature [sig, sig + TG_SIG_LEN).
- * Every other byte is zero, so a frame of the same layout needs no zeroing
- * (TX buffers come back to a pool nothing else writes into). */
-struct tg_tx_priv {
-	uint16_t hdr;
-	uint16_t sig;
-};
+/* A TX mbuf's layout word, kept in its user-defined hash.usr (on the mbuf's
+ * first cache line, which allocation touches anyway; nothing on the TX path
+ * writes it): what the last frame built in it left non-zero, its headers
+ * [0, hdr) and its signature [sig, sig + TG_SIG_LEN). Every other byte is
+ * zero, so a frame of the same layout needs no zeroing (TX buffers come
+ * back to a pool nothing else writes into). */
+#define TG_LAYOUT(hdr, sig) ((uint32_t)(hdr) | (uint32_t)(sig) << 16)
 
-#define TG_TX_PRIV_SIZE RTE_ALIGN(sizeof(struct tg_tx_priv), RTE_MBUF_PRIV_ALIGN)
+#define TG_STASH 32 /* TX mbufs the worker allocates at a time */
 
 /* A stream's templates, kept across trials while its configuration stays. */
 struct tg_tmpl_set {
 	struct tg_stream_conf c;
-	unsigned si; /* the stream index its signatures carry */
 	uint32_t n;
 	struct rte_mbuf **m;
 };
@@ -78,6 +76,10 @@ struct tg {
 	struct tg_stream stream[TG_MAX_STREAMS];
 	struct tg_tmpl_set tmpl[TG_MAX_STREAMS];
 	struct rte_mempool *tmpl_pool; /* NULL: no templates configured */
+	/* the worker's TX mbufs for frames it builds, allocated a burst at a
+	 * time (a built frame is 1 in stamp_every among clones) */
+	struct rte_mbuf *stash[TG_STASH];
+	unsigned nb_stash;
 	struct tg_stream_stats st[TG_MAX_STREAMS];
 	uint64_t *hist; /* nb_streams x TG_HIST_BUCKETS */
 	uint8_t sched[TG_SCHED_LEN];

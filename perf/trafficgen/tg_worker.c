@@ -30,14 +30,14 @@ tg_sig_write(uint8_t *sig, uint16_t stream, uint64_t seq, uint64_t tsc)
 /* Zeroes what an earlier frame of another layout left between this one's
  * headers and signature: [hdr, end of the old frame's non-zero bytes). */
 static inline void
-tx_buf_clean(uint8_t *p, struct tg_tx_priv *pv, uint16_t hdr, uint16_t sig)
+tx_buf_clean(struct rte_mbuf *m, uint8_t *p, uint16_t hdr, uint16_t sig)
 {
-	uint16_t end = RTE_MAX(pv->hdr, (uint16_t)(pv->sig + TG_SIG_LEN));
+	uint16_t old_hdr = (uint16_t)m->hash.usr, old_sig = (uint16_t)(m->hash.usr >> 16);
+	uint16_t end = RTE_MAX(old_hdr, (uint16_t)(old_sig + TG_SIG_LEN));
 
 	if (end > hdr)
 		memset(p + hdr, 0, end - hdr);
-	pv->hdr = hdr;
-	pv->sig = sig;
+	m->hash.usr = TG_LAYOUT(hdr, sig);
 }
 
 /* Moves stream s to its next flow and size. Field k's value is that of
@@ -69,18 +69,29 @@ advance(struct tg_stream *s)
 	}
 }
 
+/* A TX mbuf for a frame to build, or NULL when the pool is out. */
+static inline struct rte_mbuf *
+tx_alloc(void)
+{
+	if (unlikely(tg->nb_stash == 0)) {
+		if (rte_pktmbuf_alloc_bulk(tg->tx_pool, tg->stash, TG_STASH) != 0)
+			return NULL;
+		tg->nb_stash = TG_STASH;
+	}
+	return tg->stash[--tg->nb_stash];
+}
+
 /* Builds stream s's next frame into m, with a sequence number and tsc. */
 static inline void
 build(struct tg_stream *s, unsigned si, struct rte_mbuf *m, uint64_t tsc)
 {
 	const struct tg_stream_conf *c = &s->c;
-	struct tg_tx_priv *pv = rte_mbuf_to_priv(m);
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
 	uint16_t len = c->sizes[s->size_pos];
 	uint16_t sig = (uint16_t)(len - TG_SIG_LEN);
 
-	if (unlikely(pv->hdr != c->hdr_len || pv->sig != sig))
-		tx_buf_clean(p, pv, c->hdr_len, sig);
+	if (unlikely(m->hash.usr != TG_LAYOUT(c->hdr_len, sig)))
+		tx_buf_clean(m, p, c->hdr_len, sig);
 	tg_frame_fill(c, p, s->fval, len, si, s->seq++, tsc);
 	m->data_len = len;
 	m->pkt_len = len;
@@ -150,7 +161,7 @@ produce(unsigned n, unsigned *sched_pos)
 			}
 			refs++;
 		} else {
-			m = rte_pktmbuf_alloc(tg->tx_pool);
+			m = tx_alloc();
 			if (unlikely(m == NULL)) {
 				if (s->tmpl != NULL)
 					s->stamp_left = 1; /* stamp the next one */
