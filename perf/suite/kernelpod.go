@@ -260,7 +260,7 @@ func (k KernelPod) Start(ctx context.Context, env *Env, a, b string) (stop func(
 		return nil, errors.New("kernel pod row: at most 1000 routes (they go in the YAML file)")
 	}
 	if env.DUTCPU < 1 {
-		return nil, errors.New("kernel pod rows: the device's CPU must not be 0 (its control thread has CPU 0)")
+		return nil, errors.New("kernel pod rows: the device's CPU must not be 0 (the EAL puts its main lcore there before the suite moves it)")
 	}
 	n := newKernelPodNet(k.Driver)
 	fail := func(p *process, err error) (func() error, error) {
@@ -287,6 +287,12 @@ func (k KernelPod) Start(ctx context.Context, env *Env, a, b string) (stop func(
 		return fail(nil, err)
 	}
 	if err := waitSockets(ctx, p, a, b, filepath.Join(env.Dir, "dp.sock")); err != nil {
+		return fail(p, err)
+	}
+	// As the filament rows: every thread of the dataplane on the device's
+	// CPU (the kernel's softirqs forward the router pod's packets where
+	// they run).
+	if err := pinThreads(p.cmd.Process.Pid, env.DUTCPU); err != nil {
 		return fail(p, err)
 	}
 	if err := n.plumb(ctx); err != nil {
