@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 )
@@ -32,6 +33,19 @@ func waitPresence(t *testing.T, path string, want bool, d time.Duration) {
 			t.Fatalf("%s present=%v after %v, want %v", path, err == nil, d, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitGauge polls g until it reads want: the publisher sets it just after
+// the file appears or goes.
+func waitGauge(t *testing.T, g prometheus.Collector, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for v := testutil.ToFloat64(g); v != want; v = testutil.ToFloat64(g) {
+		if time.Now().After(deadline) {
+			t.Fatalf("filament_agent_cni_config_present %v after 1s, want %v", v, want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -79,9 +93,7 @@ func TestPublish(t *testing.T) {
 	if fi, _ := os.Stat(stale); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", fi.Mode().Perm())
 	}
-	if v := testutil.ToFloat64(p.Collector()); v != 1 {
-		t.Errorf("filament_agent_cni_config_present %v, want 1", v)
-	}
+	waitGauge(t, p.Collector(), 1)
 
 	// Not ready for less than the grace: the file stays.
 	ready.Store(false)
@@ -97,9 +109,7 @@ func TestPublish(t *testing.T) {
 	if d := time.Since(start); d < grace {
 		t.Errorf("removed after %v, before the grace %v", d, grace)
 	}
-	if v := testutil.ToFloat64(p.Collector()); v != 0 {
-		t.Errorf("filament_agent_cni_config_present %v, want 0", v)
-	}
+	waitGauge(t, p.Collector(), 0)
 
 	// Ready again: back; removed by hand meanwhile: written again.
 	ready.Store(true)
@@ -169,9 +179,7 @@ func TestKeepOnExit(t *testing.T) {
 	p, ready, stop := run()
 	time.Sleep(grace / 3) // a third of the grace: it must still be there
 	waitPresence(t, path, true, 0)
-	if v := testutil.ToFloat64(p.Collector()); v != 1 {
-		t.Errorf("filament_agent_cni_config_present %v, want 1", v)
-	}
+	waitGauge(t, p.Collector(), 1)
 	// Ready: this agent's own configuration replaces it.
 	ready.Store(true)
 	deadline := time.Now().Add(time.Second)
