@@ -226,9 +226,12 @@ func TestRecords(t *testing.T) {
 		!reflect.DeepEqual(pr.Spec.Egress[0].Ports, []v1alpha1.PolicyPort{{Protocol: "UDP", Port: "53"}}) {
 		t.Errorf("egress (any peer, UDP 53) %+v", pr.Spec.Egress)
 	}
-	if v, ok := metricValue(t, r.m.records, "filament_kube_manager_records", map[string]string{"kind": "policy"}); !ok || v < 1 {
-		t.Errorf("filament_kube_manager_records{kind=policy} = %v (present %v), want >= 1", v, ok)
-	}
+	// The gauge counts the records informer's cache, which sees the record
+	// only after the API server has it: poll, do not read once.
+	poll(t, 30*time.Second, "filament_kube_manager_records{kind=policy} >= 1", func() (bool, string) {
+		v, ok := metricValue(t, r.m.records, "filament_kube_manager_records", map[string]string{"kind": "policy"})
+		return ok && v >= 1, fmt.Sprintf("%v (present %v)", v, ok)
+	})
 
 	// Pods go and come, and change labels.
 	deletePod(t, "t-rec", "web-1")
