@@ -13,14 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	pb "github.com/filament-net/filament/dpdk/api/dataplane/v1"
 	"github.com/filament-net/filament/dpdk/apiclient"
-	"golang.org/x/sys/unix"
+	"github.com/filament-net/filament/perf/cpupin"
 )
 
 // Env is where a run happens: binaries, a scratch directory, CPUs.
@@ -97,27 +96,6 @@ func (p *process) stop() error {
 func (p *process) tail() string {
 	b, _ := os.ReadFile(p.log.Name())
 	return tailLines(string(b), 15)
-}
-
-// pinThreads moves every thread of process pid to cpu; threads it starts
-// later inherit their creator's CPU.
-func pinThreads(pid, cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return fmt.Errorf("pin the dataplane's threads to CPU %d: %w", cpu, err)
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("pin thread %d of the dataplane to CPU %d: %w", tid, cpu, err)
-		}
-	}
-	return nil
 }
 
 // waitSockets polls until both memif sockets exist or the process dies.
@@ -286,7 +264,7 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 	}
 	// Every thread on the device's CPU, as testpmd's and OVS-DPDK's: its
 	// control threads must not take the generator's.
-	if err := pinThreads(p.cmd.Process.Pid, env.DUTCPU); err != nil {
+	if err := cpupin.Process(p.cmd.Process.Pid, env.DUTCPU); err != nil {
 		return fail(err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

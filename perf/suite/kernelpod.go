@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/filament-net/filament/perf/cpupin"
 )
 
 // KernelPod is filament-dataplane forwarding through a kernel pod: the
@@ -292,7 +294,7 @@ func (k KernelPod) Start(ctx context.Context, env *Env, a, b string) (stop func(
 	// As the filament rows: every thread of the dataplane on the device's
 	// CPU (the kernel's softirqs forward the router pod's packets where
 	// they run).
-	if err := pinThreads(p.cmd.Process.Pid, env.DUTCPU); err != nil {
+	if err := cpupin.Process(p.cmd.Process.Pid, env.DUTCPU); err != nil {
 		return fail(p, err)
 	}
 	if err := n.plumb(ctx); err != nil {

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -89,6 +90,15 @@ tg_init(int argc, char **argv, const struct tg_conf *c, char *err)
 		goto fail;
 	}
 	tg->conf = *c;
+	{
+		pthread_condattr_t ca;
+
+		pthread_mutex_init(&tg->done_lock, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&tg->done_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (tg->conf.rx_bursts == 0)
 		tg->conf.rx_bursts = TG_RX_BURSTS;
 	tg->hz = rte_get_tsc_hz();
@@ -263,6 +273,8 @@ tg_fini(void)
 	rte_mempool_free(tg->tx_pool);
 	rte_mempool_free(tg->rx_pool);
 	rte_mempool_free(tg->tmpl_pool);
+	pthread_cond_destroy(&tg->done_cond);
+	pthread_mutex_destroy(&tg->done_lock);
 	rte_free(tg);
 	tg = NULL;
 	tg_memfd_release();
@@ -711,6 +723,40 @@ int
 tg_trial_state(void)
 {
 	return tg ? __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE) : TG_IDLE;
+}
+
+void
+tg_trial_done(void)
+{
+	pthread_mutex_lock(&tg->done_lock);
+	__atomic_store_n(&tg->state, TG_DONE, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&tg->done_cond);
+	pthread_mutex_unlock(&tg->done_lock);
+}
+
+int
+tg_trial_wait(unsigned timeout_ms)
+{
+	struct timespec ts;
+	int s;
+
+	if (tg == NULL)
+		return TG_IDLE;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&tg->done_lock);
+	while ((s = __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE)) == TG_RUNNING || s == TG_DRAINING)
+		if (pthread_cond_timedwait(&tg->done_cond, &tg->done_lock, &ts) == ETIMEDOUT) {
+			s = __atomic_load_n(&tg->state, __ATOMIC_ACQUIRE);
+			break;
+		}
+	pthread_mutex_unlock(&tg->done_lock);
+	return s;
 }
 
 int

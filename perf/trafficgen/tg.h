@@ -165,6 +165,8 @@ int tg_ring_drain(unsigned port, uint8_t *buf, uint32_t buflen, uint32_t *lens, 
 
 int tg_trial_start(const struct tg_trial_conf *t, const struct tg_stream_conf *s, char *err);
 int tg_trial_state(void);
+/* Blocks until the trial is done or timeout_ms passed; returns the state. */
+int tg_trial_wait(unsigned timeout_ms);
 void tg_trial_abort(void); /* stops TX now; the trial still drains */
 int tg_trial_stats(struct tg_trial_stats *s); /* of the finished trial */
 int tg_stream_stats(unsigned stream, struct tg_stream_stats *s, uint64_t *hist);

@@ -6,6 +6,7 @@
 #ifndef TG_PRIV_H
 #define TG_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <rte_mbuf.h>
@@ -91,11 +92,17 @@ struct tg {
 	int pause;   /* atomics: control wants the idle worker off the ports */
 	int paused;  /* atomics: the worker is off the ports */
 	int running; /* atomics: worker loop alive */
+	/* The worker signals the end of a trial here, so control blocks on
+	 * it instead of polling (a polling control thread wakes a thousand
+	 * times a second on the CPUs being measured). */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
 };
 
 extern struct tg *tg;
 
 int tg_worker_main(void *arg);
+void tg_trial_done(void); /* worker: the trial ended (state TG_DONE) */
 
 /* tg_memfd.c: the EAL's memory fds, which memif zero-copy closes */
 int tg_memfd_save(char *err);

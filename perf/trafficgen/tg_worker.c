@@ -409,7 +409,7 @@ tg_worker_main(void *arg)
 
 		if (s == TG_RUNNING) {
 			run_trial();
-			__atomic_store_n(&tg->state, TG_DONE, __ATOMIC_RELEASE);
+			tg_trial_done();
 			continue;
 		}
 		if (__atomic_load_n(&tg->pause, __ATOMIC_ACQUIRE)) {

@@ -98,6 +98,10 @@ type Result struct {
 // that counts as a stall.
 const StallThreshold = C.TG_STALL_US * time.Microsecond
 
+// waitSlice is how long, in ms, Run blocks on the worker before it looks
+// at its context again.
+const waitSlice = 100
+
 // Run runs a trial and waits for it; cancelling ctx stops TX early (the
 // trial still drains and returns its counts with ctx's error).
 func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
@@ -135,18 +139,14 @@ func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
 	if _, err := g.call("start trial", func(e *C.char) C.int { return C.tg_trial_start(&tc, &cs[0], e) }); err != nil {
 		return nil, err
 	}
+	// Blocks in C until the worker says the trial is done: a Go ticker
+	// polling here woke this process's threads a thousand times a second,
+	// preempting the generator's worker and the device's forwarding lcore.
 	var ctxErr error
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for C.tg_trial_state() != C.TG_DONE {
-		select {
-		case <-ctx.Done():
-			if ctxErr == nil {
-				ctxErr = ctx.Err()
-				C.tg_trial_abort()
-			}
-			<-tick.C
-		case <-tick.C:
+	for C.tg_trial_wait(waitSlice) != C.TG_DONE {
+		if ctxErr == nil && ctx.Err() != nil {
+			ctxErr = ctx.Err()
+			C.tg_trial_abort()
 		}
 	}
 	r, err := g.result(len(cs))

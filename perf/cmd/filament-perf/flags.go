@@ -56,7 +56,7 @@ type traffic struct {
 func (t *traffic) register(fs *flag.FlagSet) {
 	fs.Var(&t.ports, "port", "a generator port's DPDK `devargs` (repeat for more; e.g. "+
 		"net_memif0,role=client,socket=/run/dut.sock,socket-abstract=no,zero-copy=yes)")
-	fs.IntVar(&t.cpu, "cpu", 0, "`CPU` the generator's worker lcore runs on (the device under test should have another)")
+	fs.IntVar(&t.cpu, "cpu", 0, "`CPU` the generator runs on: its worker lcore and every other thread of it (the device under test should have another)")
 	fs.IntVar(&t.memoryMB, "memory", 512, "`MiB` of memory when there are no hugepages (--no-huge)")
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
 	fs.IntVar(&t.rxQueues, "rx-queues", 1, "RX `queues` per port, all polled (OVS-DPDK sends on memif queue 1)")
