@@ -144,6 +144,9 @@ struct tg_trial_stats {
 };
 
 #define TG_STALL_US 50
+/* A paced trial that fell behind sends at most this multiple of its rate
+ * until it has caught up (tg_worker.c). */
+#define TG_CATCHUP 1.25
 
 enum tg_state { TG_IDLE = 0, TG_RUNNING = 1, TG_DRAINING = 2, TG_DONE = 3 };
 
