@@ -24,7 +24,8 @@ type Cost struct {
 // device serves its sockets 0.1-0.2 s after it starts, 1M routes take
 // 1.8 s through the API; the rest of a sample, less its trials' sending
 // time, came to about 1.2 s for the generator's start (EAL, two memif
-// links) and 0.15 s a trial (a 50 ms look at the CPU, the 100 ms drain).
+// links) and 0.15 s a trial (a 50 ms look at the CPU, the 100 ms drain
+// it then had: 75 ms with the suite's 25 ms).
 var DefaultCost = Cost{
 	Setup: func(r Row) time.Duration {
 		if d, ok := r.DUT.(Filament); ok && d.Routes > 100000 {
@@ -33,7 +34,7 @@ var DefaultCost = Cost{
 		return 300 * time.Millisecond
 	},
 	Generator: 1200 * time.Millisecond,
-	PerTrial:  150 * time.Millisecond,
+	PerTrial:  75 * time.Millisecond,
 }
 
 // Estimate is how long a sample of row takes under the plan's flags (no
