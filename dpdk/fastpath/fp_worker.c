@@ -19,6 +19,7 @@
 #include <rte_udp.h>
 #include <rte_vxlan.h>
 
+#include "fp_ip4csum.h"
 #include "fp_priv.h"
 
 #define ETH_LEN ((uint16_t)sizeof(struct rte_ether_hdr))
@@ -152,24 +153,6 @@ fp_flow_hash(const struct rte_ipv4_hdr *ip, uint16_t l3_avail)
 		h = rte_hash_crc_4byte(ports, h);
 	}
 	return h;
-}
-
-/* Header checksum check. The 20-byte header is the common case: ten 16-bit
- * loads and no loop (DPDK 22.11's rte_raw_cksum loops word by word). 16-bit
- * loads on purpose: an MPLSoUDP inner header is only 2-byte aligned. */
-static __rte_always_inline bool
-fp_ip4_csum_ok(const struct rte_ipv4_hdr *ip, uint16_t ihl)
-{
-	if (likely(ihl == sizeof(*ip))) {
-		const unaligned_uint16_t *w = (const unaligned_uint16_t *)ip;
-		uint32_t sum = (uint32_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] +
-			       w[6] + w[7] + w[8] + w[9];
-
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		return sum == 0xffff;
-	}
-	return rte_raw_cksum(ip, ihl) == 0xffff;
 }
 
 /* Validate an IPv4 header at offset off; trims L2 padding. Returns the
