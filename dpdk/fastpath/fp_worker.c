@@ -58,12 +58,12 @@ fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
 {
 	struct fp_txbuf *b = &lc->tx[port];
 	uint16_t sent = 0, n = b->n, i, q;
-	uint64_t bytes = 0;
+	/* Summed by fp_tx, where the mbuf is at hand: a loop over the buffer
+	 * here cost 6 instructions a packet (callgrind), and a sent mbuf
+	 * belongs to the PMD (and, on a ring port, to whoever reads the
+	 * ring) that may free it. */
+	uint64_t bytes = b->bytes;
 
-	/* Count before sending: a sent mbuf belongs to the PMD (and, on a ring
-	 * port, to whoever reads the ring). */
-	for (i = 0; i < n; i++)
-		bytes += b->m[i]->pkt_len;
 	/* One retry: a PMD may free descriptors between two calls. */
 	q = fp_dp->txq[port][lc->idx];
 	if (unlikely(fp_dp->txq_shared[port]))
@@ -85,6 +85,7 @@ fp_tx_flush_port(struct fp_lcore *lc, uint16_t port)
 		rte_pktmbuf_free_bulk(b->m + sent, n - sent);
 	}
 	b->n = 0;
+	b->bytes = 0;
 	lc->tx_pending &= ~(1u << port);
 }
 
@@ -93,15 +94,21 @@ fp_tx(struct fp_lcore *lc, uint16_t port, struct rte_mbuf *m)
 {
 	const struct fp_port *p = fp_dp->port[port];
 	struct fp_txbuf *b;
+	uint16_t n;
 
 	if (unlikely(p == NULL || p->state != FP_PORT_UP)) {
 		fp_drop(lc, m, FP_DROP_PORT_DOWN);
 		return;
 	}
 	b = &lc->tx[port];
-	b->m[b->n++] = m;
+	/* n through a local: as b->m[b->n++] the compiler addressed the slot
+	 * from lc again (11 instructions, callgrind) */
+	n = b->n;
+	b->m[n] = m;
+	b->n = ++n;
+	b->bytes += m->pkt_len;
 	lc->tx_pending |= 1u << port;
-	if (unlikely(b->n == FP_TXBUF))
+	if (unlikely(n == FP_TXBUF))
 		fp_tx_flush_port(lc, port);
 }
 
