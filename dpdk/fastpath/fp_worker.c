@@ -1084,15 +1084,11 @@ fp_host_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 
 /* ---- loop --------------------------------------------------------------- */
 
-/* One received packet to its port's input stage (fp_trace_worker.c uses it
- * too). */
+/* One received packet of port p (not NULL) of kind p->kind to its input
+ * stage. */
 static __rte_always_inline void
-fp_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+fp_input_kind(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m, uint8_t kind)
 {
-	if (unlikely(p == NULL)) {
-		fp_drop(lc, m, FP_DROP_PORT_DOWN);
-		return;
-	}
 	if (unlikely(m->nb_segs != 1)) {
 		fp_drop(lc, m, FP_DROP_MULTISEG);
 		return;
@@ -1101,7 +1097,7 @@ fp_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 		fp_drop(lc, m, FP_DROP_ETH_TRUNCATED);
 		return;
 	}
-	switch (p->kind) {
+	switch (kind) {
 	case FP_PORT_POD:
 		fp_pod_input(lc, p, m);
 		break;
@@ -1112,6 +1108,42 @@ fp_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 		fp_host_input(lc, p, m);
 		break;
 	}
+}
+
+/* One received packet to its port's input stage (fp_trace_worker.c uses it
+ * too). */
+static __rte_always_inline void
+fp_input(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
+{
+	if (unlikely(p == NULL)) {
+		fp_drop(lc, m, FP_DROP_PORT_DOWN);
+		return;
+	}
+	fp_input_kind(lc, p, m, p->kind);
+}
+
+/* fp_rx's loop over a burst of port p (not NULL) of kind kind, a constant
+ * in each of its three copies: the port's test and the switch on its kind
+ * were per packet (7 instructions, callgrind) and are now per burst.
+ * Returns the bytes received. */
+static __rte_always_inline uint64_t
+fp_rx_kind(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf **pkts, unsigned n,
+	   uint8_t kind)
+{
+	uint64_t bytes = 0;
+	unsigned i;
+
+	for (i = 0; i < n && i < FP_PREFETCH; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (i + FP_PREFETCH < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + FP_PREFETCH], void *));
+		bytes += m->pkt_len;
+		fp_input_kind(lc, p, m, kind);
+	}
+	return bytes;
 }
 
 static __rte_always_inline unsigned
@@ -1133,15 +1165,23 @@ fp_rx(struct fp_lcore *lc, uint16_t port, uint16_t queue)
 		}
 		goto out;
 	}
-	for (i = 0; i < n && i < FP_PREFETCH; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (i = 0; i < n; i++) {
-		struct rte_mbuf *m = pkts[i];
-
-		if (i + FP_PREFETCH < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + FP_PREFETCH], void *));
-		bytes += m->pkt_len;
-		fp_input(lc, p, m);
+	if (unlikely(p == NULL)) {
+		for (i = 0; i < n; i++) {
+			bytes += pkts[i]->pkt_len;
+			fp_drop(lc, pkts[i], FP_DROP_PORT_DOWN);
+		}
+		goto out;
+	}
+	switch (p->kind) {
+	case FP_PORT_POD:
+		bytes = fp_rx_kind(lc, p, pkts, n, FP_PORT_POD);
+		break;
+	case FP_PORT_FABRIC:
+		bytes = fp_rx_kind(lc, p, pkts, n, FP_PORT_FABRIC);
+		break;
+	default:
+		bytes = fp_rx_kind(lc, p, pkts, n, FP_PORT_HOST);
+		break;
 	}
 out:
 	lc->port_st[port].rx_pkts += n;
