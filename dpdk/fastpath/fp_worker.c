@@ -194,14 +194,20 @@ fp_ip4_check(struct rte_mbuf *m, uint16_t off, enum fp_drop_reason *r)
 	}
 	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, off);
 	avail = m->data_len - off;
-	if (unlikely((ip->version_ihl >> 4) != 4)) {
-		*r = FP_DROP_IP_VERSION;
-		return NULL;
-	}
-	ihl = (ip->version_ihl & 0xf) << 2;
-	if (unlikely(ihl < IP_LEN || ihl > avail)) {
-		*r = FP_DROP_IP_IHL;
-		return NULL;
+	if (likely(ip->version_ihl == RTE_IPV4_VHL_DEF)) {
+		/* Version 4 without options, in one test: 20 bytes fit
+		 * (avail >= IP_LEN above). */
+		ihl = IP_LEN;
+	} else {
+		if (unlikely((ip->version_ihl >> 4) != 4)) {
+			*r = FP_DROP_IP_VERSION;
+			return NULL;
+		}
+		ihl = (ip->version_ihl & 0xf) << 2;
+		if (unlikely(ihl < IP_LEN || ihl > avail)) {
+			*r = FP_DROP_IP_IHL;
+			return NULL;
+		}
 	}
 	tot = rte_be_to_cpu_16(ip->total_length);
 	if (unlikely(tot < ihl || tot > avail)) {
