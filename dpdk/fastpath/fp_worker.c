@@ -127,20 +127,6 @@ fp_tx_flush(struct fp_lcore *lc)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* RFC 1624 incremental update for a TTL decrement (the TTL is the high byte
- * of its 16-bit word, so the word drops by 0x0100): HC' = ~(~HC + ~m + m')
- * = ~(~HC + 0xfeff). Eqn. 3, not HC + 0x0100, which gives 0xffff where a
- * full recomputation gives 0x0000 (HC = 0xfeff). */
-static __rte_always_inline void
-fp_ttl_dec(struct rte_ipv4_hdr *ip)
-{
-	uint32_t sum = (uint16_t)~ip->hdr_checksum + rte_cpu_to_be_16(0xfeff);
-
-	ip->time_to_live--;
-	sum = (sum & 0xffff) + (sum >> 16);
-	ip->hdr_checksum = (uint16_t)~sum;
-}
-
 /* rte_is_same_ether_addr with one 64-bit load on each side instead of three
  * 16-bit ones: for addresses followed by 2 bytes that may be read (a frame's
  * destination and source, an fp_port's or fp_dp's MAC field), which the

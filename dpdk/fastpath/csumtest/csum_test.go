@@ -1,6 +1,7 @@
 package csumtest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -94,5 +95,36 @@ func TestSameVerdict(t *testing.T) {
 	}
 	if accepted < 100000 {
 		t.Fatalf("only %d accepted: the test does not exercise acceptance", accepted)
+	}
+}
+
+// TestTTLDecSameBytes: the TTL decrement writes the bytes the RFC 1624 eqn. 3
+// code wrote, for every checksum field value and TTLs 2, 64 and 255, and
+// its checksum is still right where the header's was.
+func TestTTLDecSameBytes(t *testing.T) {
+	h := make([]byte, 20)
+	h[0] = 0x45
+	for _, ttl := range []byte{2, 64, 255} {
+		for c := 0; c <= 0xffff; c++ {
+			h[8] = ttl
+			binary.BigEndian.PutUint16(h[10:], uint16(c))
+			n, r := TTLDec(h)
+			if !bytes.Equal(n, r) {
+				t.Fatalf("ttl %d, checksum %#04x: new % x, old % x", ttl, c, n, r)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 10000; i++ {
+		for j := range h {
+			h[j] = byte(r.Uint32())
+		}
+		h[0], h[8] = 0x45, byte(2+r.IntN(254))
+		h[10], h[11] = 0, 0
+		binary.BigEndian.PutUint16(h[10:], ^sum(h))
+		n, _ := TTLDec(h)
+		if sum(n) != 0xffff {
+			t.Fatalf("checksum wrong after the decrement: % x -> % x", h, n)
+		}
 	}
 }
