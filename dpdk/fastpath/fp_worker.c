@@ -607,6 +607,7 @@ fp_forward4_inline(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr 
 	const struct fp_nh *nh;
 	struct rte_ether_hdr *eth;
 	uint32_t id;
+	uint8_t type;
 
 	if (unlikely(fp_fib4_lookup(vrf, ip->dst_addr, &id) != 0)) {
 		fp_drop(lc, m, fp_dp->fib4[vrf] ? FP_DROP_NO_ROUTE : FP_DROP_VRF_INVALID);
@@ -617,7 +618,8 @@ fp_forward4_inline(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr 
 		fp_drop(lc, m, FP_DROP_NH_INVALID);
 		return;
 	}
-	if (nh->type == FP_NH_ECMP) {
+	type = nh->type;
+	if (type == FP_NH_ECMP) {
 		uint32_t h = fp_flow_hash(ip, rte_be_to_cpu_16(ip->total_length));
 
 		/* multiply-shift: uniform pick without a division */
@@ -627,10 +629,11 @@ fp_forward4_inline(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr 
 			fp_drop(lc, m, FP_DROP_NH_INVALID);
 			return;
 		}
+		type = nh->type;
 	}
-	switch (nh->type) {
-	case FP_NH_IFACE:
-	case FP_NH_TUNNEL:
+	/* IFACE or TUNNEL in one compare, first: a switch tested RECEIVE
+	 * before them */
+	if (likely((uint8_t)(type - FP_NH_IFACE) <= FP_NH_TUNNEL - FP_NH_IFACE)) {
 		/* A reply of the vRouter's own leaves with the TTL it set. */
 		if (unlikely(ip->time_to_live <= 1 && !local_reply)) {
 			fp_icmp_error(lc, m, ip, vrf, FP_ICMP_TIME_EXCEEDED, 0, 0,
@@ -643,7 +646,7 @@ fp_forward4_inline(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr 
 		}
 		if (!local_reply)
 			fp_ttl_dec(ip);
-		if (nh->type == FP_NH_TUNNEL) {
+		if (type == FP_NH_TUNNEL) {
 			fp_tunnel_out(lc, m, ip, NULL, nh);
 			return;
 		}
@@ -653,15 +656,15 @@ fp_forward4_inline(struct fp_lcore *lc, struct rte_mbuf *m, struct rte_ipv4_hdr 
 		memcpy(&eth->dst_addr, &nh->dst, 2 * RTE_ETHER_ADDR_LEN);
 		fp_tx(lc, nh->port, m);
 		return;
-	case FP_NH_RECEIVE:
+	}
+	if (type == FP_NH_RECEIVE) {
 		if (!local_reply && fp_echo_reply(lc, m, ip, vrf))
 			return;
 		fp_punt_host(lc, m);
 		return;
-	default:
-		fp_drop(lc, m, FP_DROP_NH_DISCARD);
-		return;
 	}
+	/* DISCARD, or an ECMP member that is a group itself */
+	fp_drop(lc, m, FP_DROP_NH_DISCARD);
 }
 
 static void
