@@ -125,6 +125,7 @@ struct fp_pollset {
 
 struct fp_txbuf {
 	uint16_t n;
+	uint64_t bytes; /* pkt_len of m[0..n-1], summed as they come */
 	struct rte_mbuf *m[FP_TXBUF];
 };
 

@@ -888,7 +888,7 @@ fp_nd_fabric(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m,
  * IPv4; an echo request to that address is answered when there is no host
  * port to answer it. Extension headers are not walked: a tunnel packet with
  * one is not the vRouter's. The rest is the node's stack's. */
-static void
+static __rte_always_inline void
 fp_fabric_input6(struct fp_lcore *lc, const struct fp_port *p, struct rte_mbuf *m)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);

@@ -60,13 +60,19 @@ func TestPodToPod(t *testing.T) {
 			e := e.with(t)
 			rx0, _ := dp.PortStats(c.from.id)
 			tx0, _ := dp.PortStats(c.to.id)
-			e.inject(c.from.id, c.from.from(c.p.ip4(c.ttl)))
-			e.expectFrame(c.to.id, c.to.to(c.p.ip4(c.ttl-1)))
+			in, out := c.from.from(c.p.ip4(c.ttl)), c.to.to(c.p.ip4(c.ttl-1))
+			e.inject(c.from.id, in)
+			e.expectFrame(c.to.id, out)
 			e.expectNothing()
 			rx1, _ := dp.PortStats(c.from.id)
 			tx1, _ := dp.PortStats(c.to.id)
 			if rx1.RxPackets-rx0.RxPackets != 1 || tx1.TxPackets-tx0.TxPackets != 1 {
 				t.Errorf("port stats: rx +%d, tx +%d, want +1 +1", rx1.RxPackets-rx0.RxPackets, tx1.TxPackets-tx0.TxPackets)
+			}
+			// bytes as received and as sent (fp_tx sums what it buffers)
+			if rx1.RxBytes-rx0.RxBytes != uint64(len(in)) || tx1.TxBytes-tx0.TxBytes != uint64(len(out)) {
+				t.Errorf("port stats: rx +%d bytes, tx +%d bytes, want +%d +%d",
+					rx1.RxBytes-rx0.RxBytes, tx1.TxBytes-tx0.TxBytes, len(in), len(out))
 			}
 		})
 	}

@@ -1,0 +1,1 @@
+../fp_ip4csum.h
