@@ -38,9 +38,12 @@ func (d *Dataplane) Drops() map[string]uint64 {
 // PortStats are a port's counters, summed over lcores, and the device's
 // own counters of what never reached the fast path (DevMissed: its RX queue
 // was full; DevRxNoMbuf: the pool was empty) or failed on the wire.
+// LinkDowns and LinkUps count how often a memif port was taken out of
+// service because its peer went away, and put back when it came back.
 type PortStats struct {
 	RxPackets, RxBytes, TxPackets, TxBytes, Drops    uint64
 	DevMissed, DevRxErrors, DevTxErrors, DevRxNoMbuf uint64
+	LinkDowns, LinkUps                               uint64
 }
 
 // PortStats reads a port's counters.
@@ -50,7 +53,8 @@ func (d *Dataplane) PortStats(id PortID) (PortStats, error) {
 		return C.fp_port_stats(C.uint16_t(id), &s)
 	})
 	return PortStats{uint64(s.rx_pkts), uint64(s.rx_bytes), uint64(s.tx_pkts), uint64(s.tx_bytes), uint64(s.drops),
-		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf)}, err
+		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf),
+		uint64(s.link_downs), uint64(s.link_ups)}, err
 }
 
 // LcoreStats are one forwarding lcore's counters. Polls that found nothing
