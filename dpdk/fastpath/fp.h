@@ -107,9 +107,7 @@ int fp_port_update(uint16_t port, const struct fp_port_conf *pc, char *err);
  * next-hops use it. */
 int fp_port_del(uint16_t port, char *err);
 int fp_port_mac(uint16_t port, uint8_t mac[6]);
-/* 1 link up, 0 down (memif, vhost-user: peer not connected yet). A memif
- * port is up once it is polled again after its peer reconnected (within
- * 10 ms of the device's link coming up). */
+/* 1 link up, 0 down (memif, vhost-user: peer not connected yet). */
 int fp_port_link(uint16_t port);
 
 enum fp_nh_type {
@@ -256,9 +254,9 @@ struct fp_port_stats {
 	/* the device's own counters (rte_eth_stats): what never reached the
 	 * fast path, or what the device failed to send */
 	uint64_t dev_imissed, dev_ierrors, dev_oerrors, dev_rx_nombuf;
-	/* memif: times taken out of service because its peer went away, and
-	 * put back when it came back */
-	uint64_t link_downs, link_ups;
+	/* memif: grace periods the workers passed before DPDK unmapped the
+	 * rings of a peer that went away (fp_port.c), a few per disconnect */
+	uint64_t memif_unmap_waits;
 };
 
 struct fp_lcore_stats {

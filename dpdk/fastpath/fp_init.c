@@ -228,9 +228,6 @@ fp_init(int argc, char **argv, const struct fp_config *c, char *err)
 			goto fail;
 		}
 	}
-	ret = fp_links_start(err);
-	if (ret < 0)
-		goto fail;
 	return 0;
 
 fail:
@@ -333,8 +330,8 @@ fp_port_stats(uint16_t port, struct fp_port_stats *out)
 		out->tx_bytes += __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
 		out->drops += __atomic_load_n(&s->drops, __ATOMIC_RELAXED);
 	}
-	out->link_downs = __atomic_load_n(&fp_dp->port_ctl[port].link_downs, __ATOMIC_RELAXED);
-	out->link_ups = __atomic_load_n(&fp_dp->port_ctl[port].link_ups, __ATOMIC_RELAXED);
+	out->memif_unmap_waits = __atomic_load_n(&fp_dp->port_ctl[port].unmap_waits,
+		__ATOMIC_RELAXED);
 	if (rte_eth_stats_get(port, &ds) == 0) {
 		out->dev_imissed = ds.imissed;
 		out->dev_ierrors = ds.ierrors;

@@ -9,7 +9,7 @@
  * plugin, calls munmap through the dynamic linker, which binds it to this
  * definition in the executable (exported: fastpath.go's LDFLAGS). The hook
  * returns at once on any other thread, and on the interrupt thread unless a
- * memif port in service has lost its link; glibc's own unmaps (malloc) and
+ * memif port's link is down; glibc's own unmaps (malloc) and
  * Go's (raw syscalls) do not come here. Not built into the fuzzing harness:
  * it has no memif ports.
  */

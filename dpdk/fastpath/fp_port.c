@@ -8,12 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <rte_alarm.h>
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_interrupts.h>
-#include <rte_log.h>
 #include <rte_malloc.h>
 
 #include "fp_priv.h"
@@ -24,18 +22,17 @@
 /* Which worker polls each RX queue of each port (control-only). */
 static uint8_t rxq_worker[FP_MAX_PORTS][FP_MAX_RXQ];
 
-/* Serialises every change of the poll sets and of ports' published state
- * between control calls and the EAL interrupt thread (the memif unmap hook,
- * the link check). The interrupt thread may take it from inside munmap,
- * holding EAL's own locks: nothing done under it allocates or frees DPDK
- * memory or waits for the interrupt thread. */
+/* Serialises publishing and removing ports (and their poll sets) with the
+ * memif unmap hook on the EAL interrupt thread. That thread may take it from
+ * inside munmap, holding EAL's own locks: nothing done under it allocates or
+ * frees DPDK memory or waits for the interrupt thread. */
 static pthread_mutex_t port_mu = PTHREAD_MUTEX_INITIALIZER;
-/* Set once the workers are stopped (fp_links_stop): nothing to follow. */
+/* Set once the workers are stopped (fp_links_stop): the hook does nothing. */
 static bool links_stopped;
 
 /* Two poll sets per worker, each big enough for every queue: a rebuild fills
  * the one the worker does not read (the last rebuild waited for the worker
- * to leave it), so rebuilding never allocates. */
+ * to leave it), so rebuilding never allocates (it runs under port_mu). */
 static struct fp_pollset *pollbuf[FP_MAX_WORKERS][2];
 
 #define FP_POLLSET_SIZE \
@@ -101,43 +98,7 @@ pollsets_rebuild(void)
 	}
 	for (w = 0; w < dp->nb_workers; w++)
 		__atomic_store_n(&dp->lcore[w]->poll, ps[w], __ATOMIC_RELEASE);
-	/* Also waits for frames buffered for a port taken out of service:
-	 * workers flush TX before each quiescent state. */
 	fp_sync();
-}
-
-/* Take memif ports whose link is down out of service, and (unless
- * down_only) put those whose link is up back. Caller holds port_mu. */
-static void
-links_follow(bool down_only)
-{
-	struct fp_dp *dp = fp_dp;
-	struct rte_eth_link link;
-	bool changed = false;
-	unsigned id;
-
-	for (id = 0; id < FP_MAX_PORTS; id++) {
-		struct fp_port *p = dp->port[id];
-		bool up;
-
-		if (p == NULL || !dp->port_ctl[id].memif)
-			continue;
-		/* memif's link_update reads what its connect and disconnect
-		 * wrote: no call into the device, no lock. */
-		up = rte_eth_link_get_nowait((uint16_t)id, &link) == 0 &&
-		     link.link_status == RTE_ETH_LINK_UP;
-		if (p->state == FP_PORT_UP && !up) {
-			__atomic_store_n(&p->state, FP_PORT_LINK_DOWN, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&dp->port_ctl[id].link_downs, 1, __ATOMIC_RELAXED);
-			changed = true;
-		} else if (!down_only && p->state == FP_PORT_LINK_DOWN && up) {
-			__atomic_store_n(&p->state, FP_PORT_UP, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&dp->port_ctl[id].link_ups, 1, __ATOMIC_RELAXED);
-			changed = true;
-		}
-	}
-	if (changed)
-		pollsets_rebuild();
 }
 
 /* DPDK 22.11's memif (drivers/net/memif/memif_socket.c, memif_disconnect)
@@ -145,57 +106,45 @@ links_follow(bool down_only)
  * down and clears ETH_MEMIF_FLAG_CONNECTED with plain stores, then unmaps the
  * shared regions (memif_free_regions) at once, without waiting for lcores
  * in rte_eth_rx_burst/tx_burst on them; it raises no LSC event. Its RX and
- * TX check the flag once, on entry. A worker past that check when the
- * regions go (preempted by the interrupt thread on a shared CPU, or simply
- * mid-burst) touches unmapped memory. So before any munmap on the
- * interrupt thread, memif ports whose link is down (memif_disconnect's first
- * store, on this same thread) leave the poll sets, the TX path sees them
- * down, and every worker passes a quiescent state: after that none is inside
- * the PMD on them, and none enters again (fp_memif.c). */
+ * TX test the flag once, on entry, and then use the rings: a worker past
+ * that test when the regions go (preempted by the interrupt thread on a
+ * shared CPU, or simply mid-burst) touches unmapped memory.
+ *
+ * So before any munmap on the interrupt thread while a memif port's link is
+ * down (memif_disconnect's first store, on this same thread), every worker
+ * passes a quiescent state. Workers report one only between bursts, and the
+ * flag was cleared before the grace period began: after it, no worker is
+ * inside the PMD on the rings, and any that enters reads the flag clear and
+ * returns at once (22.11's RX loads the flag before the region's address).
+ * The port stays in the poll sets: a pod that reconnects forwards at once
+ * (memif_connect maps the rings before it sets the flag). */
 void
 fp_port_unmap_hook(void)
 {
 	static __thread bool busy; /* our own munmaps, if any, pass through */
+	struct rte_eth_link link;
+	bool wait = false;
+	unsigned id;
 
 	if (fp_dp == NULL || busy || !rte_thread_is_intr())
 		return;
 	busy = true;
 	pthread_mutex_lock(&port_mu);
-	if (!links_stopped && fp_dp != NULL)
-		links_follow(true);
+	for (id = 0; !links_stopped && id < FP_MAX_PORTS; id++) {
+		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].memif)
+			continue;
+		/* memif's link_update reads what its connect and disconnect
+		 * wrote: no call into the device, no lock */
+		if (rte_eth_link_get_nowait((uint16_t)id, &link) == 0 &&
+		    link.link_status == RTE_ETH_LINK_UP)
+			continue;
+		__atomic_fetch_add(&fp_dp->port_ctl[id].unmap_waits, 1, __ATOMIC_RELAXED);
+		wait = true;
+	}
+	if (wait)
+		fp_sync();
 	pthread_mutex_unlock(&port_mu);
 	busy = false;
-}
-
-#define FP_LINK_CHECK_US 10000
-
-/* Every 10 ms on the interrupt thread, where memif connects and
- * disconnects: a link that came up (a pod reconnected) is polled again. */
-static void
-link_check(void *arg __rte_unused)
-{
-	bool again;
-
-	pthread_mutex_lock(&port_mu);
-	again = !links_stopped;
-	if (again)
-		links_follow(false);
-	pthread_mutex_unlock(&port_mu);
-	if (again && rte_eal_alarm_set(FP_LINK_CHECK_US, link_check, NULL) != 0)
-		RTE_LOG(ERR, USER1, "filament: cannot re-arm the memif link check: "
-			"a reconnected memif port stays out of service\n");
-}
-
-int
-fp_links_start(char *err)
-{
-	int ret = rte_eal_alarm_set(FP_LINK_CHECK_US, link_check, NULL);
-
-	if (ret != 0) {
-		fp_err(err, "cannot arm the link check: %s", strerror(-ret));
-		return ret;
-	}
-	return 0;
 }
 
 /* Workers stopped: nothing polls, nothing needs to wait. */
@@ -205,7 +154,6 @@ fp_links_stop(void)
 	pthread_mutex_lock(&port_mu);
 	links_stopped = true;
 	pthread_mutex_unlock(&port_mu);
-	rte_eal_alarm_cancel(link_check, (void *)-1);
 }
 
 static int
@@ -598,11 +546,8 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 	}
 	/* the device's offload, configured once at setup */
 	p->tx_udp_csum = old->tx_udp_csum;
-	pthread_mutex_lock(&port_mu);
-	p->state = old->state; /* in or out of service, as its link is */
 	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
 	fp_sync();
-	pthread_mutex_unlock(&port_mu);
 	rte_free(old);
 	/* Next-hops copied the MTU and addresses: rebuild them. */
 	return fp_nh_port_changed(id, err);
@@ -737,8 +682,5 @@ fp_port_link(uint16_t id)
 		return -ENOENT;
 	if (rte_eth_link_get_nowait(id, &link) != 0)
 		return -EIO;
-	/* up: the link is up and the port is polled again (a memif whose
-	 * peer came back is, within one link check) */
-	return link.link_status == RTE_ETH_LINK_UP &&
-	       __atomic_load_n(&fp_dp->port[id]->state, __ATOMIC_RELAXED) == FP_PORT_UP;
+	return link.link_status == RTE_ETH_LINK_UP;
 }

@@ -29,10 +29,7 @@
 #define FP_IDLE_SPIN 256     /* empty polls before the first sleep */
 #define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
 
-/* struct fp_port state: only UP ports are polled and sent to. */
 #define FP_PORT_UP 1
-#define FP_PORT_LINK_DOWN 2 /* a memif whose peer went away: out of the
-			     * poll sets until its link is up again */
 
 /* struct fp_lcore stop values, and dbg bits */
 #define FP_LOOP_STOP 1
@@ -66,10 +63,10 @@ struct fp_port {
 struct fp_port_ctl {
 	bool used;
 	bool is_ring;
-	bool memif;    /* net_memif: taken out of service while its link is
-			* down (fp_port.c, fp_memif.c) */
+	bool memif;    /* net_memif: workers quiesce before its rings are
+			* unmapped (fp_port.c, fp_memif.c) */
 	uint32_t refs; /* next-hops pointing at it */
-	uint64_t link_downs, link_ups; /* memif: out of and back in service */
+	uint64_t unmap_waits; /* memif: grace periods before its rings went */
 	struct rte_ring *rx_ring, *tx_ring;
 	char name[64];
 };
@@ -220,11 +217,7 @@ int fp_worker_main(void *arg);
 int fp_pollsets_init(char *err);
 void fp_pollsets_fini(void);
 void fp_ports_fini(void);
-/* Follow memif links: a periodic check on the EAL interrupt thread puts
- * ports whose link came up back in service (fp_links_start), and
- * fp_port_unmap_hook takes a port whose link went down out of service
- * before its shared memory is unmapped. */
-int fp_links_start(char *err);
+/* The workers are stopped: fp_port_unmap_hook has nothing to wait for. */
 void fp_links_stop(void);
 /* fp_memif.c's munmap calls it first; it acts on the EAL interrupt thread
  * only. */

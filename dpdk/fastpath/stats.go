@@ -38,12 +38,13 @@ func (d *Dataplane) Drops() map[string]uint64 {
 // PortStats are a port's counters, summed over lcores, and the device's
 // own counters of what never reached the fast path (DevMissed: its RX queue
 // was full; DevRxNoMbuf: the pool was empty) or failed on the wire.
-// LinkDowns and LinkUps count how often a memif port was taken out of
-// service because its peer went away, and put back when it came back.
+// MemifUnmapWaits counts the grace periods the workers passed before DPDK
+// unmapped the shared memory of a memif peer that went away (a few per
+// disconnect).
 type PortStats struct {
 	RxPackets, RxBytes, TxPackets, TxBytes, Drops    uint64
 	DevMissed, DevRxErrors, DevTxErrors, DevRxNoMbuf uint64
-	LinkDowns, LinkUps                               uint64
+	MemifUnmapWaits                                  uint64
 }
 
 // PortStats reads a port's counters.
@@ -54,7 +55,7 @@ func (d *Dataplane) PortStats(id PortID) (PortStats, error) {
 	})
 	return PortStats{uint64(s.rx_pkts), uint64(s.rx_bytes), uint64(s.tx_pkts), uint64(s.tx_bytes), uint64(s.drops),
 		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf),
-		uint64(s.link_downs), uint64(s.link_ups)}, err
+		uint64(s.memif_unmap_waits)}, err
 }
 
 // LcoreStats are one forwarding lcore's counters. Polls that found nothing
