@@ -254,6 +254,9 @@ struct fp_port_stats {
 	/* the device's own counters (rte_eth_stats): what never reached the
 	 * fast path, or what the device failed to send */
 	uint64_t dev_imissed, dev_ierrors, dev_oerrors, dev_rx_nombuf;
+	/* memif: grace periods the workers passed before DPDK unmapped the
+	 * rings of a peer that went away (fp_port.c), a few per disconnect */
+	uint64_t memif_unmap_waits;
 };
 
 struct fp_lcore_stats {

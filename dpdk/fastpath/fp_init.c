@@ -212,19 +212,13 @@ fp_init(int argc, char **argv, const struct fp_config *c, char *err)
 	if (ret < 0)
 		goto fail;
 
-	for (i = 0; i < dp->nb_workers; i++) {
-		struct fp_lcore *lc = dp->lcore[i];
-
-		lc->poll = rte_zmalloc("fp_poll", sizeof(struct fp_pollset), 0);
-		if (lc->poll == NULL) {
-			fp_err(err, "no memory for poll set");
-			ret = -ENOMEM;
-			goto fail;
-		}
-		/* Registered here, not in the worker, so that a control call
-		 * made right after fp_init already waits for this worker. */
-		rte_rcu_qsbr_thread_register(dp->qs, lc->idx);
-	}
+	ret = fp_pollsets_init(err);
+	if (ret < 0)
+		goto fail;
+	/* Registered here, not in the worker, so that a control call made
+	 * right after fp_init already waits for this worker. */
+	for (i = 0; i < dp->nb_workers; i++)
+		rte_rcu_qsbr_thread_register(dp->qs, dp->lcore[i]->idx);
 	for (i = 0; i < dp->nb_workers; i++) {
 		ret = rte_eal_remote_launch(fp_worker_main, dp->lcore[i],
 			dp->lcore[i]->lcore_id);
@@ -286,6 +280,7 @@ fp_fini(void)
 		if (dp->lcore[i] != NULL)
 			dp->lcore[i]->stop = true;
 	rte_eal_mp_wait_lcore();
+	fp_links_stop();
 	/* A trace or capture still armed (its reader gone) is freed here. */
 	if (dp->trace != NULL)
 		fp_trace_stop(NULL, 0, NULL);
@@ -293,11 +288,9 @@ fp_fini(void)
 		fp_capture_free((uint16_t)i, NULL);
 	fp_ports_fini();
 	fp_tables_fini();
-	for (i = 0; i < dp->nb_workers; i++) {
-		if (dp->lcore[i] != NULL)
-			rte_free(dp->lcore[i]->poll);
+	fp_pollsets_fini();
+	for (i = 0; i < dp->nb_workers; i++)
 		rte_free(dp->lcore[i]);
-	}
 	rte_mempool_free(dp->pool);
 	rte_free(dp->qs);
 	rte_free(dp);
@@ -337,6 +330,8 @@ fp_port_stats(uint16_t port, struct fp_port_stats *out)
 		out->tx_bytes += __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
 		out->drops += __atomic_load_n(&s->drops, __ATOMIC_RELAXED);
 	}
+	out->memif_unmap_waits = __atomic_load_n(&fp_dp->port_ctl[port].unmap_waits,
+		__ATOMIC_RELAXED);
 	if (rte_eth_stats_get(port, &ds) == 0) {
 		out->dev_imissed = ds.imissed;
 		out->dev_ierrors = ds.ierrors;

@@ -4,12 +4,14 @@
  * add or remove them while the workers forward.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_interrupts.h>
 #include <rte_malloc.h>
 
 #include "fp_priv.h"
@@ -20,22 +22,66 @@
 /* Which worker polls each RX queue of each port (control-only). */
 static uint8_t rxq_worker[FP_MAX_PORTS][FP_MAX_RXQ];
 
+/* Serialises publishing and removing ports (and their poll sets) with the
+ * memif unmap hook on the EAL interrupt thread. That thread may take it from
+ * inside munmap, holding EAL's own locks: nothing done under it allocates or
+ * frees DPDK memory or waits for the interrupt thread. */
+static pthread_mutex_t port_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Set once the workers are stopped (fp_links_stop): the hook does nothing. */
+static bool links_stopped;
+
+/* Two poll sets per worker, each big enough for every queue: a rebuild fills
+ * the one the worker does not read (the last rebuild waited for the worker
+ * to leave it), so rebuilding never allocates (it runs under port_mu). */
+static struct fp_pollset *pollbuf[FP_MAX_WORKERS][2];
+
+#define FP_POLLSET_SIZE \
+	(sizeof(struct fp_pollset) + FP_MAX_PORTS * FP_MAX_RXQ * sizeof(struct fp_rxq))
+
 int
-fp_pollsets_rebuild(char *err)
+fp_pollsets_init(char *err)
 {
-	struct fp_pollset *old[FP_MAX_WORKERS] = {0}, *ps[FP_MAX_WORKERS] = {0};
+	unsigned w, b;
+
+	for (w = 0; w < fp_dp->nb_workers; w++) {
+		for (b = 0; b < 2; b++) {
+			pollbuf[w][b] = rte_zmalloc("fp_poll", FP_POLLSET_SIZE, 0);
+			if (pollbuf[w][b] == NULL) {
+				fp_err(err, "no memory for poll sets");
+				return -ENOMEM;
+			}
+		}
+		fp_dp->lcore[w]->poll = pollbuf[w][0];
+	}
+	return 0;
+}
+
+void
+fp_pollsets_fini(void)
+{
+	unsigned w;
+
+	for (w = 0; w < FP_MAX_WORKERS; w++) {
+		rte_free(pollbuf[w][0]);
+		rte_free(pollbuf[w][1]);
+		pollbuf[w][0] = pollbuf[w][1] = NULL;
+		if (fp_dp != NULL && w < fp_dp->nb_workers && fp_dp->lcore[w] != NULL)
+			fp_dp->lcore[w]->poll = NULL;
+	}
+}
+
+/* Publish poll sets of the ports in service and wait until no worker polls
+ * what they replaced. Caller holds port_mu. */
+static void
+pollsets_rebuild(void)
+{
+	struct fp_pollset *ps[FP_MAX_WORKERS];
 	struct fp_dp *dp = fp_dp;
 	unsigned w, p, q;
 
 	for (w = 0; w < dp->nb_workers; w++) {
-		ps[w] = rte_zmalloc("fp_poll", sizeof(struct fp_pollset) +
-			FP_MAX_PORTS * FP_MAX_RXQ * sizeof(struct fp_rxq), 0);
-		if (ps[w] == NULL) {
-			while (w-- > 0)
-				rte_free(ps[w]);
-			fp_err(err, "no memory for poll sets");
-			return -ENOMEM;
-		}
+		ps[w] = dp->lcore[w]->poll == pollbuf[w][0] ? pollbuf[w][1] : pollbuf[w][0];
+		ps[w]->n = 0;
 	}
 	for (p = 0; p < FP_MAX_PORTS; p++) {
 		const struct fp_port *port = dp->port[p];
@@ -50,14 +96,64 @@ fp_pollsets_rebuild(char *err)
 			s->n++;
 		}
 	}
-	for (w = 0; w < dp->nb_workers; w++) {
-		old[w] = dp->lcore[w]->poll;
-		__atomic_store_n(&dp->lcore[w]->poll, ps[w], __ATOMIC_RELEASE);
-	}
-	fp_sync();
 	for (w = 0; w < dp->nb_workers; w++)
-		rte_free(old[w]);
-	return 0;
+		__atomic_store_n(&dp->lcore[w]->poll, ps[w], __ATOMIC_RELEASE);
+	fp_sync();
+}
+
+/* DPDK 22.11's memif (drivers/net/memif/memif_socket.c, memif_disconnect)
+ * handles a peer's disconnect on the EAL interrupt thread: it marks the link
+ * down and clears ETH_MEMIF_FLAG_CONNECTED with plain stores, then unmaps the
+ * shared regions (memif_free_regions) at once, without waiting for lcores
+ * in rte_eth_rx_burst/tx_burst on them; it raises no LSC event. Its RX and
+ * TX test the flag once, on entry, and then use the rings: a worker past
+ * that test when the regions go (preempted by the interrupt thread on a
+ * shared CPU, or simply mid-burst) touches unmapped memory.
+ *
+ * So before any munmap on the interrupt thread while a memif port's link is
+ * down (memif_disconnect's first store, on this same thread), every worker
+ * passes a quiescent state. Workers report one only between bursts, and the
+ * flag was cleared before the grace period began: after it, no worker is
+ * inside the PMD on the rings, and any that enters reads the flag clear and
+ * returns at once (22.11's RX loads the flag before the region's address).
+ * The port stays in the poll sets: a pod that reconnects forwards at once
+ * (memif_connect maps the rings before it sets the flag). */
+void
+fp_port_unmap_hook(void)
+{
+	static __thread bool busy; /* our own munmaps, if any, pass through */
+	struct rte_eth_link link;
+	bool wait = false;
+	unsigned id;
+
+	if (fp_dp == NULL || busy || !rte_thread_is_intr())
+		return;
+	busy = true;
+	pthread_mutex_lock(&port_mu);
+	for (id = 0; !links_stopped && id < FP_MAX_PORTS; id++) {
+		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].memif)
+			continue;
+		/* memif's link_update reads what its connect and disconnect
+		 * wrote: no call into the device, no lock */
+		if (rte_eth_link_get_nowait((uint16_t)id, &link) == 0 &&
+		    link.link_status == RTE_ETH_LINK_UP)
+			continue;
+		__atomic_fetch_add(&fp_dp->port_ctl[id].unmap_waits, 1, __ATOMIC_RELAXED);
+		wait = true;
+	}
+	if (wait)
+		fp_sync();
+	pthread_mutex_unlock(&port_mu);
+	busy = false;
+}
+
+/* Workers stopped: nothing polls, nothing needs to wait. */
+void
+fp_links_stop(void)
+{
+	pthread_mutex_lock(&port_mu);
+	links_stopped = true;
+	pthread_mutex_unlock(&port_mu);
 }
 
 static int
@@ -272,15 +368,16 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	 * lcore writes them until the port is published below. */
 	for (q = 0; q < dp->nb_workers; q++)
 		memset(&dp->lcore[q]->port_st[id], 0, sizeof(dp->lcore[q]->port_st[id]));
+	pthread_mutex_lock(&port_mu);
 	dp->port_ctl[id].used = true;
+	dp->port_ctl[id].memif = strcmp(info.driver_name, "net_memif") == 0;
 	__atomic_store_n(&dp->port[id], p, __ATOMIC_RELEASE);
 	if (pc->kind == FP_PORT_FABRIC)
 		dp->fabric_port = id;
 	else if (pc->kind == FP_PORT_HOST)
 		dp->host_port = id;
-	ret = fp_pollsets_rebuild(err);
-	if (ret < 0)
-		return ret;
+	pollsets_rebuild();
+	pthread_mutex_unlock(&port_mu);
 	return id;
 }
 
@@ -460,7 +557,6 @@ int
 fp_port_del(uint16_t id, char *err)
 {
 	struct fp_port *old;
-	int ret;
 
 	if (fp_dp == NULL || id >= FP_MAX_PORTS || fp_dp->port[id] == NULL) {
 		fp_err(err, "port %u does not exist", id);
@@ -473,6 +569,7 @@ fp_port_del(uint16_t id, char *err)
 	/* A capture of the port ends with it: its id may be reused. */
 	if (fp_dp->cap[id] != NULL)
 		fp_capture_stop(id, NULL);
+	pthread_mutex_lock(&port_mu);
 	old = fp_dp->port[id];
 	__atomic_store_n(&fp_dp->port[id], NULL, __ATOMIC_RELEASE);
 	if (fp_dp->fabric_port == id)
@@ -482,11 +579,8 @@ fp_port_del(uint16_t id, char *err)
 	/* After this (it waits a grace period) no worker polls the port or
 	 * holds frames for it: TX buffers are flushed before each quiescent
 	 * state. */
-	ret = fp_pollsets_rebuild(err);
-	if (ret < 0) {
-		__atomic_store_n(&fp_dp->port[id], old, __ATOMIC_RELEASE);
-		return ret;
-	}
+	pollsets_rebuild();
+	pthread_mutex_unlock(&port_mu);
 	rte_free(old);
 	port_release(id);
 	return 0;

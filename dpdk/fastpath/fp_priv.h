@@ -63,7 +63,10 @@ struct fp_port {
 struct fp_port_ctl {
 	bool used;
 	bool is_ring;
+	bool memif;    /* net_memif: workers quiesce before its rings are
+			* unmapped (fp_port.c, fp_memif.c) */
 	uint32_t refs; /* next-hops pointing at it */
+	uint64_t unmap_waits; /* memif: grace periods before its rings went */
 	struct rte_ring *rx_ring, *tx_ring;
 	char name[64];
 };
@@ -212,8 +215,14 @@ int fp_worker_loop(void *arg);
 int fp_worker_main(void *arg);
 
 /* fp_port.c */
-int fp_pollsets_rebuild(char *err);
+int fp_pollsets_init(char *err);
+void fp_pollsets_fini(void);
 void fp_ports_fini(void);
+/* The workers are stopped: fp_port_unmap_hook has nothing to wait for. */
+void fp_links_stop(void);
+/* fp_memif.c's munmap calls it first; it acts on the EAL interrupt thread
+ * only. */
+void fp_port_unmap_hook(void);
 
 /* fp_tables.c */
 int fp_tables_init(char *err);

@@ -38,9 +38,13 @@ func (d *Dataplane) Drops() map[string]uint64 {
 // PortStats are a port's counters, summed over lcores, and the device's
 // own counters of what never reached the fast path (DevMissed: its RX queue
 // was full; DevRxNoMbuf: the pool was empty) or failed on the wire.
+// MemifUnmapWaits counts the grace periods the workers passed before DPDK
+// unmapped the shared memory of a memif peer that went away (a few per
+// disconnect).
 type PortStats struct {
 	RxPackets, RxBytes, TxPackets, TxBytes, Drops    uint64
 	DevMissed, DevRxErrors, DevTxErrors, DevRxNoMbuf uint64
+	MemifUnmapWaits                                  uint64
 }
 
 // PortStats reads a port's counters.
@@ -50,7 +54,8 @@ func (d *Dataplane) PortStats(id PortID) (PortStats, error) {
 		return C.fp_port_stats(C.uint16_t(id), &s)
 	})
 	return PortStats{uint64(s.rx_pkts), uint64(s.rx_bytes), uint64(s.tx_pkts), uint64(s.tx_bytes), uint64(s.drops),
-		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf)}, err
+		uint64(s.dev_imissed), uint64(s.dev_ierrors), uint64(s.dev_oerrors), uint64(s.dev_rx_nombuf),
+		uint64(s.memif_unmap_waits)}, err
 }
 
 // LcoreStats are one forwarding lcore's counters. Polls that found nothing

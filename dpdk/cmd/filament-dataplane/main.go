@@ -408,6 +408,8 @@ func portFields(p apiserver.PortRef, s fastpath.PortStats) []zap.Field {
 		// lost in or by the device, before or after the fast path
 		zap.Uint64("dev_missed", s.DevMissed), zap.Uint64("dev_rx_nombuf", s.DevRxNoMbuf),
 		zap.Uint64("dev_rx_errors", s.DevRxErrors), zap.Uint64("dev_tx_errors", s.DevTxErrors),
+		// memif: waits for the workers before a gone peer's rings were unmapped
+		zap.Uint64("memif_unmap_waits", s.MemifUnmapWaits),
 	}
 }
 
