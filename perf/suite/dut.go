@@ -285,7 +285,13 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 			return fail(fmt.Errorf("programming routes %d..: %w", off, err))
 		}
 	}
-	return p.stop, nil
+	return func() error {
+		err := p.stop()
+		// filament-dataplane removes its EAL runtime directory when it
+		// exits cleanly; not when it crashed or was killed.
+		_ = os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fil-suite-dp-%d", os.Getpid()))
+		return err
+	}, nil
 }
 
 // Overhead is what the fabric side adds to a pod-side frame: the suite's

@@ -303,6 +303,9 @@ func (k KernelPod) Start(ctx context.Context, env *Env, a, b string) (stop func(
 	return func() error {
 		// The dataplane first: it detaches its XDP programs and closes
 		// its TAPs; then the interfaces and namespaces go.
-		return errors.Join(p.stop(), n.remove())
+		err := errors.Join(p.stop(), n.remove())
+		// As for the filament rows: left behind by a dataplane that crashed.
+		_ = os.RemoveAll(fmt.Sprintf("/var/run/dpdk/fil-suite-kp-%d", os.Getpid()))
+		return err
 	}, nil
 }
