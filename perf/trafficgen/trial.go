@@ -142,8 +142,10 @@ func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
 	// Blocks in C until the worker says the trial is done: a Go ticker
 	// polling here woke this process's threads a thousand times a second,
 	// preempting the generator's worker and the device's forwarding lcore.
+	// Only a running or draining trial is waited on: any other state
+	// returns at once, and looping on it would spin.
 	var ctxErr error
-	for C.tg_trial_wait(waitSlice) != C.TG_DONE {
+	for s := C.tg_trial_wait(waitSlice); s == C.TG_RUNNING || s == C.TG_DRAINING; s = C.tg_trial_wait(waitSlice) {
 		if ctxErr == nil && ctx.Err() != nil {
 			ctxErr = ctx.Err()
 			C.tg_trial_abort()
