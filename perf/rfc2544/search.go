@@ -1,8 +1,9 @@
 // Package rfc2544 finds a device's throughput as RFC 2544 defines it: the
 // highest offered rate whose trial loses no more than a goal's loss ratio
-// (NDR: none; PDR: a partial drop rate, 0.5% by convention), by binary
-// search over trials of fixed length, then a confirmation trial at the rate
-// found. It knows nothing of packets: a Trial does the sending.
+// (NDR: none; PDR: a partial drop rate, 0.5% by convention), by a search
+// over trials of fixed length (bisection, led by what failed trials say of
+// the device's capacity), then a confirmation trial at the rate found. It
+// knows nothing of packets: a Trial does the sending.
 package rfc2544
 
 import (
@@ -70,6 +71,12 @@ type Options struct {
 	// loss goal). The search only tries rates above it and never reports
 	// less: if none above it holds, the result is Start itself.
 	Start float64
+	// Known are trials already run against the device for another goal
+	// (a PDR search gets the NDR search's): one above Start that lost
+	// more than this goal allows is an upper bound the search need not
+	// find again (the top trial is then skipped), one below that bound
+	// that lost less a lower one (still confirmed). Rate must be set.
+	Known []Sample
 }
 
 // Result is a goal's throughput and every trial that led to it.
@@ -151,32 +158,48 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		r.Rate, r.Confirmed, r.FromStart = start, true, true
 		return r, nil
 	}
+	// prev is the last trial, for next: a failure's estimate of the edge.
+	var prev probe
+	for _, k := range o.Known {
+		if k.Rate > lo && k.Rate <= hi && k.TxPackets > 0 && k.LossRatio() > g.LossRatio {
+			hi, prev = k.Rate, probe{kind: probeKnown, s: k}
+		}
+	}
+	// Known passes below that bound (a trial that lost under this goal's
+	// ratio passes it) raise the floor, confirmed at the end as any.
+	for _, k := range o.Known {
+		if k.Rate > lo && k.Rate < hi && k.TxPackets > 0 && k.LossRatio() <= g.LossRatio {
+			lo, best = k.Rate, k
+		}
+	}
 	// The top first: a device that keeps up needs one trial (and its
 	// confirmation).
-	if ok, s, err := run(hi); err != nil {
-		return r, err
-	} else if ok {
-		lo, best = hi, s
+	if prev.kind != probeKnown {
+		ok, s, err := run(hi)
+		if err != nil {
+			return r, err
+		}
+		prev = probe{kind: probeBisect, ok: ok, s: s}
+		if ok {
+			lo, best = hi, s
+		}
 	}
 	for {
 		for lo < hi && hi-lo > o.Resolution*hi {
-			mid := (lo + hi) / 2
-			if lo == 0 {
-				// Nothing passed yet: approach the floor geometrically.
-				mid = max(hi/2, o.Min)
-			}
-			ok, s, err := run(mid)
+			kind, rate := next(o, g, lo, hi, prev)
+			ok, s, err := run(rate)
 			if err != nil {
 				return r, err
 			}
+			prev = probe{kind: kind, ok: ok, s: s}
 			if ok {
-				lo, best = mid, s
+				lo, best = rate, s
 			} else {
-				if mid <= o.Min {
-					return r, fmt.Errorf("rfc2544: %s: %w (%.0f pps lost %.3g%%)", g.Name, ErrNoRate, mid,
+				if rate <= o.Min {
+					return r, fmt.Errorf("rfc2544: %s: %w (%.0f pps lost %.3g%%)", g.Name, ErrNoRate, rate,
 						100*s.LossRatio())
 				}
-				hi = mid
+				hi = rate
 			}
 		}
 		if lo == 0 {
@@ -187,13 +210,14 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 			return r, nil
 		}
 		confirmed := true
+		var last Sample
 		for i := 0; i < o.Confirmations; i++ {
 			ok, s, err := try(confirm, lo)
 			if err != nil {
 				return r, err
 			}
 			if !ok {
-				confirmed = false
+				confirmed, last = false, s
 				break
 			}
 			best = s
@@ -204,7 +228,70 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		}
 		// The rate did not hold: it is the new upper bound, and what
 		// passed below it must be found again (from the start, if any:
-		// lo is above it).
+		// lo is above it). The failed confirmation's estimate leads the
+		// way: where the edge moved a little, 2 trials find it again.
 		hi, lo = lo, start
+		prev = probe{kind: probeConfirm, s: last}
 	}
+}
+
+// probe is a trial of the search, for next: what it was and what it got.
+type probe struct {
+	kind probeKind
+	ok   bool
+	s    Sample
+}
+
+type probeKind int
+
+const (
+	probeBisect   probeKind = iota // the middle of [lo, hi], or the top
+	probeEstimate                  // where the last failure put the edge
+	probeBracket                   // just above an estimate that passed
+	probeConfirm                   // a failed confirmation
+	probeKnown                     // a failure of Options.Known
+)
+
+// next is the rate to try between lo (passed, or 0) and hi (failed). A
+// failed trial says what the device took: a device back-pressuring or
+// dropping the excess forwards about its capacity, offered x received /
+// sent, and the goal's edge is that over (1 - the loss goal). Trying just
+// under it, then just above it if it passes, brackets the edge in two
+// trials where bisection takes log2(range / resolution): 7 from a top
+// trial at 1.4x the edge to 1%. Every try stays inside (lo, hi), so a
+// wrong estimate (a noisy device, loss that is not overload) costs its
+// trial and no more: an estimate that fails is followed by a bisection,
+// never by another estimate, and the search takes at most about twice
+// bisection's trials.
+func next(o Options, g Goal, lo, hi float64, prev probe) (probeKind, float64) {
+	w := o.Resolution * hi
+	if !prev.ok && prev.kind != probeEstimate && prev.s.TxPackets > 0 {
+		// A quarter of the resolution under the estimate: a device at
+		// its edge passes it, and the bracket above is then within the
+		// resolution.
+		est := prev.s.Rate * float64(prev.s.RxPackets) / float64(prev.s.TxPackets) / (1 - g.LossRatio) *
+			(1 - o.Resolution/4)
+		est = max(est, o.Min)
+		if est > lo+w/4 && est < hi-w/4 {
+			return probeEstimate, est
+		}
+		if est <= lo+w/4 && lo > 0 {
+			// The edge is just above what passed: bracket it.
+			if b := lo * (1 + 0.9*o.Resolution); b < hi-w/4 {
+				return probeBracket, b
+			}
+		}
+	}
+	if prev.ok && prev.kind == probeEstimate {
+		// Just above the estimate that passed: if it fails, the edge is
+		// found to the resolution.
+		if b := lo * (1 + 0.9*o.Resolution); b < hi-w/4 {
+			return probeBracket, b
+		}
+	}
+	if lo == 0 {
+		// Nothing passed yet: approach the floor geometrically.
+		return probeBisect, max(hi/2, o.Min)
+	}
+	return probeBisect, (lo + hi) / 2
 }

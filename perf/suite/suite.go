@@ -130,6 +130,10 @@ type Plan struct {
 	// Prior estimates a row's sample before one has run (Estimate);
 	// later estimates are the row's own samples' mean duration.
 	Prior func(Row) time.Duration
+	// Logs, if set, is a directory that keeps each sample's filament-perf
+	// ndr output (every trial's accounting), as
+	// <round>-<size>-<row>.log: what a surprising sample did.
+	Logs string
 }
 
 // ErrBudget: the plan did not fit in its time budget; the samples run are
@@ -186,7 +190,7 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 					return out, fmt.Errorf("%w: %s would take about %v, %v of %v used", ErrBudget, row.Name,
 						d.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
 				}
-				s := runOne(ctx, env, p, row, size)
+				s := runOne(ctx, env, p, row, size, round)
 				s.Round = round
 				out = append(out, s)
 				est.done(s)
@@ -215,7 +219,7 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 	return out, nil
 }
 
-func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Sample) {
+func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round int) (s Sample) {
 	s = Sample{Row: row.Name, Size: size}
 	t0 := time.Now()
 	defer func() { s.Elapsed = time.Since(t0) }()
@@ -262,6 +266,12 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string) (s Samp
 	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	out, err := cmd.CombinedOutput()
+	if p.Logs != "" {
+		name := fmt.Sprintf("%d-%s-%s.log", round, size, row.Name)
+		if werr := os.WriteFile(filepath.Join(p.Logs, name), out, 0o644); werr != nil && err == nil {
+			err = fmt.Errorf("--logs: %w", werr)
+		}
+	}
 	// The generator goes first: a memif peer that disconnects can crash
 	// the side still polling (DPDK 22.11).
 	if serr := stop(); serr != nil && err == nil {

@@ -108,7 +108,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&latencyAt, "latency-at", "10,50,90", "`percents` of PDR to measure latency at, comma-separated")
 	fs.Uint64Var(&b2bMax, "b2b", 0, "also find the longest back-to-back burst (flat out, no loss) up to this many `frames` (RFC 2544 26.4); 0: skip")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: filament-perf ndr [flags]\n\nFinds the RFC 2544 throughput: NDR (no frame lost) and PDR (--pdr-loss lost)\nby binary search over trials, each rate confirmed by another trial; then\nmeasures latency at 10%%, 50%% and 90%% of PDR.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: filament-perf ndr [flags]\n\nFinds the RFC 2544 throughput: NDR (no frame lost) and PDR (--pdr-loss lost)\nby a search over trials, each rate confirmed by another trial; then\nmeasures latency at 10%%, 50%% and 90%% of PDR.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -172,8 +172,9 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			rep.MinPPS = rep.MaxPPS / 20
 		}
 	}
-	search := func(goal rfc2544.Goal, start float64) (searchReport, error) {
-		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start}
+	search := func(goal rfc2544.Goal, start float64, known []rfc2544.Sample) (searchReport, error) {
+		o := rfc2544.Options{Max: rep.MaxPPS, Min: rep.MinPPS, Resolution: resolution, Confirmations: confirm, Start: start,
+			Known: known}
 		return searchGoal(ctx, o, goal, func(rate float64, confirming bool) (*trafficgen.Result, time.Duration, error) {
 			// The generator's CPU quiet first (see waitQuiet).
 			waited := waitQuiet(ctx, t.cpu)
@@ -185,10 +186,18 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return r, waited, err
 		}, stderr)
 	}
-	if rep.NDR, err = search(rfc2544.NDR, 0); err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
+	if rep.NDR, err = search(rfc2544.NDR, 0, nil); err != nil && !errors.Is(err, rfc2544.ErrNoRate) {
 		return err
 	}
-	if rep.PDR, err = search(rfc2544.Goal{Name: "PDR", LossRatio: pdrLoss}, rep.NDR.PPS); err != nil {
+	// The NDR search's trials that lost more than PDR allows bound the
+	// PDR search from above: it need not find them again.
+	var known []rfc2544.Sample
+	for _, t := range rep.NDR.Each {
+		if !t.Void {
+			known = append(known, rfc2544.Sample{Rate: t.PPS, TxPackets: t.Offered, RxPackets: t.RxPackets})
+		}
+	}
+	if rep.PDR, err = search(rfc2544.Goal{Name: "PDR", LossRatio: pdrLoss}, rep.NDR.PPS, known); err != nil {
 		return err
 	}
 	if rep.PDR.FromStart {

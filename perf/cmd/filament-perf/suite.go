@@ -21,7 +21,7 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, genCPU, dutCPU, stampEvery int
-	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from string
+	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from, logs string
 	var elapsed, budget time.Duration
 	var dryRun bool
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
@@ -44,6 +44,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
 	fs.StringVar(&from, "from-json", "", "run nothing: render the report (--doc, figures) from the samples a run wrote with --json to `file`, with the same --sizes and --flows")
+	fs.StringVar(&logs, "logs", "", "keep each sample's filament-perf ndr output (every trial's accounting) in `dir`, as <round>-<size>-<row>.log")
 	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
@@ -78,7 +79,12 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if searchTrial != "" {
 		ndrFlags = append(ndrFlags, "--search-trial", searchTrial)
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: ndrFlags, Budget: budget}
+	if logs != "" && !dryRun {
+		if err := os.MkdirAll(logs, 0o755); err != nil {
+			return fmt.Errorf("--logs: %w", err)
+		}
+	}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: ndrFlags, Budget: budget, Logs: logs}
 	plan.Prior = func(r suite.Row) time.Duration { return suite.Estimate(plan, r, suite.DefaultCost) }
 	var re *regexp.Regexp
 	if rows != "" {
