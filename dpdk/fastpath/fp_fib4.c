@@ -39,6 +39,7 @@
 #include <rte_malloc.h>
 
 #include "fp_fib4.h"
+#include "fp_rcu.h"
 
 /* fp_init.c: the fast path's error messages. The module needs nothing else
  * of the fast path, so it also builds alone (dpdk/fastpath/fibtest). */
@@ -206,7 +207,7 @@ reclaim(bool wait)
 		if (rte_rcu_qsbr_check(pool.qs, it->token, false) != 1) {
 			if (!wait || pool.nfree > 0)
 				break;
-			rte_rcu_qsbr_check(pool.qs, it->token, true);
+			fp_rcu_wait(pool.qs, it->token);
 		}
 		release(it->group, it->mem);
 		pool.dq_head = (pool.dq_head + 1) % pool.dq_cap;
@@ -249,7 +250,7 @@ defer(uint32_t g, void *mem)
 	if (pool.dq_len == pool.dq_cap && dq_grow() < 0) {
 		/* Only root tables can overflow the queue (it has room for
 		 * every group); without memory to queue one, wait here. */
-		rte_rcu_qsbr_check(pool.qs, token, true);
+		fp_rcu_wait(pool.qs, token);
 		release(g, mem);
 		return;
 	}

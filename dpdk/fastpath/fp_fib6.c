@@ -37,6 +37,7 @@
 #include <rte_malloc.h>
 
 #include "fp_fib6.h"
+#include "fp_rcu.h"
 
 /* fp_init.c (or the fibtest harness) */
 void fp_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -242,7 +243,7 @@ reclaim(bool wait)
 		if (rte_rcu_qsbr_check(pool.qs, it->token, false) != 1) {
 			if (!wait || pool.nfree > 0)
 				break;
-			rte_rcu_qsbr_check(pool.qs, it->token, true);
+			fp_rcu_wait(pool.qs, it->token);
 		}
 		pool.free[pool.nfree++] = it->group;
 		pool.npending--;

@@ -21,6 +21,7 @@
 #include <rte_mbuf.h>
 
 #include "fp_priv.h"
+#include "fp_rcu.h"
 
 struct fp_dp *fp_dp;
 
@@ -55,7 +56,7 @@ void
 fp_sync(void)
 {
 	if (fp_dp != NULL && fp_dp->qs != NULL)
-		rte_rcu_qsbr_synchronize(fp_dp->qs, RTE_QSBR_THRID_INVALID);
+		fp_rcu_wait(fp_dp->qs, rte_rcu_qsbr_start(fp_dp->qs));
 }
 
 void
