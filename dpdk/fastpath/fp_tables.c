@@ -396,6 +396,7 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)nh->tun.hdr;
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	struct rte_ether_hdr *inner;
 	uint32_t sum;
 
 	memset(nh->tun.hdr, 0, sizeof(nh->tun.hdr));
@@ -422,6 +423,13 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		vx->vx_flags = rte_cpu_to_be_32(0x08000000);
 		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + sizeof(*vx);
+		/* The inner Ethernet travels, addressed vRouter to vRouter: its
+		 * MACs come with the outer headers, in the same copy (its type
+		 * stays the packet's). */
+		inner = (struct rte_ether_hdr *)(vx + 1);
+		inner->dst_addr = fp_dp->vrouter_mac;
+		inner->src_addr = fp_dp->vrouter_mac;
+		nh->tun.copy = nh->tun.len + 2 * RTE_ETHER_ADDR_LEN;
 	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
 		/* label | TC 0 | bottom of stack | TTL 64; at offset 42, so
 		 * stored unaligned (memcpy: a uint32_t store there is UB) */
@@ -442,6 +450,9 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		memcpy(gre + 2, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + 4 + 4;
 	}
+	if (nc->encap != FP_ENCAP_VXLAN)
+		nh->tun.copy = (uint8_t)nh->tun.len;
+	RTE_BUILD_BUG_ON(sizeof(nh->tun.hdr) < 64);
 }
 
 /* The IPv6 outer header's template: hop limit 64, traffic class and flow
