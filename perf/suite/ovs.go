@@ -299,8 +299,8 @@ func peerRatios(row, peer, size string, samples []Sample) (ndr, pdr Stat) {
 	}
 	ok := map[key]Sample{}
 	for _, s := range samples {
-		if s.Size == size && s.Err == "" && s.NDR > 0 && s.PDR > 0 {
-			ok[key{s.Row, s.Round}] = s
+		if k := (key{s.Row, s.Round}); s.Size == size && s.Err == "" && s.NDR > 0 && s.PDR > 0 && replaces(ok[k], s) {
+			ok[k] = s
 		}
 	}
 	var rn, rp []float64

@@ -130,6 +130,10 @@ type Plan struct {
 	// Prior estimates a row's sample before one has run (Estimate);
 	// later estimates are the row's own samples' mean duration.
 	Prior func(Row) time.Duration
+	// RetryMixed runs a sample during which the host moved the vCPUs
+	// (placement Mixed: it pairs with no baseline) once more, budget
+	// allowing; both stay in the samples.
+	RetryMixed bool
 	// Logs, if set, is a directory that keeps each sample's filament-perf
 	// ndr output (every trial's accounting), as
 	// <round>-<size>-<row>.log: what a surprising sample did.
@@ -186,30 +190,39 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 				if ctx.Err() != nil {
 					return out, ctx.Err()
 				}
-				if d := est.sample(row, size); p.Budget > 0 && time.Since(start)+d > p.Budget {
-					return out, fmt.Errorf("%w: %s would take about %v, %v of %v used", ErrBudget, row.Name,
-						d.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
-				}
-				s := runOne(ctx, env, p, row, size, round)
-				s.Round = round
-				out = append(out, s)
-				est.done(s)
-				if p.Done != nil {
-					p.Done(out)
-				}
-				if p.Progress != nil {
-					left := est.left(round, size, row.Name)
-					eta := fmt.Sprintf("ETA %s (%v left", time.Now().Add(left).UTC().Format("15:04:05"), left.Round(time.Second))
-					if p.Budget > 0 {
-						eta += fmt.Sprintf(", %v of %v budget used", time.Since(start).Round(time.Second), p.Budget)
+				for attempt := 0; ; attempt++ {
+					if d := est.sample(row, size); p.Budget > 0 && time.Since(start)+d > p.Budget {
+						return out, fmt.Errorf("%w: %s would take about %v, %v of %v used", ErrBudget, row.Name,
+							d.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
 					}
-					eta += ")"
-					if s.Err != "" {
-						fmt.Fprintf(p.Progress, "round %d %s %s: failed (%v): %s\n%s\n", round, size, row.Name,
-							s.Elapsed.Round(time.Second), s.Err, eta)
-					} else {
-						fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
-							round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
+					s := runOne(ctx, env, p, row, size, round)
+					s.Round = round
+					out = append(out, s)
+					est.done(s)
+					if p.Done != nil {
+						p.Done(out)
+					}
+					again := p.RetryMixed && attempt == 0 && s.Err == "" && s.Place == placement.Mixed
+					if p.Progress != nil {
+						left := est.left(round, size, row.Name)
+						eta := fmt.Sprintf("ETA %s (%v left", time.Now().Add(left).UTC().Format("15:04:05"), left.Round(time.Second))
+						if p.Budget > 0 {
+							eta += fmt.Sprintf(", %v of %v budget used", time.Since(start).Round(time.Second), p.Budget)
+						}
+						eta += ")"
+						if again {
+							eta += "; the placement changed during it: once more"
+						}
+						if s.Err != "" {
+							fmt.Fprintf(p.Progress, "round %d %s %s: failed (%v): %s\n%s\n", round, size, row.Name,
+								s.Elapsed.Round(time.Second), s.Err, eta)
+						} else {
+							fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
+								round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
+						}
+					}
+					if !again {
+						break
 					}
 				}
 			}
@@ -397,13 +410,21 @@ type Summary struct {
 	PeerNDRRatio, PeerPDRRatio Stat
 }
 
+// replaces says whether sample s, of the same row, size and round as old
+// (zero if none), stands for the round instead: a retry after a sample
+// during which the placement changed (Plan.RetryMixed), never the other
+// way round.
+func replaces(old, s Sample) bool {
+	return old.Row == "" || old.Place == placement.Mixed || s.Place != placement.Mixed
+}
+
 // Summarize groups samples by (size, row) in plan order, ratios taken
 // round by round against the baseline row of the same size.
 func Summarize(p Plan, samples []Sample) []Summary {
 	base := map[[2]any]Sample{}
 	for _, s := range samples {
-		if s.Row == Baseline && s.Err == "" {
-			base[[2]any{s.Size, s.Round}] = s
+		if k := [2]any{s.Size, s.Round}; s.Row == Baseline && s.Err == "" && replaces(base[k], s) {
+			base[k] = s
 		}
 	}
 	// A ratio compares two samples only if the host had the vCPUs in the

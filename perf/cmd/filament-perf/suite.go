@@ -23,7 +23,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var rounds, genCPU, dutCPU, stampEvery int
 	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from, logs string
 	var elapsed, budget time.Duration
-	var dryRun bool
+	var dryRun, retryMixed bool
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
@@ -44,6 +44,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
 	fs.StringVar(&command, "command", "", "the command to name in the report (default: this one)")
 	fs.StringVar(&from, "from-json", "", "run nothing: render the report (--doc, figures) from the samples a run wrote with --json to `file`, with the same --sizes and --flows")
+	fs.BoolVar(&retryMixed, "retry-mixed", true, "run a sample once more when the host moved the CPUs during it (its placement is mixed: it pairs with no baseline), budget allowing")
 	fs.StringVar(&logs, "logs", "", "keep each sample's filament-perf ndr output (every trial's accounting) in `dir`, as <round>-<size>-<row>.log")
 	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
 	fs.Usage = func() {
@@ -84,7 +85,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--logs: %w", err)
 		}
 	}
-	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: ndrFlags, Budget: budget, Logs: logs}
+	plan := suite.Plan{Rounds: rounds, Progress: stderr, NDRFlags: ndrFlags, Budget: budget, Logs: logs, RetryMixed: retryMixed}
 	plan.Prior = func(r suite.Row) time.Duration { return suite.Estimate(plan, r, suite.DefaultCost) }
 	var re *regexp.Regexp
 	if rows != "" {
