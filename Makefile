@@ -61,18 +61,17 @@ run-agents: run
 # latency at 50% of PDR): testpmd io/5tswap, filament L3 (10 and 1M
 # routes), VXLAN and MPLSoUDP encap/decap, OVS-DPDK L3 and VXLAN encap, a
 # kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, 3 interleaved rounds
-# in a 15-minute budget (estimated 8 minutes without void trials:
-# filament-perf suite --dry-run; it prints an ETA after each sample and
+# in a 15-minute budget (estimated 5.5 minutes by filament-perf suite
+# --dry-run; 8 minutes measured on a noisy day; it prints an ETA after each sample and
 # starts no round that would end past the budget); rewrites
 # docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
 bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
 		--budget 15m --doc docs/benchmarks/perf.md --json docs/benchmarks/perf.json --command "make bench"
 
-# The IPv4 L3 goals at 64 B on their own (about 6 minutes): testpmd io and
+# The IPv4 L3 goals at 64 B on their own (about 2-3 minutes): testpmd io and
 # 5tswap, filament L3 and its OVS-DPDK peer, 3 rounds in a 10-minute
-# budget (make bench's 13 rows fit 2 rounds in 15 minutes on a noisy day);
-# rewrites docs/benchmarks/perf-l3.md.
+# budget; rewrites docs/benchmarks/perf-l3.md.
 bench-l3: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
 		--rows '^(testpmd-io|testpmd-5tswap|filament-l3-10|ovs-dpdk-l3-10)$$' \
