@@ -46,7 +46,7 @@ if ! complete "$dest"; then # another caller may have built it while we waited
 	tmp=$(mktemp -d "$root/.build-$key.XXXXXX")
 	chmod 755 "$tmp"
 	trap 'rm -rf "$tmp"' EXIT
-	echo "testenv: building kube-apiserver $k8s_version and etcd into $dest (cold: about 4 min)" >&2
+	echo "testenv: building kube-apiserver $k8s_version and etcd into $dest (cold: 4 to 13 min)" >&2
 	start=$(date +%s)
 	cd "$env_dir"
 	go build -trimpath -ldflags "$ldflags" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
