@@ -158,8 +158,10 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		r.Rate, r.Confirmed, r.FromStart = start, true, true
 		return r, nil
 	}
-	// prev is the last trial, for next: a failure's estimate of the edge.
+	// prev is the last trial, for next: a failure's estimate of the edge;
+	// down, if not 0, the step below hi next steps down by.
 	var prev probe
+	var down float64
 	for _, k := range o.Known {
 		if k.Rate > lo && k.Rate <= hi && k.TxPackets > 0 && k.LossRatio() > g.LossRatio {
 			hi, prev = k.Rate, probe{kind: probeKnown, s: k}
@@ -186,12 +188,18 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 	}
 	for {
 		for lo < hi && hi-lo > o.Resolution*hi {
-			kind, rate := next(o, g, lo, hi, prev)
+			kind, rate := next(o, g, lo, hi, prev, down)
 			ok, s, err := run(rate)
 			if err != nil {
 				return r, err
 			}
 			prev = probe{kind: kind, ok: ok, s: s}
+			switch {
+			case ok:
+				down = 0
+			case kind == probeStepDown:
+				down *= 2
+			}
 			if ok {
 				lo, best = rate, s
 			} else {
@@ -232,6 +240,10 @@ func Search(ctx context.Context, o Options, g Goal, trial Trial) (Result, error)
 		// way: where the edge moved a little, 2 trials find it again.
 		hi, lo = lo, start
 		prev = probe{kind: probeConfirm, s: last}
+		// The device passed a search trial just below hi: step down
+		// from it rather than bisect from the floor (7 trials back up
+		// from hi/2 on a noisy day).
+		down = 2 * o.Resolution
 	}
 }
 
@@ -248,6 +260,7 @@ const (
 	probeBisect   probeKind = iota // the middle of [lo, hi], or the top
 	probeEstimate                  // where the last failure put the edge
 	probeBracket                   // just above an estimate that passed
+	probeStepDown                  // below hi after a failed confirmation
 	probeConfirm                   // a failed confirmation
 	probeKnown                     // a failure of Options.Known
 )
@@ -263,7 +276,7 @@ const (
 // trial and no more: an estimate that fails is followed by a bisection,
 // never by another estimate, and the search takes at most about twice
 // bisection's trials.
-func next(o Options, g Goal, lo, hi float64, prev probe) (probeKind, float64) {
+func next(o Options, g Goal, lo, hi float64, prev probe, down float64) (probeKind, float64) {
 	w := o.Resolution * hi
 	if !prev.ok && prev.kind != probeEstimate && prev.s.TxPackets > 0 {
 		// A quarter of the resolution under the estimate: a device at
@@ -287,6 +300,14 @@ func next(o Options, g Goal, lo, hi float64, prev probe) (probeKind, float64) {
 		// found to the resolution.
 		if b := lo * (1 + 0.9*o.Resolution); b < hi-w/4 {
 			return probeBracket, b
+		}
+	}
+	if down > 0 {
+		// After a failed confirmation, nothing passed since: steps
+		// below hi that double (MLRsearch's external search) find a
+		// pass near hi in one or two trials, a far one in log2 of them.
+		if rate := hi * (1 - down); rate > lo+w/4 && rate >= o.Min {
+			return probeStepDown, rate
 		}
 	}
 	if lo == 0 {

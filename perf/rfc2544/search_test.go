@@ -321,3 +321,27 @@ func TestNoisyDevice(t *testing.T) {
 		t.Fatalf("%.1f trials per search on average, want under 12", mean)
 	}
 }
+
+// A device whose capacity drifts down while it is measured (a noisy day:
+// 1% a trial from 10.75 Mpps until it settles at 9): each failed
+// confirmation steps down from the rate that failed rather than bisecting
+// up from half of it. A capacity that never settles has no NDR: no search
+// converges on it.
+func TestCapacityDrifts(t *testing.T) {
+	d := &device{}
+	trial := func(ctx context.Context, rate float64) (Sample, error) {
+		d.capacity = max(9e6, 10.75e6*math.Pow(0.99, float64(d.trials)))
+		return d.trial(ctx, rate)
+	}
+	r, err := Search(context.Background(), Options{Max: 10.75e6, Resolution: 0.01}, NDR, trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Confirmed || r.Rate > 9e6 || r.Rate < 9e6*0.99 {
+		t.Fatalf("NDR %.0f (confirmed %v), want within 1%% under 9M: %v", r.Rate, r.Confirmed, rates(r.Trials))
+	}
+	// 27 trials with the estimates alone, 26 with bisection alone.
+	if d.trials > 23 {
+		t.Fatalf("%d trials: %v", d.trials, rates(r.Trials))
+	}
+}
