@@ -76,6 +76,8 @@ struct fp_tun_tmpl {
 	uint16_t len;     /* IPv4: 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE; IPv6: 20 more */
 	uint8_t copy;     /* IPv4 outer: bytes copied, 32..64 (fp_tmpl_copy): len,
 			   * and for VXLAN the inner MACs after it (62) */
+	uint8_t grow;     /* IPv4 outer: bytes the frame grows by: len, less the
+			   * pod's Ethernet header where it does not travel */
 	uint8_t outer6;   /* the outer header is IPv6 */
 	uint8_t udp_csum_offload; /* IPv6 UDP: the port's NIC sums it (its
 				   * tx_udp_csum, copied: no port read per packet) */

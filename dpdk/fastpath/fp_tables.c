@@ -430,6 +430,7 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		inner->dst_addr = fp_dp->vrouter_mac;
 		inner->src_addr = fp_dp->vrouter_mac;
 		nh->tun.copy = nh->tun.len + 2 * RTE_ETHER_ADDR_LEN;
+		nh->tun.grow = (uint8_t)nh->tun.len;
 	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
 		/* label | TC 0 | bottom of stack | TTL 64; at offset 42, so
 		 * stored unaligned (memcpy: a uint32_t store there is UB) */
@@ -450,8 +451,10 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		memcpy(gre + 2, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + 4 + 4;
 	}
-	if (nc->encap != FP_ENCAP_VXLAN)
+	if (nc->encap != FP_ENCAP_VXLAN) {
 		nh->tun.copy = (uint8_t)nh->tun.len;
+		nh->tun.grow = (uint8_t)(nh->tun.len - sizeof(*eth));
+	}
 	RTE_BUILD_BUG_ON(sizeof(nh->tun.hdr) < 64);
 }
 

@@ -420,15 +420,18 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 		fp_drop(lc, m, FP_DROP_NEIGH_UNRESOLVED);
 		return;
 	}
-	/* VXLAN: the inner Ethernet travels, its MACs rewritten by the
-	 * template's copy (vRouter to vRouter). */
-	if (nh->encap != FP_ENCAP_VXLAN)
-		rte_pktmbuf_adj(m, ETH_LEN);
-	if (unlikely(rte_pktmbuf_headroom(m) < nh->tun.len)) {
+	/* The frame grows in place: VXLAN keeps the inner Ethernet (its MACs
+	 * rewritten by the template's copy, vRouter to vRouter), the MPLS
+	 * encapsulations write over it. One adjustment rather than an adj
+	 * and a prepend (single segment: checked on input). */
+	if (unlikely(m->data_off < nh->tun.grow)) {
 		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
 		return;
 	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, nh->tun.len);
+	m->data_off = (uint16_t)(m->data_off - nh->tun.grow);
+	m->data_len = (uint16_t)(m->data_len + nh->tun.grow);
+	m->pkt_len += nh->tun.grow;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	fp_tmpl_copy(eth, nh->tun.hdr, nh->tun.copy);
 	/* 48-bit store of the resolved MAC over the template's zero dst. */
 	memcpy(&eth->dst_addr, &mac, RTE_ETHER_ADDR_LEN);
