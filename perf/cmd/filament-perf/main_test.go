@@ -162,8 +162,8 @@ func TestRunThroughTestpmd(t *testing.T) {
 	}
 	var rep struct {
 		Result struct {
-			TxPackets, RxPackets uint64
-			Streams              []struct {
+			TxPackets, RxPackets, Due, Held uint64
+			Streams                         []struct {
 				Lost, Late, Gaps int64
 				Clones           uint64
 				Latency          struct{ Samples uint64 }
@@ -174,8 +174,17 @@ func TestRunThroughTestpmd(t *testing.T) {
 		t.Fatalf("JSON: %v\n%s", err, stdout)
 	}
 	r := rep.Result
-	if r.TxPackets < 140000 || r.TxPackets > 151000 || r.RxPackets != r.TxPackets {
-		t.Fatalf("tx %d rx %d: want 150000 at 100 kpps for 1.5 s, all back", r.TxPackets, r.RxPackets)
+	// 150000 due at 100 kpps for 1.5 s, all sent (a device this slow does
+	// not push back), all back. A generator whose CPU another process
+	// took (reproduced with a busy loop on it: 98061 sent) sends less and
+	// says so in Due - TxPackets: what it sent must still all come back.
+	if r.Due < 149000 || r.Due > 151000 || r.Held != 0 || r.TxPackets > r.Due || r.TxPackets < r.Due/2 ||
+		r.RxPackets != r.TxPackets {
+		t.Fatalf("due %d, held %d, tx %d, rx %d: want 150000 due at 100 kpps for 1.5 s, none held back, most sent, all back",
+			r.Due, r.Held, r.TxPackets, r.RxPackets)
+	}
+	if r.TxPackets < r.Due*99/100 {
+		t.Logf("the generator sent %d of %d due: its CPU was taken", r.TxPackets, r.Due)
 	}
 	// --stamp-every 16 (the default): 1 frame in 16 built and stamped,
 	// the rest clones of the 64 flows x 12 IMIX slots' templates.
