@@ -136,7 +136,8 @@ type Plan struct {
 	RetryMixed bool
 	// Logs, if set, is a directory that keeps each sample's filament-perf
 	// ndr output (every trial's accounting), as
-	// <round>-<size>-<row>.log: what a surprising sample did.
+	// <round>-<size>-<row>.log (a retry's -again.log): what a surprising
+	// sample did.
 	Logs string
 }
 
@@ -195,7 +196,7 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 						return out, fmt.Errorf("%w: %s would take about %v, %v of %v used", ErrBudget, row.Name,
 							d.Round(time.Second), time.Since(start).Round(time.Second), p.Budget)
 					}
-					s := runOne(ctx, env, p, row, size, round)
+					s := runOne(ctx, env, p, row, size, round, attempt)
 					s.Round = round
 					out = append(out, s)
 					est.done(s)
@@ -204,22 +205,7 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 					}
 					again := p.RetryMixed && attempt == 0 && s.Err == "" && s.Place == placement.Mixed
 					if p.Progress != nil {
-						left := est.left(round, size, row.Name)
-						eta := fmt.Sprintf("ETA %s (%v left", time.Now().Add(left).UTC().Format("15:04:05"), left.Round(time.Second))
-						if p.Budget > 0 {
-							eta += fmt.Sprintf(", %v of %v budget used", time.Since(start).Round(time.Second), p.Budget)
-						}
-						eta += ")"
-						if again {
-							eta += "; the placement changed during it: once more"
-						}
-						if s.Err != "" {
-							fmt.Fprintf(p.Progress, "round %d %s %s: failed (%v): %s\n%s\n", round, size, row.Name,
-								s.Elapsed.Round(time.Second), s.Err, eta)
-						} else {
-							fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
-								round, size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
-						}
+						p.progress(s, row, est.left(round, size, row.Name), time.Since(start), again)
 					}
 					if !again {
 						break
@@ -232,7 +218,28 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 	return out, nil
 }
 
-func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round int) (s Sample) {
+// progress prints sample s's line: its rates, or why it failed, then the
+// ETA (left: the rest of the run), the budget used and whether it runs
+// again.
+func (p Plan) progress(s Sample, row Row, left, used time.Duration, again bool) {
+	eta := fmt.Sprintf("ETA %s (%v left", time.Now().Add(left).UTC().Format("15:04:05"), left.Round(time.Second))
+	if p.Budget > 0 {
+		eta += fmt.Sprintf(", %v of %v budget used", used.Round(time.Second), p.Budget)
+	}
+	eta += ")"
+	if again {
+		eta += "; the placement changed during it: once more"
+	}
+	if s.Err != "" {
+		fmt.Fprintf(p.Progress, "round %d %s %s: failed (%v): %s\n%s\n", s.Round, s.Size, row.Name,
+			s.Elapsed.Round(time.Second), s.Err, eta)
+		return
+	}
+	fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
+		s.Round, s.Size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
+}
+
+func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, attempt int) (s Sample) {
 	s = Sample{Row: row.Name, Size: size}
 	t0 := time.Now()
 	defer func() { s.Elapsed = time.Since(t0) }()
@@ -280,7 +287,11 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round i
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	out, err := cmd.CombinedOutput()
 	if p.Logs != "" {
+		// A retry (RetryMixed) keeps the first attempt's log beside its own.
 		name := fmt.Sprintf("%d-%s-%s.log", round, size, row.Name)
+		if attempt > 0 {
+			name = fmt.Sprintf("%d-%s-%s-again.log", round, size, row.Name)
+		}
 		if werr := os.WriteFile(filepath.Join(p.Logs, name), out, 0o644); werr != nil && err == nil {
 			err = fmt.Errorf("--logs: %w", werr)
 		}
