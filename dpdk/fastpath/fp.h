@@ -107,7 +107,8 @@ int fp_port_update(uint16_t port, const struct fp_port_conf *pc, char *err);
  * next-hops use it. */
 int fp_port_del(uint16_t port, char *err);
 int fp_port_mac(uint16_t port, uint8_t mac[6]);
-/* 1 link up, 0 down (memif, vhost-user: peer not connected yet). */
+/* 1 link up, 0 down (memif, vhost-user: peer not connected yet; memif:
+ * until the fast path has started using the connection, within 10 ms). */
 int fp_port_link(uint16_t port);
 
 enum fp_nh_type {
@@ -254,8 +255,8 @@ struct fp_port_stats {
 	/* the device's own counters (rte_eth_stats): what never reached the
 	 * fast path, or what the device failed to send */
 	uint64_t dev_imissed, dev_ierrors, dev_oerrors, dev_rx_nombuf;
-	/* memif: grace periods the workers passed before DPDK unmapped the
-	 * rings of a peer that went away (fp_port.c), a few per disconnect */
+	/* memif: disconnects of a peer, each waited out by the workers before
+	 * DPDK unmapped its rings (fp_port.c): one per disconnect */
 	uint64_t memif_unmap_waits;
 };
 

@@ -25,7 +25,7 @@
 	X(NO_ROUTE, "no_route")                                                    \
 	X(NH_INVALID, "nh_invalid")               /* route to a missing nh */      \
 	X(NH_DISCARD, "nh_discard")               /* discard next-hop */           \
-	X(PORT_DOWN, "port_down")                 /* out port removed/stopped */   \
+	X(PORT_DOWN, "port_down")                 /* out port gone, memif unconnected */\
 	X(TOO_BIG, "too_big")                     /* > MTU; ICMP frag. needed if DF */\
 	X(NO_HEADROOM, "no_headroom")             /* cannot prepend encap */       \
 	X(NEIGH_UNRESOLVED, "neigh_unresolved")   /* underlay MAC unknown */       \

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_alarm.h>
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -103,27 +104,102 @@ pollsets_rebuild(void)
 
 /* DPDK 22.11's memif (drivers/net/memif/memif_socket.c, memif_disconnect)
  * handles a peer's disconnect on the EAL interrupt thread: it marks the link
- * down and clears ETH_MEMIF_FLAG_CONNECTED with plain stores, then unmaps the
- * shared regions (memif_free_regions) at once, without waiting for lcores
- * in rte_eth_rx_burst/tx_burst on them; it raises no LSC event. Its RX and
- * TX test the flag once, on entry, and then use the rings: a worker past
- * that test when the regions go (preempted by the interrupt thread on a
- * shared CPU, or simply mid-burst) touches unmapped memory.
+ * down and clears ETH_MEMIF_FLAG_CONNECTED with plain stores, then unmaps and
+ * frees the shared regions (memif_free_regions) at once, without waiting for
+ * lcores in rte_eth_rx_burst/tx_burst on them; it raises no LSC event, nor
+ * does its connect. Its RX and TX compute the ring's address from the region
+ * table first and test the flag after: a worker past the first step when
+ * the regions go (preempted by the interrupt thread on a shared CPU, or
+ * simply mid-burst) touches unmapped or freed memory, and so does one
+ * preempted there until a new peer has connected and set the flag again.
  *
- * So before any munmap on the interrupt thread while a memif port's link is
- * down (memif_disconnect's first store, on this same thread), every worker
- * passes a quiescent state. Workers report one only between bursts, and the
- * flag was cleared before the grace period began: after it, no worker is
- * inside the PMD on the rings, and any that enters reads the flag clear and
- * returns at once (22.11's RX loads the flag before the region's address).
- * The port stays in the poll sets: a pod that reconnects forwards at once
- * (memif_connect maps the rings before it sets the flag). */
+ * So the fast path stops using a memif port while it is not connected (the
+ * port is "gated"): out of the poll sets, frames for it dropped as port
+ * down (its fp_port's state), the PMD not entered at all. Before any munmap
+ * on the interrupt thread while a memif port's link is down (memif_disconnect
+ * stores that first, on this same thread) the hook gates the port and waits
+ * a grace period: workers report one only between bursts, TX buffers
+ * flushed, so after it none is inside the PMD on the port and none enters.
+ * A port starts gated when its link is down at setup. memif_watch, an EAL
+ * alarm (on the interrupt thread, after whatever memif handler ran), opens
+ * the gate once the link is up: the connect has mapped the rings and set
+ * up the queues by then. It checks every FP_MEMIF_WATCH_MIN_US, backing off
+ * to FP_MEMIF_WATCH_MAX_US while nothing changes, and stops when no port is
+ * gated. */
+#define FP_MEMIF_WATCH_MIN_US 200
+#define FP_MEMIF_WATCH_MAX_US 10000
+
+static unsigned watch_us;   /* next alarm's delay; 0: none armed (port_mu) */
+
+static bool
+port_link_up(uint16_t id)
+{
+	struct rte_eth_link link;
+
+	/* memif's link_update reads what its connect and disconnect wrote:
+	 * no call into the device, no lock */
+	return rte_eth_link_get_nowait(id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+}
+
+/* Close or open a memif port's gate. Caller holds port_mu and rebuilds the
+ * poll sets after (which waits a grace period). The state byte is written
+ * in place: allocating a new fp_port is not allowed in the hook. */
+static void
+memif_gate(uint16_t id, bool gated)
+{
+	fp_dp->port_ctl[id].gated = gated;
+	__atomic_store_n(&fp_dp->port[id]->state, gated ? FP_PORT_DOWN : FP_PORT_UP,
+			 __ATOMIC_RELEASE);
+}
+
+static void memif_watch(void *arg);
+
+/* Arm the watch (port_mu held). rte_eal_alarm_set allocates with libc's
+ * malloc, not DPDK's heap. */
+static void
+memif_watch_arm(bool soon)
+{
+	if (watch_us != 0 && !soon)
+		return;
+	if (watch_us != 0)
+		rte_eal_alarm_cancel(memif_watch, NULL);
+	watch_us = FP_MEMIF_WATCH_MIN_US;
+	if (rte_eal_alarm_set(watch_us, memif_watch, NULL) != 0)
+		watch_us = 0; /* retried at the next gate */
+}
+
+static void
+memif_watch(void *arg __rte_unused)
+{
+	bool opened = false, gated = false;
+	unsigned id;
+
+	pthread_mutex_lock(&port_mu);
+	watch_us = RTE_MIN(watch_us * 2, (unsigned)FP_MEMIF_WATCH_MAX_US);
+	for (id = 0; !links_stopped && id < FP_MAX_PORTS; id++) {
+		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].gated)
+			continue;
+		if (port_link_up((uint16_t)id)) {
+			memif_gate((uint16_t)id, false);
+			opened = true;
+		} else {
+			gated = true;
+		}
+	}
+	if (opened) {
+		pollsets_rebuild();
+		watch_us = FP_MEMIF_WATCH_MIN_US;
+	}
+	if (!gated || links_stopped || rte_eal_alarm_set(watch_us, memif_watch, NULL) != 0)
+		watch_us = 0;
+	pthread_mutex_unlock(&port_mu);
+}
+
 void
 fp_port_unmap_hook(void)
 {
 	static __thread bool busy; /* our own munmaps, if any, pass through */
-	struct rte_eth_link link;
-	bool wait = false;
+	bool gate = false;
 	unsigned id;
 
 	if (fp_dp == NULL || busy || !rte_thread_is_intr())
@@ -131,18 +207,17 @@ fp_port_unmap_hook(void)
 	busy = true;
 	pthread_mutex_lock(&port_mu);
 	for (id = 0; !links_stopped && id < FP_MAX_PORTS; id++) {
-		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].memif)
+		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].memif ||
+		    fp_dp->port_ctl[id].gated || port_link_up((uint16_t)id))
 			continue;
-		/* memif's link_update reads what its connect and disconnect
-		 * wrote: no call into the device, no lock */
-		if (rte_eth_link_get_nowait((uint16_t)id, &link) == 0 &&
-		    link.link_status == RTE_ETH_LINK_UP)
-			continue;
+		memif_gate((uint16_t)id, true);
 		__atomic_fetch_add(&fp_dp->port_ctl[id].unmap_waits, 1, __ATOMIC_RELAXED);
-		wait = true;
+		gate = true;
 	}
-	if (wait)
-		fp_sync();
+	if (gate) {
+		pollsets_rebuild();
+		memif_watch_arm(true);
+	}
 	pthread_mutex_unlock(&port_mu);
 	busy = false;
 }
@@ -154,6 +229,8 @@ fp_links_stop(void)
 	pthread_mutex_lock(&port_mu);
 	links_stopped = true;
 	pthread_mutex_unlock(&port_mu);
+	/* outside port_mu: it waits for a watch that is running */
+	rte_eal_alarm_cancel(memif_watch, NULL);
 }
 
 static int
@@ -371,6 +448,12 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	pthread_mutex_lock(&port_mu);
 	dp->port_ctl[id].used = true;
 	dp->port_ctl[id].memif = strcmp(info.driver_name, "net_memif") == 0;
+	/* Not connected yet: gated until the watch sees it up. */
+	if (dp->port_ctl[id].memif && !port_link_up(id)) {
+		dp->port_ctl[id].gated = true;
+		p->state = FP_PORT_DOWN;
+		memif_watch_arm(false);
+	}
 	__atomic_store_n(&dp->port[id], p, __ATOMIC_RELEASE);
 	if (pc->kind == FP_PORT_FABRIC)
 		dp->fabric_port = id;
@@ -546,7 +629,12 @@ fp_port_update(uint16_t id, const struct fp_port_conf *pc, char *err)
 	}
 	/* the device's offload, configured once at setup */
 	p->tx_udp_csum = old->tx_udp_csum;
+	/* under port_mu: the memif gate writes the published port's state */
+	pthread_mutex_lock(&port_mu);
+	if (fp_dp->port_ctl[id].gated)
+		p->state = FP_PORT_DOWN;
 	__atomic_store_n(&fp_dp->port[id], p, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&port_mu);
 	fp_sync();
 	rte_free(old);
 	/* Next-hops copied the MTU and addresses: rebuild them. */
@@ -682,5 +770,6 @@ fp_port_link(uint16_t id)
 		return -ENOENT;
 	if (rte_eth_link_get_nowait(id, &link) != 0)
 		return -EIO;
-	return link.link_status == RTE_ETH_LINK_UP;
+	/* a memif port forwards once its gate opened, just after */
+	return link.link_status == RTE_ETH_LINK_UP && !fp_dp->port_ctl[id].gated;
 }

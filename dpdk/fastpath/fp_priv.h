@@ -29,6 +29,7 @@
 #define FP_IDLE_SPIN 256     /* empty polls before the first sleep */
 #define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
 
+#define FP_PORT_DOWN 0 /* fp_port.state: a memif port not connected (fp_port.c) */
 #define FP_PORT_UP 1
 
 /* struct fp_lcore stop values, and dbg bits */
@@ -65,8 +66,9 @@ struct fp_port_ctl {
 	bool is_ring;
 	bool memif;    /* net_memif: workers quiesce before its rings are
 			* unmapped (fp_port.c, fp_memif.c) */
+	bool gated;    /* memif, not connected: not polled, not sent to */
 	uint32_t refs; /* next-hops pointing at it */
-	uint64_t unmap_waits; /* memif: grace periods before its rings went */
+	uint64_t unmap_waits; /* memif: disconnects, gated before its rings went */
 	struct rte_ring *rx_ring, *tx_ring;
 	char name[64];
 };

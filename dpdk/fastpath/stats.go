@@ -38,8 +38,8 @@ func (d *Dataplane) Drops() map[string]uint64 {
 // PortStats are a port's counters, summed over lcores, and the device's
 // own counters of what never reached the fast path (DevMissed: its RX queue
 // was full; DevRxNoMbuf: the pool was empty) or failed on the wire.
-// MemifUnmapWaits counts the grace periods the workers passed before DPDK
-// unmapped the shared memory of a memif peer that went away (a few per
+// MemifUnmapWaits counts the disconnects of a memif peer, each waited out
+// by the workers before DPDK unmapped its shared memory (one per
 // disconnect).
 type PortStats struct {
 	RxPackets, RxBytes, TxPackets, TxBytes, Drops    uint64
