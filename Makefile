@@ -60,21 +60,24 @@ run-agents: run
 # resolution, 250 ms search trials, each rate confirmed by a 1 s trial,
 # latency at 50% of PDR): testpmd io/5tswap, filament L3 (10 and 1M
 # routes), VXLAN and MPLSoUDP encap/decap, OVS-DPDK L3 and VXLAN encap, a
-# kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, 3 interleaved rounds
-# in a 15-minute budget (estimated 5.5 minutes by filament-perf suite
-# --dry-run; 8 minutes measured on a noisy day; it prints an ETA after each sample and
-# starts no round that would end past the budget); rewrites
-# docs/benchmarks/perf.md. (make build's deps installs OVS-DPDK.)
+# kernel pod over AF_XDP, AF_PACKET and TAP at 64 B, and flat out with
+# dpdk-testpmd flowgen as the generator (testpmd io/5tswap, filament L3:
+# filament-perf cannot outrun testpmd at 64 B), 3 interleaved rounds in a
+# 15-minute budget (estimated 7 minutes by filament-perf suite --dry-run;
+# 8 minutes measured on a noisy day before the flat-out rows; it prints an
+# ETA after each sample and starts no round that would end past the
+# budget); rewrites docs/benchmarks/perf.md. (make build's deps installs
+# OVS-DPDK.)
 bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
 		--budget 15m --doc docs/benchmarks/perf.md --json docs/benchmarks/perf.json --command "make bench"
 
-# The IPv4 L3 goals at 64 B on their own (about 2-3 minutes): testpmd io and
-# 5tswap, filament L3 and its OVS-DPDK peer, 3 rounds in a 10-minute
-# budget; rewrites docs/benchmarks/perf-l3.md.
+# The IPv4 L3 goals at 64 B on their own (about 3-4 minutes): testpmd io and
+# 5tswap, filament L3 and its OVS-DPDK peer, and the flat-out rows, 3
+# rounds in a 10-minute budget; rewrites docs/benchmarks/perf-l3.md.
 bench-l3: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
-		--rows '^(testpmd-io|testpmd-5tswap|filament-l3-10|ovs-dpdk-l3-10)$$' \
+		--rows '^(testpmd-io|testpmd-5tswap|filament-l3-10|ovs-dpdk-l3-10)(-flowgen)?$$' \
 		--budget 10m --doc docs/benchmarks/perf-l3.md --json docs/benchmarks/perf-l3.json --command "make bench-l3"
 
 # The goals' 10K flows comparison at 64 B on its own (about 15 minutes):

@@ -175,7 +175,8 @@ memif_watch(void *arg __rte_unused)
 	unsigned id;
 
 	pthread_mutex_lock(&port_mu);
-	watch_us = RTE_MIN(watch_us * 2, (unsigned)FP_MEMIF_WATCH_MAX_US);
+	watch_us = RTE_MIN(RTE_MAX(watch_us * 2, (unsigned)FP_MEMIF_WATCH_MIN_US),
+			   (unsigned)FP_MEMIF_WATCH_MAX_US);
 	for (id = 0; !links_stopped && id < FP_MAX_PORTS; id++) {
 		if (fp_dp->port[id] == NULL || !fp_dp->port_ctl[id].gated)
 			continue;

@@ -171,13 +171,22 @@ const (
 type Filament struct {
 	Mode   Mode
 	Routes int
+	// Flowgen: L3 set up for dpdk-testpmd flowgen's fixed headers
+	// (flowgen.go), flat out both ways: pods on ports a and b with the
+	// same MAC and address, each in a VRF of its own whose routes lead to
+	// the other.
+	Flowgen bool
 }
 
 func (f Filament) Name() string {
+	n := fmt.Sprintf("filament-%s-%d", f.Mode, f.Routes)
 	if f.Routes >= 1000 {
-		return fmt.Sprintf("filament-%s-%dk", f.Mode, f.Routes/1000)
+		n = fmt.Sprintf("filament-%s-%dk", f.Mode, f.Routes/1000)
 	}
-	return fmt.Sprintf("filament-%s-%d", f.Mode, f.Routes)
+	if f.Flowgen {
+		n += "-flowgen"
+	}
+	return n
 }
 
 // RouteBase is the first route's /24; route i is RouteBase + i*256.
@@ -204,8 +213,40 @@ func (f Filament) key() string {
 	return fmt.Sprintf("vni: %d", VNI)
 }
 
+// flowgenRoute is the flat-out row's route i: flowgen's destination /24,
+// then the ones after it.
+func flowgenRoute(i int) netip.Prefix {
+	b := netip.MustParseAddr(FlowgenDst).As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
+	v += uint32(i) << 8
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
+}
+
 func (f Filament) config(env *Env, a, b string) string {
 	var c strings.Builder
+	if f.Flowgen {
+		// Both ports' frames come from FlowgenPodMAC and FlowgenSrc to
+		// the vRouter MAC: a pod of that MAC and address on each, in VRFs
+		// 1 and 2.
+		fmt.Fprintf(&c, `eal:
+  lcores: "0,%d"
+  no_huge: false
+  file_prefix: fil-suite-dp-%d
+  extra: ["--single-file-segments"]
+tables: {next_hops: 64, vrfs: 4, fib4_routes: 1024, fib4_tbl8s: 4096, mbufs: 16383}
+vrouter_mac: "%s"
+idle_sleep_max_us: 0   # busy polling, as testpmd does
+api: {socket: %s}
+ports:
+  - {name: a, devargs: "net_memif0,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
+  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 2, mac: "%s", ipv4: [%s]}
+next_hops:
+  - {id: 1, type: interface, port: a, dst_mac: "%s"}
+  - {id: 2, type: interface, port: b, dst_mac: "%s"}
+`, env.DUTCPU, os.Getpid(), FlowgenVRouterMAC, filepath.Join(env.Dir, "dp.sock"), a, FlowgenPodMAC, FlowgenSrc,
+			b, FlowgenPodMAC, FlowgenSrc, FlowgenPodMAC, FlowgenPodMAC)
+		return c.String()
+	}
 	fmt.Fprintf(&c, `eal:
   lcores: "0,%d"
   no_huge: false
@@ -279,6 +320,12 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 	for off := 0; off < f.Routes; off += 65536 {
 		b := &apiclient.Batch{}
 		for i := off; i < min(off+65536, f.Routes); i++ {
+			if f.Flowgen {
+				// a's VRF leads to b, b's to a
+				b.Create(&pb.Route{Vrf: 1, Prefix: flowgenRoute(i).String(), NextHop: 2})
+				b.Create(&pb.Route{Vrf: 2, Prefix: flowgenRoute(i).String(), NextHop: 1})
+				continue
+			}
 			b.Create(&pb.Route{Vrf: 1, Prefix: routePrefix(i).String(), NextHop: 2})
 		}
 		if _, err := cl.ApplyBatch(dctx, b); err != nil {

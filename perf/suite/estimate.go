@@ -43,6 +43,10 @@ var DefaultCost = Cost{
 // the upper bound (testpmd io's PDR is about half what the generator
 // offers flat out).
 func Estimate(p Plan, row Row, c Cost) time.Duration {
+	if row.Flowgen {
+		// testpmd's stats periods come every 1-2 s beside a busy poller
+		return c.Setup(row) + c.Generator + FlowgenWarmup + FlowgenPeriods*1500*time.Millisecond
+	}
 	flags := append(append([]string{}, p.NDRFlags...), row.NDRFlags...)
 	trial, search, latency := time.Second, time.Duration(0), time.Second
 	res, lat := 0.005, 3
@@ -143,6 +147,9 @@ func (e *eta) left(round int, size, row string) time.Duration {
 	for r := 1; r <= max(e.p.Rounds, 1); r++ {
 		for _, sz := range e.p.Sizes {
 			for _, rw := range e.p.Rows {
+				if !rw.RunsAt(sz) {
+					continue
+				}
 				if after {
 					d += e.sample(rw, sz)
 				}

@@ -38,15 +38,19 @@ func throughputPlot(dir, prefix string, p Plan, sums []Summary) (string, error) 
 	pl.Title.Text = "Forwarding rate (RFC 2544, one core), medians"
 	pl.Y.Label.Text = "Mpps"
 	pl.Legend.Top = true
+	// Flat-out rows have no NDR or PDR: the report's table has them.
 	var names []string
+	var rows []Row
 	for _, r := range p.Rows {
-		names = append(names, r.Name)
+		if !r.Flowgen {
+			names, rows = append(names, r.Name), append(rows, r)
+		}
 	}
 	w := vg.Points(float64(60) / float64(2*len(p.Sizes)))
 	for i, size := range p.Sizes {
 		for k, goal := range []string{"NDR", "PDR"} {
-			vals := make(plotter.Values, len(p.Rows))
-			for j, r := range p.Rows {
+			vals := make(plotter.Values, len(rows))
+			for j, r := range rows {
 				for _, s := range sums {
 					if s.Row == r.Name && s.Size == size {
 						if goal == "NDR" {
@@ -78,7 +82,7 @@ func throughputPlot(dir, prefix string, p Plan, sums []Summary) (string, error) 
 	pl.X.Tick.Label.XAlign = -0.9
 	pl.X.Tick.Label.YAlign = -0.4
 	name := filepath.Join(dir, prefix+"-throughput.png")
-	return name, pl.Save(vg.Length(120+60*len(p.Rows)), 380, name)
+	return name, pl.Save(vg.Length(120+60*len(rows)), 380, name)
 }
 
 func sizeLabel(s string) string {

@@ -58,6 +58,9 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 	}
 	var size string
 	for _, s := range sums {
+		if s.Flowgen {
+			continue // writeFlat
+		}
 		if s.Size != size {
 			size = s.Size
 			p("## Frame size %s\n\n", size)
@@ -88,6 +91,7 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 		}
 	}
 	writeOVSRatios(w, sums)
+	writeFlat(w, m, sums)
 	writeGoals(w, m, sums, samples)
 	writeSamples(w, samples)
 	if len(m.NotHereYet) > 0 {
@@ -166,8 +170,11 @@ func writeSamples(w io.Writer, samples []Sample) {
 	fmt.Fprintf(w, "| round | size | row | NDR Mpps | PDR Mpps | placement (ns) | trials (void) |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range samples {
 		rates := fmt.Sprintf("%.2f | %.2f", s.NDR/1e6, s.PDR/1e6)
-		if s.Err != "" {
+		switch {
+		case s.Err != "":
 			rates = "failed | "
+		case s.MOL > 0:
+			rates = fmt.Sprintf("flat out %.2f, %.0f%% refused | ", s.MOL/1e6, 100*s.Refused)
 		}
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %s (%.0f / %.0f) | %d (%d) |\n", s.Round, s.Size, s.Row, rates, s.Place,
 			s.ProbeNs[0], s.ProbeNs[1], s.Trials, s.Void)
@@ -229,7 +236,7 @@ func writeGoals(w io.Writer, m Meta, sums []Summary, samples []Sample) {
 			p("| %s | %s | %s | %s | %s |\n", g.what, ratio(ndr), ratio(pdr), verdict(ndr, at), verdict(pdr, at))
 		}
 		for _, s := range sums {
-			if s.Size != size || !strings.HasPrefix(s.Row, "filament-") || strings.Contains(s.Row, "kernelpod") {
+			if s.Size != size || !strings.HasPrefix(s.Row, "filament-") || strings.Contains(s.Row, "kernelpod") || s.Flowgen {
 				continue
 			}
 			if s.Row == "filament-l3-10" && m.TSCHz > 0 {
@@ -248,6 +255,7 @@ func writeGoals(w io.Writer, m Meta, sums []Summary, samples []Sample) {
 			p("| %s: p99 latency at 50%% of PDR < 20 us | | %s us | | %s |\n", s.Row, ratio(us), verdict(us, func(v float64) bool { return v < 20 }))
 		}
 		p("\n")
+		writeFlatGoals(w, m, size, sums, samples, verdict)
 	}
 }
 

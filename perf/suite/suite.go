@@ -36,7 +36,15 @@ type Row struct {
 	// PerFlows: the row's device works per flow (a cache, a hash), so it
 	// is measured at every flow count of a run, not only the first.
 	PerFlows bool
+	// Flowgen: dpdk-testpmd flowgen is the generator, flat out both ways,
+	// at 64 B only (flowgen.go): the row has a forwarding rate at maximum
+	// offered load, no NDR or PDR, and Traffic is unused.
+	Flowgen bool
 }
+
+// RunsAt says whether the row has a sample at a frame size: flat-out rows
+// only at FlowgenSize.
+func (r Row) RunsAt(size string) bool { return !r.Flowgen || size == FlowgenSize }
 
 // Baseline is the row every ratio refers to.
 const Baseline = "testpmd-io"
@@ -75,6 +83,7 @@ func Headline(flows int) []Row {
 			Overhead: Overhead(f.m), Flows: fl, PerFlows: f.perFlows})
 	}
 	rows = append(rows, OVSRows(flows)...)
+	rows = append(rows, FlowgenRows(flows)...)
 	for _, drv := range []string{"af_xdp", "af_packet", "tap"} {
 		d := KernelPod{Driver: drv, Routes: 10}
 		rows = append(rows, Row{Name: d.Name(), DUT: d, Traffic: Traffic(L3, 10, flows),
@@ -166,6 +175,11 @@ type Sample struct {
 	// Elapsed is the sample's wall time; Setup the part before the
 	// generator started (placement probe, the device's start, its routes).
 	Elapsed, Setup time.Duration `json:",omitempty"`
+	// MOL is a flat-out row's forwarding rate at maximum offered load
+	// (pps, both directions); Refused the share of the generator's frames
+	// the device's RX rings did not take (Row.Flowgen).
+	MOL     float64 `json:",omitempty"`
+	Refused float64 `json:",omitempty"`
 }
 
 // Run runs the plan; a sample that fails is recorded with its error and
@@ -190,6 +204,9 @@ func Run(ctx context.Context, env *Env, p Plan) ([]Sample, error) {
 			for _, row := range p.Rows {
 				if ctx.Err() != nil {
 					return out, ctx.Err()
+				}
+				if !row.RunsAt(size) {
+					continue
 				}
 				for attempt := 0; ; attempt++ {
 					if d := est.sample(row, size); p.Budget > 0 && time.Since(start)+d > p.Budget {
@@ -235,6 +252,11 @@ func (p Plan) progress(s Sample, row Row, left, used time.Duration, again bool) 
 			s.Elapsed.Round(time.Second), s.Err, eta)
 		return
 	}
+	if row.Flowgen {
+		fmt.Fprintf(p.Progress, "round %d %-5s %-28s flat out %7.3f Mpps, %4.1f%% refused  (%v)  %s\n",
+			s.Round, s.Size, row.Name, s.MOL/1e6, 100*s.Refused, s.Elapsed.Round(time.Second), eta)
+		return
+	}
 	fmt.Fprintf(p.Progress, "round %d %-5s %-28s NDR %7.3f  PDR %7.3f Mpps  p50 %6.1f us  (%v)  %s\n",
 		s.Round, s.Size, row.Name, s.NDR/1e6, s.PDR/1e6, s.P50/1e3, s.Elapsed.Round(time.Second), eta)
 }
@@ -278,6 +300,9 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 		return s
 	}
 	s.Setup = time.Since(t0)
+	if row.Flowgen {
+		return runFlat(ctx, env, p, row, s, stop, a, b, dir, round, attempt)
+	}
 	res := filepath.Join(dir, "ndr.json")
 	args := []string{"ndr", "--cpu", fmt.Sprint(env.GenCPU),
 		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,
@@ -286,15 +311,8 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	out, err := cmd.CombinedOutput()
-	if p.Logs != "" {
-		// A retry (RetryMixed) keeps the first attempt's log beside its own.
-		name := fmt.Sprintf("%d-%s-%s.log", round, size, row.Name)
-		if attempt > 0 {
-			name = fmt.Sprintf("%d-%s-%s-again.log", round, size, row.Name)
-		}
-		if werr := os.WriteFile(filepath.Join(p.Logs, name), out, 0o644); werr != nil && err == nil {
-			err = fmt.Errorf("--logs: %w", werr)
-		}
+	if werr := p.keepLog(round, size, row.Name, attempt, out); werr != nil && err == nil {
+		err = werr
 	}
 	// The generator goes first: a memif peer that disconnects can crash
 	// the side still polling (DPDK 22.11).
@@ -345,6 +363,44 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 			s.Hist = lat.Hist
 		}
 	}
+	return s
+}
+
+// keepLog writes a sample's generator output into p.Logs, if set. A retry
+// (RetryMixed) keeps the first attempt's log beside its own.
+func (p Plan) keepLog(round int, size, row string, attempt int, out []byte) error {
+	if p.Logs == "" {
+		return nil
+	}
+	name := fmt.Sprintf("%d-%s-%s.log", round, size, row)
+	if attempt > 0 {
+		name = fmt.Sprintf("%d-%s-%s-again.log", round, size, row)
+	}
+	if err := os.WriteFile(filepath.Join(p.Logs, name), out, 0o644); err != nil {
+		return fmt.Errorf("--logs: %w", err)
+	}
+	return nil
+}
+
+// runFlat is runOne's flat-out sample: testpmd flowgen, then the device
+// stopped.
+func runFlat(ctx context.Context, env *Env, p Plan, row Row, s Sample, stop func() error, a, b, dir string, round, attempt int) Sample {
+	log := filepath.Join(dir, "flowgen.log")
+	r, err := runFlowgen(ctx, env, row, a, b, log)
+	out, _ := os.ReadFile(log)
+	if werr := p.keepLog(round, s.Size, row.Name, attempt, out); werr != nil && err == nil {
+		err = werr
+	}
+	// The generator has gone first (a memif peer that disconnects can
+	// crash the side still polling, DPDK 22.11).
+	if serr := stop(); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		s.Err = fmt.Sprintf("flat out (dpdk-testpmd flowgen): %v", err)
+		return s
+	}
+	s.MOL, s.Refused = r.Rate, r.Refused
 	return s
 }
 
@@ -419,6 +475,13 @@ type Summary struct {
 	// PeerNDRRatio, PeerPDRRatio this row's rates over its, round by round.
 	Peer                       string
 	PeerNDRRatio, PeerPDRRatio Stat
+	// Flat-out rows (Row.Flowgen): the forwarding rate at maximum offered
+	// load, its ratios to FlowgenBaseline's and to testpmd 5tswap's
+	// flat-out rate (round by round, same placement), and the share of
+	// frames the device refused.
+	Flowgen                  bool
+	MOL, MOLRatio, MOL5tswap Stat
+	Refused                  Stat
 }
 
 // replaces says whether sample s, of the same row, size and round as old
@@ -443,7 +506,14 @@ func Summarize(p Plan, samples []Sample) []Summary {
 	var out []Summary
 	for _, size := range p.Sizes {
 		for _, row := range p.Rows {
-			sm := Summary{Row: row.Name, Size: size, What: row.What, Flows: row.Flows}
+			if !row.RunsAt(size) {
+				continue
+			}
+			sm := Summary{Row: row.Name, Size: size, What: row.What, Flows: row.Flows, Flowgen: row.Flowgen}
+			if row.Flowgen {
+				out = append(out, summarizeFlat(sm, samples))
+				continue
+			}
 			var ndr, pdr, rn, rp, p50, p99, p999 []float64
 			for _, s := range samples {
 				if s.Row != row.Name || s.Size != size {

@@ -33,11 +33,13 @@ back: loss, reordering and one-way latency (from a timestamp in each frame).
 
 Commands:
   run   one trial: a rate (or flat out) for a duration
-  ndr   RFC 2544 throughput: NDR (no loss) and PDR (0.5%% loss) by binary
-        search over 1 s trials with a confirmation trial, then latency at
-        10%%, 50%% and 90%% of PDR
+  ndr   RFC 2544 throughput: NDR (no loss) and PDR (0.5%% loss) by a
+        search over 1 s trials (each failed trial's received rate leads
+        the next, bisection where that fails) with a confirmation trial,
+        then latency at 10%%, 50%% and 90%% of PDR
   suite every device under test side by side (make bench): testpmd,
-        filament-dataplane L3, VXLAN and MPLSoUDP; docs/benchmarks/perf.md
+        filament-dataplane L3, VXLAN and MPLSoUDP, OVS-DPDK, kernel pods,
+        and flat out with dpdk-testpmd flowgen; docs/benchmarks/perf.md
 
 Every command takes --help. A progress line goes to stderr each second;
 results go to stdout (-o text or json) and, with --json FILE, to a file.

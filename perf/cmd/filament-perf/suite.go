@@ -48,7 +48,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&logs, "logs", "", "keep each sample's filament-perf ndr output (every trial's accounting) in `dir`, as <round>-<size>-<row>.log (a retry's <round>-<size>-<row>-again.log)")
 	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports); and testpmd io and 5tswap and filament L3 flat out with\ndpdk-testpmd flowgen as the generator (64 B: filament-perf cannot outrun\ntestpmd there). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args); err != nil {
@@ -257,6 +257,9 @@ func printPlan(w io.Writer, p suite.Plan) {
 	var round time.Duration
 	for _, size := range p.Sizes {
 		for _, r := range p.Rows {
+			if !r.RunsAt(size) {
+				continue
+			}
 			d := p.Prior(r)
 			round += d
 			fmt.Fprintf(w, "%-5s %-30s %6.1fs\n", size, r.Name, d.Seconds())
