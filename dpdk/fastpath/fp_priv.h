@@ -74,12 +74,13 @@ struct fp_port_ctl {
 };
 
 struct fp_tun_tmpl {
-	uint8_t hdr[80];  /* outer eth + ip/ipv6 + (udp + (vxlan | mpls) | gre + mpls) */
+	uint8_t hdr[96];  /* outer eth + ip/ipv6 + (udp + (vxlan | mpls) | gre + mpls),
+			   * VXLAN: then the inner MACs */
 	uint16_t len;     /* IPv4: 50 VXLAN, 46 MPLSoUDP, 42 MPLSoGRE; IPv6: 20 more */
-	uint8_t copy;     /* IPv4 outer: bytes copied, 32..64 (fp_tmpl_copy): len,
-			   * and for VXLAN the inner MACs after it (62) */
-	uint8_t grow;     /* IPv4 outer: bytes the frame grows by: len, less the
-			   * pod's Ethernet header where it does not travel */
+	uint8_t copy;     /* bytes copied, 32..96 (fp_tmpl_copy): len, and for
+			   * VXLAN the inner MACs after it (IPv4 62, IPv6 82) */
+	uint8_t grow;     /* bytes the frame grows by: len, less the pod's
+			   * Ethernet header where it does not travel */
 	uint8_t outer6;   /* the outer header is IPv6 */
 	uint8_t udp_csum_offload; /* IPv6 UDP: the port's NIC sums it (its
 				   * tx_udp_csum, copied: no port read per packet) */

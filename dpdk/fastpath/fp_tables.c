@@ -390,13 +390,30 @@ fp_encap_overhead(uint8_t encap, bool outer6)
 	}
 }
 
+/* What a template copies and grows the frame by (fp_tmpl_copy): VXLAN keeps
+ * the inner Ethernet, its MACs written with the outer headers (vRouter to
+ * vRouter, its type stays the packet's); the MPLS encapsulations write over
+ * it. */
+static void
+tun_template_sizes(struct fp_nh *nh, uint8_t encap, struct rte_ether_hdr *inner)
+{
+	if (encap == FP_ENCAP_VXLAN) {
+		inner->dst_addr = fp_dp->vrouter_mac;
+		inner->src_addr = fp_dp->vrouter_mac;
+		nh->tun.copy = (uint8_t)(nh->tun.len + 2 * RTE_ETHER_ADDR_LEN);
+		nh->tun.grow = (uint8_t)nh->tun.len;
+	} else {
+		nh->tun.copy = (uint8_t)nh->tun.len;
+		nh->tun.grow = (uint8_t)(nh->tun.len - sizeof(*inner));
+	}
+}
+
 static void
 tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_conf *nc)
 {
 	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)nh->tun.hdr;
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	struct rte_ether_hdr *inner;
 	uint32_t sum;
 
 	memset(nh->tun.hdr, 0, sizeof(nh->tun.hdr));
@@ -423,14 +440,6 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		vx->vx_flags = rte_cpu_to_be_32(0x08000000);
 		vx->vx_vni = rte_cpu_to_be_32(nc->vni << 8);
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + sizeof(*vx);
-		/* The inner Ethernet travels, addressed vRouter to vRouter: its
-		 * MACs come with the outer headers, in the same copy (its type
-		 * stays the packet's). */
-		inner = (struct rte_ether_hdr *)(vx + 1);
-		inner->dst_addr = fp_dp->vrouter_mac;
-		inner->src_addr = fp_dp->vrouter_mac;
-		nh->tun.copy = nh->tun.len + 2 * RTE_ETHER_ADDR_LEN;
-		nh->tun.grow = (uint8_t)nh->tun.len;
 	} else if (nc->encap == FP_ENCAP_MPLSOUDP) {
 		/* label | TC 0 | bottom of stack | TTL 64; at offset 42, so
 		 * stored unaligned (memcpy: a uint32_t store there is UB) */
@@ -451,10 +460,7 @@ tun_template(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_con
 		memcpy(gre + 2, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip) + 4 + 4;
 	}
-	if (nc->encap != FP_ENCAP_VXLAN) {
-		nh->tun.copy = (uint8_t)nh->tun.len;
-		nh->tun.grow = (uint8_t)(nh->tun.len - sizeof(*eth));
-	}
+	tun_template_sizes(nh, nc->encap, (struct rte_ether_hdr *)(nh->tun.hdr + nh->tun.len));
 	RTE_BUILD_BUG_ON(sizeof(nh->tun.hdr) < 64);
 }
 
@@ -503,6 +509,8 @@ tun_template6(struct fp_nh *nh, const struct fp_port *fab, const struct fp_nh_co
 		memcpy(gre + 2, &label, sizeof(label));
 		nh->tun.len = sizeof(*eth) + sizeof(*ip6) + 4 + 4;
 	}
+	tun_template_sizes(nh, nc->encap, (struct rte_ether_hdr *)(nh->tun.hdr + nh->tun.len));
+	RTE_BUILD_BUG_ON(sizeof(nh->tun.hdr) < 96);
 }
 
 static int

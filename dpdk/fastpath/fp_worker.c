@@ -350,6 +350,16 @@ fp_tmpl_copy(void *dst, const void *src, unsigned n)
 	memcpy((uint8_t *)dst + n - 32, (const uint8_t *)src + n - 32, 32);
 }
 
+/* The same for 32 <= n <= 96 (IPv6 outer templates, 62..82 bytes): a third
+ * move when n > 64, a branch each next-hop takes the same way. */
+static __rte_always_inline void
+fp_tmpl_copy96(void *dst, const void *src, unsigned n)
+{
+	if (n > 64)
+		memcpy((uint8_t *)dst + 32, (const uint8_t *)src + 32, 32);
+	fp_tmpl_copy(dst, src, n);
+}
+
 static void fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 			   struct fp_neigh *ne, uint64_t mac, uint32_t hash, uint8_t tos,
 			   const struct rte_ipv4_hdr *ip, const struct rte_ipv6_hdr *ip6);

@@ -771,19 +771,18 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		fp_ns_request(lc, m, nh, ne);
 		return;
 	}
-	if (nh->encap == FP_ENCAP_VXLAN) {
-		eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-		eth->dst_addr = fp_dp->vrouter_mac;
-		eth->src_addr = fp_dp->vrouter_mac;
-	} else {
-		rte_pktmbuf_adj(m, ETH_LEN);
-	}
-	if (unlikely(rte_pktmbuf_headroom(m) < nh->tun.len)) {
+	/* As over IPv4 (fp_tunnel_out): the frame grows in place by the
+	 * template's grow, one copy writes the outer headers and, for VXLAN,
+	 * the inner MACs. */
+	if (unlikely(m->data_off < nh->tun.grow)) {
 		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
 		return;
 	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, nh->tun.len);
-	rte_memcpy(eth, nh->tun.hdr, nh->tun.len);
+	m->data_off = (uint16_t)(m->data_off - nh->tun.grow);
+	m->data_len = (uint16_t)(m->data_len + nh->tun.grow);
+	m->pkt_len += nh->tun.grow;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	fp_tmpl_copy96(eth, nh->tun.hdr, nh->tun.copy);
 	memcpy(&eth->dst_addr, &mac, RTE_ETHER_ADDR_LEN);
 
 	olen = m->pkt_len - ETH_LEN - IP6_LEN;

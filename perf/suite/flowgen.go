@@ -195,19 +195,9 @@ func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 func summarizeFlat(sm Summary, samples []Sample) Summary {
 	var mol, refused []float64
 	for _, s := range samples {
-		if s.Row != sm.Row || s.Size != sm.Size {
-			continue
+		if sm.take(s) {
+			mol, refused = append(mol, s.MOL), append(refused, s.Refused)
 		}
-		if s.Err != "" {
-			sm.Errors = append(sm.Errors, s.Err)
-			continue
-		}
-		sm.Places = append(sm.Places, s.Place)
-		if s.Place == placement.Mixed {
-			sm.Mixed++
-			continue
-		}
-		mol, refused = append(mol, s.MOL), append(refused, s.Refused)
 	}
 	sm.MOL, sm.Refused = stat(mol), stat(refused)
 	sm.MOLRatio = molRatios(sm.Row, FlowgenBaseline, sm.Size, samples)

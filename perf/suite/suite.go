@@ -492,6 +492,25 @@ func replaces(old, s Sample) bool {
 	return old.Row == "" || old.Place == placement.Mixed || s.Place != placement.Mixed
 }
 
+// take notes sample s in the summary of its row and size (its error, or
+// its placement) and says whether its figures count: not failed, not
+// mixed.
+func (sm *Summary) take(s Sample) bool {
+	if s.Row != sm.Row || s.Size != sm.Size {
+		return false
+	}
+	if s.Err != "" {
+		sm.Errors = append(sm.Errors, s.Err)
+		return false
+	}
+	sm.Places = append(sm.Places, s.Place)
+	if s.Place == placement.Mixed {
+		sm.Mixed++
+		return false
+	}
+	return true
+}
+
 // Summarize groups samples by (size, row) in plan order, ratios taken
 // round by round against the baseline row of the same size.
 func Summarize(p Plan, samples []Sample) []Summary {
@@ -516,16 +535,7 @@ func Summarize(p Plan, samples []Sample) []Summary {
 			}
 			var ndr, pdr, rn, rp, p50, p99, p999 []float64
 			for _, s := range samples {
-				if s.Row != row.Name || s.Size != size {
-					continue
-				}
-				if s.Err != "" {
-					sm.Errors = append(sm.Errors, s.Err)
-					continue
-				}
-				sm.Places = append(sm.Places, s.Place)
-				if s.Place == placement.Mixed {
-					sm.Mixed++
+				if !sm.take(s) {
 					continue
 				}
 				ndr, pdr = append(ndr, s.NDR), append(pdr, s.PDR)
