@@ -19,6 +19,14 @@
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
+/* DPDK 22.11 swaps a non-constant 16-bit value with an xchgb in asm
+ * volatile (rte_arch_bswap16): the compiler may neither schedule, merge nor
+ * fold it. The builtin is one rotate it can (what DPDK's own
+ * RTE_FORCE_INTRINSICS picks); every rte_cpu_to_be_16 and rte_be_to_cpu_16
+ * in the fast path's code expands to it. */
+#undef rte_bswap16
+#define rte_bswap16(x) ((uint16_t)__builtin_bswap16((uint16_t)(x)))
+
 #include "fp.h"
 #include "fp_fib4.h"
 #include "fp_fib6.h"

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/filament-net/filament/perf/placement"
 )
 
 // Flat-out rows: at 64 B filament-perf (about 75 cycles a frame, most of them
@@ -205,29 +203,9 @@ func summarizeFlat(sm Summary, samples []Sample) Summary {
 	return sm
 }
 
-// molRatios are row's flat-out rates over ref's, round by round, within
-// one placement (a retry standing for its round, as in Summarize).
+// molRatios are row's flat-out rates over ref's (pairRatios).
 func molRatios(row, ref, size string, samples []Sample) Stat {
-	type key struct {
-		row   string
-		round int
-	}
-	ok := map[key]Sample{}
-	for _, s := range samples {
-		if k := (key{s.Row, s.Round}); s.Size == size && s.Err == "" && s.MOL > 0 && replaces(ok[k], s) {
-			ok[k] = s
-		}
-	}
-	var r []float64
-	for k, s := range ok {
-		if k.row != row {
-			continue
-		}
-		if o, found := ok[key{ref, k.round}]; found && o.Place == s.Place && s.Place != placement.Mixed {
-			r = append(r, s.MOL/o.MOL)
-		}
-	}
-	return stat(r)
+	return pairRatios(row, ref, size, samples, func(s Sample) float64 { return s.MOL })[0]
 }
 
 // writeFlat adds the flat-out rows' table, if the run had them.

@@ -290,8 +290,18 @@ func OVSRows(flows int) []Row {
 // peerRatios are a row's NDR and PDR over its OVS-DPDK peer's, each round
 // against the same round and size.
 func peerRatios(row, peer, size string, samples []Sample) (ndr, pdr Stat) {
-	if peer == "" {
-		return Stat{}, Stat{}
+	r := pairRatios(row, peer, size, samples, func(s Sample) float64 { return s.NDR },
+		func(s Sample) float64 { return s.PDR })
+	return r[0], r[1]
+}
+
+// pairRatios are row's figures over ref's, round by round, each figure a
+// Stat: only between samples of one placement (not mixed) that have every
+// figure above 0, a retry standing for its round (replaces).
+func pairRatios(row, ref, size string, samples []Sample, figs ...func(Sample) float64) []Stat {
+	out := make([]Stat, len(figs))
+	if ref == "" {
+		return out
 	}
 	type key struct {
 		row   string
@@ -299,21 +309,33 @@ func peerRatios(row, peer, size string, samples []Sample) (ndr, pdr Stat) {
 	}
 	ok := map[key]Sample{}
 	for _, s := range samples {
-		if k := (key{s.Row, s.Round}); s.Size == size && s.Err == "" && s.NDR > 0 && s.PDR > 0 && replaces(ok[k], s) {
+		k := key{s.Row, s.Round}
+		if s.Size != size || s.Err != "" || !replaces(ok[k], s) {
+			continue
+		}
+		all := true
+		for _, f := range figs {
+			all = all && f(s) > 0
+		}
+		if all {
 			ok[k] = s
 		}
 	}
-	var rn, rp []float64
+	r := make([][]float64, len(figs))
 	for k, s := range ok {
 		if k.row != row {
 			continue
 		}
-		// Like the baseline ratios: only within one placement.
-		if o, found := ok[key{peer, k.round}]; found && o.Place == s.Place && s.Place != placement.Mixed {
-			rn, rp = append(rn, s.NDR/o.NDR), append(rp, s.PDR/o.PDR)
+		if o, found := ok[key{ref, k.round}]; found && o.Place == s.Place && s.Place != placement.Mixed {
+			for i, f := range figs {
+				r[i] = append(r[i], f(s)/f(o))
+			}
 		}
 	}
-	return stat(rn), stat(rp)
+	for i := range figs {
+		out[i] = stat(r[i])
+	}
+	return out
 }
 
 // writeOVSRatios adds the report's comparison of filament rows with their
