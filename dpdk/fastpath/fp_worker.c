@@ -286,53 +286,73 @@ fp_flow_hash6(const struct rte_ipv6_hdr *ip6)
 }
 
 /* One's complement sum of len bytes, folded to 16 bits, as rte_raw_cksum
- * but 8 bytes per add with the carries kept in a 128-bit accumulator
- * (DPDK 22.11's loops 2 bytes at a time): the outer UDP checksum over IPv6
- * covers the whole packet. Any grouping of 16-bit words gives the same
- * one's complement sum once the carries are added back. */
+ * but 8 bytes per add (DPDK 22.11's loops 2 bytes at a time): the outer UDP
+ * checksum over IPv6 covers the whole packet. Any grouping of 16-bit words
+ * gives the same one's complement sum once the carries are added back. On
+ * x86-64 a 32-byte block is one add-with-carry chain from memory, as
+ * Linux's csum_partial: the carries of a 128-bit accumulator cost gcc two
+ * instructions per word and moves (callgrind: u6-encap-vxlan 474.6 -> 415.6
+ * instructions/packet, u6-decap-vxlan 525.8 -> 462.7). */
 static __rte_always_inline uint16_t
 fp_csum(const void *buf, uint32_t len)
 {
 	const uint8_t *b = buf;
-	unsigned __int128 acc = 0;
-	uint64_t a0, a1, a2, a3, s, hi;
+	uint64_t s = 0, a0;
 	uint32_t w;
 	uint16_t h;
 
 	for (; len >= 32; b += 32, len -= 32) {
+#if defined(__x86_64__)
+		__asm__("addq 0(%[b]), %[s]\n\t"
+			"adcq 8(%[b]), %[s]\n\t"
+			"adcq 16(%[b]), %[s]\n\t"
+			"adcq 24(%[b]), %[s]\n\t"
+			"adcq $0, %[s]"
+			: [s] "+r"(s)
+			: [b] "r"(b), "m"(*(const uint8_t(*)[32])b)
+			: "cc");
+#else
+		uint64_t a1, a2, a3;
+
 		memcpy(&a0, b, 8);
 		memcpy(&a1, b + 8, 8);
 		memcpy(&a2, b + 16, 8);
 		memcpy(&a3, b + 24, 8);
-		acc += a0;
-		acc += a1;
-		acc += a2;
-		acc += a3;
+		s += a0;
+		s += s < a0;
+		s += a1;
+		s += s < a1;
+		s += a2;
+		s += s < a2;
+		s += a3;
+		s += s < a3;
+#endif
 	}
 	for (; len >= 8; b += 8, len -= 8) {
 		memcpy(&a0, b, 8);
-		acc += a0;
+		s += a0;
+		s += s < a0; /* end-around carry: add, adc */
 	}
 	if (len >= 4) {
 		memcpy(&w, b, 4);
-		acc += w;
+		s += w;
+		s += s < w;
 		b += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
 		memcpy(&h, b, 2);
-		acc += h;
+		s += h;
+		s += s < h;
 		b += 2;
 		len -= 2;
 	}
 	if (len) {
 		h = 0;
 		*(uint8_t *)&h = *b; /* the odd byte is the first of its word */
-		acc += h;
+		s += h;
+		s += s < h;
 	}
-	hi = (uint64_t)(acc >> 64);
-	s = (uint64_t)acc + hi;
-	s += s < hi; /* end-around carry */
 	s = (s & 0xffffffff) + (s >> 32);
 	s = (s & 0xffffffff) + (s >> 32);
 	s = (s & 0xffff) + (s >> 16);
