@@ -361,7 +361,7 @@ func (d *Dataplane) PortMAC(id PortID) (net.HardwareAddr, error) {
 
 // PortLinkUp reports the device's link state (memif and vhost-user ports are
 // down until their peer connects; a memif port is up once the workers use
-// the connection, within 10 ms of it).
+// the connection, within 1 ms of it).
 func (d *Dataplane) PortLinkUp(id PortID) (bool, error) {
 	var ret C.int
 	err := d.call(fmt.Sprintf("port %d link", id), func(*C.char) C.int {

@@ -108,7 +108,7 @@ int fp_port_update(uint16_t port, const struct fp_port_conf *pc, char *err);
 int fp_port_del(uint16_t port, char *err);
 int fp_port_mac(uint16_t port, uint8_t mac[6]);
 /* 1 link up, 0 down (memif, vhost-user: peer not connected yet; memif:
- * until the fast path has started using the connection, within 10 ms). */
+ * until the fast path has started using the connection, within 1 ms). */
 int fp_port_link(uint16_t port);
 
 enum fp_nh_type {

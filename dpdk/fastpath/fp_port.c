@@ -127,7 +127,10 @@ pollsets_rebuild(void)
  * to FP_MEMIF_WATCH_MAX_US while nothing changes, and stops when no port is
  * gated. */
 #define FP_MEMIF_WATCH_MIN_US 200
-#define FP_MEMIF_WATCH_MAX_US 10000
+/* 1 ms: a generator (filament-perf) starts its first trial as soon as its
+ * link is up, and a closed gate back-pressures it; the cost is a wake-up of
+ * the interrupt thread each ms while a memif port has no peer. */
+#define FP_MEMIF_WATCH_MAX_US 1000
 
 static unsigned watch_us;   /* next alarm's delay; 0: none armed (port_mu) */
 
