@@ -150,7 +150,7 @@ port_link_up(uint16_t id)
 static void
 memif_gate(uint16_t id, bool gated)
 {
-	fp_dp->port_ctl[id].gated = gated;
+	__atomic_store_n(&fp_dp->port_ctl[id].gated, gated, __ATOMIC_RELAXED);
 	__atomic_store_n(&fp_dp->port[id]->state, gated ? FP_PORT_DOWN : FP_PORT_UP,
 			 __ATOMIC_RELEASE);
 }
@@ -454,7 +454,7 @@ port_setup(uint16_t id, const struct fp_port_conf *pc, char *err)
 	dp->port_ctl[id].memif = strcmp(info.driver_name, "net_memif") == 0;
 	/* Not connected yet: gated until the watch sees it up. */
 	if (dp->port_ctl[id].memif && !port_link_up(id)) {
-		dp->port_ctl[id].gated = true;
+		__atomic_store_n(&dp->port_ctl[id].gated, true, __ATOMIC_RELAXED);
 		p->state = FP_PORT_DOWN;
 		memif_watch_arm(false);
 	}
@@ -775,5 +775,6 @@ fp_port_link(uint16_t id)
 	if (rte_eth_link_get_nowait(id, &link) != 0)
 		return -EIO;
 	/* a memif port forwards once its gate opened, just after */
-	return link.link_status == RTE_ETH_LINK_UP && !fp_dp->port_ctl[id].gated;
+	return link.link_status == RTE_ETH_LINK_UP &&
+	       !__atomic_load_n(&fp_dp->port_ctl[id].gated, __ATOMIC_RELAXED);
 }

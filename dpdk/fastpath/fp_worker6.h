@@ -771,17 +771,11 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 		fp_ns_request(lc, m, nh, ne);
 		return;
 	}
-	/* As over IPv4 (fp_tunnel_out): the frame grows in place by the
-	 * template's grow, one copy writes the outer headers and, for VXLAN,
-	 * the inner MACs. */
 	if (unlikely(m->data_off < nh->tun.grow)) {
 		fp_drop(lc, m, FP_DROP_NO_HEADROOM);
 		return;
 	}
-	m->data_off = (uint16_t)(m->data_off - nh->tun.grow);
-	m->data_len = (uint16_t)(m->data_len + nh->tun.grow);
-	m->pkt_len += nh->tun.grow;
-	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	eth = fp_tun_grow(m, &nh->tun);
 	fp_tmpl_copy96(eth, nh->tun.hdr, nh->tun.copy);
 	memcpy(&eth->dst_addr, &mac, RTE_ETHER_ADDR_LEN);
 

@@ -192,8 +192,11 @@ func (f Filament) Name() string {
 // RouteBase is the first route's /24; route i is RouteBase + i*256.
 var RouteBase = netip.MustParseAddr("16.0.0.0")
 
-func routePrefix(i int) netip.Prefix {
-	b := RouteBase.As4()
+func routePrefix(i int) netip.Prefix { return nth24(RouteBase, i) }
+
+// nth24 is the i-th /24 from base's.
+func nth24(base netip.Addr, i int) netip.Prefix {
+	b := base.As4()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
 	v += uint32(i) << 8
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
@@ -215,37 +218,16 @@ func (f Filament) key() string {
 
 // flowgenRoute is the flat-out row's route i: flowgen's destination /24,
 // then the ones after it.
-func flowgenRoute(i int) netip.Prefix {
-	b := netip.MustParseAddr(FlowgenDst).As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
-	v += uint32(i) << 8
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
-}
+func flowgenRoute(i int) netip.Prefix { return nth24(netip.MustParseAddr(FlowgenDst), i) }
 
 func (f Filament) config(env *Env, a, b string) string {
 	var c strings.Builder
+	vrouter, macA, podA := VRouterMAC, GenMACA, PodA
 	if f.Flowgen {
 		// Both ports' frames come from FlowgenPodMAC and FlowgenSrc to
 		// the vRouter MAC: a pod of that MAC and address on each, in VRFs
-		// 1 and 2.
-		fmt.Fprintf(&c, `eal:
-  lcores: "0,%d"
-  no_huge: false
-  file_prefix: fil-suite-dp-%d
-  extra: ["--single-file-segments"]
-tables: {next_hops: 64, vrfs: 4, fib4_routes: 1024, fib4_tbl8s: 4096, mbufs: 16383}
-vrouter_mac: "%s"
-idle_sleep_max_us: 0   # busy polling, as testpmd does
-api: {socket: %s}
-ports:
-  - {name: a, devargs: "net_memif0,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
-  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 2, mac: "%s", ipv4: [%s]}
-next_hops:
-  - {id: 1, type: interface, port: a, dst_mac: "%s"}
-  - {id: 2, type: interface, port: b, dst_mac: "%s"}
-`, env.DUTCPU, os.Getpid(), FlowgenVRouterMAC, filepath.Join(env.Dir, "dp.sock"), a, FlowgenPodMAC, FlowgenSrc,
-			b, FlowgenPodMAC, FlowgenSrc, FlowgenPodMAC, FlowgenPodMAC)
-		return c.String()
+		// 1 and 2 (routes through the API, Start).
+		vrouter, macA, podA = FlowgenVRouterMAC, FlowgenPodMAC, FlowgenSrc
 	}
 	fmt.Fprintf(&c, `eal:
   lcores: "0,%d"
@@ -258,9 +240,16 @@ idle_sleep_max_us: 0   # busy polling, as testpmd does: a node tuned for through
 api: {socket: %s}
 ports:
   - {name: a, devargs: "net_memif0,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
-`, env.DUTCPU, os.Getpid(), max(2*f.Routes, 1024), max(4096, f.Routes/128), VRouterMAC, filepath.Join(env.Dir, "dp.sock"), a, GenMACA, PodA)
-	switch f.Mode {
-	case L3:
+`, env.DUTCPU, os.Getpid(), max(2*f.Routes, 1024), max(4096, f.Routes/128), vrouter, filepath.Join(env.Dir, "dp.sock"), a, macA, podA)
+	switch {
+	case f.Flowgen:
+		fmt.Fprintf(&c, `  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 2, mac: "%s", ipv4: [%s]}
+next_hops:
+  - {id: 1, type: interface, port: a, dst_mac: "%s"}
+  - {id: 2, type: interface, port: b, dst_mac: "%s"}
+`, b, FlowgenPodMAC, FlowgenSrc, FlowgenPodMAC, FlowgenPodMAC)
+		return c.String()
+	case f.Mode == L3:
 		fmt.Fprintf(&c, `  - {name: b, devargs: "net_memif1,role=server,id=0,socket-abstract=no,socket=%s", kind: pod, vrf: 1, mac: "%s", ipv4: [%s]}
 next_hops:
   - {id: 1, type: interface, port: a, dst_mac: "%s"}
