@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/filament-net/filament/dpdk/hugepages"
 	"github.com/filament-net/filament/perf/placement"
 )
 
@@ -129,14 +127,7 @@ func TestFlatSummary(t *testing.T) {
 // flowgen on CPU 0, the device on CPU 1. The rates depend on the machine;
 // that both directions came back through filament's two VRFs does not.
 func TestFlowgenRows(t *testing.T) {
-	if _, huge := hugepages.EALArgs(0); !huge {
-		t.Fatal("the suite needs hugepages (memif): run scripts/hugepages.sh as root (make test does)")
-	}
-	dir := t.TempDir()
-	env := &Env{Dataplane: filepath.Join(dir, "filament-dataplane"), Dir: dir, GenCPU: 0, DUTCPU: 1, Huge: true}
-	if out, err := exec.Command("go", "build", "-o", env.Dataplane, "../../dpdk/cmd/filament-dataplane").CombinedOutput(); err != nil {
-		t.Fatalf("build filament-dataplane: %v\n%s", err, out)
-	}
+	env := newTestEnv(t, testBins{dataplane: true})
 	var rows []Row
 	for _, r := range FlowgenRows(1) {
 		if r.Name != "testpmd-5tswap-flowgen" {

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 // The kernel pod rows, one round, short trials: each forwards through the
@@ -20,17 +17,7 @@ func TestKernelPodRows(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
-	if _, huge := hugepages.EALArgs(0); !huge {
-		t.Fatal("the suite needs hugepages (memif): run scripts/hugepages.sh as root (make test does)")
-	}
-	dir := t.TempDir()
-	env := &Env{Perf: filepath.Join(dir, "filament-perf"), Dataplane: filepath.Join(dir, "filament-dataplane"),
-		Dir: dir, GenCPU: 0, DUTCPU: 1, Huge: true}
-	for bin, pkg := range map[string]string{env.Perf: "../cmd/filament-perf", env.Dataplane: "../../dpdk/cmd/filament-dataplane"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	env := newTestEnv(t, testBins{perf: true, dataplane: true})
 	var rows []Row
 	for _, r := range Headline(64) {
 		if strings.HasPrefix(r.Name, "filament-kernelpod-") {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/filament-net/filament/dpdk/hugepages"
 )
 
 // The OVS-DPDK rows, as the suite runs them (one round, short trials), after
@@ -25,14 +23,7 @@ func TestOVS(t *testing.T) {
 	if _, err := os.Stat(OVSVswitchd); err != nil {
 		t.Fatalf("OVS-DPDK is not installed: run scripts/ovs-dpdk.sh as root (make deps does): %v", err)
 	}
-	if _, huge := hugepages.EALArgs(0); !huge {
-		t.Fatal("the suite needs hugepages (memif): run scripts/hugepages.sh as root (make test does)")
-	}
-	dir := t.TempDir()
-	env := &Env{Perf: filepath.Join(dir, "filament-perf"), Dir: dir, GenCPU: 0, DUTCPU: 1, Huge: true}
-	if out, err := exec.Command("go", "build", "-o", env.Perf, "../cmd/filament-perf").CombinedOutput(); err != nil {
-		t.Fatalf("build filament-perf: %v\n%s", err, out)
-	}
+	env := newTestEnv(t, testBins{perf: true})
 	rows := OVSRows(64)
 	if len(rows) != 2 || rows[0].Name != "ovs-dpdk-l3-10" || rows[1].Name != "ovs-dpdk-vxlan-encap-10" {
 		t.Fatalf("rows %+v", rows)
@@ -76,7 +67,7 @@ func TestOVS(t *testing.T) {
 			t.Fatalf("sample %+v", s)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "ovs-dpdk-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(env.Dir, "ovs-dpdk-*")); len(left) != 0 {
 		t.Fatalf("sample directories left: %v", left)
 	}
 }

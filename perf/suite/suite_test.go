@@ -5,13 +5,10 @@ import (
 	"errors"
 	"image/png"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/filament-net/filament/dpdk/hugepages"
 	"github.com/filament-net/filament/perf/placement"
 )
 
@@ -19,17 +16,7 @@ import (
 // and filament L3 each give a confirmed rate, the ratio is taken against
 // the baseline of the same round, the report has its table.
 func TestSuite(t *testing.T) {
-	if _, huge := hugepages.EALArgs(0); !huge {
-		t.Fatal("the suite needs hugepages (memif): run scripts/hugepages.sh as root (make test does)")
-	}
-	dir := t.TempDir()
-	env := &Env{Perf: filepath.Join(dir, "filament-perf"), Dataplane: filepath.Join(dir, "filament-dataplane"),
-		Dir: dir, GenCPU: 0, DUTCPU: 1, Huge: true}
-	for bin, pkg := range map[string]string{env.Perf: "../cmd/filament-perf", env.Dataplane: "../../dpdk/cmd/filament-dataplane"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	env := newTestEnv(t, testBins{perf: true, dataplane: true})
 	var rows []Row
 	for _, r := range Headline(64) {
 		if r.Name == Baseline || r.Name == "filament-l3-10" || r.Name == "filament-vxlan-decap-10" {
@@ -68,7 +55,7 @@ func TestSuite(t *testing.T) {
 	} else if sums[1].PDRRatio.N != 0 {
 		t.Fatalf("a ratio across placements %s and %s: %+v", base.Place, l3.Place, sums[1].PDRRatio)
 	}
-	files, err := Plots(dir, "perf", plan, sums, samples)
+	files, err := Plots(env.Dir, "perf", plan, sums, samples)
 	if err != nil || len(files) != 2 {
 		t.Fatalf("plots %v: %v", files, err)
 	}
