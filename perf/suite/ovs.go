@@ -188,12 +188,16 @@ func (in *ovsInstance) run(ctx context.Context, name string, args ...string) err
 	return nil
 }
 
-// memifPort adds a DPDK memif server port; ovs-vsctl returns once
-// ovs-vswitchd has it.
-func (in *ovsInstance) memifPort(ctx context.Context, bridge, name string, id int, sock string, ofport int) error {
-	return in.vsctl(ctx, "add-port", bridge, name, "--", "set", "Interface", name, "type=dpdk",
+// memifPort adds a DPDK memif server port (mtu: its mtu_request, 0 for
+// OVS's default 1500); ovs-vsctl returns once ovs-vswitchd has it.
+func (in *ovsInstance) memifPort(ctx context.Context, bridge, name string, id int, sock string, ofport, mtu int) error {
+	args := []string{"add-port", bridge, name, "--", "set", "Interface", name, "type=dpdk",
 		fmt.Sprintf("options:dpdk-devargs=net_memif%d,role=server,id=0,socket-abstract=no,socket=%s", id, sock),
-		fmt.Sprintf("ofport_request=%d", ofport))
+		fmt.Sprintf("ofport_request=%d", ofport)}
+	if mtu != 0 {
+		args = append(args, fmt.Sprintf("mtu_request=%d", mtu))
+	}
+	return in.vsctl(ctx, args...)
 }
 
 // routeFlows are one OpenFlow flow per /24 route from port 1: the L3
@@ -213,10 +217,10 @@ func (in *ovsInstance) configureL3(ctx context.Context, a, b string, routes int)
 	if err := in.vsctl(ctx, "add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=netdev"); err != nil {
 		return err
 	}
-	if err := in.memifPort(ctx, "br0", "a", 0, a, 1); err != nil {
+	if err := in.memifPort(ctx, "br0", "a", 0, a, 1, 0); err != nil {
 		return err
 	}
-	if err := in.memifPort(ctx, "br0", "b", 1, b, 2); err != nil {
+	if err := in.memifPort(ctx, "br0", "b", 1, b, 2, 0); err != nil {
 		return err
 	}
 	return in.flows(ctx, "br0", routeFlows(routes, "2"))
@@ -231,13 +235,13 @@ func (in *ovsInstance) configureVXLAN(ctx context.Context, a, b string, routes i
 		"other-config:hwaddr="+FabricMAC); err != nil {
 		return err
 	}
-	if err := in.memifPort(ctx, "br-phy", "b", 1, b, 1); err != nil {
+	if err := in.memifPort(ctx, "br-phy", "b", 1, b, 1, FabricMTU); err != nil {
 		return err
 	}
 	if err := in.vsctl(ctx, "add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev"); err != nil {
 		return err
 	}
-	if err := in.memifPort(ctx, "br-int", "a", 0, a, 1); err != nil {
+	if err := in.memifPort(ctx, "br-int", "a", 0, a, 1, 0); err != nil {
 		return err
 	}
 	if err := in.vsctl(ctx, "add-port", "br-int", "vx", "--", "set", "Interface", "vx", "type=vxlan",
