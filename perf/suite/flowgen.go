@@ -256,6 +256,9 @@ var flatGoals = []goal{
 
 // writeFlatGoals adds, under writeGoals' size, the goals measured flat out.
 func writeFlatGoals(w io.Writer, m Meta, size string, sums []Summary, samples []Sample, verdict func(Stat, func(float64) bool) string) {
+	if size != FlowgenSize {
+		return // flat-out rows run at one size
+	}
 	var rows []string
 	for _, g := range flatGoals {
 		if !hasRow(samples, g.row) || !hasRow(samples, g.ref) {

@@ -62,6 +62,9 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 			continue // writeFlat
 		}
 		if s.Size != size {
+			if size != "" {
+				p("\n") // the table before ends here
+			}
 			size = s.Size
 			p("## Frame size %s\n\n", size)
 			p("| row | what | flows | NDR Mpps | PDR Mpps | NDR / %s | PDR / %s | cycles/pkt at PDR | latency at 50%% PDR p50 / p99 / p99.9 (us) | placement |\n", Baseline, Baseline)

@@ -113,6 +113,33 @@ func TestMarkdownMixed(t *testing.T) {
 	}
 }
 
+// A run of several sizes: a section per size, each table ended by a blank
+// line before the next heading (Markdown would run them together), and
+// the flat-out goals once, under the size their rows ran at.
+func TestMarkdownSizes(t *testing.T) {
+	rows := append([]Row{{Name: Baseline, What: "b", Flows: 1}, {Name: "filament-l3-10", What: "l3", Flows: 1}}, FlowgenRows(1)...)
+	plan := Plan{Rows: rows, Sizes: []string{"64", "512"}}
+	var samples []Sample
+	for _, size := range plan.Sizes {
+		samples = append(samples, Sample{Row: Baseline, Size: size, Round: 1, NDR: 2e6, PDR: 2e6, Place: placement.Near},
+			Sample{Row: "filament-l3-10", Size: size, Round: 1, NDR: 1e6, PDR: 1e6, Place: placement.Near})
+	}
+	for _, r := range FlowgenRows(1) {
+		samples = append(samples, Sample{Row: r.Name, Size: FlowgenSize, Round: 1, MOL: 1e6, Refused: 0.2, Place: placement.Near})
+	}
+	var b strings.Builder
+	Markdown(&b, Meta{TSCHz: 2.6e9, Rounds: 1}, Summarize(plan, samples), samples...)
+	out := b.String()
+	for _, want := range []string{"|\n\n## Frame size 512\n\n| row |", "\n\n### Frame size 512\n\n| goal |"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "| filament IPv4 >= 1.0x testpmd 5tswap (flat out) |"); n != 1 {
+		t.Fatalf("flat-out goals %d times, want once (64 B):\n%s", n, out)
+	}
+}
+
 // Flow counts: every row at the first, the per-flow rows again at the
 // others under their own names, each with its OVS-DPDK peer at the same
 // count; the traffic has as many distinct 5-tuples as it says.
