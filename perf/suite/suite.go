@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/filament-net/filament/perf/placement"
@@ -310,6 +311,10 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 		"--size", wireSizes(size, row.Overhead), "--json", res}
 	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
+	// Interrupted, the generator closes its ports and removes its EAL
+	// runtime directory on SIGTERM; killed, it left them behind.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	if werr := p.keepLog(round, size, row.Name, attempt, out); werr != nil && err == nil {
 		err = werr
