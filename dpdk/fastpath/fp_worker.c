@@ -493,8 +493,8 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 		udp->src_port = rte_cpu_to_be_16((uint16_t)(0xc000 | (hash & 0x3fff)));
 		udp->dgram_len = rte_cpu_to_be_16(olen - IP_LEN);
 	}
-	m->l2_len = ETH_LEN;
-	m->l3_len = IP_LEN;
+	/* No TX offload (the checksum is summed above): l2_len and l3_len,
+	 * in the mbuf's second cache line, are left as they are. */
 	fp_tx(lc, nh->port, m);
 }
 

@@ -801,6 +801,8 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 			sum = (sum & 0xffff) + (sum >> 16);
 			udp->dgram_cksum = (uint16_t)sum;
 			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+			m->l2_len = ETH_LEN;
+			m->l3_len = IP6_LEN;
 			m->l4_len = sizeof(*udp);
 		} else {
 			sum += fp_lco_sum((const uint8_t *)udp, (const uint8_t *)udp + olen, ip, ip6);
@@ -810,8 +812,6 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 			udp->dgram_cksum = ck == 0 ? 0xffff : ck; /* 0 would say "none" */
 		}
 	}
-	m->l2_len = ETH_LEN;
-	m->l3_len = IP6_LEN;
 	fp_tx(lc, nh->port, m);
 }
 
