@@ -172,26 +172,31 @@ fp_crc8(uint64_t data, uint32_t h)
 #endif
 }
 
-/* Flow hash over the IPv4 5-tuple (ports only for unfragmented TCP/UDP). */
+/* Flow hash over the IPv4 5-tuple (ports only for unfragmented TCP/UDP).
+ * CRC32-C runs over bytes in order, so one 8-byte step is two 4-byte steps
+ * of its halves: the adjacent addresses in one, the protocol and the ports
+ * in another, the same hash in fewer steps. */
 static __rte_always_inline uint32_t
 fp_flow_hash(const struct rte_ipv4_hdr *ip, uint16_t l3_avail)
 {
-	uint32_t h = fp_crc4(ip->src_addr, 0x9e3779b9);
 	uint16_t ihl = (ip->version_ihl & 0xf) << 2;
-	uint32_t ports;
+	uint64_t addrs;
+	uint32_t h, ports;
 
-	h = fp_crc4(ip->dst_addr, h);
-	h = fp_crc4(ip->next_proto_id, h);
+	memcpy(&addrs, &ip->src_addr, sizeof(addrs)); /* then dst_addr */
+	h = fp_crc8(addrs, 0x9e3779b9);
 	if ((ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_UDP) &&
 	    !(ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG |
 						     RTE_IPV4_HDR_OFFSET_MASK)) &&
 	    l3_avail >= ihl + 4) {
 		/* memcpy: the ports are only 2-byte aligned (one load all the same) */
 		memcpy(&ports, (const uint8_t *)ip + ihl, sizeof(ports));
-		h = fp_crc4(ports, h);
+		return fp_crc8((uint64_t)ports << 32 | ip->next_proto_id, h);
 	}
-	return h;
+	return fp_crc4(ip->next_proto_id, h);
 }
+_Static_assert(offsetof(struct rte_ipv4_hdr, dst_addr) == offsetof(struct rte_ipv4_hdr, src_addr) + 4,
+	       "fp_flow_hash reads both addresses in one");
 
 /* Validate an IPv4 header at offset off; trims L2 padding. Returns the
  * header or NULL with the drop reason in *r. */

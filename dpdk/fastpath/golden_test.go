@@ -3,6 +3,7 @@ package fastpath_test
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"net"
 	"net/netip"
 	"syscall"
@@ -136,6 +137,24 @@ type encapWant struct {
 	tos    uint8
 }
 
+// flowPort is the outer UDP source port the fast path gives an inner IPv4
+// packet (fp_flow_hash): CRC32-C steps (SSE4.2's, no inversions) from
+// 0x9e3779b9 over the addresses, the protocol as a little-endian 32-bit
+// word and, for unfragmented TCP and UDP, the ports as sent; then the
+// dynamic range's 0xc000 and the hash's low 14 bits (RFC 7348). Pinned:
+// a new hash would move every flow of a running cluster to other underlay
+// paths on upgrade.
+func flowPort(ip []byte) uint16 {
+	ihl := int(ip[0]&0xf) * 4
+	b := append(append([]byte{}, ip[12:20]...), ip[9], 0, 0, 0)
+	frag := binary.BigEndian.Uint16(ip[6:8]) & 0x3fff // MF and offset
+	if (ip[9] == frames.ProtoTCP || ip[9] == frames.ProtoUDP) && frag == 0 && len(ip) >= ihl+4 {
+		b = append(b, ip[ihl:ihl+4]...)
+	}
+	h := ^crc32.Update(^uint32(0x9e3779b9), crc32.MakeTable(crc32.Castagnoli), b)
+	return 0xc000 | uint16(h&0x3fff)
+}
+
 // checkEncap checks an encapsulated frame field by field, then byte for
 // byte against the frame built with the UDP source port it carries (the
 // flow's entropy, whose value is the fast path's choice). innerIP is the
@@ -187,7 +206,7 @@ func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {
 			dport = frames.PortMPLSoUDP
 		}
 		check("udp dst port", u.DstPort == dport, u.DstPort, dport)
-		check("udp src port in 49152..65535", u.SrcPort >= 49152, u.SrcPort, ">= 49152")
+		check("udp src port (the inner flow's hash)", u.SrcPort == flowPort(innerIP), u.SrcPort, flowPort(innerIP))
 		check("udp length", int(u.Length) == int(h.TotalLen)-20, u.Length, int(h.TotalLen)-20)
 		check("udp checksum", u.Checksum == 0, u.Checksum, 0)
 		sport = u.SrcPort
