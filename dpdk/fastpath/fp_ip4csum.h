@@ -14,6 +14,17 @@
 #include <rte_common.h>
 #include <rte_ip.h>
 
+/* A 32-bit one's complement sum folded to 16 bits: the high half of x +
+ * ror(x, 16) is the halves' sum with its carry added back, which cannot
+ * carry again (Linux's csum_fold): a rotate and an add where two
+ * mask-shift-add folds take more (callgrind: 2 instructions a packet on
+ * VXLAN encap). csumtest checks it against the two folds. */
+static __rte_always_inline uint32_t
+fp_csum_fold(uint32_t x)
+{
+	return (x + (x >> 16 | x << 16)) >> 16; /* <= 0xffff */
+}
+
 /* Header checksum check: the one's complement sum of the header's 16-bit
  * words must be 0xffff. The 20-byte header is the common case: two 64-bit
  * loads and a 32-bit one, added with end-around carries, then folded
@@ -40,9 +51,7 @@ fp_ip4_csum_ok(const struct rte_ipv4_hdr *ip, uint16_t ihl)
 		/* 64 to 32 bits: the high half of s + ror(s, 32) is lo + hi with
 		 * its carry added back, which cannot carry again */
 		x = (uint32_t)((s + (s >> 32 | s << 32)) >> 32);
-		/* 32 to 16 bits, the same way */
-		x = (x + (x >> 16 | x << 16)) >> 16;
-		return x == 0xffff;
+		return fp_csum_fold(x) == 0xffff; /* 32 to 16 bits, the same way */
 	}
 	return rte_raw_cksum(ip, ihl) == 0xffff;
 }

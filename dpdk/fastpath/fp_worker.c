@@ -486,9 +486,7 @@ fp_tunnel_out(struct fp_lcore *lc, struct rte_mbuf *m, const struct rte_ipv4_hdr
 	sum = nh->tun.ip_sum;
 	sum += rte_cpu_to_be_16((uint16_t)tos); /* tos is the low byte of word 0 */
 	sum += oip->total_length;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	oip->hdr_checksum = (uint16_t)~sum;
+	oip->hdr_checksum = (uint16_t)~fp_csum_fold(sum);
 	/* MPLSoGRE: the template is complete; GRE has no field to carry the
 	 * flow's entropy, underlay ECMP sees one flow per tunnel. */
 	if (likely(nh->encap != FP_ENCAP_MPLSOGRE)) {

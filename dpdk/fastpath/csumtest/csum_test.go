@@ -128,3 +128,15 @@ func TestTTLDecSameBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestFold: fp_csum_fold gives what two mask-shift-add folds give on every
+// sum up to 2^24 (a header's or a tunnel template's: 2^18 at most) and on
+// every 257th 32-bit value.
+func TestFold(t *testing.T) {
+	if x := FoldMismatch(0, 1, 1<<24); x >= 0 {
+		t.Fatalf("fp_csum_fold(%#x) differs", x)
+	}
+	if x := FoldMismatch(0, 257, 1<<32/257); x >= 0 {
+		t.Fatalf("fp_csum_fold(%#x) differs", x)
+	}
+}

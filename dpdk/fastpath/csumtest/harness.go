@@ -41,6 +41,23 @@ ttl_new(void *b) { fp_ttl_dec(b); }
 static void
 ttl_ref(void *b) { ref_ttl_dec(b); }
 
+// The first 32-bit value at or after from (step apart, n of them) where
+// fp_csum_fold differs from two mask-shift-add folds, or -1.
+static long long
+fold_mismatch(uint32_t from, uint32_t step, uint32_t n)
+{
+	uint32_t x = from;
+
+	for (uint32_t i = 0; i < n; i++, x += step) {
+		uint32_t r = (x & 0xffff) + (x >> 16);
+
+		r = (r & 0xffff) + (r >> 16);
+		if (fp_csum_fold(x) != r)
+			return x;
+	}
+	return -1;
+}
+
 static int
 cs_new(const void *b, uint16_t ihl) { return fp_ip4_csum_ok(b, ihl); }
 static int
@@ -55,6 +72,12 @@ import "unsafe"
 func Verdicts(b []byte, off, ihl int) (newOK, refOK bool) {
 	p := unsafe.Pointer(&b[off])
 	return C.cs_new(p, C.uint16_t(ihl)) != 0, C.cs_ref(p, C.uint16_t(ihl)) != 0
+}
+
+// FoldMismatch is the first of n 32-bit values from from, step apart,
+// that fp_csum_fold folds otherwise than two mask-shift-add folds, or -1.
+func FoldMismatch(from, step, n uint32) int64 {
+	return int64(C.fold_mismatch(C.uint32_t(from), C.uint32_t(step), C.uint32_t(n)))
 }
 
 // TTLDec decrements the TTL of the 20-byte header h (the new way, and the
