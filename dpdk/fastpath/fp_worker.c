@@ -358,11 +358,8 @@ fp_csum(const void *buf, uint32_t len)
 		s += h;
 		s += s < h;
 	}
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
+	/* 64 to 32 bits and 32 to 16 as fp_ip4_csum_ok folds */
+	return (uint16_t)fp_csum_fold((uint32_t)((s + (s >> 32 | s << 32)) >> 32));
 }
 
 /* Copy n bytes, 32 <= n <= 64, as two 32-byte moves that overlap: no

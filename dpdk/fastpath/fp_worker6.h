@@ -797,18 +797,14 @@ fp_tunnel_out6(struct fp_lcore *lc, struct rte_mbuf *m, const struct fp_nh *nh,
 			 * pseudo-header's sum, not inverted, in the field
 			 * (what rte_ipv6_phdr_cksum gives). Single segment,
 			 * no TSO: nothing for rte_eth_tx_prepare to fix. */
-			sum = (sum & 0xffff) + (sum >> 16);
-			sum = (sum & 0xffff) + (sum >> 16);
-			udp->dgram_cksum = (uint16_t)sum;
+			udp->dgram_cksum = (uint16_t)fp_csum_fold(sum);
 			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 			m->l2_len = ETH_LEN;
 			m->l3_len = IP6_LEN;
 			m->l4_len = sizeof(*udp);
 		} else {
 			sum += fp_lco_sum((const uint8_t *)udp, (const uint8_t *)udp + olen, ip, ip6);
-			sum = (sum & 0xffff) + (sum >> 16);
-			sum = (sum & 0xffff) + (sum >> 16);
-			ck = (uint16_t)~sum;
+			ck = (uint16_t)~fp_csum_fold(sum);
 			udp->dgram_cksum = ck == 0 ? 0xffff : ck; /* 0 would say "none" */
 		}
 	}
