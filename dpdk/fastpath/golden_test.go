@@ -155,9 +155,9 @@ func flowPort(ip []byte) uint16 {
 	return 0xc000 | uint16(h&0x3fff)
 }
 
-// checkEncap checks an encapsulated frame field by field, then byte for
-// byte against the frame built with the UDP source port it carries (the
-// flow's entropy, whose value is the fast path's choice). innerIP is the
+// checkEncap checks an encapsulated frame field by field, the UDP source
+// port against flowPort, then byte for byte against the frame built with
+// the source port it carries. innerIP is the
 // inner IPv4 packet expected (TTL already decremented). Returns the UDP
 // source port (0 for MPLSoGRE, which has none).
 func checkEncap(t *testing.T, got []byte, w encapWant, innerIP []byte) uint16 {

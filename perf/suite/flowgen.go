@@ -63,6 +63,10 @@ type flowgenResult struct {
 	// device's RX rings did not take (testpmd's TX-dropped): near 0, the
 	// generator and not the device set the rate.
 	Refused float64
+	// Back is what came back on each port over the whole run (its forward
+	// statistics' RX-packets): a device forwarding one way only halves the
+	// rate, and fails the sample.
+	Back [2]float64
 }
 
 // runFlowgen runs dpdk-testpmd flowgen on the generator's CPU as the memif
@@ -125,12 +129,15 @@ var (
 	nicStats  = regexp.MustCompile(`NIC statistics for port (\d+)`)
 	fwdStats  = regexp.MustCompile(`Forward statistics for port (\d+)`)
 	txDropped = regexp.MustCompile(`TX-packets:\s+(\d+)\s+TX-dropped:\s+(\d+)`)
+	rxBack    = regexp.MustCompile(`RX-packets:\s+(\d+)\s+RX-dropped:`)
 )
 
 // parseFlowgen reads testpmd's output: per stats period a NIC statistics
 // block for port 0 and port 1, each with its Rx-pps; at exit the forward
-// statistics of each port (TX-packets, TX-dropped). The rate is the median
-// over the periods after the first skip of port 0's plus port 1's Rx-pps.
+// statistics of each port (RX-packets, then TX-packets and TX-dropped). The
+// rate is the median over the periods after the first skip of port 0's plus
+// port 1's Rx-pps. With the totals there, each port must have had frames
+// back.
 func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 	var sums []float64
 	var period [2]float64
@@ -138,6 +145,8 @@ func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 	port := -1
 	fwdPort := -1
 	var sent, dropped float64
+	var back [2]float64
+	totals := false
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
@@ -161,6 +170,11 @@ func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 			port = -1
 			continue
 		}
+		if m := rxBack.FindStringSubmatch(line); m != nil && fwdPort >= 0 && fwdPort < 2 {
+			back[fwdPort], _ = strconv.ParseFloat(m[1], 64)
+			totals = true
+			continue
+		}
 		if m := txDropped.FindStringSubmatch(line); m != nil && fwdPort >= 0 {
 			s, _ := strconv.ParseFloat(m[1], 64)
 			d, _ := strconv.ParseFloat(m[2], 64)
@@ -176,7 +190,7 @@ func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 	}
 	m := sums[skip:]
 	sort.Float64s(m)
-	r := flowgenResult{Rate: m[len(m)/2], Periods: len(m)}
+	r := flowgenResult{Rate: m[len(m)/2], Periods: len(m), Back: back}
 	if len(m)%2 == 0 {
 		r.Rate = (m[len(m)/2-1] + m[len(m)/2]) / 2
 	}
@@ -185,6 +199,11 @@ func parseFlowgen(sc *bufio.Scanner, skip int) (flowgenResult, error) {
 	}
 	if r.Rate == 0 {
 		return r, errors.New("the device forwarded nothing back to dpdk-testpmd flowgen")
+	}
+	for port, n := range back {
+		if totals && n == 0 {
+			return r, fmt.Errorf("the device forwarded nothing back to dpdk-testpmd flowgen's port %d: one direction only", port)
+		}
 	}
 	return r, nil
 }
@@ -268,9 +287,7 @@ func writeFlatGoals(w io.Writer, m Meta, size string, sums []Summary, samples []
 		rows = append(rows, fmt.Sprintf("| %s | %s | %s |\n", g.what, ratio(r), verdict(r, func(v float64) bool { return v >= g.min })))
 	}
 	for _, s := range sums {
-		if s.Size == size && s.Row == "filament-l3-10-flowgen" && m.TSCHz > 0 && s.MOL.N > 0 && s.MOL.Min > 0 {
-			hz := float64(m.TSCHz)
-			c := Stat{Median: hz / s.MOL.Median, Min: hz / s.MOL.Max, Max: hz / s.MOL.Min, N: s.MOL.N}
+		if c := perPacket(m.TSCHz, s.MOL); s.Size == size && s.Row == "filament-l3-10-flowgen" && c.N > 0 {
 			rows = append(rows, fmt.Sprintf("| IPv4 <= 90 cycles/packet (TSC / flat-out rate) | %s | %s |\n", cycles(c), verdict(c, func(v float64) bool { return v <= 90 })))
 		}
 	}

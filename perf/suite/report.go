@@ -243,14 +243,7 @@ func writeGoals(w io.Writer, m Meta, sums []Summary, samples []Sample) {
 				continue
 			}
 			if s.Row == "filament-l3-10" && m.TSCHz > 0 {
-				cyc := func(r Stat) Stat {
-					if r.N == 0 || r.Min <= 0 {
-						return Stat{}
-					}
-					hz := float64(m.TSCHz)
-					return Stat{Median: hz / r.Median, Min: hz / r.Max, Max: hz / r.Min, N: r.N}
-				}
-				nc, pc := cyc(s.NDR), cyc(s.PDR)
+				nc, pc := perPacket(m.TSCHz, s.NDR), perPacket(m.TSCHz, s.PDR)
 				under := func(v float64) bool { return v <= 90 }
 				p("| IPv4 <= 90 cycles/packet (TSC / rate, all placements) | %s | %s | %s | %s |\n", cycles(nc), cycles(pc), verdict(nc, under), verdict(pc, under))
 			}
@@ -260,6 +253,16 @@ func writeGoals(w io.Writer, m Meta, sums []Summary, samples []Sample) {
 		p("\n")
 		writeFlatGoals(w, m, size, sums, samples, verdict)
 	}
+}
+
+// perPacket is cycles per packet from a rate in pps: TSC Hz over each
+// figure (the lowest rate the most cycles); empty without both.
+func perPacket(hz uint64, r Stat) Stat {
+	if hz == 0 || r.N == 0 || r.Min <= 0 {
+		return Stat{}
+	}
+	f := float64(hz)
+	return Stat{Median: f / r.Median, Min: f / r.Max, Max: f / r.Min, N: r.N}
 }
 
 func hasRow(samples []Sample, row string) bool {
