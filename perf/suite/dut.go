@@ -182,6 +182,9 @@ type Filament struct {
 	// same MAC and address, each in a VRF of its own whose routes lead to
 	// the other.
 	Flowgen bool
+	// Binary is the filament-dataplane to run; "" is Env.Dataplane
+	// (WithCandidate sets it).
+	Binary string
 }
 
 func (f Filament) Name() string {
@@ -287,7 +290,11 @@ func (f Filament) Start(ctx context.Context, env *Env, a, b string) (func() erro
 	if err := os.WriteFile(conf, []byte(f.config(env, a, b)), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startProcess(env, f.Name(), env.Dataplane, "--config", conf)
+	bin := env.Dataplane
+	if f.Binary != "" {
+		bin = f.Binary
+	}
+	p, err := startProcess(env, f.Name(), bin, "--config", conf)
 	if err != nil {
 		return nil, err
 	}

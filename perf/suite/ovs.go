@@ -41,6 +41,8 @@ const OVSRxQueues = 2
 
 // OVSPeer is the OVS-DPDK row doing the same work as a filament row, or "".
 func OVSPeer(row string) string {
+	// A candidate row (WithCandidate) has its baseline's peer.
+	row = strings.TrimSuffix(row, CandidateSuffix)
 	// A row at a further flow count has the peer at the same count.
 	base, suffix := row, ""
 	if i := strings.LastIndex(row, "-f"); i > 0 {

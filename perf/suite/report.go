@@ -28,6 +28,8 @@ type Meta struct {
 	Elapsed    time.Duration // how long the run took
 	From       string        // the samples file a report was rendered from, if not this run
 	Stopped    string        // why the run ended before its plan did, if it did
+	Dataplane  string        // the filament-dataplane binary
+	Candidate  string        // the candidate's, if the run had one (WithCandidate)
 }
 
 // Markdown writes the report: how it was measured, one table per frame
@@ -94,6 +96,7 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 		}
 	}
 	writeOVSRatios(w, sums)
+	writeCandidate(w, m, sums, samples)
 	writeFlat(w, m, sums)
 	writeGoals(w, m, sums, samples)
 	writeSamples(w, samples)

@@ -70,6 +70,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--templates", "-1"}, 2, "--templates -1: want 0 or more"},
 		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
 		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"suite", "--candidate", "/nonexistent/filament-dataplane"}, 2, "--candidate: stat /nonexistent/filament-dataplane"},
+		{[]string{"suite", "--candidate", "/bin/true", "--rows", "^testpmd-5tswap$", "--dry-run"}, 2, "--candidate: no filament row selected"},
 	} {
 		_, stderr, code := perf(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
@@ -251,5 +253,25 @@ func TestNDRThroughTestpmd(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "NDR (loss <= 0.00%)") || !strings.Contains(stdout, "back-to-back:") {
 		t.Fatalf("text report:\n%s", stdout)
+	}
+}
+
+// TestSuiteCandidatePlan: --candidate puts each selected filament row's
+// candidate right after it, and only filament rows get one.
+func TestSuiteCandidatePlan(t *testing.T) {
+	stdout, stderr, code := perf(t, "suite", "--dry-run", "--rounds", "1", "--candidate", "/bin/true",
+		"--rows", "^(filament-vxlan-encap-10|ovs-dpdk-vxlan-encap-10)$")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "64" {
+			rows = append(rows, f[1])
+		}
+	}
+	want := []string{"testpmd-io", "filament-vxlan-encap-10", "filament-vxlan-encap-10+cand", "ovs-dpdk-vxlan-encap-10"}
+	if strings.Join(rows, " ") != strings.Join(want, " ") {
+		t.Fatalf("plan rows %v, want %v:\n%s", rows, want, stdout)
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rounds, genCPU, dutCPU, stampEvery int
-	var sizes, flowList, rows, doc, jsonOut, dataplane, trial, searchTrial, resolution, command, img, from, logs string
+	var sizes, flowList, rows, doc, jsonOut, dataplane, candidate, trial, searchTrial, resolution, command, img, from, logs string
 	var elapsed, budget time.Duration
 	var dryRun, retryMixed bool
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
@@ -39,6 +39,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&genCPU, "gen-cpu", 0, "CPU of the generator's worker")
 	fs.IntVar(&dutCPU, "dut-cpu", 1, "CPU of the device under test's forwarding lcore")
 	fs.StringVar(&dataplane, "dataplane", "", "filament-dataplane `binary` (default: next to this one)")
+	fs.StringVar(&candidate, "candidate", "", "A/B: run every filament row also with this filament-dataplane `binary`, back to back with the baseline (--dataplane) in each round; the report adds each round's candidate/baseline ratio, same placement")
 	fs.StringVar(&doc, "doc", "", "write the Markdown report to `file` (docs/benchmarks/perf.md)")
 	fs.StringVar(&jsonOut, "json", "", "write every sample as JSON to `file`")
 	fs.StringVar(&img, "img", "", "write the PNG figures into `dir` (default: ../img next to --doc)")
@@ -53,6 +54,11 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if candidate != "" && from == "" {
+		if _, err := os.Stat(candidate); err != nil {
+			return usageError{fmt.Errorf("--candidate: %w", err)}
+		}
 	}
 	if _, huge := hugepages.EALArgs(0); !huge && !dryRun {
 		return errors.New("the suite needs hugepages (memif): run scripts/hugepages.sh as root")
@@ -104,6 +110,13 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, r := range suite.Rows(flows) {
 		if re == nil || re.MatchString(r.Name) || r.Name == suite.Baseline {
 			plan.Rows = append(plan.Rows, r)
+		}
+	}
+	if candidate != "" {
+		n := len(plan.Rows)
+		plan.Rows = suite.WithCandidate(plan.Rows, candidate)
+		if len(plan.Rows) == n {
+			return usageError{errors.New("--candidate: no filament row selected (--rows)")}
 		}
 	}
 	for _, s := range strings.Split(sizes, ",") {
@@ -163,7 +176,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	meta := suite.Meta{Command: command, Date: date, CPU: cpuModel(), DPDK: trafficgen.DPDKVersion(),
 		Kernel: kernel(), GenCPU: genCPU, DUTCPU: dutCPU, Rounds: rounds, NDRFlags: plan.NDRFlags, Flows: flows,
-		Elapsed: elapsed}
+		Elapsed: elapsed, Dataplane: dataplane, Candidate: candidate}
 	if from != "" {
 		meta.From = filepath.Base(from)
 	}
