@@ -117,7 +117,7 @@ func (r BenchResult) RateMpps() float64 {
 	return float64(r.WindowReceived) / r.Window.Seconds() / 1e6
 }
 
-// AvgBurst is received packets per busy poll: near FP_BURST (32) means the
+// AvgBurst is received packets per busy poll: near FP_BURST (64) means the
 // worker always found a full burst, i.e. the generator was not the limit.
 func (r BenchResult) AvgBurst() float64 {
 	if r.BusyPolls == 0 {

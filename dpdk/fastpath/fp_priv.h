@@ -31,9 +31,18 @@
 #include "fp_fib4.h"
 #include "fp_fib6.h"
 
-#define FP_BURST 32
+/* RX burst: a loop's fixed cost (the PMD's calls, the RX and TX ring
+ * indices the other side writes, the stats, the RCU report) is shared by
+ * up to FP_BURST packets. 64 rather than DPDK's customary 32: callgrind
+ * -5.2 instructions/packet on every path (encap-vxlan 287.6 -> 282.4,
+ * pod-to-pod 222.6 -> 217.4), before the ring index cache lines a memif
+ * call moves between the cores; 64 mbufs and their first data lines
+ * (8 KiB) still fit L1. */
+#define FP_BURST 64
 #define FP_PREFETCH 3
 #define FP_TXBUF 64
+/* fp_capture_burst copies an RX burst into an array of FP_TXBUF */
+_Static_assert(FP_TXBUF >= FP_BURST, "an RX burst must fit a TX buffer");
 #define FP_IDLE_SPIN 256     /* empty polls before the first sleep */
 #define FP_ARP_REQ_GAP_MS 100 /* per neighbour, between ARP requests */
 

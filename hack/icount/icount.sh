@@ -37,6 +37,7 @@ for s in "${seeds[@]}"; do
 		{ cat "$out/log" >&2; exit 1; }
 	ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out/cg")
 	fate=$(grep '^packets' "$out/log")
-	awk -v s="$s" -v ir="$ir" -v n=$((bursts * 32)) -v f="$fate" \
+	n=$(awk '/^packets/ {print $2}' "$out/log") # bursts * FP_BURST
+	awk -v s="$s" -v ir="$ir" -v n="$n" -v f="$fate" \
 		'BEGIN { printf "%-22s %8.2f instructions/packet (%s)\n", s, ir / n, f }'
 done
