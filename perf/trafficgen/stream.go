@@ -149,6 +149,21 @@ func mac6(m net.HardwareAddr, what string) ([]byte, error) {
 }
 
 // compile turns a stream into its worker template, checking every field.
+// Frame sizes a stream may have, FCS included: Ethernet's minimum, and a
+// 9000-byte jumbo payload with its Ethernet header, a VLAN tag and FCS.
+const (
+	MinFrame = 64
+	MaxFrame = 9022
+)
+
+// Validate says whether the stream can be sent, without a generator: the
+// checks a trial makes of it (addresses, ranges, sizes against its
+// headers), so a command can refuse bad input before it starts DPDK.
+func (s *Stream) Validate() error {
+	_, err := s.compile()
+	return err
+}
+
 func (s *Stream) compile() (*template, error) {
 	t := &template{flows: s.Flows, weight: s.Weight, port: s.Port}
 	if t.flows == 0 {
@@ -310,11 +325,11 @@ func (s *Stream) compile() (*template, error) {
 	if len(sizes) > maxSizes {
 		return nil, fmt.Errorf("%d frame sizes: at most %d", len(sizes), maxSizes)
 	}
-	minSize := max(64, len(hdr)+sigLen+fcsLen)
+	minSize := max(MinFrame, len(hdr)+sigLen+fcsLen)
 	for _, z := range sizes {
-		if z < minSize || z > 9022 {
-			return nil, fmt.Errorf("frame size %d: must be %d..9022 (this stream's headers take %d bytes, "+
-				"its %d-byte signature and the FCS %d more)", z, minSize, len(hdr), sigLen, fcsLen)
+		if z < minSize || z > MaxFrame {
+			return nil, fmt.Errorf("frame size %d: must be %d..%d (this stream's headers take %d bytes, "+
+				"its %d-byte signature and the FCS %d more)", z, minSize, MaxFrame, len(hdr), sigLen, fcsLen)
 		}
 		t.sizes = append(t.sizes, z-fcsLen)
 	}

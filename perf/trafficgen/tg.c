@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <rte_cycles.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -355,6 +356,24 @@ port_slot(char *err)
 			return &tg->port[i];
 	tg_err(err, "at most %u ports", TG_MAX_PORTS);
 	return NULL;
+}
+
+int
+tg_devargs_check(const char *devargs, char *err)
+{
+	struct rte_devargs da;
+	int ret;
+
+	memset(&da, 0, sizeof(da));
+	ret = rte_devargs_parse(&da, devargs);
+	rte_devargs_reset(&da);
+	if (ret < 0) {
+		tg_err(err, "no DPDK driver knows device \"%s\": give a PCI address "
+			    "(0000:01:00.0) or a virtual device such as net_memif0, net_af_xdp0, "
+			    "net_af_packet0, net_virtio_user0, net_vhost0 or net_tap0", devargs);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 int

@@ -154,6 +154,9 @@ int tg_init(int argc, char **argv, const struct tg_conf *c, char *err);
 void tg_fini(void);
 uint64_t tg_tsc_hz(void);
 
+/* 0 if a DPDK bus and driver know the device devargs name, -ENOENT if
+ * none does (a misspelt driver): bad input, not a failed probe. */
+int tg_devargs_check(const char *devargs, char *err);
 int tg_port_add(const char *devargs, char *err); /* returns the port index */
 /* A port over two rings: frames injected into rx appear as received, frames
  * sent are kept for tg_ring_drain (tests). */

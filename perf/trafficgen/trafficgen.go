@@ -152,6 +152,16 @@ func (g *Generator) AddPort(devargs string) (int, error) {
 	return g.call(fmt.Sprintf("add port %q", devargs), func(e *C.char) C.int { return C.tg_port_add(cs, e) })
 }
 
+// CheckDevargs says whether DPDK knows the device devargs names (a bus
+// parses it: a PCI address, a registered virtual device driver) without
+// probing it: an error here is bad input, not a device that failed.
+func (g *Generator) CheckDevargs(devargs string) error {
+	cs := C.CString(devargs)
+	defer C.free(unsafe.Pointer(cs))
+	_, err := g.call(fmt.Sprintf("port %q", devargs), func(e *C.char) C.int { return C.tg_devargs_check(cs, e) })
+	return err
+}
+
 // AddRingPort adds a port over two rings: Inject feeds its receive side,
 // Drain reads what it sent.
 func (g *Generator) AddRingPort(name string) (int, error) {

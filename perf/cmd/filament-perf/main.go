@@ -172,6 +172,9 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 		name, _, _ := strings.Cut(p, ",")
 		if pciAddr.MatchString(p) {
 			p = name
+		} else if err := g.CheckDevargs(p); err != nil {
+			g.Close()
+			return nil, usageError{err}
 		}
 		if _, err := g.AddPort(p); err != nil {
 			g.Close()

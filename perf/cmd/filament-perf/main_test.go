@@ -34,6 +34,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// profile writes a --profile file and returns its path.
+func profile(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "profile.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func perf(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var o, e bytes.Buffer
@@ -70,6 +80,16 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--templates", "-1"}, 2, "--templates -1: want 0 or more"},
 		{[]string{"ndr", "--port", "x", "--pdr-loss", "2"}, 2, "--pdr-loss"},
 		{[]string{"run", "--port", "x", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"run", "--port", "x", "--size", "63"}, 2, `--size: size "63": want bytes (64..9022) or imix`},
+		{[]string{"run", "--port", "x", "--size", "64,9023"}, 2, `size "9023": want bytes (64..9022)`},
+		{[]string{"run", "--port", "x", "--size", "64", "--encap", "vxlan"}, 2, "frame size 64: must be 112..9022"},
+		{[]string{"run", "--port", "x", "--profile", "/nonexistent/p.yaml"}, 2, "--profile: open /nonexistent/p.yaml"},
+		{[]string{"run", "--port", "x", "--profile", profile(t, "streams:\n  - {dst: 16.0.0.1, flow: 10}\n")}, 2, "line 2: field flow not found in a stream (keys: tx_port, smac,"},
+		{[]string{"run", "--port", "x", "--profile", profile(t, "streams:\n  - {flows: many}\n")}, 2, "cannot unmarshal !!str `many`"},
+		{[]string{"run", "--port", "x", "--profile", profile(t, "streams: []\n")}, 2, "no streams"},
+		{[]string{"run", "--port", "x", "--profile", profile(t, "streams:\n  - {size: 64}\n  - {proto: tcp, size: 64}\n")}, 2, "stream 1: frame size 64: must be 74..9022"},
+		{[]string{"run", "--port", "x", "--rx-port", "1", "--reverse", "--profile", profile(t, "streams:\n  - {}\n")}, 2, "--reverse with --profile"},
+		{[]string{"run", "--port", "net_bogus0", "--duration", "1s"}, 2, `no DPDK driver knows device "net_bogus0"`},
 		{[]string{"suite", "--candidate", "/nonexistent/filament-dataplane"}, 2, "--candidate: stat /nonexistent/filament-dataplane"},
 		{[]string{"suite", "--candidate", "/bin/true", "--rows", "^testpmd-5tswap$", "--dry-run"}, 2, "--candidate: no filament row selected"},
 	} {

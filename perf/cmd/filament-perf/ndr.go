@@ -151,7 +151,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	trial := func(rate float64, d time.Duration) (*trafficgen.Result, error) {
 		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 	}
-	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.sizes, Flows: t.flows, TSCHz: g.TSCHz(), MaxPPS: max}
+	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.spec.Sizes, Flows: t.spec.Flows, TSCHz: g.TSCHz(), MaxPPS: max}
 	if max == 0 {
 		r, err := trial(0, searchLen)
 		if err != nil {
