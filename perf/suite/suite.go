@@ -308,7 +308,7 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 	args := []string{"ndr", "--cpu", fmt.Sprint(env.GenCPU),
 		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,
 		"--port", "net_memif1,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + b,
-		"--size", wireSizes(size, row.Overhead), "--json", res}
+		"--size", wireSizes(size, row.Overhead), "--mtu", fmt.Sprint(genMTU(wireSizes(size, row.Overhead))), "--json", res}
 	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	// Interrupted, the generator closes its ports and removes its EAL
@@ -431,6 +431,20 @@ func wireSizes(size string, overhead int) string {
 		out[i] = strconv.Itoa(n + overhead)
 	}
 	return strings.Join(out, ",")
+}
+
+// genMTU is the generator ports' MTU for frames of wire sizes (FCS
+// included): 1500, or what the largest needs (a decapsulation row's IMIX
+// frames are 1568 bytes). memif has no MTU of its own: this is the
+// generator's bound, not the device's.
+func genMTU(wire string) int {
+	mtu := 1500
+	for _, f := range strings.Split(wire, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			mtu = max(mtu, n-18)
+		}
+	}
+	return mtu
 }
 
 func firstLine(s string) string {

@@ -93,6 +93,12 @@ func TestWireSizes(t *testing.T) {
 			t.Errorf("wireSizes(%q, %d) = %q, want %q", c.in, c.over, got, c.want)
 		}
 	}
+	// The generator's MTU takes the largest frame, never below 1500.
+	for wire, want := range map[string]int{"64": 1500, "imix": 1500, wireSizes("imix", 50): 1550, "64,9022": 9004} {
+		if got := genMTU(wire); got != want {
+			t.Errorf("genMTU(%q) = %d, want %d", wire, got, want)
+		}
+	}
 }
 
 // A row whose only sample saw the placement change is left out of the

@@ -315,6 +315,20 @@ port_setup(struct tg_port *p, uint16_t nb_rxq, char *err)
 		tg_err(err, "port %u: set-up: %s", id, strerror(-ret));
 		return ret;
 	}
+	p->mtu = 0;
+	if (tg->conf.mtu != 0) {
+		ret = rte_eth_dev_set_mtu(id, (uint16_t)tg->conf.mtu);
+		if (ret == -ENOTSUP) {
+			/* No MTU of its own (memif chains buffers, a ring
+			 * passes pointers): the configured one is the bound. */
+			p->mtu = (uint16_t)tg->conf.mtu;
+			ret = 0;
+		}
+		if (ret != 0) {
+			tg_err(err, "port %u: MTU %u: %s", id, tg->conf.mtu, strerror(-ret));
+			return ret;
+		}
+	}
 	/* The generator counts every frame that comes back, whatever MAC the
 	 * device under test wrote. */
 	rte_eth_promiscuous_enable(id);
@@ -491,6 +505,27 @@ tg_port_link_up(unsigned port)
 	/* Connected: a memif zero-copy client has just closed the EAL's
 	 * memory fds (see tg_memfd.c); the next port to connect needs them. */
 	return tg_memfd_restore(NULL) == 0 ? 1 : -EBUSY;
+}
+
+int
+tg_port_mtu(unsigned port, char *err)
+{
+	struct tg_port *p = port_get(port);
+	uint16_t mtu;
+	int ret;
+
+	if (p == NULL) {
+		tg_err(err, "port %u does not exist", port);
+		return -ENOENT;
+	}
+	if (p->mtu != 0)
+		return p->mtu;
+	ret = rte_eth_dev_get_mtu(p->id, &mtu);
+	if (ret != 0) {
+		tg_err(err, "port %u: MTU: %s", port, strerror(-ret));
+		return ret;
+	}
+	return mtu;
 }
 
 int

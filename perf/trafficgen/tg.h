@@ -56,6 +56,7 @@ struct tg_conf {
 	unsigned idle_sleep_us;	  /* between polls when no trial runs */
 	unsigned rx_bursts;	  /* RX bursts per queue per loop at most, while full (0: TG_RX_BURSTS) */
 	unsigned templates;	  /* template frames for clones, over all streams (0: none) */
+	unsigned mtu;		  /* every port's MTU (0: the device's own) */
 };
 
 /* A device that had a hiccup forwards its RX ring's backlog into ours at
@@ -165,6 +166,9 @@ int tg_port_link_up(unsigned port); /* 1 up, 0 down; once up, the EAL's memory f
 /* Stops and starts a port between trials (a memif client connects only
  * when its port starts: this retries a connection the server missed). */
 int tg_port_restart(unsigned port, char *err);
+/* The port's MTU: the device's, or the configured one where the device
+ * has no MTU setting of its own (memif, ring). */
+int tg_port_mtu(unsigned port, char *err);
 int tg_port_stats(unsigned port, struct tg_port_stats *s);
 int tg_ring_inject(unsigned port, const uint8_t *buf, const uint32_t *lens, unsigned n);
 int tg_ring_drain(unsigned port, uint8_t *buf, uint32_t buflen, uint32_t *lens, unsigned max);

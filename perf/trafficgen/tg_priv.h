@@ -56,6 +56,7 @@ struct tg_port {
 	bool is_ring;
 	uint16_t id; /* ethdev port id */
 	uint16_t nb_rxq; /* RX queues polled */
+	uint16_t mtu;    /* the configured MTU of a device without an MTU setting (0: none) */
 	struct rte_ring *rx_ring, *tx_ring;
 	/* frames built but not yet taken by the device, in sequence order */
 	struct rte_mbuf *pend[TG_BURST_MAX];

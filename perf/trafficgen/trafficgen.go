@@ -68,6 +68,10 @@ type Config struct {
 	// Templates bounds the template frames kept for Trial.StampEvery over
 	// all streams (one per flow and size; 0: none, every frame built).
 	Templates int
+	// MTU is set on every port before it starts (0: the device's own);
+	// a device without an MTU setting (memif, ring) takes it as its
+	// bound. A frame is at most MTU + 18 bytes (Ethernet header and FCS).
+	MTU int
 }
 
 // DefaultConfig: worker lcore 1, frames up to 2048 bytes, 16K mbufs a pool.
@@ -105,7 +109,7 @@ func Start(cfg Config) (*Generator, error) {
 	c := C.struct_tg_conf{lcore: C.uint(cfg.Lcore), mbufs: C.uint(cfg.Mbufs),
 		data_room: C.uint(cfg.DataRoom), nb_desc: C.uint(cfg.Descriptors), rx_queues: C.uint(max(cfg.RxQueues, 1)),
 		idle_sleep_us: C.uint(cfg.IdleSleep / time.Microsecond), rx_bursts: C.uint(max(cfg.RxBursts, 0)),
-		templates: C.uint(max(cfg.Templates, 0))}
+		templates: C.uint(max(cfg.Templates, 0)), mtu: C.uint(max(cfg.MTU, 0))}
 	var buf [C.TG_ERRLEN]C.char
 	ret := C.tg_init(C.int(len(argv)), &argv[0], &c, &buf[0])
 	if ret < 0 {
@@ -191,6 +195,12 @@ func (g *Generator) LinkErr(port int) (bool, error) {
 		return false, fmt.Errorf("port %d: %w", port, syscall.Errno(-r))
 	}
 	return false, nil
+}
+
+// PortMTU is a port's MTU: its device's, or Config.MTU on a device
+// without an MTU setting.
+func (g *Generator) PortMTU(port int) (int, error) {
+	return g.call(fmt.Sprintf("port %d MTU", port), func(e *C.char) C.int { return C.tg_port_mtu(C.uint(port), e) })
 }
 
 // RestartPort stops and starts a port between trials: a memif client

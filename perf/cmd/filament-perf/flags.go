@@ -32,6 +32,7 @@ type traffic struct {
 	waitLink time.Duration
 	rxQueues int
 	rxBursts int
+	mtu      int
 	// stampEvery and templates: see trafficgen.Trial.StampEvery.
 	stampEvery int
 	templates  int
@@ -78,6 +79,7 @@ func (t *traffic) register(fs *flag.FlagSet) {
 	fs.IntVar(&t.cpu, "cpu", 0, "`CPU` the generator runs on: its worker lcore and every other thread of it (the device under test should have another)")
 	fs.IntVar(&t.memoryMB, "memory", 512, "`MiB` of memory when there are no hugepages (--no-huge)")
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
+	fs.IntVar(&t.mtu, "mtu", 0, "`MTU` set on every port (0: each device's own; memif and ring ports, which have none, are then 1500); a stream's frames must fit it: size <= MTU + 18")
 	fs.IntVar(&t.rxQueues, "rx-queues", 1, "RX `queues` per port, all polled (OVS-DPDK sends on memif queue 1)")
 	fs.IntVar(&t.rxBursts, "rx-bursts", 16, "RX `bursts` (of 32) a queue gives per loop at most while it has frames; 1 is one burst per loop (a device's backlog after a hiccup then overflows the generator's RX ring)")
 	fs.IntVar(&t.stampEvery, "stamp-every", 16, "build, sequence and timestamp 1 frame in `N` per stream; the others are clones of a template per flow and size, which costs the generator no memory writes, so it outruns the device (loss stays exact; order and latency come from the stamped frames); 1: every frame")

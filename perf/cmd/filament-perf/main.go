@@ -109,6 +109,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 var pciAddr = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]`)
 
+// frameOverhead is what a frame has besides its MTU's worth: the Ethernet
+// header and the FCS.
+const frameOverhead = 18
+
+// checkMTU refuses a stream whose largest frame does not fit its port's
+// MTU: bad input (exit 2), found before any frame is sent.
+func (t *traffic) checkMTU(g *trafficgen.Generator, streams []trafficgen.Stream) error {
+	for i, s := range streams {
+		largest := 0
+		for _, z := range s.Sizes {
+			largest = max(largest, z)
+		}
+		mtu, err := g.PortMTU(s.Port)
+		if err != nil {
+			return err
+		}
+		if need := largest - frameOverhead; need > mtu {
+			return usageError{fmt.Errorf("stream %d: frame size %d needs an MTU of %d on port %d (%s), whose MTU is %d: give --mtu %d (a kernel interface's is its own: ip link set DEV mtu %d)",
+				i, largest, need, s.Port, t.ports[s.Port], mtu, need, need)}
+		}
+	}
+	return nil
+}
+
 // start brings the generator up with the flags' ports, their links up.
 func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Generator, error) {
 	if len(t.ports) == 0 {
@@ -126,6 +150,9 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if t.templates < 0 {
 		return nil, usageError{fmt.Errorf("--templates %d: want 0 or more", t.templates)}
 	}
+	if t.mtu != 0 && (t.mtu < 68 || t.mtu > trafficgen.MaxFrame-frameOverhead) {
+		return nil, usageError{fmt.Errorf("--mtu %d: want 0 (each device's own) or 68..%d", t.mtu, trafficgen.MaxFrame-frameOverhead)}
+	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
@@ -133,6 +160,7 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	cfg.RxQueues = t.rxQueues
 	cfg.RxBursts = t.rxBursts
 	cfg.Templates = t.templates
+	cfg.MTU = t.mtu
 	cfg.EALArgs = append([]string{"--lcores", fmt.Sprintf("0@%d,1@%d", t.cpu, t.cpu),
 		"--file-prefix", fmt.Sprintf("filament-perf-%d", os.Getpid()), "--log-level", "*:notice"}, mem...)
 	if huge {
@@ -300,6 +328,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer g.Close()
+	if err := t.checkMTU(g, streams); err != nil {
+		return err
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	go progress(pctx, g, len(t.ports), stderr)
 	r, err := g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: pps, Duration: duration, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})

@@ -90,6 +90,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--profile", profile(t, "streams:\n  - {size: 64}\n  - {proto: tcp, size: 64}\n")}, 2, "stream 1: frame size 64: must be 74..9022"},
 		{[]string{"run", "--port", "x", "--rx-port", "1", "--reverse", "--profile", profile(t, "streams:\n  - {}\n")}, 2, "--reverse with --profile"},
 		{[]string{"run", "--port", "net_bogus0", "--duration", "1s"}, 2, `no DPDK driver knows device "net_bogus0"`},
+		{[]string{"run", "--port", "x", "--mtu", "9005"}, 2, "--mtu 9005: want 0 (each device's own) or 68..9004"},
+		{[]string{"run", "--port", "net_null0", "--size", "64,1519"}, 2, "stream 0: frame size 1519 needs an MTU of 1501 on port 0 (net_null0), whose MTU is 1500: give --mtu 1501"},
+		{[]string{"run", "--port", "net_null0", "--size", "114,1568", "--encap", "vxlan", "--mtu", "1549"}, 2, "frame size 1568 needs an MTU of 1550 on port 0 (net_null0), whose MTU is 1549"},
 		{[]string{"suite", "--candidate", "/nonexistent/filament-dataplane"}, 2, "--candidate: stat /nonexistent/filament-dataplane"},
 		{[]string{"suite", "--candidate", "/bin/true", "--rows", "^testpmd-5tswap$", "--dry-run"}, 2, "--candidate: no filament row selected"},
 	} {

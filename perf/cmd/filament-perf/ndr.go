@@ -148,6 +148,9 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer g.Close()
+	if err := t.checkMTU(g, streams); err != nil {
+		return err
+	}
 	trial := func(rate float64, d time.Duration) (*trafficgen.Result, error) {
 		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 	}
