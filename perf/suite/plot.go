@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/filament-net/filament/perf/latplot"
 )
 
 // Plots writes the report's figures into dir, their names starting with
@@ -97,16 +99,8 @@ func latencyPlot(dir, prefix string, p Plan, samples []Sample) (string, error) {
 		return "", nil
 	}
 	size := p.Sizes[0]
-	pl := plot.New()
-	pl.Title.Text = fmt.Sprintf("One-way latency at 50%% of PDR, %s frames (CDF)", sizeLabel(size))
-	pl.X.Label.Text = "latency (us, log scale)"
-	pl.Y.Label.Text = "fraction of frames"
-	pl.X.Scale = plot.LogScale{}
-	pl.X.Tick.Marker = plot.LogTicks{Prec: 1}
-	pl.Legend.Left = true
-	pl.Legend.Top = true
-	n := 0
-	for i, r := range p.Rows {
+	var lines []latplot.Line
+	for _, r := range p.Rows {
 		var last *Sample
 		for k := range samples {
 			s := &samples[k]
@@ -114,34 +108,14 @@ func latencyPlot(dir, prefix string, p Plan, samples []Sample) (string, error) {
 				last = s
 			}
 		}
-		if last == nil {
-			continue
+		if last != nil {
+			lines = append(lines, latplot.Line{Name: r.Name, Hist: last.Hist})
 		}
-		// Histogram bins come in increasing latency.
-		bins := last.Hist
-		var total, seen float64
-		for _, b := range bins {
-			total += float64(b.Count)
-		}
-		pts := make(plotter.XYs, 0, len(bins))
-		for _, b := range bins {
-			seen += float64(b.Count)
-			pts = append(pts, plotter.XY{X: math.Max(b.Ns/1e3, 0.01), Y: seen / total})
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return "", err
-		}
-		l.Color = plotutil.Color(i)
-		l.Dashes = plotutil.Dashes(i / 7)
-		l.Width = vg.Points(1.5)
-		pl.Add(l)
-		pl.Legend.Add(r.Name, l)
-		n++
-	}
-	if n == 0 {
-		return "", nil
 	}
 	name := filepath.Join(dir, prefix+"-latency-cdf.png")
-	return name, pl.Save(560, 380, name)
+	ok, err := latplot.Save(name, fmt.Sprintf("One-way latency at 50%% of PDR, %s frames (CDF)", sizeLabel(size)), lines)
+	if !ok || err != nil {
+		return "", err
+	}
+	return name, nil
 }

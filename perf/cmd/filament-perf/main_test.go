@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,10 +234,21 @@ func TestRunThroughTestpmd(t *testing.T) {
 func TestNDRThroughTestpmd(t *testing.T) {
 	sock := testpmd(t).Sock
 	out := filepath.Join(t.TempDir(), "ndr.json")
+	pngFile := filepath.Join(t.TempDir(), "latency.png")
 	stdout, stderr, code := perf(t, "ndr", "--port", port(sock), "--trial", "200ms", "--search-trial", "100ms", "--latency-trial", "200ms",
-		"--resolution", "0.05", "--max-rate", "2M", "--json", out, "--b2b", "20000")
+		"--resolution", "0.05", "--max-rate", "2M", "--json", out, "--b2b", "20000", "--plot", pngFile)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	// The latency CDF: a PNG of the plot's size.
+	if f, err := os.Open(pngFile); err != nil {
+		t.Fatalf("--plot: %v", err)
+	} else {
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width < 500 || cfg.Height < 300 {
+			t.Fatalf("--plot: %+v %v", cfg, err)
+		}
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/filament-net/filament/perf/latplot"
 	"github.com/filament-net/filament/perf/rfc2544"
 	"github.com/filament-net/filament/perf/trafficgen"
 )
@@ -94,9 +96,11 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var noLatency bool
 	var latencyAt string
 	var b2bMax uint64
+	var plotFile string
 	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	t.register(fs)
+	fs.StringVar(&plotFile, "plot", "", "also draw the latency CDF at each latency point (all streams' frames) into this PNG `file`")
 	fs.DurationVar(&trialLen, "trial", time.Second, "length of each confirmation trial (RFC 2544: 1s), and of the search's unless --search-trial")
 	fs.DurationVar(&searchLen, "search-trial", 0, "length of the search's trials before a rate is confirmed, and of the flat-out trial (default --trial)")
 	fs.DurationVar(&latLen, "latency-trial", time.Second, "length of each latency trial (10%, 50%, 90% of PDR)")
@@ -154,7 +158,14 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	trial := func(rate float64, d time.Duration) (*trafficgen.Result, error) {
 		return g.Run(ctx, trafficgen.Trial{Streams: streams, Rate: rate, Duration: d, Drain: t.drain, Burst: t.burst, StampEvery: t.stampEvery})
 	}
-	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: t.spec.Sizes, Flows: t.spec.Flows, TSCHz: g.TSCHz(), MaxPPS: max}
+	sizes, flows := t.spec.Sizes, 0
+	if t.profile != "" {
+		sizes = "per stream (" + filepath.Base(t.profile) + ")"
+	}
+	for _, s := range streams {
+		flows += s.Flows
+	}
+	rep := ndrReport{Command: "ndr", Ports: t.ports, Sizes: sizes, Flows: flows, TSCHz: g.TSCHz(), MaxPPS: max}
 	if max == 0 {
 		r, err := trial(0, searchLen)
 		if err != nil {
@@ -232,7 +243,33 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		rep.BackToBack.Frames, rep.BackToBack.Confirmed, rep.BackToBack.Trials = uint64(res.Rate), res.Confirmed, len(res.Trials)
 	}
+	if plotFile != "" {
+		drew, err := rep.plotLatency(plotFile)
+		if err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+		if !drew {
+			fmt.Fprintf(stderr, "filament-perf: --plot: no latency samples to draw (--no-latency, or nothing came back)\n")
+		}
+	}
 	return t.emit(stdout, rep, rep.text, rep.markdown)
+}
+
+// plotLatency draws the latency CDF at each latency point, every stream's
+// frames together, into file (PNG); false if there was none to draw.
+func (r *ndrReport) plotLatency(file string) (bool, error) {
+	var lines []latplot.Line
+	for _, l := range r.Latency {
+		if l.Result == nil {
+			continue
+		}
+		var hists [][]trafficgen.HistBin
+		for _, s := range l.Result.Streams {
+			hists = append(hists, s.Latency.Hist)
+		}
+		lines = append(lines, latplot.Line{Name: fmt.Sprintf("%d%% of PDR (%.3f Mpps)", l.PercentOfPDR, l.PPS/1e6), Hist: latplot.Merge(hists...)})
+	}
+	return latplot.Save(file, fmt.Sprintf("One-way latency (CDF), frame sizes %s", r.Sizes), lines)
 }
 
 // searchGoal runs one RFC 2544 search with trials at a rate from run
