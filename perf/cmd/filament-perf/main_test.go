@@ -94,6 +94,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--mtu", "9005"}, 2, "--mtu 9005: want 0 (each device's own) or 68..9004"},
 		{[]string{"run", "--port", "net_null0", "--size", "64,1519"}, 2, "stream 0: frame size 1519 needs an MTU of 1501 on port 0 (net_null0), whose MTU is 1500: give --mtu 1501"},
 		{[]string{"run", "--port", "net_null0", "--size", "114,1568", "--encap", "vxlan", "--mtu", "1549"}, 2, "frame size 1568 needs an MTU of 1550 on port 0 (net_null0), whose MTU is 1549"},
+		{[]string{"suite", "--rounds", "0", "--dry-run"}, 2, "--rounds 0: want 1 or more"},
+		{[]string{"suite", "--budget", "-1s", "--dry-run"}, 2, "--budget -1s: want 0 (no bound) or more"},
+		{[]string{"suite", "--gen-cpu", "1", "--dut-cpu", "1", "--dry-run"}, 2, "--gen-cpu 1, --dut-cpu 1: want two different CPUs"},
+		{[]string{"suite", "--dut-cpu", "4096", "--dry-run"}, 2, "--dut-cpu 4096: want two different CPUs"},
+		{[]string{"suite", "--sizes", "65000", "--dry-run"}, 2, `--sizes: size "65000": want bytes (64..9022)`},
 		{[]string{"suite", "--candidate", "/nonexistent/filament-dataplane"}, 2, "--candidate: stat /nonexistent/filament-dataplane"},
 		{[]string{"suite", "--candidate", "/bin/true", "--rows", "^testpmd-5tswap$", "--dry-run"}, 2, "--candidate: no filament row selected"},
 	} {

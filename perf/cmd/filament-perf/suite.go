@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,15 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if rounds < 1 {
+		return usageError{fmt.Errorf("--rounds %d: want 1 or more", rounds)}
+	}
+	if budget < 0 {
+		return usageError{fmt.Errorf("--budget %v: want 0 (no bound) or more", budget)}
+	}
+	if n := runtime.NumCPU(); genCPU < 0 || dutCPU < 0 || genCPU >= n || dutCPU >= n || genCPU == dutCPU {
+		return usageError{fmt.Errorf("--gen-cpu %d, --dut-cpu %d: want two different CPUs of this machine's %d", genCPU, dutCPU, n)}
 	}
 	if candidate != "" && from == "" {
 		if _, err := os.Stat(candidate); err != nil {
