@@ -305,10 +305,11 @@ func runOne(ctx context.Context, env *Env, p Plan, row Row, size string, round, 
 		return runFlat(ctx, env, p, row, s, stop, a, b, dir, round, attempt)
 	}
 	res := filepath.Join(dir, "ndr.json")
+	wire := wireSizes(size, row.Overhead)
 	args := []string{"ndr", "--cpu", fmt.Sprint(env.GenCPU),
 		"--port", "net_memif0,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + a,
 		"--port", "net_memif1,role=client,id=0,socket-abstract=no,zero-copy=yes,socket=" + b,
-		"--size", wireSizes(size, row.Overhead), "--mtu", fmt.Sprint(genMTU(wireSizes(size, row.Overhead))), "--json", res}
+		"--size", wire, "--mtu", fmt.Sprint(genMTU(wire)), "--json", res}
 	args = append(append(append(args, p.NDRFlags...), row.NDRFlags...), row.Traffic...)
 	cmd := exec.CommandContext(ctx, env.Perf, args...)
 	// Interrupted, the generator closes its ports and removes its EAL
@@ -441,7 +442,7 @@ func genMTU(wire string) int {
 	mtu := 1500
 	for _, f := range strings.Split(wire, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
-			mtu = max(mtu, n-18)
+			mtu = max(mtu, n-trafficgen.FrameOverhead)
 		}
 	}
 	return mtu

@@ -148,12 +148,15 @@ func mac6(m net.HardwareAddr, what string) ([]byte, error) {
 	return m, nil
 }
 
-// compile turns a stream into its worker template, checking every field.
 // Frame sizes a stream may have, FCS included: Ethernet's minimum, and a
 // 9000-byte jumbo payload with its Ethernet header, a VLAN tag and FCS.
 const (
 	MinFrame = 64
 	MaxFrame = 9022
+	// FrameOverhead is what a frame carries besides its MTU's worth:
+	// the Ethernet header and the FCS (a port of MTU m sends frames of
+	// up to m + FrameOverhead bytes).
+	FrameOverhead = 18
 )
 
 // Validate says whether the stream can be sent, without a generator: the
@@ -164,6 +167,7 @@ func (s *Stream) Validate() error {
 	return err
 }
 
+// compile turns a stream into its worker template, checking every field.
 func (s *Stream) compile() (*template, error) {
 	t := &template{flows: s.Flows, weight: s.Weight, port: s.Port}
 	if t.flows == 0 {

@@ -70,7 +70,7 @@ type Config struct {
 	Templates int
 	// MTU is set on every port before it starts (0: the device's own);
 	// a device without an MTU setting (memif, ring) takes it as its
-	// bound. A frame is at most MTU + 18 bytes (Ethernet header and FCS).
+	// bound. A frame is at most MTU + FrameOverhead bytes.
 	MTU int
 }
 

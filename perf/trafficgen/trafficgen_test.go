@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -320,6 +322,20 @@ func TestBadStreams(t *testing.T) {
 		if _, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, MaxPackets: 1}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// A frame over the port's MTU + 18 (a ring port's is DPDK's 1500):
+	// refused as too big for the port, before anything is sent.
+	s := ok
+	s.Sizes = []int{1518, 1519}
+	if err := gen.CheckMTU([]Stream{s}); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("1519-byte frames on MTU 1500: %v", err)
+	}
+	if _, err := gen.Run(context.Background(), Trial{Streams: []Stream{s}, MaxPackets: 1}); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("trial with 1519-byte frames on MTU 1500: %v", err)
+	}
+	s.Sizes = []int{1518}
+	if err := gen.CheckMTU([]Stream{s}); err != nil {
+		t.Errorf("1518-byte frames on MTU 1500: %v", err)
 	}
 	if _, err := gen.Drain(port, 10); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -133,6 +134,9 @@ func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
 			return nil, fmt.Errorf("trial: stream %d: %w", i, err)
 		}
 	}
+	if err := g.CheckMTU(t.Streams); err != nil {
+		return nil, fmt.Errorf("trial: %w", err)
+	}
 	tc := C.struct_tg_trial_conf{nb_streams: C.uint32_t(len(cs)), burst: C.uint32_t(t.Burst),
 		pps: C.double(t.Rate), duration_ns: C.uint64_t(t.Duration), max_packets: C.uint64_t(t.MaxPackets),
 		drain_ns: C.uint64_t(t.Drain), stamp_every: C.uint32_t(max(t.StampEvery, 1))}
@@ -156,6 +160,28 @@ func (g *Generator) Run(ctx context.Context, t Trial) (*Result, error) {
 		return nil, err
 	}
 	return r, ctxErr
+}
+
+// CheckMTU refuses a stream whose largest frame does not fit its port's
+// MTU (PortMTU) + FrameOverhead: an *Error with Errno EMSGSIZE. Run
+// makes the same check; a command calls it first to tell bad input from
+// a failed trial.
+func (g *Generator) CheckMTU(streams []Stream) error {
+	for i, s := range streams {
+		largest := MinFrame
+		for _, z := range s.Sizes {
+			largest = max(largest, z)
+		}
+		mtu, err := g.PortMTU(s.Port)
+		if err != nil {
+			return err
+		}
+		if need := largest - FrameOverhead; need > mtu {
+			return &Error{Op: fmt.Sprintf("stream %d", i), Errno: syscall.EMSGSIZE,
+				Msg: fmt.Sprintf("frame size %d needs an MTU of %d on port %d, whose MTU is %d", largest, need, s.Port, mtu)}
+		}
+	}
+	return nil
 }
 
 // trialRunning says whether a trial is transmitting.

@@ -109,28 +109,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 var pciAddr = regexp.MustCompile(`^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]`)
 
-// frameOverhead is what a frame has besides its MTU's worth: the Ethernet
-// header and the FCS.
-const frameOverhead = 18
-
 // checkMTU refuses a stream whose largest frame does not fit its port's
 // MTU: bad input (exit 2), found before any frame is sent.
 func (t *traffic) checkMTU(g *trafficgen.Generator, streams []trafficgen.Stream) error {
-	for i, s := range streams {
-		largest := 0
-		for _, z := range s.Sizes {
-			largest = max(largest, z)
-		}
-		mtu, err := g.PortMTU(s.Port)
-		if err != nil {
-			return err
-		}
-		if need := largest - frameOverhead; need > mtu {
-			return usageError{fmt.Errorf("stream %d: frame size %d needs an MTU of %d on port %d (%s), whose MTU is %d: give --mtu %d (a kernel interface's is its own: ip link set DEV mtu %d)",
-				i, largest, need, s.Port, t.ports[s.Port], mtu, need, need)}
-		}
+	err := g.CheckMTU(streams)
+	if errors.Is(err, syscall.EMSGSIZE) {
+		return usageError{fmt.Errorf("%w: give --mtu (a kernel interface's MTU is its own: ip link set DEV mtu N)", err)}
 	}
-	return nil
+	return err
 }
 
 // start brings the generator up with the flags' ports, their links up.
@@ -150,8 +136,8 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	if t.templates < 0 {
 		return nil, usageError{fmt.Errorf("--templates %d: want 0 or more", t.templates)}
 	}
-	if t.mtu != 0 && (t.mtu < 68 || t.mtu > trafficgen.MaxFrame-frameOverhead) {
-		return nil, usageError{fmt.Errorf("--mtu %d: want 0 (each device's own) or 68..%d", t.mtu, trafficgen.MaxFrame-frameOverhead)}
+	if t.mtu != 0 && (t.mtu < 68 || t.mtu > trafficgen.MaxFrame-trafficgen.FrameOverhead) {
+		return nil, usageError{fmt.Errorf("--mtu %d: want 0 (each device's own) or 68..%d", t.mtu, trafficgen.MaxFrame-trafficgen.FrameOverhead)}
 	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
