@@ -199,9 +199,10 @@ func (t *traffic) streams() ([]trafficgen.Stream, error) {
 		if err != nil {
 			return nil, err
 		}
+		// errors name a profile's keys: the flags' names with _
+		key := func(k string) string { return strings.ReplaceAll(k, "-", "_") }
 		out := make([]trafficgen.Stream, len(specs))
 		for i, sp := range specs {
-			key := func(k string) string { return strings.ReplaceAll(k, "-", "_") }
 			if out[i], err = sp.stream(len(t.ports), key); err == nil {
 				err = out[i].Validate()
 			}
