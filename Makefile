@@ -1,4 +1,4 @@
-# Filament: make deps | build | test | testenv | fuzz | run | bench | bench-l3 | bench-flows | bench-full | bench-fastpath | bench-pods | generate | image | image-test | clean
+# Filament: make deps | build | test | testenv | fuzz | run | bench | bench-l3 | bench-flows | bench-full | bench-fastpath | bench-icount | bench-pods | generate | image | image-test | clean
 # DPDK test packages run one at a time (-p 1): they pin a forwarding lcore
 # and the CI machine has 2 cores.
 SHELL := /bin/bash
@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?= -count=1 -timeout 20m
 
-.PHONY: all deps hugepages build vet test testenv test-go fuzz run run-agents bench bench-l3 bench-flows bench-full bench-fastpath bench-pods generate check-generate image image-test clean
+.PHONY: all deps hugepages build vet test testenv test-go fuzz run run-agents bench bench-l3 bench-flows bench-full bench-fastpath bench-icount bench-pods generate check-generate image image-test clean
 
 all: build
 
@@ -99,6 +99,15 @@ bench-full: build hugepages
 # few minutes, best on a quiet machine): rewrites docs/benchmarks/fastpath.md.
 bench-fastpath: build hugepages
 	FPBENCH_COMMAND="make bench-fastpath" $(BIN)/filament-fpbench -doc docs/benchmarks/fastpath.md
+
+# The fast path's instructions per packet on each main path under
+# callgrind, exact on any machine, against the commit of the last cycle
+# figures (BASE=rev for another; a few minutes): rewrites
+# docs/benchmarks/instructions.md. Needs valgrind (installed if missing).
+bench-icount: deps
+	command -v valgrind >/dev/null || apt-get install -y --no-install-recommends valgrind
+	hack/icount/report.sh $(BASE) > docs/benchmarks/instructions.md.tmp
+	mv docs/benchmarks/instructions.md.tmp docs/benchmarks/instructions.md
 
 # CNI ADD/DEL latency over 200 pods on a real node, and the kernel pod
 # path's rates (the suite's kernel pod rows, 3 rounds): about 10 minutes;
