@@ -142,6 +142,14 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
+	for _, p := range t.ports {
+		if strings.HasPrefix(p, "net_af_xdp") {
+			// An af_xdp port's UMEM is the RX pool's memory, an mbuf a
+			// chunk, and the kernel takes chunks of at most a page:
+			// mbufs of 2048 bytes, as the frames XDP lets through fit.
+			cfg.DataRoom = 2048
+		}
+	}
 	cfg.Mbufs = 8191
 	cfg.RxQueues = t.rxQueues
 	cfg.RxBursts = t.rxBursts

@@ -125,15 +125,21 @@ func (d *dut) Stop() string { return d.stop() }
 // PID when the test ends, if not before.
 func testpmd(t *testing.T) *dut {
 	t.Helper()
-	if _, huge := hugepages.EALArgs(0); !huge {
-		t.Fatal("memif needs hugepages: run scripts/hugepages.sh as root (make test does)")
-	}
 	sock := filepath.Join(t.TempDir(), "dut.sock")
+	return testpmdWith(t, sock, "net_memif0,role=server,id=0,socket-abstract=no,socket="+sock)
+}
+
+// testpmdWith is testpmd with the given port (vdev devargs), which serves
+// the unix socket sock once it is up.
+func testpmdWith(t *testing.T, sock, vdev string) *dut {
+	t.Helper()
+	if _, huge := hugepages.EALArgs(0); !huge {
+		t.Fatal("memif and vhost-user need hugepages: run scripts/hugepages.sh as root (make test does)")
+	}
 	prefix := fmt.Sprintf("fil-perftest-dut-%d", os.Getpid())
 	var log bytes.Buffer
 	cmd := exec.Command("dpdk-testpmd", "--lcores", "0@1,1@1", "--no-pci", "--in-memory", "--single-file-segments",
-		"--file-prefix", prefix, "--log-level", "*:notice",
-		"--vdev", "net_memif0,role=server,id=0,socket-abstract=no,socket="+sock,
+		"--file-prefix", prefix, "--log-level", "*:notice", "--vdev", vdev,
 		"--", "--forward-mode=io", "--nb-cores=1", "--stats-period=60")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -172,7 +178,7 @@ func testpmd(t *testing.T) *dut {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("testpmd made no memif socket in 20s:\n%s", d.stop())
+			t.Fatalf("testpmd made no socket %s in 20s:\n%s", sock, d.stop())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
