@@ -188,6 +188,22 @@ func mac(s, what string) (net.HardwareAddr, error) {
 // streams builds the trial's streams: the flags' one (and its mirror with
 // --reverse), or a --profile's.
 func (t *traffic) streams() ([]trafficgen.Stream, error) {
+	out, err := t.buildStreams()
+	if err != nil || !t.afXDP() {
+		return out, err
+	}
+	for i, s := range out {
+		for _, sz := range s.Sizes {
+			if sz-4 > afXDPDataRoom { // the frame in an mbuf has no FCS
+				return nil, fmt.Errorf("stream %d: frame of %d bytes: with an af_xdp port frames are at most %d bytes (its UMEM chunks are pages)",
+					i, sz, afXDPDataRoom+4)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *traffic) buildStreams() ([]trafficgen.Stream, error) {
 	if len(t.ports) == 0 {
 		return nil, errors.New("give at least one --port")
 	}

@@ -119,6 +119,21 @@ func (t *traffic) checkMTU(g *trafficgen.Generator, streams []trafficgen.Stream)
 	return err
 }
 
+// afXDPDataRoom is the generator's mbuf data room with an af_xdp port: its
+// UMEM is the RX pool's memory, an mbuf a chunk, and the kernel takes
+// chunks of at most a page; frames XDP lets through fit.
+const afXDPDataRoom = 2048
+
+// afXDP reports whether a port is af_xdp.
+func (t *traffic) afXDP() bool {
+	for _, p := range t.ports {
+		if strings.HasPrefix(p, "net_af_xdp") {
+			return true
+		}
+	}
+	return false
+}
+
 // start brings the generator up with the flags' ports, their links up.
 func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Generator, error) {
 	if len(t.ports) == 0 {
@@ -142,13 +157,8 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
 	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
-	for _, p := range t.ports {
-		if strings.HasPrefix(p, "net_af_xdp") {
-			// An af_xdp port's UMEM is the RX pool's memory, an mbuf a
-			// chunk, and the kernel takes chunks of at most a page:
-			// mbufs of 2048 bytes, as the frames XDP lets through fit.
-			cfg.DataRoom = 2048
-		}
+	if t.afXDP() {
+		cfg.DataRoom = afXDPDataRoom
 	}
 	cfg.Mbufs = 8191
 	cfg.RxQueues = t.rxQueues
