@@ -193,7 +193,15 @@ func TestMemifPeerKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A CI run once spent 580 s in this test's 5 cycles and passed: every
+	// wait here is bounded, so some step that is not took long. Name it.
+	slow := func(what string, t0 time.Time) {
+		if d := time.Since(t0); d > 5*time.Second {
+			fmt.Fprintf(os.Stderr, "memiftest: TestMemifPeerKilled: %s took %v\n", what, d)
+		}
+	}
 	t.Cleanup(func() {
+		defer slow("deleting the memif server port", time.Now())
 		if err := dp.DelPort(srv); err != nil {
 			t.Errorf("delete memif server: %v", err)
 		}
@@ -219,12 +227,15 @@ func TestMemifPeerKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t0 := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		slow(fmt.Sprintf("cycle %d: starting testpmd", c), t0)
 		done := false
 		kill := func() {
 			if !done {
+				defer slow(fmt.Sprintf("cycle %d: killing testpmd", c), time.Now())
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				_ = cmd.Wait()
 				_ = log.Close()
@@ -247,11 +258,13 @@ func TestMemifPeerKilled(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
+		slow(fmt.Sprintf("cycle %d: start to traffic", c), t0)
 		kill()
 		waitFor(t, fmt.Sprintf("cycle %d: memif server down, rings unmapped after a grace period", c), 5*time.Second, func() bool {
 			up, _ := dp.PortLinkUp(srv)
 			s, _ := dp.PortStats(srv)
 			return !up && s.MemifUnmapWaits > mid.MemifUnmapWaits
 		})
+		slow(fmt.Sprintf("cycle %d", c), t0)
 	}
 }
