@@ -74,8 +74,11 @@ type streamSpec struct {
 }
 
 func (t *traffic) register(fs *flag.FlagSet) {
-	fs.Var(&t.ports, "port", "a generator port's DPDK `devargs` (repeat for more; e.g. "+
-		"net_memif0,role=client,socket=/run/dut.sock,socket-abstract=no,zero-copy=yes)")
+	fs.Var(&t.ports, "port", "a generator port's DPDK `devargs` (repeat for more): "+
+		"net_memif0,role=client,socket=/run/dut.sock,socket-abstract=no,zero-copy=yes; "+
+		"net_virtio_user0,path=/run/vhost.sock,queues=1 (a vhost-user device); "+
+		"net_af_packet0,iface=eth1,qpairs=1; net_af_xdp0,iface=eth1,start_queue=0,queue_count=1 "+
+		"(frames up to 2052 bytes); a PCI address (0000:01:00.0)")
 	fs.IntVar(&t.cpu, "cpu", 0, "`CPU` the generator runs on: its worker lcore and every other thread of it (the device under test should have another)")
 	fs.IntVar(&t.memoryMB, "memory", 512, "`MiB` of memory when there are no hugepages (--no-huge)")
 	fs.DurationVar(&t.waitLink, "wait-link", 10*time.Second, "wait this long for every port's link")
