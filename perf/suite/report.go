@@ -30,6 +30,7 @@ type Meta struct {
 	Stopped    string        // why the run ended before its plan did, if it did
 	Dataplane  string        // the filament-dataplane binary
 	Candidate  string        // the candidate's, if the run had one (WithCandidate)
+	Unfit      string        // why the machine was not fit for numbers (Unfit), if it was not
 }
 
 // Markdown writes the report: how it was measured, one table per frame
@@ -46,6 +47,9 @@ func Markdown(w io.Writer, m Meta, sums []Summary, samples ...Sample) {
 	}
 	if m.Stopped != "" {
 		p(" **The run was %s: the rounds below are what it finished.**", m.Stopped)
+	}
+	if m.Unfit != "" {
+		p("\n\n**Not fit for numbers: %s. Do not quote this report: run it again on a quiet machine.**", m.Unfit)
 	}
 	p("\n\n")
 	p("- Machine: %s, TSC %.2f GHz; kernel %s; DPDK %s.\n", m.CPU, float64(m.TSCHz)/1e9, m.Kernel, m.DPDK)

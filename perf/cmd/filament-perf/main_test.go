@@ -101,6 +101,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"suite", "--dut-cpu", "4096", "--dry-run"}, 2, "--dut-cpu 4096: want two different CPUs"},
 		{[]string{"suite", "--sizes", "65000", "--dry-run"}, 2, `--sizes: size "65000": want bytes (64..9022)`},
 		{[]string{"suite", "--candidate", "/nonexistent/filament-dataplane"}, 2, "--candidate: stat /nonexistent/filament-dataplane"},
+		{[]string{"suite", "--min-baseline", "-1", "--dry-run"}, 2, "--min-baseline -1: want 0 (no check) or Mpps"},
 		{[]string{"suite", "--candidate", "/bin/true", "--rows", "^testpmd-5tswap$", "--dry-run"}, 2, "--candidate: no filament row selected"},
 	} {
 		_, stderr, code := perf(t, c.args...)
@@ -320,5 +321,36 @@ func TestSuiteCandidatePlan(t *testing.T) {
 	want := []string{"testpmd-io", "filament-vxlan-encap-10", "filament-vxlan-encap-10+cand", "ovs-dpdk-vxlan-encap-10"}
 	if strings.Join(rows, " ") != strings.Join(want, " ") {
 		t.Fatalf("plan rows %v, want %v:\n%s", rows, want, stdout)
+	}
+}
+
+// A run whose baseline stayed under --min-baseline: the report is written
+// and says the machine was unfit, and the command fails; at or above it,
+// neither (rendered from samples: --from-json runs nothing).
+func TestSuiteUnfit(t *testing.T) {
+	dir := t.TempDir()
+	samples := filepath.Join(dir, "samples.json")
+	if err := os.WriteFile(samples, []byte(`[
+  {"Row": "testpmd-io", "Size": "64", "Round": 1, "NDR": 6070000, "PDR": 6070000, "TSCHz": 2600000000, "Place": "near"},
+  {"Row": "testpmd-io", "Size": "64", "Round": 2, "NDR": 5250000, "PDR": 5250000, "TSCHz": 2600000000, "Place": "far"}
+]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc := filepath.Join(dir, "perf.md")
+	args := []string{"suite", "--from-json", samples, "--doc", doc, "--img", dir, "--rows", "^testpmd-io$"}
+	_, stderr, code := perf(t, append(args, "--min-baseline", "30")...)
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(stderr, "machine unfit for numbers: `testpmd-io` reached at most 6.07 Mpps") ||
+		!strings.Contains(string(b), "**Not fit for numbers:") {
+		t.Fatalf("exit %d, stderr %q; report:\n%s", code, stderr, b)
+	}
+	if _, stderr, code = perf(t, append(args, "--min-baseline", "6")...); code != 0 {
+		t.Fatalf("--min-baseline 6: exit %d: %s", code, stderr)
+	}
+	if b, _ = os.ReadFile(doc); strings.Contains(string(b), "Not fit") {
+		t.Fatalf("--min-baseline 6: the report says unfit:\n%s", b)
 	}
 }

@@ -25,6 +25,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var sizes, flowList, rows, doc, jsonOut, dataplane, candidate, trial, searchTrial, resolution, command, img, from, logs string
 	var elapsed, budget time.Duration
 	var dryRun, retryMixed bool
+	var minBaseline float64
 	fs := flag.NewFlagSet("suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&rounds, "rounds", 3, "interleaved rounds (medians over them)")
@@ -49,6 +50,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&retryMixed, "retry-mixed", true, "run a sample once more when the host moved the CPUs during it (its placement is mixed: it pairs with no baseline), budget allowing")
 	fs.StringVar(&logs, "logs", "", "keep each sample's filament-perf ndr output (every trial's accounting) in `dir`, as <round>-<size>-<row>.log (a retry's <round>-<size>-<row>-again.log)")
 	fs.DurationVar(&elapsed, "elapsed", 0, "with --from-json: how long that run took, for the report")
+	fs.Float64Var(&minBaseline, "min-baseline", 0, "the least NDR in `Mpps` that testpmd-io reaches at 64 B on a machine fit for numbers (make bench: 30, for 2 shared vCPUs); below it the report says the machine was unfit and the command exits 1; 0: no check")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: filament-perf suite [flags]\n\nRuns filament-perf ndr against each device under test in turn, interleaved\nover rounds: dpdk-testpmd io (the baseline) and 5tswap, filament-dataplane\nfor IPv4 L3 (10 and 1M routes), VXLAN and MPLSoUDP encap and decap,\nOVS-DPDK doing the L3 and VXLAN encap work (a private ovsdb-server and\novs-vswitchd-dpdk per sample), and through a kernel pod (AF_XDP, AF_PACKET\nand TAP ports); and testpmd io and 5tswap and filament L3 flat out with\ndpdk-testpmd flowgen as the generator (64 B: filament-perf cannot outrun\ntestpmd there). Each device gets --dut-cpu and two memif links to the\ngenerator on --gen-cpu. Needs root, hugepages, dpdk-testpmd,\nfilament-dataplane and OVS-DPDK (scripts/ovs-dpdk.sh).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -58,6 +60,9 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if rounds < 1 {
 		return usageError{fmt.Errorf("--rounds %d: want 1 or more", rounds)}
+	}
+	if minBaseline < 0 {
+		return usageError{fmt.Errorf("--min-baseline %v: want 0 (no check) or Mpps", minBaseline)}
 	}
 	if budget < 0 {
 		return usageError{fmt.Errorf("--budget %v: want 0 (no bound) or more", budget)}
@@ -80,7 +85,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if dataplane == "" {
 		dataplane = filepath.Join(filepath.Dir(self), "filament-dataplane")
 	}
-	if _, err := os.Stat(dataplane); err != nil && !dryRun {
+	if _, err := os.Stat(dataplane); err != nil && !dryRun && from == "" { // both run nothing
 		return fmt.Errorf("--dataplane: %w (make build puts it in bin/)", err)
 	}
 	if stampEvery < 1 {
@@ -193,6 +198,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if stopped != nil {
 		meta.Stopped = fmt.Sprintf("stopped (%v) after %d samples", stopped, len(samples))
 	}
+	meta.Unfit = suite.Unfit(samples, minBaseline*1e6)
 	if errors.Is(stopped, suite.ErrBudget) {
 		// The budget is the plan's own bound: the report says where it
 		// stopped, and the run succeeded.
@@ -249,6 +255,9 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		w = f
 	}
 	suite.Markdown(w, meta, sums, samples...)
+	if stopped == nil && meta.Unfit != "" {
+		return fmt.Errorf("machine unfit for numbers: %s; the report says so", meta.Unfit)
+	}
 	return stopped
 }
 
