@@ -188,8 +188,8 @@ func mac(s, what string) (net.HardwareAddr, error) {
 	return m, nil
 }
 
-// streams builds the trial's streams: the flags' one (and its mirror with
-// --reverse), or a --profile's.
+// streams builds the trial's streams, checked against the generator's
+// ports (an af_xdp port's mbufs hold smaller frames).
 func (t *traffic) streams() ([]trafficgen.Stream, error) {
 	out, err := t.buildStreams()
 	if err != nil || !t.afXDP() {
@@ -206,6 +206,8 @@ func (t *traffic) streams() ([]trafficgen.Stream, error) {
 	return out, nil
 }
 
+// buildStreams builds the flags' stream (and its mirror with --reverse),
+// or a --profile's.
 func (t *traffic) buildStreams() ([]trafficgen.Stream, error) {
 	if len(t.ports) == 0 {
 		return nil, errors.New("give at least one --port")
