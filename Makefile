@@ -56,6 +56,13 @@ run: build hugepages
 # Kept as an alias: make run is the agent-driven demo.
 run-agents: run
 
+# A report is only worth committing from a machine fit for numbers: each
+# bench target fails (the report written, saying so at its top) when
+# testpmd-io stays below BENCH_MIN_BASELINE Mpps NDR at 64 B. 30 is for
+# the 2 shared vCPUs this is developed on (35.8 on a quiet day); give your
+# hardware's own, or 0 for no check.
+BENCH_MIN_BASELINE ?= 30
+
 # Forwarding rate side by side (filament-perf suite: 1 flow, 1% search
 # resolution, 250 ms search trials, each rate confirmed by a 1 s trial,
 # latency at 50% of PDR): testpmd io/5tswap, filament L3 (10 and 1M
@@ -68,13 +75,6 @@ run-agents: run
 # ETA after each sample and starts no round that would end past the
 # budget); rewrites docs/benchmarks/perf.md. (make build's deps installs
 # OVS-DPDK.)
-# A report is only worth committing from a machine fit for numbers: each
-# bench target fails (the report written, saying so at its top) when
-# testpmd-io stays below BENCH_MIN_BASELINE Mpps NDR at 64 B. 30 is for
-# the 2 shared vCPUs this is developed on (35.8 on a quiet day); give your
-# hardware's own, or 0 for no check.
-BENCH_MIN_BASELINE ?= 30
-
 bench: build hugepages
 	bin/filament-perf suite --rounds 3 --sizes 64 --flows 1 --resolution 0.01 --trial 1s --search-trial 250ms \
 		--budget 15m --doc docs/benchmarks/perf.md --json docs/benchmarks/perf.json --command "make bench" \
@@ -114,9 +114,9 @@ bench-fastpath: build hugepages
 # The fast path's instructions per packet on each main path under
 # callgrind, exact on any machine, against the commit of the last cycle
 # figures (BASE=rev for another; a few minutes): rewrites
-# docs/benchmarks/instructions.md. Needs valgrind (installed if missing).
-bench-icount: deps
-	command -v valgrind >/dev/null || apt-get install -y --no-install-recommends valgrind
+# docs/benchmarks/instructions.md. Needs valgrind (deps.sh installs it).
+bench-icount:
+	@scripts/deps.sh valgrind
 	hack/icount/report.sh $(BASE) > docs/benchmarks/instructions.md.tmp
 	mv docs/benchmarks/instructions.md.tmp docs/benchmarks/instructions.md
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what building and testing Filament needs, idempotently: Debian
-# packages only when one is missing (apt-get update at most once).
+# packages only when one is missing (apt-get update at most once). Extra
+# packages a target alone needs are arguments (make bench-icount: valgrind).
 set -euo pipefail
 # libclang-rt-dev: libFuzzer and the sanitizer runtimes of clang (only a
 # Recommends of clang, which --no-install-recommends skips): make fuzz, make test.
 pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config gcc clang libclang-rt-dev iproute2 iputils-ping
-      libpcap-dev tcpdump ethtool procps iperf3)
+      libpcap-dev tcpdump ethtool procps iperf3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,21 +36,18 @@ paths=(
 seeds=()
 for p in "${paths[@]}"; do seeds+=("${p%%|*}"); done
 
-# icount.sh's "seed count instructions/packet (packets P rx R tx T drops D)"
-# lines into seed -> count and seed -> fate (shares of P: the bursts' sizes
-# differ between commits)
+# seed, count and fate of each seed at a tree: icount.sh's "seed count
+# instructions/packet (packets P rx R tx T drops D)", its fate as shares of
+# P (the bursts' sizes differ between commits)
+counts() {
+	"$here/icount.sh" "$1" "${seeds[@]}" |
+		awk '{ gsub(/[()]/, ""); printf "%s %s rx %.3f tx %.3f drops %.3f\n", $1, $2, $7 / $5, $9 / $5, $11 / $5 }'
+}
 declare -A bn bf hn hf
-fate() { awk '{ gsub(/[()]/, ""); printf "rx %.3f tx %.3f drops %.3f", $7 / $5, $9 / $5, $11 / $5 }' <<<"$1"; }
-while read -r line; do
-	set -- $line
-	bn[$1]=$2
-	bf[$1]=$(fate "$line")
-done < <("$here/icount.sh" "$wt" "${seeds[@]}")
-while read -r line; do
-	set -- $line
-	hn[$1]=$2
-	hf[$1]=$(fate "$line")
-done < <("$here/icount.sh" "$repo" "${seeds[@]}")
+while read -r s n fate; do bn[$s]=$n; bf[$s]=$fate; done < <(counts "$wt")
+while read -r s n fate; do hn[$s]=$n; hf[$s]=$fate; done < <(counts "$repo")
+# (a process substitution's failure does not stop the script: its output does)
+[ ${#bn[@]} -gt 0 ] || { echo "report: icount.sh counted nothing at $base" >&2; exit 1; }
 
 dpdk=$(pkg-config --modversion libdpdk)
 gccv=$(gcc -dumpfullversion)

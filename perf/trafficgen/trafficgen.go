@@ -74,6 +74,10 @@ type Config struct {
 	MTU int
 }
 
+// MaxFrame is the largest frame, FCS included, the generator's mbufs hold
+// (a frame is built and received in one mbuf, without its FCS).
+func (c Config) MaxFrame() int { return min(MaxFrame, c.DataRoom+fcsLen) }
+
 // DefaultConfig: worker lcore 1, frames up to 2048 bytes, 16K mbufs a pool.
 func DefaultConfig() Config {
 	return Config{Lcore: 1, Mbufs: 16383, DataRoom: 2048, Descriptors: 1024, IdleSleep: 200 * time.Microsecond,

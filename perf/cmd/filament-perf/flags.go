@@ -188,18 +188,19 @@ func mac(s, what string) (net.HardwareAddr, error) {
 	return m, nil
 }
 
-// streams builds the trial's streams, checked against the generator's
-// ports (an af_xdp port's mbufs hold smaller frames).
+// streams builds the trial's streams, each frame checked against the
+// mbufs the generator will have for these ports (dataRoom).
 func (t *traffic) streams() ([]trafficgen.Stream, error) {
 	out, err := t.buildStreams()
-	if err != nil || !t.afXDP() {
-		return out, err
+	if err != nil {
+		return nil, err
 	}
+	room, why := t.dataRoom()
+	most := trafficgen.Config{DataRoom: room}.MaxFrame()
 	for i, s := range out {
 		for _, sz := range s.Sizes {
-			if sz-4 > afXDPDataRoom { // the frame in an mbuf has no FCS
-				return nil, fmt.Errorf("stream %d: frame of %d bytes: with an af_xdp port frames are at most %d bytes (its UMEM chunks are pages)",
-					i, sz, afXDPDataRoom+4)
+			if sz > most {
+				return nil, fmt.Errorf("stream %d: frame of %d bytes: the generator's mbufs hold frames of at most %d bytes%s", i, sz, most, why)
 			}
 		}
 	}

@@ -119,19 +119,17 @@ func (t *traffic) checkMTU(g *trafficgen.Generator, streams []trafficgen.Stream)
 	return err
 }
 
-// afXDPDataRoom is the generator's mbuf data room with an af_xdp port: its
-// UMEM is the RX pool's memory, an mbuf a chunk, and the kernel takes
-// chunks of at most a page; frames XDP lets through fit.
-const afXDPDataRoom = 2048
-
-// afXDP reports whether a port is af_xdp.
-func (t *traffic) afXDP() bool {
+// dataRoom is the generator's mbuf data room: every frame size up to 9022
+// in one mbuf, but 2048 bytes with an af_xdp port, whose UMEM is the RX
+// pool's memory, an mbuf a chunk, and the kernel takes chunks of at most a
+// page (frames XDP lets through fit). why says what bounds it.
+func (t *traffic) dataRoom() (room int, why string) {
 	for _, p := range t.ports {
 		if strings.HasPrefix(p, "net_af_xdp") {
-			return true
+			return 2048, " with an af_xdp port (its UMEM chunks are pages)"
 		}
 	}
-	return false
+	return 9216, ""
 }
 
 // start brings the generator up with the flags' ports, their links up.
@@ -156,10 +154,7 @@ func (t *traffic) start(ctx context.Context, stderr io.Writer) (*trafficgen.Gene
 	}
 	mem, huge := hugepages.EALArgs(t.memoryMB)
 	cfg := trafficgen.DefaultConfig()
-	cfg.DataRoom = 9216 // every frame size up to 9022 fits one mbuf
-	if t.afXDP() {
-		cfg.DataRoom = afXDPDataRoom
-	}
+	cfg.DataRoom, _ = t.dataRoom()
 	cfg.Mbufs = 8191
 	cfg.RxQueues = t.rxQueues
 	cfg.RxBursts = t.rxBursts

@@ -76,7 +76,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--port", "x", "--tx-port", "3"}, 2, "--tx-port 3: there are 1 ports"},
 		{[]string{"run", "--port", "x", "--reverse"}, 2, "--reverse needs --rx-port"},
 		{[]string{"run", "--port", "x", "--rx-queues", "0"}, 2, "--rx-queues 0: want 1 to 16"},
-		{[]string{"run", "--port", "net_af_xdp0,iface=eth0", "--size", "64,2053"}, 2, "frame of 2053 bytes: with an af_xdp port frames are at most 2052 bytes"},
+		{[]string{"run", "--port", "net_af_xdp0,iface=eth0", "--size", "64,2053"}, 2, "frame of 2053 bytes: the generator's mbufs hold frames of at most 2052 bytes with an af_xdp port"},
 		{[]string{"run", "--port", "x", "--rx-bursts", "0"}, 2, "--rx-bursts 0: want 1 to 64"},
 		{[]string{"run", "--port", "x", "--stamp-every", "0"}, 2, "--stamp-every 0: want 1 or more"},
 		{[]string{"run", "--port", "x", "--templates", "-1"}, 2, "--templates -1: want 0 or more"},

@@ -80,14 +80,14 @@ func TestPortKinds(t *testing.T) {
 			}
 			for i, s := range r.Streams {
 				// frames without FCS, in the order of --size
-				var bytes uint64
+				var want uint64
 				for n := uint64(0); n < s.TxPackets; n++ {
-					bytes += []uint64{60, 508, 1496}[n%3]
+					want += []uint64{60, 508, 1496}[n%3]
 				}
 				stamped := (s.TxPackets + 15) / 16 // --stamp-every 16
 				if s.RxPackets != s.TxPackets || s.Lost != 0 || s.Late != 0 || s.Gaps != 0 ||
-					s.TxBytes != bytes || s.RxBytes != bytes || s.Latency.Samples != stamped {
-					t.Errorf("stream %d: %+v: want every frame back, %d bytes each way, %d latency samples", i, s, bytes, stamped)
+					s.TxBytes != want || s.RxBytes != want || s.Latency.Samples != stamped {
+					t.Errorf("stream %d: %+v: want every frame back, %d bytes each way, %d latency samples", i, s, want, stamped)
 				}
 			}
 			t.Logf("%s: %d frames of 64, 512 and 1500 bytes in %d streams, all back", c.name, r.TxPackets, len(r.Streams))
